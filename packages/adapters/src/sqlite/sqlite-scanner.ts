@@ -1,0 +1,74 @@
+import { RecordBatch, Schema, Field, Table, makeData, Struct } from 'apache-arrow';
+import type BetterSqlite3 from 'better-sqlite3';
+import { ColumnBuilder } from './sqlite-column-builder.js';
+import { arrowTypeOf, kindOfDeclared, kindOfValues, type ColumnKind } from './sqlite-column-kind.js';
+
+/** Column names and declared kinds of a prepared statement (null kind: decided by the values). */
+export function declaredKinds(stmt: BetterSqlite3.Statement): { names: string[]; kinds: (ColumnKind | null)[] } {
+  const cols = stmt.columns();
+  return { names: cols.map((c) => c.name), kinds: cols.map((c) => kindOfDeclared(c.type)) };
+}
+
+/** An Arrow schema for names and kinds (every field nullable). */
+export function schemaOf(names: readonly string[], kinds: readonly ColumnKind[]): Schema {
+  return new Schema(names.map((n, i) => new Field(n, arrowTypeOf(kinds[i]!), true)));
+}
+
+/** Build one Arrow table (a single record batch) from raw rows. */
+export function batchFromRows(
+  names: readonly string[],
+  declared: readonly (ColumnKind | null)[],
+  rows: readonly unknown[][],
+  count: number,
+): Table {
+  const kinds = declared.map((k, c) => k ?? kindOfValues(rows, c, count));
+  const data = kinds.map((kind, c) => {
+    const b = new ColumnBuilder(kind, names[c]!, count);
+    for (let r = 0; r < count; r++) b.push(rows[r]![c]);
+    return b.finish();
+  });
+  const schema = schemaOf(names, kinds);
+  const struct = makeData({ type: new Struct(schema.fields), length: count, nullCount: 0, children: data });
+  return new Table([new RecordBatch(schema, struct)]);
+}
+
+/**
+ * Iterate a statement's rows as Arrow tables of `batchRows` rows, also cutting a batch where the
+ * values of the `breakOn` columns change. Rows come from better-sqlite3 in raw (array) mode.
+ */
+export function* scanBatches(
+  stmt: BetterSqlite3.Statement,
+  params: readonly unknown[],
+  batchRows: number,
+  breakOn: readonly string[] = [],
+  signal?: AbortSignal,
+): Generator<Table> {
+  const { names, kinds } = declaredKinds(stmt);
+  const breakIdx = breakOn.map((c) => names.indexOf(c));
+  const buf: unknown[][] = new Array(batchRows);
+  let n = 0;
+  for (const row of stmt.raw(true).iterate(...params) as IterableIterator<unknown[]>) {
+    if (n > 0 && breakIdx.length > 0 && keyChanged(buf[n - 1]!, row, breakIdx)) {
+      yield batchFromRows(names, kinds, buf, n);
+      n = 0;
+    }
+    buf[n++] = row;
+    if (n === batchRows) {
+      yield batchFromRows(names, kinds, buf, n);
+      n = 0;
+      signal?.throwIfAborted();
+    }
+  }
+  if (n > 0) yield batchFromRows(names, kinds, buf, n);
+}
+
+function keyChanged(a: unknown[], b: unknown[], idx: readonly number[]): boolean {
+  for (const i of idx) {
+    const x = a[i];
+    const y = b[i];
+    if (x instanceof Uint8Array && y instanceof Uint8Array) {
+      if (Buffer.compare(x, y) !== 0) return true;
+    } else if (x !== y) return true;
+  }
+  return false;
+}

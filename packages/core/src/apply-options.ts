@@ -1,0 +1,82 @@
+import { badInput } from './errors.js';
+import { INPUT_TYPES, type InputType } from './runtime.js';
+import { findNonJson, type JsonValue } from './values.js';
+
+/**
+ * The function an apply call runs: a stored script name, a stored script of another owner
+ * (`{ name, owner }`), or inline source (`{ source, name? }`).
+ */
+export type FuncRef = string | { readonly name: string; readonly owner?: string } | { readonly source: string; readonly name?: string };
+
+/** Options every apply function takes. */
+export interface ApplyOptions {
+  /** Keyword arguments for the UDF (JSON-able). Default `{}`. */
+  readonly args?: Readonly<Record<string, JsonValue>>;
+  /** Abort the call: partitions not started never start; a running one's worker is replaced. */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of apply functions that hand data to the UDF. */
+export interface DataApplyOptions extends ApplyOptions {
+  /** How the UDF receives its data. Default `'auto'` (pandas DataFrame when pandas is importable, else `insitu.Frame`). */
+  readonly inputType?: InputType;
+}
+
+/** Options of apply functions with several partitions. */
+export interface ParallelOptions {
+  /**
+   * Spread partitions over workers: `true` uses every worker, a number is the preferred degree (capped at
+   * the worker count), `false`/`0`/absent runs one partition at a time. Results keep partition order either way.
+   */
+  readonly parallel?: boolean | number;
+}
+
+/** Options of {@link Session.rowApply}. */
+export interface RowApplyOptions extends DataApplyOptions, ParallelOptions {
+  /** Rows per chunk; the last chunk may be shorter. Default 1, as in the anchor systems. */
+  readonly rows?: number;
+}
+
+/** Options of {@link Session.groupApply}. */
+export interface GroupApplyOptions extends DataApplyOptions, ParallelOptions {}
+
+/** Options of {@link Session.indexApply}. */
+export interface IndexApplyOptions extends ApplyOptions, ParallelOptions {}
+
+/** Validate keyword arguments. */
+export function checkArgs(args: unknown): Readonly<Record<string, JsonValue>> {
+  if (args === undefined) return {};
+  if (args === null || typeof args !== 'object' || Array.isArray(args)) throw badInput('args must be an object of keyword arguments');
+  const bad = findNonJson(args, 'args');
+  if (bad !== null) throw badInput(`${bad} is not JSON-able: args may hold only null, booleans, finite numbers, strings, arrays and plain objects`);
+  for (const k of Object.keys(args)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw badInput(`args key ${JSON.stringify(k)} is not a valid Python keyword argument name`);
+  }
+  return args as Record<string, JsonValue>;
+}
+
+/** Validate an input type. */
+export function checkInputType(t: unknown): InputType {
+  if (t === undefined) return 'auto';
+  if (typeof t !== 'string' || !INPUT_TYPES.includes(t as InputType)) {
+    throw badInput(`inputType must be one of ${INPUT_TYPES.join(', ')}, got ${JSON.stringify(t)}`);
+  }
+  return t as InputType;
+}
+
+/** The degree of parallelism for `parallel` given `workers`. */
+export function degreeOf(parallel: unknown, workers: number): number {
+  if (parallel === undefined || parallel === false || parallel === 0) return 1;
+  if (parallel === true) return workers;
+  if (typeof parallel === 'number' && Number.isSafeInteger(parallel) && parallel > 0) return Math.min(parallel, workers);
+  throw badInput(`parallel must be a boolean or a positive integer, got ${JSON.stringify(parallel)}`);
+}
+
+/** Validate a positive integer option. */
+export function checkPositiveInt(value: unknown, what: string, dflt: number): number {
+  if (value === undefined) return dflt;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw badInput(`${what} must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}

@@ -1,0 +1,155 @@
+import type { Schema } from 'apache-arrow';
+import { InsituError, badInput } from './errors.js';
+import { checkIdentifier } from './identifiers.js';
+import {
+  checkArgs,
+  checkInputType,
+  checkPositiveInt,
+  degreeOf,
+  type DataApplyOptions,
+  type FuncRef,
+  type GroupApplyOptions,
+  type IndexApplyOptions,
+  type ApplyOptions,
+  type RowApplyOptions,
+} from './apply-options.js';
+import { runOrdered } from './ordered-runner.js';
+import type { Partition } from './partition.js';
+import { groupPartitions, indexPartitions, rowChunks, wholePartition } from './partitioner.js';
+import { assemble, type ApplyResult, type AssemblyShape } from './result-assembly.js';
+import type { Runtime, Task } from './runtime.js';
+import { resolveScript } from './script-repository.js';
+import type { Storage } from './storage.js';
+import { TableProxy } from './table-proxy.js';
+
+/** The source and names of the function an apply call runs. */
+interface ResolvedFunc {
+  readonly source: string;
+  readonly name: string;
+  readonly func?: string;
+}
+
+/** Runs the five apply functions for one user. Used by `Session`. */
+export class ApplyRunner {
+  readonly #storage: Storage;
+  readonly #runtime: Runtime;
+  readonly #user: string;
+
+  /** @internal */
+  constructor(storage: Storage, runtime: Runtime, user: string) {
+    this.#storage = storage;
+    this.#runtime = runtime;
+    this.#user = user;
+  }
+
+  /** f(**args), once, no input data. */
+  async doEval(func: FuncRef, opts: ApplyOptions = {}): Promise<ApplyResult> {
+    const args = checkArgs(opts.args);
+    const resolved = await this.#resolve(func);
+    return this.#run(resolved, args, (async function* () {
+      yield { key: null, input: { kind: 'none' } } satisfies Partition;
+    })(), 1, { kind: 'single' }, opts.signal);
+  }
+
+  /** f(whole data, **args), once. */
+  async tableApply(data: TableProxy, func: FuncRef, opts: DataApplyOptions = {}): Promise<ApplyResult> {
+    checkProxy(data);
+    const args = checkArgs(opts.args);
+    const inputType = checkInputType(opts.inputType);
+    const resolved = await this.#resolve(func);
+    const parts = wholePartition(this.#storage, data.toQuery(), inputType, opts.signal);
+    return this.#run(resolved, args, parts, 1, { kind: 'single' }, opts.signal);
+  }
+
+  /** f(chunk, **args) for successive chunks of `rows` rows. */
+  async rowApply(data: TableProxy, func: FuncRef, opts: RowApplyOptions = {}): Promise<ApplyResult> {
+    checkProxy(data);
+    const args = checkArgs(opts.args);
+    const inputType = checkInputType(opts.inputType);
+    const rows = checkPositiveInt(opts.rows, 'rows', 1);
+    const degree = degreeOf(opts.parallel, this.#runtime.concurrency);
+    const resolved = await this.#resolve(func);
+    const query = data.toQuery();
+    await this.#storage.describe(query);
+    const parts = rowChunks(this.#storage, query, rows, inputType, opts.signal);
+    return this.#run(resolved, args, parts, degree, { kind: 'many' }, opts.signal);
+  }
+
+  /** f(group, **args) once per distinct value combination of `by`, in ascending key order. */
+  async groupApply(data: TableProxy, by: readonly string[] | string, func: FuncRef, opts: GroupApplyOptions = {}): Promise<ApplyResult> {
+    checkProxy(data);
+    const keys = typeof by === 'string' ? [by] : by;
+    if (!Array.isArray(keys) || keys.length === 0) throw badInput('groupApply needs at least one grouping column');
+    for (const k of keys) checkIdentifier(k, 'grouping column', { reservedPrefixes: false });
+    const args = checkArgs(opts.args);
+    const inputType = checkInputType(opts.inputType);
+    const degree = degreeOf(opts.parallel, this.#runtime.concurrency);
+    const resolved = await this.#resolve(func);
+    const schema: Schema = await data.schema();
+    const names = schema.fields.map((f) => f.name);
+    const unknown = keys.filter((k) => !names.includes(k));
+    if (unknown.length > 0) throw badInput(`grouping column ${unknown.join(', ')} is not among the data's columns (${names.join(', ')})`);
+    const query = data.groupedQuery(keys);
+    const parts = groupPartitions(this.#storage, query, keys, inputType, opts.signal);
+    const keySchema = schema.select(keys);
+    return this.#run(resolved, args, parts, degree, { kind: 'groups', by: keys, keySchema }, opts.signal);
+  }
+
+  /** f(i, **args) for i = 1..times. */
+  async indexApply(times: number, func: FuncRef, opts: IndexApplyOptions = {}): Promise<ApplyResult> {
+    const n = checkPositiveInt(times, 'times', 1);
+    const args = checkArgs(opts.args);
+    const degree = degreeOf(opts.parallel, this.#runtime.concurrency);
+    const resolved = await this.#resolve(func);
+    return this.#run(resolved, args, indexPartitions(n), degree, { kind: 'many' }, opts.signal);
+  }
+
+  async #run(
+    f: ResolvedFunc,
+    args: Task['args'],
+    parts: AsyncIterable<Partition>,
+    degree: number,
+    shape: AssemblyShape,
+    signal: AbortSignal | undefined,
+  ): Promise<ApplyResult> {
+    const keys: Partition['key'][] = [];
+    const outcomes = await runOrdered(
+      parts,
+      degree,
+      async (p, i) => {
+        keys[i] = p.key;
+        const task: Task = { source: f.source, name: f.name, ...(f.func === undefined ? {} : { func: f.func }), input: p.input, args };
+        try {
+          return await this.#runtime.run(task, signal === undefined ? {} : { signal });
+        } catch (e) {
+          throw e instanceof InsituError && p.key !== null ? e.withPartition(p.key) : e;
+        }
+      },
+      signal,
+    );
+    return assemble(shape, keys, outcomes);
+  }
+
+  async #resolve(func: FuncRef): Promise<ResolvedFunc> {
+    if (typeof func === 'string') {
+      const s = await resolveScript(this.#storage, this.#user, func);
+      return { source: s.source, name: s.name, func: s.name };
+    }
+    if (func !== null && typeof func === 'object') {
+      if ('source' in func && typeof func.source === 'string') {
+        if (func.name !== undefined) checkIdentifier(func.name, 'function');
+        return func.name === undefined ? { source: func.source, name: 'inline' } : { source: func.source, name: func.name, func: func.name };
+      }
+      if ('name' in func && typeof func.name === 'string') {
+        const owner = 'owner' in func && typeof func.owner === 'string' ? func.owner : undefined;
+        const s = await resolveScript(this.#storage, this.#user, func.name, owner);
+        return { source: s.source, name: s.name, func: s.name };
+      }
+    }
+    throw badInput('func must be a stored script name, { name, owner }, or { source, name? } with inline Python source');
+  }
+}
+
+function checkProxy(data: unknown): asserts data is TableProxy {
+  if (!(data instanceof TableProxy)) throw badInput('data must be a table proxy from session.table(), session.query() or session.create()');
+}

@@ -1,0 +1,61 @@
+import { badInput } from './errors.js';
+import { Lifecycle } from './lifecycle.js';
+import type { Runtime } from './runtime.js';
+import { Session } from './session.js';
+import type { Storage } from './storage.js';
+
+/** User a session runs as when none is given. */
+export const DEFAULT_USER = 'default';
+
+/** Options for {@link Engine.session}. */
+export interface SessionOptions {
+  /** The user the session acts as. Default {@link DEFAULT_USER}. */
+  readonly user?: string;
+}
+
+/**
+ * An insitu engine: one storage backend and one Python runtime. Create it with `createEngine()` from
+ * the `insitu` package, open sessions per user, and close it once (`await using` works too).
+ */
+export class Engine implements AsyncDisposable {
+  /** The storage backend. */
+  readonly storage: Storage;
+  /** The Python runtime. */
+  readonly runtime: Runtime;
+  readonly #life = new Lifecycle('engine');
+
+  /** Wire a storage backend and a runtime; the engine owns both and closes them. */
+  constructor(storage: Storage, runtime: Runtime) {
+    this.storage = storage;
+    this.runtime = runtime;
+  }
+
+  /** Whether close() has been called. */
+  get closed(): boolean {
+    return this.#life.closed;
+  }
+
+  /** A session acting as `user`. */
+  session(opts: SessionOptions = {}): Session {
+    this.#life.check();
+    const user = opts.user ?? DEFAULT_USER;
+    if (typeof user !== 'string' || user.length === 0 || user.length > 128 || /[\u0000-\u001f]/.test(user)) {
+      throw badInput('user must be a string of 1 to 128 characters without control characters');
+    }
+    return new Session(this.storage, this.runtime, user, () => this.#life.check());
+  }
+
+  /** Stop the workers and close the database. Idempotent; later calls on the engine fail with CLOSED. */
+  close(): Promise<void> {
+    return this.#life.close(async () => {
+      const results = await Promise.allSettled([this.runtime.close(), this.storage.close()]);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+    });
+  }
+
+  /** Same as {@link Engine.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The one error type insitu throws, with stable codes.
+ *
+ * Errors cross thread boundaries as plain {@link SerializedError} objects and are rebuilt here, so the
+ * Python type, traceback and partition survive the trip.
+ */
+
+/** Stable error codes. New codes may be added; existing ones never change meaning. */
+export const ErrorCode = {
+  /** Input from the caller is malformed: bad identifier, bad option, bad SQL, bad Python source. */
+  BAD_INPUT: 'BAD_INPUT',
+  /** A stored script with that name is not visible to the caller. */
+  SCRIPT_NOT_FOUND: 'SCRIPT_NOT_FOUND',
+  /** A table (or view) with that name does not exist. */
+  TABLE_NOT_FOUND: 'TABLE_NOT_FOUND',
+  /** The caller lacks the privilege for this operation on an object it can see. */
+  PRIVILEGE: 'PRIVILEGE',
+  /** An object with that name exists and the call did not ask to overwrite it. */
+  ALREADY_EXISTS: 'ALREADY_EXISTS',
+  /** The user-defined function raised a Python exception. */
+  PYTHON_ERROR: 'PYTHON_ERROR',
+  /** The UDF returned something that cannot become a result (ragged columns, unknown objects). */
+  BAD_RESULT: 'BAD_RESULT',
+  /** A Python package the call needs is not installed in the interpreter. */
+  PACKAGE_MISSING: 'PACKAGE_MISSING',
+  /** The engine (or a component of it) was used after close(). */
+  CLOSED: 'CLOSED',
+  /** The call was aborted through its AbortSignal. */
+  CANCELLED: 'CANCELLED',
+  /** The storage layer failed (I/O, locking, corruption). */
+  STORAGE_ERROR: 'STORAGE_ERROR',
+  /** The Python runtime failed outside user code (worker crash, start-up failure). */
+  RUNTIME_ERROR: 'RUNTIME_ERROR',
+} as const;
+
+/** One of the stable {@link ErrorCode} values. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Extra, code-specific facts carried by an {@link InsituError}. */
+export interface InsituErrorDetails {
+  /** Python exception class name, for PYTHON_ERROR (e.g. `ZeroDivisionError`). */
+  pythonType?: string;
+  /** Formatted Python traceback, with line numbers of the user's script. */
+  traceback?: string;
+  /** Line of the user's script where the error was raised or found (1-based). */
+  line?: number;
+  /** Name of the script or UDF involved. */
+  script?: string;
+  /** Key of the partition whose call failed (see `PartitionKey`). */
+  partition?: unknown;
+  /** Output the UDF printed before it failed. */
+  stdout?: string;
+  /** Lower-level cause, when one exists. */
+  cause?: unknown;
+}
+
+/** Plain-object form of an {@link InsituError}, safe for `postMessage` and JSON. */
+export interface SerializedError extends Omit<InsituErrorDetails, 'cause'> {
+  code: ErrorCode;
+  message: string;
+}
+
+/** An error raised by insitu. Check `code`, never the message text. */
+export class InsituError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+  /** Python exception class name, for PYTHON_ERROR. */
+  readonly pythonType?: string;
+  /** Python traceback with the user's script line numbers, for PYTHON_ERROR. */
+  readonly traceback?: string;
+  /** 1-based line in the user's script, when known. */
+  readonly line?: number;
+  /** Script or UDF name, when one is involved. */
+  readonly script?: string;
+  /** Partition key of the failing call, for apply functions. */
+  readonly partition?: unknown;
+  /** Output printed by the UDF before it failed. */
+  readonly stdout?: string;
+
+  /** Create an error with a stable `code` and a message that says what to fix. */
+  constructor(code: ErrorCode, message: string, details: InsituErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'InsituError';
+    this.code = code;
+    if (details.pythonType !== undefined) this.pythonType = details.pythonType;
+    if (details.traceback !== undefined) this.traceback = details.traceback;
+    if (details.line !== undefined) this.line = details.line;
+    if (details.script !== undefined) this.script = details.script;
+    if (details.partition !== undefined) this.partition = details.partition;
+    if (details.stdout !== undefined) this.stdout = details.stdout;
+  }
+
+  /** A copy of this error that also names the partition it happened in. */
+  withPartition(partition: unknown): InsituError {
+    return new InsituError(this.code, this.message, { ...this.toJSON(), partition, cause: this.cause });
+  }
+
+  /** Plain-object form (drops `cause`). */
+  toJSON(): SerializedError {
+    const out: SerializedError = { code: this.code, message: this.message };
+    if (this.pythonType !== undefined) out.pythonType = this.pythonType;
+    if (this.traceback !== undefined) out.traceback = this.traceback;
+    if (this.line !== undefined) out.line = this.line;
+    if (this.script !== undefined) out.script = this.script;
+    if (this.partition !== undefined) out.partition = this.partition;
+    if (this.stdout !== undefined) out.stdout = this.stdout;
+    return out;
+  }
+}
+
+/** Rebuild an {@link InsituError} from its plain-object form. */
+export function deserializeError(e: SerializedError): InsituError {
+  const { code, message, ...details } = e;
+  return new InsituError(code, message, details);
+}
+
+/** Shorthand for a BAD_INPUT error. */
+export function badInput(message: string, details?: InsituErrorDetails): InsituError {
+  return new InsituError(ErrorCode.BAD_INPUT, message, details);
+}
+
+/** Wrap anything thrown by a lower layer as an InsituError, keeping InsituErrors as they are. */
+export function toInsituError(e: unknown, code: ErrorCode, context: string): InsituError {
+  if (e instanceof InsituError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new InsituError(code, `${context}: ${msg}`, { cause: e });
+}

@@ -1,0 +1,37 @@
+import { badInput } from './errors.js';
+
+/** Longest identifier insitu accepts for tables, columns, scripts and datastores. */
+export const MAX_IDENTIFIER_LENGTH = 128;
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Check a user-supplied identifier (table, column, script name) and return it.
+ *
+ * Accepted: ASCII letters, digits and `_`, not starting with a digit, 1..128 characters. Anything else
+ * (quotes, semicolons, spaces, NUL, non-ASCII) is BAD_INPUT, so identifiers can always be quoted safely.
+ * Names starting with `insitu_` or `sqlite_` are reserved unless `reservedPrefixes` is false (columns).
+ */
+export function checkIdentifier(name: unknown, what: string, opts: { reservedPrefixes?: boolean } = {}): string {
+  if (typeof name !== 'string') {
+    throw badInput(`${what} name must be a string, got ${typeof name}`);
+  }
+  if (name.length === 0 || name.length > MAX_IDENTIFIER_LENGTH) {
+    throw badInput(`${what} name must be 1 to ${MAX_IDENTIFIER_LENGTH} characters long, got ${name.length}`);
+  }
+  if (!IDENTIFIER.test(name)) {
+    throw badInput(
+      `${what} name ${JSON.stringify(name.slice(0, 64))} is not valid: use letters, digits and _ and start with a letter or _`,
+    );
+  }
+  const lower = name.toLowerCase();
+  if (opts.reservedPrefixes !== false && (lower.startsWith('insitu_') || lower.startsWith('sqlite_'))) {
+    throw badInput(`${what} name ${JSON.stringify(name)} is reserved: names starting with insitu_ or sqlite_ belong to the engine`);
+  }
+  return name;
+}
+
+/** Quote an identifier that has passed {@link checkIdentifier} (or an engine-owned name) for SQL. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

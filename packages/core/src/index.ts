@@ -1,0 +1,38 @@
+/** @insitu/core: the engine API, independent of any database driver or Python runtime. */
+export { ErrorCode, InsituError, badInput, deserializeError, toInsituError } from './errors.js';
+export type { InsituErrorDetails, SerializedError } from './errors.js';
+export { checkIdentifier, quoteIdentifier, MAX_IDENTIFIER_LENGTH } from './identifiers.js';
+export { findNonJson } from './values.js';
+export type { CellValue, JsonValue, RowObject, SqlParam } from './values.js';
+export type {
+  CreateTableOptions,
+  QuerySpec,
+  ScanOptions,
+  ScriptFilter,
+  ScriptStorage,
+  Storage,
+  StoredScript,
+  TableStorage,
+} from './storage.js';
+export { INPUT_TYPES } from './runtime.js';
+export type { Image, InputType, RunOptions, Runtime, ScriptInspection, Task, TaskInput, TaskOutcome, TaskValue } from './runtime.js';
+export { Lifecycle } from './lifecycle.js';
+export { TableProxy } from './table-proxy.js';
+export type { ProxySource } from './table-proxy.js';
+export { ScriptRepository } from './script-repository.js';
+export type { CreateScriptOptions, ListScriptsOptions, Script, ScriptInfo } from './script-repository.js';
+export type {
+  ApplyOptions,
+  DataApplyOptions,
+  FuncRef,
+  GroupApplyOptions,
+  IndexApplyOptions,
+  ParallelOptions,
+  RowApplyOptions,
+} from './apply-options.js';
+export type { ApplyResult, PartitionResult, ResultValue } from './result-assembly.js';
+export type { ChunkKey, PartitionKey } from './partition.js';
+export type { CellKey } from './partition-key.js';
+export { Session } from './session.js';
+export { Engine, DEFAULT_USER } from './engine.js';
+export type { SessionOptions } from './engine.js';

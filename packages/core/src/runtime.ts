@@ -1,0 +1,86 @@
+import type { Table } from 'apache-arrow';
+import type { SerializedError } from './errors.js';
+import type { JsonValue } from './values.js';
+
+/**
+ * The interface core uses to run Python. `@insitu/runtime-pyodide` implements it with a pool of Pyodide
+ * interpreters in worker threads.
+ */
+
+/** How a partition is handed to the UDF. */
+export type InputType = 'auto' | 'frame' | 'pandas' | 'records' | 'columns';
+
+/** All input types, for validation. */
+export const INPUT_TYPES: readonly InputType[] = ['auto', 'frame', 'pandas', 'records', 'columns'];
+
+/** What the UDF is called with, besides its keyword arguments. */
+export type TaskInput =
+  /** f(**args) */
+  | { readonly kind: 'none' }
+  /** f(data, **args) */
+  | { readonly kind: 'data'; readonly data: Table; readonly inputType: InputType }
+  /** f(index, **args) */
+  | { readonly kind: 'index'; readonly index: number };
+
+/** One call of a UDF on one partition. */
+export interface Task {
+  /** Python source holding the function. */
+  readonly source: string;
+  /** Name used for the script in tracebacks (`<script NAME>`) and to pick the function. */
+  readonly name: string;
+  /**
+   * The function to call: this name when the source defines it at top level, otherwise the one
+   * top-level function of the source.
+   */
+  readonly func?: string;
+  /** Positional input. */
+  readonly input: TaskInput;
+  /** Keyword arguments (JSON-able). */
+  readonly args: Readonly<Record<string, JsonValue>>;
+}
+
+/** A captured figure. (Figure capture arrives with graphics support.) */
+export interface Image {
+  /** PNG bytes. */
+  readonly png: Uint8Array;
+}
+
+/** What a UDF returned, converted for the host. */
+export type TaskValue =
+  | { readonly kind: 'table'; readonly table: Table }
+  | { readonly kind: 'json'; readonly value: JsonValue }
+  | { readonly kind: 'bytes'; readonly value: Uint8Array };
+
+/** Result of a successful task. */
+export interface TaskOutcome {
+  readonly value: TaskValue;
+  /** Everything the UDF wrote to stdout. */
+  readonly stdout: string;
+  /** Everything the UDF wrote to stderr. */
+  readonly stderr: string;
+  /** Figures (empty until graphics support lands). */
+  readonly images: readonly Image[];
+}
+
+/** Result of checking Python source without running it. */
+export type ScriptInspection =
+  | { readonly ok: true; readonly functions: readonly string[] }
+  | { readonly ok: false; readonly error: SerializedError };
+
+/** Per-call runtime options. */
+export interface RunOptions {
+  /** Abort the task; a running task's worker is replaced. */
+  readonly signal?: AbortSignal;
+}
+
+/** A Python runtime: runs tasks, in parallel up to `concurrency`. */
+export interface Runtime {
+  /** How many tasks can run at the same time (the worker count). */
+  readonly concurrency: number;
+  /** Run one task. Python errors reject with an InsituError (PYTHON_ERROR, BAD_RESULT, ...). */
+  run(task: Task, opts?: RunOptions): Promise<TaskOutcome>;
+  /** Parse Python source and list its top-level functions, or report the syntax error and line. */
+  inspect(source: string, name: string): Promise<ScriptInspection>;
+  /** Stop all workers. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,169 @@
+import { ErrorCode, InsituError, badInput } from './errors.js';
+import { checkIdentifier } from './identifiers.js';
+import type { Runtime } from './runtime.js';
+import type { ScriptStorage, StoredScript } from './storage.js';
+
+/** Options for {@link ScriptRepository.create}. */
+export interface CreateScriptOptions {
+  /** Replace an existing script of that name in the same scope. Default false. */
+  readonly overwrite?: boolean;
+  /** Store it as a global script, visible to every user. Default false (private to the creator). */
+  readonly global?: boolean;
+  /** Free-text description. */
+  readonly description?: string;
+}
+
+/** Options for {@link ScriptRepository.list}. */
+export interface ListScriptsOptions {
+  /** SQL LIKE pattern on the name (`%` any run, `_` one character). */
+  readonly name?: string;
+  /** `user` (default): scripts you own; `global`: global scripts; `all`: everything you can see. */
+  readonly type?: 'user' | 'global' | 'all';
+}
+
+/** One entry of {@link ScriptRepository.list}. */
+export interface ScriptInfo {
+  readonly name: string;
+  readonly owner: string;
+  readonly global: boolean;
+  readonly description: string;
+  readonly created: Date;
+}
+
+/** A script with its source, from {@link ScriptRepository.load}. */
+export interface Script extends ScriptInfo {
+  readonly source: string;
+}
+
+/** Where a script name resolves for a user: their private scripts first, then global ones. */
+export async function resolveScript(
+  storage: ScriptStorage,
+  user: string,
+  name: string,
+  owner?: string,
+): Promise<StoredScript> {
+  checkIdentifier(name, 'script');
+  let found: StoredScript | null = null;
+  if (owner === undefined || owner === user) {
+    found = await storage.getScript(name, { owner: user });
+  }
+  if (found === null) {
+    const global = await storage.getScript(name, { global: true });
+    if (global !== null && (owner === undefined || global.owner === owner)) found = global;
+  }
+  if (found === null) {
+    const whose = owner === undefined ? '' : ` owned by ${owner}`;
+    throw new InsituError(ErrorCode.SCRIPT_NOT_FOUND, `script ${name}${whose} does not exist or is not visible to user ${user}`, {
+      script: name,
+    });
+  }
+  return found;
+}
+
+/**
+ * The script repository as one user sees it: create, list, load and drop named Python functions.
+ * Obtained as `session.scripts`.
+ */
+export class ScriptRepository {
+  readonly #storage: ScriptStorage;
+  readonly #runtime: Runtime;
+  readonly #user: string;
+  readonly #check: () => void;
+
+  /** @internal Use `session.scripts`. */
+  constructor(storage: ScriptStorage, runtime: Runtime, user: string, check: () => void) {
+    this.#storage = storage;
+    this.#runtime = runtime;
+    this.#user = user;
+    this.#check = check;
+  }
+
+  /**
+   * Store a Python function under `name`. The source must parse and define the function to call: a
+   * top-level `def` named `name`, or exactly one top-level `def`. Otherwise BAD_INPUT (with the line).
+   */
+  async create(name: string, source: string, opts: CreateScriptOptions = {}): Promise<ScriptInfo> {
+    this.#check();
+    checkIdentifier(name, 'script');
+    if (typeof source !== 'string' || source.trim() === '') throw badInput(`script ${name} needs Python source text`);
+    const description = opts.description ?? '';
+    if (typeof description !== 'string') throw badInput('description must be a string');
+    await checkSource(this.#runtime, source, name);
+    const global = opts.global === true;
+    if (global) {
+      const existing = await this.#storage.getScript(name, { global: true });
+      if (existing !== null && existing.owner !== this.#user && opts.overwrite === true) {
+        throw new InsituError(ErrorCode.PRIVILEGE, `global script ${name} belongs to ${existing.owner}; user ${this.#user} cannot replace it`, {
+          script: name,
+        });
+      }
+    }
+    const script: StoredScript = { name, owner: this.#user, global, source, description, created: new Date() };
+    await this.#storage.putScript(script, { overwrite: opts.overwrite === true });
+    return info(script);
+  }
+
+  /** List scripts, ordered by name. */
+  async list(opts: ListScriptsOptions = {}): Promise<ScriptInfo[]> {
+    this.#check();
+    const type = opts.type ?? 'user';
+    if (type !== 'user' && type !== 'global' && type !== 'all') {
+      throw badInput(`list type must be 'user', 'global' or 'all', got ${JSON.stringify(type)}`);
+    }
+    if (opts.name !== undefined && typeof opts.name !== 'string') throw badInput('name pattern must be a string');
+    const rows = await this.#storage.listScripts({
+      user: this.#user,
+      type,
+      ...(opts.name === undefined ? {} : { name: opts.name }),
+    });
+    return rows.map(info);
+  }
+
+  /** Load a visible script with its source: yours first, then a global one. */
+  async load(name: string, opts: { owner?: string } = {}): Promise<Script> {
+    this.#check();
+    const s = await resolveScript(this.#storage, this.#user, name, opts.owner);
+    return { ...info(s), source: s.source };
+  }
+
+  /** Drop your private script (or, with `global: true`, a global script you created). */
+  async drop(name: string, opts: { global?: boolean; silent?: boolean } = {}): Promise<boolean> {
+    this.#check();
+    checkIdentifier(name, 'script');
+    const global = opts.global === true;
+    if (global) {
+      const existing = await this.#storage.getScript(name, { global: true });
+      if (existing !== null && existing.owner !== this.#user) {
+        throw new InsituError(ErrorCode.PRIVILEGE, `global script ${name} belongs to ${existing.owner}; user ${this.#user} cannot drop it`, {
+          script: name,
+        });
+      }
+    }
+    const dropped = await this.#storage.deleteScript(name, global ? { global: true } : { owner: this.#user });
+    if (!dropped && opts.silent !== true) {
+      throw new InsituError(ErrorCode.SCRIPT_NOT_FOUND, `${global ? 'global' : 'private'} script ${name} of user ${this.#user} does not exist`, {
+        script: name,
+      });
+    }
+    return dropped;
+  }
+}
+
+/** Parse `source` in Python and check it defines the function to call. */
+export async function checkSource(runtime: Runtime, source: string, name: string): Promise<void> {
+  const result = await runtime.inspect(source, name);
+  if (!result.ok) {
+    const { message, line } = result.error;
+    throw badInput(`script ${name} does not compile: ${message}`, { script: name, ...(line === undefined ? {} : { line }) });
+  }
+  if (!result.functions.includes(name) && result.functions.length !== 1) {
+    const found = result.functions.length === 0 ? 'no top-level def' : `top-level defs ${result.functions.join(', ')}`;
+    throw badInput(`script ${name} must define a top-level function named ${name} or exactly one top-level function; found ${found}`, {
+      script: name,
+    });
+  }
+}
+
+function info(s: StoredScript): ScriptInfo {
+  return { name: s.name, owner: s.owner, global: s.global, description: s.description, created: s.created };
+}

@@ -1,0 +1,93 @@
+import type { Table } from 'apache-arrow';
+import type { FuncRef, GroupApplyOptions, IndexApplyOptions, RowApplyOptions, DataApplyOptions, ApplyOptions } from './apply-options.js';
+import { ApplyRunner } from './apply-runner.js';
+import { badInput } from './errors.js';
+import { checkIdentifier } from './identifiers.js';
+import type { ApplyResult } from './result-assembly.js';
+import type { Runtime } from './runtime.js';
+import { ScriptRepository } from './script-repository.js';
+import type { CreateTableOptions, Storage } from './storage.js';
+import { TableProxy } from './table-proxy.js';
+import type { RowObject, SqlParam } from './values.js';
+
+/**
+ * Everything a user does goes through a session: it carries the user's identity, which owns the scripts
+ * they create and decides what they can see. Obtain one with `engine.session({ user })`.
+ */
+export class Session {
+  /** The user every call of this session runs as. */
+  readonly user: string;
+  /** The script repository as this user sees it. */
+  readonly scripts: ScriptRepository;
+  readonly #storage: Storage;
+  readonly #apply: ApplyRunner;
+  readonly #check: () => void;
+
+  /** @internal Use `engine.session()`. */
+  constructor(storage: Storage, runtime: Runtime, user: string, check: () => void) {
+    this.user = user;
+    this.#storage = storage;
+    this.#check = check;
+    this.scripts = new ScriptRepository(storage, runtime, user, check);
+    this.#apply = new ApplyRunner(storage, runtime, user);
+  }
+
+  /**
+   * Create table `name` from row objects or an Arrow table and return a proxy of it. Column types come
+   * from the Arrow schema, or are inferred from the values. An existing table is ALREADY_EXISTS unless
+   * `overwrite` is set; the write is one transaction either way.
+   */
+  async create(name: string, data: Table | readonly RowObject[], opts: CreateTableOptions = {}): Promise<TableProxy> {
+    this.#check();
+    checkIdentifier(name, 'table');
+    await this.#storage.createTable(name, data, opts);
+    return new TableProxy(this.#storage, { kind: 'table', name });
+  }
+
+  /** A proxy of an existing table or view. Nothing is read until it is pulled or applied. */
+  table(name: string): TableProxy {
+    this.#check();
+    return new TableProxy(this.#storage, { kind: 'table', name: checkIdentifier(name, 'table') });
+  }
+
+  /**
+   * A proxy of a read-only SQL query with `?` parameters. It must be a single SELECT (or read-only WITH)
+   * statement; anything else is BAD_INPUT when the proxy is first read, and nothing is executed.
+   */
+  query(sql: string, params: readonly SqlParam[] = []): TableProxy {
+    this.#check();
+    if (typeof sql !== 'string' || sql.trim() === '') throw badInput('query() needs a SQL string');
+    if (!Array.isArray(params)) throw badInput('query() params must be an array');
+    return new TableProxy(this.#storage, { kind: 'query', sql, params: [...params] });
+  }
+
+  /** Run `func(**args)` once, with no input data. */
+  doEval(func: FuncRef, opts?: ApplyOptions): Promise<ApplyResult> {
+    this.#check();
+    return this.#apply.doEval(func, opts);
+  }
+
+  /** Run `func(data, **args)` once on all rows of `data`. */
+  tableApply(data: TableProxy, func: FuncRef, opts?: DataApplyOptions): Promise<ApplyResult> {
+    this.#check();
+    return this.#apply.tableApply(data, func, opts);
+  }
+
+  /** Run `func(chunk, **args)` on successive chunks of `rows` rows, streamed. */
+  rowApply(data: TableProxy, func: FuncRef, opts?: RowApplyOptions): Promise<ApplyResult> {
+    this.#check();
+    return this.#apply.rowApply(data, func, opts);
+  }
+
+  /** Run `func(group, **args)` once per distinct combination of the `by` columns, in ascending key order. */
+  groupApply(data: TableProxy, by: readonly string[] | string, func: FuncRef, opts?: GroupApplyOptions): Promise<ApplyResult> {
+    this.#check();
+    return this.#apply.groupApply(data, by, func, opts);
+  }
+
+  /** Run `func(i, **args)` for i = 1..times. */
+  indexApply(times: number, func: FuncRef, opts?: IndexApplyOptions): Promise<ApplyResult> {
+    this.#check();
+    return this.#apply.indexApply(times, func, opts);
+  }
+}

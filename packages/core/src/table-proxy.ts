@@ -1,0 +1,132 @@
+import { type Schema, Table } from 'apache-arrow';
+import { badInput } from './errors.js';
+import { checkIdentifier, quoteIdentifier } from './identifiers.js';
+import type { QuerySpec, TableStorage } from './storage.js';
+import type { SqlParam } from './values.js';
+
+/** Where a proxy's rows come from. */
+export type ProxySource =
+  | { readonly kind: 'table'; readonly name: string }
+  | { readonly kind: 'query'; readonly sql: string; readonly params: readonly SqlParam[] };
+
+interface ProxyPlan {
+  readonly source: ProxySource;
+  readonly columns: readonly string[] | null;
+  readonly filters: readonly { readonly sql: string; readonly params: readonly SqlParam[] }[];
+  readonly order: readonly string[];
+  readonly limit: number | null;
+}
+
+/**
+ * A lazy, immutable view of rows in the database: a table or a read-only query, narrowed by `select`,
+ * `where`, `orderBy` and `limit`. Each method returns a new proxy; nothing runs until `pull()`,
+ * `count()`, `schema()` or an apply function reads it.
+ */
+export class TableProxy {
+  readonly #storage: TableStorage;
+  readonly #plan: ProxyPlan;
+
+  /** @internal Use `session.table()` or `session.query()`. */
+  constructor(storage: TableStorage, plan: ProxyPlan | ProxySource) {
+    this.#storage = storage;
+    this.#plan = 'kind' in plan ? { source: plan, columns: null, filters: [], order: [], limit: null } : plan;
+  }
+
+  /** Where the rows come from. */
+  get source(): ProxySource {
+    return this.#plan.source;
+  }
+
+  /** Keep only these columns, in this order. */
+  select(columns: readonly string[]): TableProxy {
+    if (!Array.isArray(columns) || columns.length === 0) {
+      throw badInput('select() needs a non-empty array of column names');
+    }
+    const names = columns.map((c) => checkIdentifier(c, 'column', { reservedPrefixes: false }));
+    return this.#with({ columns: names });
+  }
+
+  /** Keep rows where the SQL expression holds; `?` placeholders bind `params`. Several where() calls AND together. */
+  where(sql: string, ...params: SqlParam[]): TableProxy {
+    if (typeof sql !== 'string' || sql.trim() === '') throw badInput('where() needs a SQL expression string');
+    return this.#with({ filters: [...this.#plan.filters, { sql, params }] });
+  }
+
+  /**
+   * Order rows by these columns (`'COL'` ascending, `'-COL'` descending). Later calls add tie-breakers.
+   */
+  orderBy(...columns: string[]): TableProxy {
+    if (columns.length === 0) throw badInput('orderBy() needs at least one column name');
+    const terms = columns.map((c) => {
+      if (typeof c !== 'string') throw badInput('orderBy() takes column names as strings');
+      const desc = c.startsWith('-');
+      const name = checkIdentifier(desc ? c.slice(1) : c, 'column', { reservedPrefixes: false });
+      return `${quoteIdentifier(name)}${desc ? ' DESC' : ''}`;
+    });
+    return this.#with({ order: [...this.#plan.order, ...terms] });
+  }
+
+  /** Keep at most `n` rows. */
+  limit(n: number): TableProxy {
+    if (!Number.isSafeInteger(n) || n < 0) throw badInput(`limit() needs a non-negative integer, got ${String(n)}`);
+    return this.#with({ limit: n });
+  }
+
+  /** The SQL this proxy compiles to, with its parameters. */
+  toQuery(): QuerySpec {
+    return this.#compile(this.#plan.order);
+  }
+
+  /**
+   * The SQL ordered by `keys` first (ascending), then by the proxy's own order: the rows of each group
+   * come together, in the order the proxy asked for within the group.
+   */
+  groupedQuery(keys: readonly string[]): QuerySpec {
+    return this.#compile([...keys.map(quoteIdentifier), ...this.#plan.order]);
+  }
+
+  #compile(order: readonly string[]): QuerySpec {
+    const { source, columns, filters, limit } = this.#plan;
+    const params: SqlParam[] = [];
+    const from =
+      source.kind === 'table' ? quoteIdentifier(source.name) : `(${source.sql}\n)`;
+    if (source.kind === 'query') params.push(...source.params);
+    const cols = columns === null ? '*' : columns.map(quoteIdentifier).join(', ');
+    let sql = `SELECT ${cols} FROM ${from} AS "t"`;
+    if (filters.length > 0) {
+      sql += ` WHERE ${filters.map((f) => `(${f.sql}\n)`).join(' AND ')}`;
+      for (const f of filters) params.push(...f.params);
+    }
+    if (order.length > 0) sql += ` ORDER BY ${order.join(', ')}`;
+    if (limit !== null) sql += ` LIMIT ${limit}`;
+    return { sql, params };
+  }
+
+  /** Arrow schema of the rows (runs no query, but checks it). */
+  schema(): Promise<Schema> {
+    return this.#storage.describe(this.toQuery());
+  }
+
+  /** Column names, in order. */
+  async columns(): Promise<string[]> {
+    return (await this.schema()).fields.map((f) => f.name);
+  }
+
+  /** Number of rows. */
+  count(): Promise<number> {
+    return this.#storage.count(this.toQuery());
+  }
+
+  /** Read all rows into one Arrow table (`.toArray()` gives row objects). */
+  async pull(opts: { signal?: AbortSignal } = {}): Promise<Table> {
+    const schema = await this.schema();
+    const batches = [];
+    const scanOpts = opts.signal === undefined ? { batchRows: 65536 } : { batchRows: 65536, signal: opts.signal };
+    for await (const t of this.#storage.scan(this.toQuery(), scanOpts)) batches.push(...t.batches);
+    return batches.length === 0 ? new Table(schema) : new Table(batches);
+  }
+
+  #with(change: Partial<ProxyPlan>): TableProxy {
+    return new TableProxy(this.#storage, { ...this.#plan, ...change });
+  }
+}

@@ -1,0 +1,34 @@
+import { Engine } from '@insitu/core';
+import { SqliteStorage } from '@insitu/adapters';
+import { PyodideRuntime } from '@insitu/runtime-pyodide';
+
+/** Options for {@link createEngine}. */
+export interface EngineOptions {
+  /** SQLite database file (created if missing), or `':memory:'`. Default `'insitu.db'`. */
+  readonly database?: string;
+  /** Worker threads running Python, one Pyodide interpreter each. Default min(cores, 4). */
+  readonly workers?: number;
+  /** Milliseconds SQLite waits for a lock before failing. Default 5000. */
+  readonly busyTimeoutMs?: number;
+}
+
+/**
+ * Create an engine on an embedded SQLite database with a pool of Pyodide workers. The workers start
+ * loading at once (about 2 s each, in parallel); the first call waits for one to be ready.
+ *
+ * ```ts
+ * await using engine = await createEngine({ database: 'app.db', workers: 2 });
+ * const me = engine.session({ user: 'alice' });
+ * ```
+ */
+export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
+  const storage = new SqliteStorage(opts.database ?? 'insitu.db', opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs });
+  let runtime: PyodideRuntime;
+  try {
+    runtime = new PyodideRuntime(opts.workers === undefined ? {} : { workers: opts.workers });
+  } catch (e) {
+    await storage.close();
+    throw e;
+  }
+  return new Engine(storage, runtime);
+}

@@ -1,0 +1,11 @@
+/**
+ * insitu: run Python user-defined functions next to data in SQLite, from Node, in warm Pyodide workers.
+ * `createEngine()` wires the defaults; everything else is re-exported from the packages it is made of.
+ */
+export { createEngine } from './create-engine.js';
+export type { EngineOptions } from './create-engine.js';
+export * from '@insitu/core';
+export { SqliteStorage } from '@insitu/adapters';
+export type { SqliteStorageOptions } from '@insitu/adapters';
+export { PyodideRuntime, defaultWorkers } from '@insitu/runtime-pyodide';
+export type { PyodideRuntimeOptions } from '@insitu/runtime-pyodide';

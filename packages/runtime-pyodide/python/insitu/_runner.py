@@ -1,0 +1,249 @@
+"""Runs one UDF call inside the worker's interpreter: compile (cached), pick the function, build the
+input, call it with stdout/stderr captured, and convert the result for the host.
+
+Everything returned to the host is a plain dict; errors are dicts with a stable ``code``.
+"""
+
+import ast
+import builtins
+import contextlib
+import importlib.util
+import io
+import json
+import linecache
+import math
+import sys
+import traceback
+
+from . import _convert
+from .frame import Frame
+
+_CACHE = {}
+_CACHE_MAX = 128
+_PANDAS = None
+
+
+def _filename(name):
+    return f"<script {name}>"
+
+
+class TaskError(Exception):
+    """An error to report to the host with a stable code."""
+
+    def __init__(self, code, message, **details):
+        super().__init__(message)
+        self.code = code
+        self.details = details
+
+
+def _compile(source, name):
+    key = (name, source)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    filename = _filename(name)
+    try:
+        tree = ast.parse(source, filename=filename)
+        code = compile(tree, filename, "exec")
+    except SyntaxError as e:
+        raise TaskError(
+            "BAD_INPUT",
+            f"script {name} does not compile: {e.msg} (line {e.lineno})",
+            line=e.lineno,
+            script=name,
+            pythonType=type(e).__name__,
+        ) from None
+    defs = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = (code, defs)
+    return code, defs
+
+
+def inspect(source, name):
+    """Parse ``source``; return its top-level function names or the syntax error."""
+    try:
+        _, defs = _compile(source, name)
+    except TaskError as e:
+        return {"ok": False, "error": {"code": e.code, "message": str(e), **e.details}}
+    return {"ok": True, "functions": defs}
+
+
+def _pick(ns, defs, name, func):
+    if func is not None and callable(ns.get(func)):
+        return ns[func]
+    if len(defs) == 1:
+        return ns[defs[0]]
+    found = ", ".join(defs) if defs else "no top-level def"
+    want = f"a top-level function named {func} or " if func else ""
+    raise TaskError("BAD_INPUT", f"script {name} must define {want}exactly one top-level function; found {found}", script=name)
+
+
+def _has_pandas():
+    global _PANDAS
+    if _PANDAS is None:
+        _PANDAS = "pandas" in sys.modules or importlib.util.find_spec("pandas") is not None
+    return _PANDAS
+
+
+def _make_input(columns, input_type):
+    if input_type == "columns":
+        return columns
+    if input_type == "records":
+        names = list(columns)
+        return [dict(zip(names, row)) for row in zip(*columns.values())]
+    if input_type == "pandas" or (input_type == "auto" and _has_pandas()):
+        try:
+            import pandas
+        except ImportError:
+            raise TaskError(
+                "PACKAGE_MISSING",
+                "inputType 'pandas' needs the pandas package, which is not installed in this engine; "
+                "use inputType 'frame' or load pandas into the engine",
+            ) from None
+        return pandas.DataFrame(columns, columns=list(columns))
+    return Frame(columns)
+
+
+def _json_safe(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    return v
+
+
+def _json_default(v):
+    import datetime
+
+    if isinstance(v, (datetime.date, datetime.datetime)):
+        return v.isoformat()
+    if isinstance(v, (set, frozenset)):
+        return sorted(v, key=repr)
+    if hasattr(v, "item") and callable(v.item):  # numpy scalars
+        return v.item()
+    if hasattr(v, "tolist") and callable(v.tolist):  # numpy arrays
+        return v.tolist()
+    raise TypeError(type(v).__name__)
+
+
+def _to_json(value):
+    try:
+        try:
+            return json.dumps(value, allow_nan=False, default=_json_default)
+        except ValueError:
+            return json.dumps(_json_safe(value), allow_nan=False, default=_json_default)
+    except TypeError as e:
+        raise TaskError(
+            "BAD_RESULT",
+            f"the UDF returned a value holding a {e}, which cannot be sent back; return a table (Frame, "
+            "DataFrame, dict of lists, list of dicts), a JSON-able value, or bytes",
+        ) from None
+    except (ValueError, RecursionError) as e:
+        raise TaskError("BAD_RESULT", f"the UDF's return value cannot be converted to JSON: {e}") from None
+
+
+def _is_columns(value):
+    return (
+        isinstance(value, dict)
+        and len(value) > 0
+        and all(isinstance(k, str) for k in value)
+        and all(isinstance(v, (list, tuple)) for v in value.values())
+    )
+
+
+def _is_records(value):
+    return isinstance(value, list) and len(value) > 0 and all(isinstance(r, dict) for r in value)
+
+
+def convert_result(value):
+    """The host form of a UDF's return value."""
+    try:
+        if isinstance(value, Frame):
+            return {"kind": "table", "columns": _convert.encode_columns(value._cols)}
+        if type(value).__name__ == "DataFrame" and hasattr(value, "to_dict") and hasattr(value, "columns"):
+            cols = {str(c): value[c].tolist() for c in value.columns}
+            return {"kind": "table", "columns": _convert.encode_columns(cols)}
+        if _is_columns(value):
+            return {"kind": "table", "columns": _convert.encode_columns(value)}
+        if _is_records(value):
+            return {"kind": "table", "columns": _convert.encode_columns(Frame.from_records(value)._cols)}
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return {"kind": "bytes", "value": bytes(value)}
+        return {"kind": "json", "json": _to_json(value)}
+    except _convert.ResultError as e:
+        raise TaskError("BAD_RESULT", f"the UDF's result cannot become a table: {e}") from None
+    except ValueError as e:
+        raise TaskError("BAD_RESULT", f"the UDF's result cannot become a table: {e}") from None
+
+
+def _python_error(e, name):
+    filename = _filename(name)
+    tb = e.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != filename:
+        tb = tb.tb_next
+    line = None
+    t = tb
+    while t is not None:
+        if t.tb_frame.f_code.co_filename == filename:
+            line = t.tb_lineno
+        t = t.tb_next
+    text = "".join(traceback.format_exception(type(e), e, tb))
+    msg = f"{type(e).__name__}: {e}"
+    if line is not None:
+        msg += f" (script {name}, line {line})"
+    details = {"pythonType": type(e).__name__, "traceback": text, "script": name}
+    if line is not None:
+        details["line"] = line
+    return TaskError("PYTHON_ERROR", msg, **details)
+
+
+def run(task, columns_in):
+    """Run one task. ``task``: dict with source, name, func, input_kind, input_type, index, args_json.
+    ``columns_in``: ordered dict of column name -> values for data input, else None."""
+    name = task["name"]
+    out = io.StringIO()
+    err = io.StringIO()
+    try:
+        code, defs = _compile(task["source"], name)
+        ns = {"__name__": "__insitu_udf__", "__builtins__": builtins}
+        kwargs = json.loads(task["args_json"])
+        kind = task["input_kind"]
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                exec(code, ns)
+                fn = _pick(ns, defs, name, task.get("func"))
+                if kind == "data":
+                    value = fn(_make_input(columns_in, task["input_type"]), **kwargs)
+                elif kind == "index":
+                    value = fn(task["index"], **kwargs)
+                else:
+                    value = fn(**kwargs)
+            except TaskError:
+                raise
+            except BaseException as e:  # noqa: BLE001 - every UDF failure (SystemExit too) is reported
+                raise _python_error(e, name) from None
+        result = convert_result(value)
+        result["ok"] = True
+        result["stdout"] = out.getvalue()
+        result["stderr"] = err.getvalue()
+        return result
+    except TaskError as e:
+        error = {"code": e.code, "message": str(e), **e.details}
+        if out.getvalue():
+            error["stdout"] = out.getvalue()
+        return {"ok": False, "error": error}
+
+
+def run_wire(task, columns):
+    """Entry point from the worker's JS: ``task`` and ``columns`` are JS objects (see arrow-columns.ts)."""
+    task = task.to_py()
+    cols = None
+    if columns is not None:
+        cols = {}
+        for c in columns.to_py():
+            cols[c["name"]] = _convert.column_values(c["kind"], c["chunks"])
+    return run(task, cols)

@@ -1,0 +1,23 @@
+/**
+ * piscina worker entry: starts one Pyodide interpreter and exports a promise of the task handler, so
+ * the thread counts as ready only when Python works. The logic lives in python-host.ts.
+ */
+import { PythonHost } from './python-host.js';
+import type { WorkerRequest, WorkerResponse } from './protocol.js';
+import { moving } from './transfer.js';
+
+function buffersOf(res: WorkerResponse): ArrayBufferLike[] {
+  if (!res.ok || !('value' in res)) return [];
+  const v = res.value;
+  if (v.kind === 'table') return [v.ipc.buffer];
+  if (v.kind === 'bytes') return [v.value.buffer];
+  return [];
+}
+
+export default (async () => {
+  const host = await PythonHost.start();
+  return (req: WorkerRequest): WorkerResponse => {
+    const res = req.type === 'run' ? host.run(req) : host.inspect(req);
+    return moving(res, buffersOf(res));
+  };
+})();
