@@ -65,17 +65,17 @@ export class InsituError extends Error {
   /** Stable machine-readable code. */
   readonly code: ErrorCode;
   /** Python exception class name, for PYTHON_ERROR. */
-  readonly pythonType?: string;
+  declare readonly pythonType?: string;
   /** Python traceback with the user's script line numbers, for PYTHON_ERROR. */
-  readonly traceback?: string;
+  declare readonly traceback?: string;
   /** 1-based line in the user's script, when known. */
-  readonly line?: number;
+  declare readonly line?: number;
   /** Script or UDF name, when one is involved. */
-  readonly script?: string;
+  declare readonly script?: string;
   /** Partition key of the failing call, for apply functions. */
-  readonly partition?: unknown;
+  declare readonly partition?: unknown;
   /** Output printed by the UDF before it failed. */
-  readonly stdout?: string;
+  declare readonly stdout?: string;
 
   /** Create an error with a stable `code` and a message that says what to fix. */
   constructor(code: ErrorCode, message: string, details: InsituErrorDetails = {}) {

@@ -1,0 +1,135 @@
+import Database from 'better-sqlite3';
+import { tableFromArrays } from 'apache-arrow';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InsituError, TableProxy } from '@insitu/core';
+import { MIGRATIONS, SqliteStorage } from '../dist/index.js';
+
+let dir: string;
+let storage: SqliteStorage;
+const q = (sql: string, params: unknown[] = []) => ({ sql, params: params as never[] });
+const codeOf = async (p: Promise<unknown>) => p.then(() => 'no error', (e: InsituError) => e.code);
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'insitu-adapter-'));
+  storage = new SqliteStorage(join(dir, 'a.db'));
+});
+afterAll(async () => {
+  await storage.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('SqliteStorage tables', () => {
+  it('round-trips every supported type with nulls from row objects', async () => {
+    const rows = [
+      { i: 1, f: 1.5, s: 'a', b: true, d: new Date('2024-02-29T10:20:30.123Z'), x: new Uint8Array([0, 255]) },
+      { i: null, f: null, s: null, b: null, d: null, x: null },
+      { i: -9007199254740991, f: -0.25, s: 'héllo ✓', b: false, d: new Date(0), x: new Uint8Array([]) },
+    ];
+    await storage.createTable('TYPES', rows);
+    const t = await new TableProxy(storage, { kind: 'table', name: 'TYPES' }).pull();
+    expect(t.schema.fields.map((f) => `${f.name}:${String(f.type)}`)).toEqual([
+      'i:Int64', 'f:Float64', 's:Utf8', 'b:Bool', 'd:Timestamp<MILLISECOND>', 'x:Binary',
+    ]);
+    const got = t.toArray().map((r) => r.toJSON());
+    expect(got[0]).toEqual({ i: 1n, f: 1.5, s: 'a', b: true, d: Date.parse('2024-02-29T10:20:30.123Z'), x: new Uint8Array([0, 255]) });
+    expect(got[1]).toEqual({ i: null, f: null, s: null, b: null, d: null, x: null });
+    expect(got[2]).toEqual({ i: -9007199254740991n, f: -0.25, s: 'héllo ✓', b: false, d: 0, x: new Uint8Array([]) });
+  });
+
+  it('maps declared SQLite types: SMALLINT -> Int32, DATE -> Date, BOOLEAN -> Bool, untyped expressions by value', async () => {
+    const db = new Database(join(dir, 'a.db'));
+    db.exec(`CREATE TABLE DECL (a SMALLINT, d DATE, ts DATETIME, ok BOOLEAN, n NUMERIC, v VARCHAR(10));
+             INSERT INTO DECL VALUES (7, '2020-01-31', '2020-01-31 12:00:00', 1, 2, 'x'), (NULL, NULL, NULL, 0, NULL, NULL);`);
+    db.close();
+    const proxy = new TableProxy(storage, { kind: 'table', name: 'DECL' });
+    const t = await proxy.pull();
+    expect(t.schema.fields.map((f) => String(f.type))).toEqual(['Int32', 'Date32<DAY>', 'Timestamp<MILLISECOND>', 'Bool', 'Float64', 'Utf8']);
+    expect(t.get(0)!.toJSON()).toEqual({ a: 7, d: Date.UTC(2020, 0, 31), ts: Date.UTC(2020, 0, 31, 12), ok: true, n: 2, v: 'x' });
+    const expr = await new TableProxy(storage, { kind: 'query', sql: 'select a + 1 as a1, v || ? as v2 from DECL', params: ['!'] }).pull();
+    expect(expr.toArray().map((r) => r.toJSON())).toEqual([{ a1: 8n, v2: 'x!' }, { a1: null, v2: null }]);
+  });
+
+  it('creates tables from Arrow tables and refuses to clobber without overwrite', async () => {
+    const arrow = tableFromArrays({ k: Int32Array.from([1, 2, 3]), name: ['a', 'b', 'c'] });
+    await storage.createTable('ARW', arrow);
+    expect(await codeOf(storage.createTable('ARW', [{ k: 9 }]))).toBe('ALREADY_EXISTS');
+    expect(await storage.count(q('select * from ARW'))).toBe(3);
+    await storage.createTable('ARW', [{ k: 9 }], { overwrite: true });
+    expect(await storage.count(q('select * from ARW'))).toBe(1);
+  });
+
+  it('leaves the old table intact when an overwrite fails', async () => {
+    await storage.createTable('KEEP', [{ a: 1 }, { a: 2 }]);
+    expect(await codeOf(storage.createTable('KEEP', [{ a: 1 }, { a: 'text' }], { overwrite: true }))).toBe('BAD_INPUT');
+    expect(await codeOf(storage.createTable('KEEP', [{ a: 1 }, { a: {} as never }], { overwrite: true }))).toBe('BAD_INPUT');
+    const t = await new TableProxy(storage, { kind: 'table', name: 'KEEP' }).pull();
+    expect(t.toArray().map((r) => Number(r.a))).toEqual([1, 2]);
+  });
+
+  it('streams scans in batches of the asked size and cuts batches where key columns change', async () => {
+    await storage.createTable('BIG', Array.from({ length: 1000 }, (_, i) => ({ g: Math.floor(i / 300), v: i })));
+    const sizes: number[] = [];
+    for await (const b of storage.scan(q('select * from BIG order by v'), { batchRows: 128 })) sizes.push(b.numRows);
+    expect(sizes.length).toBe(8);
+    expect(sizes.slice(0, 7).every((n) => n === 128)).toBe(true);
+    expect(sizes.reduce((a, b) => a + b)).toBe(1000);
+    const groups: [number, number][] = [];
+    for await (const b of storage.scan(q('select * from BIG order by g, v'), { batchRows: 256, breakOn: ['g'] })) {
+      const g = b.getChild('g')!.toArray() as BigInt64Array;
+      expect(new Set(g).size).toBe(1);
+      groups.push([Number(g[0]), b.numRows]);
+    }
+    expect(groups).toEqual([[0, 256], [0, 44], [1, 256], [1, 44], [2, 256], [2, 44], [3, 100]]);
+  });
+
+  it('refuses writes, several statements, ATTACH, PRAGMA writes, writing CTEs and engine tables, changing nothing', async () => {
+    await storage.createTable('VICTIM', [{ a: 1 }]);
+    for (const sql of [
+      'DELETE FROM VICTIM',
+      'SELECT 1; DELETE FROM VICTIM',
+      'SELECT * FROM VICTIM; DROP TABLE VICTIM',
+      "ATTACH DATABASE 'other.db' AS other",
+      'PRAGMA user_version = 99',
+      'WITH x AS (SELECT 1) DELETE FROM VICTIM',
+      'WITH x AS (SELECT 1) INSERT INTO VICTIM SELECT 2 FROM x',
+      'SELECT * FROM insitu_scripts',
+      'SELECT * FROM VICTIM WHERE a IN (SELECT length(source) FROM INSITU_SCRIPTS)',
+      'SELECT * FROM nowhere_table',
+      'SELEC oops',
+    ]) {
+      const code = await codeOf(storage.describe(q(sql)));
+      expect(['BAD_INPUT', 'TABLE_NOT_FOUND'], sql).toContain(code);
+    }
+    expect(await storage.count(q('select * from VICTIM'))).toBe(1);
+    expect(await codeOf(storage.describe(q('select * from nowhere_table')))).toBe('TABLE_NOT_FOUND');
+    const db = new Database(join(dir, 'a.db'), { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    db.close();
+  });
+
+  it('binds parameters instead of splicing them', async () => {
+    await storage.createTable('PEOPLE', [{ name: "O'Brien" }, { name: 'x' }]);
+    const t = await new TableProxy(storage, { kind: 'query', sql: 'select * from PEOPLE where name = ?', params: ["O'Brien"] }).pull();
+    expect(t.numRows).toBe(1);
+    expect(await storage.count(q('select * from PEOPLE where name = ?', ["x' OR '1'='1"]))).toBe(0);
+  });
+
+  it('works on :memory: databases', async () => {
+    const mem = new SqliteStorage(':memory:');
+    await mem.createTable('M', [{ a: 1 }, { a: 2 }, { a: 3 }]);
+    const sizes: number[] = [];
+    for await (const b of mem.scan(q('select * from M'), { batchRows: 2 })) sizes.push(b.numRows);
+    expect(sizes).toEqual([2, 1]);
+    await mem.close();
+  });
+
+  it('opens an existing database without re-running migrations and keeps its data', async () => {
+    const again = new SqliteStorage(join(dir, 'a.db'));
+    expect(await again.hasTable('TYPES')).toBe(true);
+    await again.close();
+  });
+});

@@ -1,0 +1,305 @@
+import { Table } from 'apache-arrow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine, type Engine, type Session, type TableProxy } from 'insitu';
+import { rejectsWith, tempDatabase } from './helpers.js';
+
+// One engine (two Pyodide workers) for the whole file.
+let engine: Engine;
+let me: Session;
+let iris: TableProxy;
+const db = tempDatabase();
+
+const rowsOf = (t: unknown) => (t as Table).toArray().map((r) => r.toJSON());
+
+beforeAll(async () => {
+  engine = await createEngine({ database: db.path, workers: 2 });
+  me = engine.session({ user: 'alice' });
+  iris = await me.create('T', [
+    { g: 'b', x: 1, y: 10.5 },
+    { g: 'a', x: 2, y: 20.5 },
+    { g: 'b', x: 3, y: null },
+    { g: 'c', x: 4, y: 40.5 },
+    { g: 'a', x: 5, y: 50.5 },
+  ]);
+});
+afterAll(async () => {
+  await engine?.close();
+  db.cleanup();
+});
+
+describe('doEval', () => {
+  it('calls the function with keyword arguments only and returns its JSON value and stdout', async () => {
+    const r = await me.doEval({ source: 'def f(a, b=2):\n    print("sum", a + b)\n    return {"a": a, "b": b, "t": (1, 2)}' }, { args: { a: 40 } });
+    expect(r.value).toEqual({ a: 40, b: 2, t: [1, 2] });
+    expect(r.stdout).toBe('sum 42\n');
+    expect(r.partitions).toHaveLength(1);
+    expect(r.partitions[0]!.key).toBeNull();
+  });
+
+  it('runs stored scripts by name', async () => {
+    await me.scripts.create('answer', 'def answer():\n    return 42');
+    expect((await me.doEval('answer')).value).toBe(42);
+  });
+
+  it('converts plain return values: None, bool, float, str, nested lists, bytes, NaN', async () => {
+    const cases: [string, unknown][] = [
+      ['None', null],
+      ['True', true],
+      ['1.25', 1.25],
+      ['"text"', 'text'],
+      ['[1, [2, "x"], {"k": None}]', [1, [2, 'x'], { k: null }]],
+      ['float("nan")', null],
+      ['[]', []],
+    ];
+    for (const [expr, want] of cases) {
+      expect((await me.doEval({ source: `def f():\n    return ${expr}` })).value, expr).toEqual(want);
+    }
+    const bytes = await me.doEval({ source: 'def f():\n    return bytes([0, 1, 255])' });
+    expect(bytes.value).toBeInstanceOf(Uint8Array);
+    expect([...(bytes.value as Uint8Array)]).toEqual([0, 1, 255]);
+  });
+
+  it('returns a table for a Frame, a dict of lists or a list of dicts', async () => {
+    for (const body of [
+      'import insitu\n    return insitu.Frame({"a": [1, 2], "b": ["x", None]})',
+      'return {"a": [1, 2], "b": ["x", None]}',
+      'return [{"a": 1, "b": "x"}, {"a": 2}]',
+    ]) {
+      const r = await me.doEval({ source: `def f():\n    ${body}` });
+      expect(r.value, body).toBeInstanceOf(Table);
+      expect(rowsOf(r.value)).toEqual([{ a: 1n, b: 'x' }, { a: 2n, b: null }]);
+    }
+  });
+
+  it('refuses results that cannot be converted, with BAD_RESULT naming the problem', async () => {
+    let e = await rejectsWith(me.doEval({ source: 'def f():\n    return {"a": [1, 2, 3], "b": [1]}' }), 'BAD_RESULT');
+    expect(e.message).toMatch(/different lengths \(a=3, b=1\)/);
+    e = await rejectsWith(me.doEval({ source: 'def f():\n    return object()' }), 'BAD_RESULT');
+    expect(e.message).toMatch(/object/);
+    e = await rejectsWith(me.doEval({ source: 'def f():\n    return {"a": [1, "x"]}' }), 'BAD_RESULT');
+    expect(e.message).toMatch(/mixes int64 and utf8/);
+    // The engine keeps serving after refusals.
+    expect((await me.doEval({ source: 'def f():\n    return 1' })).value).toBe(1);
+  });
+
+  it('runs every call in a fresh namespace: globals do not leak between calls', async () => {
+    const src = 'counter = 0\ndef f():\n    global counter\n    counter += 1\n    return counter';
+    const values = [];
+    for (let i = 0; i < 4; i++) values.push((await me.doEval({ source: src })).value);
+    expect(values).toEqual([1, 1, 1, 1]);
+  });
+});
+
+describe('tableApply', () => {
+  it('passes the whole table as one insitu.Frame (no pandas here) and returns a table', async () => {
+    const r = await me.tableApply(iris, {
+      source: `
+def f(df):
+    assert type(df).__name__ == "Frame", type(df)
+    print(df.shape, df.columns)
+    return {"g": df["g"], "x2": [v * 2 for v in df["x"]]}
+`,
+    });
+    expect(r.stdout).toBe("(5, 3) ['g', 'x', 'y']\n");
+    expect(rowsOf(r.value)).toEqual([
+      { g: 'b', x2: 2n }, { g: 'a', x2: 4n }, { g: 'b', x2: 6n }, { g: 'c', x2: 8n }, { g: 'a', x2: 10n },
+    ]);
+  });
+
+  it('applies select, where, orderBy and limit of the proxy before the UDF sees the data', async () => {
+    const view = iris.select(['x', 'g']).where('x >= ?', 2).orderBy('-x').limit(3);
+    const r = await me.tableApply(view, { source: 'def f(df):\n    return df.to_dict()' }, { inputType: 'frame' });
+    expect(rowsOf(r.value)).toEqual([{ x: 5n, g: 'a' }, { x: 4n, g: 'c' }, { x: 3n, g: 'b' }]);
+  });
+
+  it('hands data over as records, columns or frame on request, and says when pandas is missing', async () => {
+    const records = await me.tableApply(iris.limit(2), { source: 'def f(rows):\n    return [type(rows).__name__, rows]' }, { inputType: 'records' });
+    expect(records.value).toEqual(['list', [{ g: 'b', x: 1, y: 10.5 }, { g: 'a', x: 2, y: 20.5 }]]);
+    const columns = await me.tableApply(iris.limit(2), { source: 'def f(c):\n    return [type(c).__name__, c]' }, { inputType: 'columns' });
+    expect(columns.value).toEqual(['dict', { g: ['b', 'a'], x: [1, 2], y: [10.5, 20.5] }]);
+    const frame = await me.tableApply(iris, { source: 'def f(df):\n    return [len(df), df.head(1).to_records(), df[["x"]].columns, next(iter(df))]' }, { inputType: 'frame' });
+    expect(frame.value).toEqual([5, [{ g: 'b', x: 1, y: 10.5 }], ['x'], { g: 'b', x: 1, y: 10.5 }]);
+    const e = await rejectsWith(me.tableApply(iris, { source: 'def f(df):\n    return 1' }, { inputType: 'pandas' }), 'PACKAGE_MISSING');
+    expect(e.message).toMatch(/pandas/);
+    await rejectsWith(me.tableApply(iris, { source: 'def f(df):\n    return 1' }, { inputType: 'numpy' as never }), 'BAD_INPUT');
+  });
+
+  it('works on a read-only query proxy with parameters', async () => {
+    const q = me.query('select g, count(*) as n, sum(x) as sx from T where x > ? group by g order by g', [1]);
+    const r = await me.tableApply(q, { source: 'def f(df):\n    return df' });
+    expect(rowsOf(r.value)).toEqual([{ g: 'a', n: 2n, sx: 7n }, { g: 'b', n: 1n, sx: 3n }, { g: 'c', n: 1n, sx: 4n }]);
+  });
+});
+
+describe('rowApply', () => {
+  it('calls the UDF on chunks of `rows` rows, the last one shorter, and combines tables in order', async () => {
+    const r = await me.rowApply(iris, { source: 'def f(df):\n    print(len(df))\n    return {"x": df["x"], "n": [len(df)] * len(df)}' }, { rows: 2 });
+    expect(r.partitions.map((p) => p.key)).toEqual([
+      { chunk: 1, start: 0, rows: 2 },
+      { chunk: 2, start: 2, rows: 2 },
+      { chunk: 3, start: 4, rows: 1 },
+    ]);
+    expect(r.stdout).toBe('2\n2\n1\n');
+    expect(r.partitions.map((p) => p.stdout)).toEqual(['2\n', '2\n', '1\n']);
+    expect(rowsOf(r.value)).toEqual([
+      { x: 1n, n: 2n }, { x: 2n, n: 2n }, { x: 3n, n: 2n }, { x: 4n, n: 2n }, { x: 5n, n: 1n },
+    ]);
+  });
+
+  it('defaults to one row per call, like the anchor systems', async () => {
+    const r = await me.rowApply(iris, { source: 'def f(df):\n    return len(df)' });
+    expect(r.value).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it('keeps partition order under parallelism even when early chunks finish last', async () => {
+    const src = `
+import time
+def f(df):
+    first = df["x"][0]
+    t = time.time() + (0.2 if first <= 2 else 0.0)
+    while time.time() < t:
+        pass
+    return {"x": df["x"]}
+`;
+    const r = await me.rowApply(iris, { source: src }, { rows: 1, parallel: true });
+    expect(rowsOf(r.value).map((o) => o.x)).toEqual([1n, 2n, 3n, 4n, 5n]);
+  });
+
+  it('returns per-chunk values in order when chunks do not all return tables', async () => {
+    const r = await me.rowApply(iris, { source: 'def f(df):\n    return sum(df["x"])' }, { rows: 2, parallel: 2 });
+    expect(r.value).toEqual([3, 7, 5]);
+  });
+
+  it('streams a table larger than a batch: every row is seen once, in order', async () => {
+    const n = 150_000;
+    const big = await me.create('BIG', Array.from({ length: n }, (_, i) => ({ id: i, v: i % 7 })));
+    const r = await me.rowApply(big, { source: 'def f(df):\n    ids = df["id"]\n    return {"first": [ids[0]], "last": [ids[-1]], "n": [len(ids)], "s": [sum(df["v"])]}' }, { rows: 40_000, parallel: true });
+    const out = rowsOf(r.value);
+    expect(out.map((o) => [o.first, o.last, o.n])).toEqual([
+      [0n, 39_999n, 40_000n],
+      [40_000n, 79_999n, 40_000n],
+      [80_000n, 119_999n, 40_000n],
+      [120_000n, 149_999n, 30_000n],
+    ]);
+    const total = out.reduce((a, o) => a + Number(o.s), 0);
+    expect(total).toBe(Array.from({ length: n }, (_, i) => i % 7).reduce((a, b) => a + b, 0));
+  });
+});
+
+describe('groupApply', () => {
+  it('calls the UDF once per group in ascending key order and keeps the key columns', async () => {
+    const r = await me.groupApply(iris, ['g'], { source: 'def f(df):\n    print(df["g"][0])\n    return {"n": [len(df)], "sx": [sum(df["x"])]}' }, { parallel: true });
+    expect(r.partitions.map((p) => p.key)).toEqual([{ g: 'a' }, { g: 'b' }, { g: 'c' }]);
+    expect(r.stdout).toBe('a\nb\nc\n');
+    expect(rowsOf(r.value)).toEqual([
+      { g: 'a', n: 2n, sx: 7n },
+      { g: 'b', n: 2n, sx: 4n },
+      { g: 'c', n: 1n, sx: 4n },
+    ]);
+  });
+
+  it('groups by several columns, orders within groups by the proxy order, and returns values when not tables', async () => {
+    await me.create('G2', [
+      { a: 1, b: 'y', v: 3 }, { a: 1, b: 'x', v: 2 }, { a: 2, b: 'x', v: 9 }, { a: 1, b: 'x', v: 1 }, { a: null, b: 'x', v: 0 },
+    ]);
+    const r = await me.groupApply(me.table('G2').orderBy('-v'), ['a', 'b'], { source: 'def f(df):\n    return df["v"]' });
+    expect(r.partitions.map((p) => p.key)).toEqual([{ a: null, b: 'x' }, { a: 1n, b: 'x' }, { a: 1n, b: 'y' }, { a: 2n, b: 'x' }]);
+    expect(r.value).toEqual([[0], [2, 1], [3], [9]]);
+  });
+
+  it('hands a group that spans several scan batches over as one partition', async () => {
+    const rows = Array.from({ length: 70_000 }, (_, i) => ({ k: i < 69_990 ? 'big' : 'small', v: 1 }));
+    const t = await me.create('SKEW', rows);
+    const r = await me.groupApply(t, 'k', { source: 'def f(df):\n    return {"n": [len(df)]}' });
+    expect(rowsOf(r.value)).toEqual([{ k: 'big', n: 69_990n }, { k: 'small', n: 10n }]);
+  });
+
+  it('refuses unknown grouping columns', async () => {
+    const e = await rejectsWith(me.groupApply(iris, ['nope'], { source: 'def f(df):\n    return 1' }), 'BAD_INPUT');
+    expect(e.message).toMatch(/nope/);
+    await rejectsWith(me.groupApply(iris, ['bad"name'], { source: 'def f(df):\n    return 1' }), 'BAD_INPUT');
+  });
+});
+
+describe('indexApply', () => {
+  it('calls the UDF with 1-based indexes and returns values in index order', async () => {
+    const r = await me.indexApply(5, { source: 'def f(i, base=0):\n    return base + i * i' }, { parallel: true, args: { base: 100 } });
+    expect(r.value).toEqual([101, 104, 109, 116, 125]);
+    expect(r.partitions.map((p) => p.key)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('refuses a non-positive count', async () => {
+    await rejectsWith(me.indexApply(0, { source: 'def f(i):\n    return i' }), 'BAD_INPUT');
+  });
+});
+
+describe('errors', () => {
+  it('reports Python exceptions as PYTHON_ERROR with the type, traceback line of the user script and partition', async () => {
+    const src = '\n\ndef f(df):\n    x = df["x"][0]\n    if x == 3:\n        raise ValueError(f"bad x {x}")\n    return x\n';
+    const e = await rejectsWith(me.rowApply(iris, { source: src, name: 'checker' }, { rows: 1, parallel: true }), 'PYTHON_ERROR');
+    expect(e.pythonType).toBe('ValueError');
+    expect(e.message).toMatch(/bad x 3/);
+    expect(e.line).toBe(6);
+    expect(e.script).toBe('checker');
+    expect(e.traceback).toMatch(/File "<script checker>", line 6, in f/);
+    expect(e.traceback).toMatch(/raise ValueError/);
+    expect(e.partition).toEqual({ chunk: 3, start: 2, rows: 1 });
+  });
+
+  it('keeps the traceback through nested user functions and reports what was printed', async () => {
+    const src = 'def helper(v):\n    return 1 / v\n\ndef f():\n    print("before")\n    return helper(0)\n';
+    const e = await rejectsWith(me.doEval({ source: src, name: 'f' }), 'PYTHON_ERROR');
+    expect(e.traceback).toMatch(/line 6, in f[\s\S]*line 2, in helper/);
+    expect(e.line).toBe(2);
+    expect(e.stdout).toBe('before\n');
+  });
+
+  it('names the failing group', async () => {
+    const e = await rejectsWith(
+      me.groupApply(iris, ['g'], { source: 'def f(df):\n    if df["g"][0] == "b":\n        raise KeyError("b!")\n    return 1' }),
+      'PYTHON_ERROR',
+    );
+    expect(e.partition).toEqual({ g: 'b' });
+  });
+
+  it('reports a syntax error in inline source as BAD_INPUT with its line', async () => {
+    const e = await rejectsWith(me.doEval({ source: 'def f():\n    return (1 +\n' }), 'BAD_INPUT');
+    expect(e.line).toBeGreaterThanOrEqual(2);
+  });
+
+  it('refuses inline source without a single function to call', async () => {
+    await rejectsWith(me.doEval({ source: 'x = 1' }), 'BAD_INPUT');
+    await rejectsWith(me.doEval({ source: 'def a():\n    return 1\ndef b():\n    return 2' }), 'BAD_INPUT');
+    expect((await me.doEval({ source: 'def a():\n    return 1\ndef b():\n    return 2', name: 'b' })).value).toBe(2);
+  });
+
+  it('refuses unknown scripts, non-JSON arguments and non-proxy data', async () => {
+    await rejectsWith(me.doEval('no_such_script'), 'SCRIPT_NOT_FOUND');
+    await rejectsWith(me.doEval({ source: 'def f(a):\n    return a' }, { args: { a: new Date() as never } }), 'BAD_INPUT');
+    await rejectsWith(me.doEval({ source: 'def f(a):\n    return a' }, { args: { 'not-a-name': 1 } }), 'BAD_INPUT');
+    await rejectsWith(me.tableApply('T' as never, { source: 'def f(d):\n    return 1' }), 'BAD_INPUT');
+    await rejectsWith(me.rowApply(iris, { source: 'def f(d):\n    return 1' }, { rows: 0 }), 'BAD_INPUT');
+    await rejectsWith(me.tableApply(me.table('MISSING'), { source: 'def f(d):\n    return 1' }), 'TABLE_NOT_FOUND');
+  });
+
+  it('refuses a write statement as a query proxy, runs nothing, and leaves the table unchanged', async () => {
+    const before = await iris.count();
+    await rejectsWith(me.tableApply(me.query('DELETE FROM T'), { source: 'def f(d):\n    return 1' }), 'BAD_INPUT');
+    await rejectsWith(me.query('select 1; delete from T').pull(), 'BAD_INPUT');
+    await rejectsWith(iris.where('1) ; DELETE FROM T; --').pull(), 'BAD_INPUT');
+    expect(await iris.count()).toBe(before);
+  });
+
+  it('does not cross stdout between concurrent calls', async () => {
+    const src = 'def f(i, tag):\n    for k in range(50):\n        print(tag, i, k)\n    return i';
+    const runs = await Promise.all(['p', 'q', 'r'].map((tag) => me.indexApply(4, { source: src }, { parallel: true, args: { tag } })));
+    runs.forEach((r, n) => {
+      const tag = ['p', 'q', 'r'][n];
+      r.partitions.forEach((p, i) => {
+        const lines = p.stdout.trim().split('\n');
+        expect(lines).toHaveLength(50);
+        expect(lines.every((l) => l.startsWith(`${tag} ${i + 1} `))).toBe(true);
+      });
+    });
+  });
+});

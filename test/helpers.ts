@@ -1,0 +1,23 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { InsituError } from 'insitu';
+
+/** A fresh temp directory with a database path in it, and a cleanup function. */
+export function tempDatabase(name = 'test.db'): { path: string; dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'insitu-test-'));
+  return { path: join(dir, name), dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Await `p`, expect it to reject with an InsituError of `code`, and return the error. */
+export async function rejectsWith(p: Promise<unknown> | (() => unknown), code: string): Promise<InsituError> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    expect(e).toBeInstanceOf(InsituError);
+    expect((e as InsituError).code, (e as Error).message).toBe(code);
+    return e as InsituError;
+  }
+  throw new Error(`expected an InsituError with code ${code}, but the call succeeded`);
+}
