@@ -131,6 +131,37 @@ def f(df):
   });
 });
 
+describe('type round trips through Python', () => {
+  it('hands every SQLite type to Python as the right Python type, nulls as None, and back unchanged', async () => {
+    const rows = [
+      { i: 1, f: 1.5, s: 'a', b: true, ts: new Date('2024-02-29T10:20:30.123Z'), x: new Uint8Array([0, 255]) },
+      { i: null, f: null, s: null, b: null, ts: null, x: null },
+      { i: -(2 ** 40), f: -0.25, s: 'héllo ✓ 中文', b: false, ts: new Date(0), x: new Uint8Array([]) },
+    ];
+    const t = await me.create('RT', rows, { overwrite: true });
+    const seen = await me.tableApply(t, { source: 'def f(df):\n    return [[type(v).__name__ for v in r.values()] for r in df]' });
+    expect(seen.value).toEqual([
+      ['int', 'float', 'str', 'bool', 'datetime', 'bytes'],
+      ['NoneType', 'NoneType', 'NoneType', 'NoneType', 'NoneType', 'NoneType'],
+      ['int', 'float', 'str', 'bool', 'datetime', 'bytes'],
+    ]);
+    const back = await me.tableApply(t, { source: 'def f(df):\n    return df' });
+    const pulled = await t.pull();
+    expect(String((back.value as Table).schema)).toBe(String(pulled.schema));
+    expect(rowsOf(back.value)).toEqual(rowsOf(pulled));
+
+    const dates = await me.doEval({
+      source: 'import datetime\ndef f():\n    return {"d": [datetime.date(2020, 2, 29), None], "t": [datetime.datetime(2021, 1, 2, 3, 4, 5, 6000), None]}',
+    });
+    const out = dates.value as Table;
+    expect(out.schema.fields.map((x) => String(x.type))).toEqual(['Date32<DAY>', 'Timestamp<MILLISECOND>']);
+    expect(rowsOf(out)).toEqual([{ d: Date.UTC(2020, 1, 29), t: Date.UTC(2021, 0, 2, 3, 4, 5, 6) }, { d: null, t: null }]);
+    // A Python table result can be stored back into SQLite and read again with the same types.
+    const stored = await me.create('FROM_PY', out, { overwrite: true });
+    expect(rowsOf(await stored.pull())).toEqual(rowsOf(out));
+  });
+});
+
 describe('rowApply', () => {
   it('calls the UDF on chunks of `rows` rows, the last one shorter, and combines tables in order', async () => {
     const r = await me.rowApply(iris, { source: 'def f(df):\n    print(len(df))\n    return {"x": df["x"], "n": [len(df)] * len(df)}' }, { rows: 2 });

@@ -1,26 +1,8 @@
-import { ErrorCode, InsituError } from '@insitu/core';
-import {
-  Binary,
-  Bool,
-  DataType,
-  DateDay,
-  Field,
-  Float64,
-  Int32,
-  Int64,
-  Null,
-  RecordBatch,
-  Schema,
-  Struct,
-  Table,
-  TimestampMillisecond,
-  Utf8,
-  makeData,
-  type Data,
-} from 'apache-arrow';
+import { ErrorCode, InsituError, arrowTypeOf, schemaOf, tableOfColumns, type ColumnKind } from '@insitu/core';
+import { DataType, Table, makeData, type Data } from 'apache-arrow';
 
 /** Column kinds understood by the Python side (`insitu/_convert.py`). */
-export type WireKind = 'int64' | 'int32' | 'float64' | 'utf8' | 'binary' | 'bool' | 'date' | 'timestamp' | 'null';
+export type WireKind = ColumnKind;
 
 /** One chunk of one column, as raw buffers (absent buffers are undefined: Python sees None). */
 export interface ColumnChunk {
@@ -88,29 +70,6 @@ export function toWireColumns(table: Table): WireColumn[] {
   });
 }
 
-function typeOf(kind: WireKind): DataType {
-  switch (kind) {
-    case 'int64':
-      return new Int64();
-    case 'int32':
-      return new Int32();
-    case 'float64':
-      return new Float64();
-    case 'utf8':
-      return new Utf8();
-    case 'binary':
-      return new Binary();
-    case 'bool':
-      return new Bool();
-    case 'date':
-      return new DateDay();
-    case 'timestamp':
-      return new TimestampMillisecond();
-    case 'null':
-      return new Null();
-  }
-}
-
 function aligned<T>(bytes: Uint8Array, Ctor: { new (b: ArrayBuffer, o: number, l: number): T; BYTES_PER_ELEMENT: number }): T {
   const copy = bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0 ? bytes : bytes.slice();
   return new Ctor(copy.buffer as ArrayBuffer, copy.byteOffset, copy.byteLength / Ctor.BYTES_PER_ELEMENT);
@@ -120,7 +79,7 @@ function aligned<T>(bytes: Uint8Array, Ctor: { new (b: ArrayBuffer, o: number, l
 export function fromPyColumns(columns: readonly PyColumn[]): Table {
   const length = columns[0]?.length ?? 0;
   const data: Data[] = columns.map((c) => {
-    const type = typeOf(c.kind);
+    const type = arrowTypeOf(c.kind);
     const nullBitmap = c.validity;
     let nullCount = 0;
     if (c.kind === 'null') nullCount = c.length;
@@ -146,7 +105,9 @@ export function fromPyColumns(columns: readonly PyColumn[]): Table {
         return makeData({ type, length: c.length, nullCount: c.length } as never);
     }
   });
-  const schema = new Schema(columns.map((c) => new Field(c.name, typeOf(c.kind), true)));
-  const struct = makeData({ type: new Struct(schema.fields), length, nullCount: 0, children: data });
-  return new Table([new RecordBatch(schema, struct)]);
+  return tableOfColumns(
+    schemaOf(columns.map((c) => c.name), columns.map((c) => c.kind)),
+    data,
+    length,
+  );
 }

@@ -1,7 +1,7 @@
-import { Binary, Bool, DateDay, Float64, Int32, Int64, Null, TimestampMillisecond, Utf8, type DataType } from 'apache-arrow';
+import type { ColumnKind } from '@insitu/core';
 
-/** The column kinds the SQLite adapter reads and writes. */
-export type ColumnKind = 'int64' | 'int32' | 'float64' | 'utf8' | 'binary' | 'bool' | 'date' | 'timestamp' | 'null';
+export type { ColumnKind };
+export { arrowTypeOf } from '@insitu/core';
 
 /**
  * The kind a declared SQLite column type maps to, or null when the declaration says nothing useful
@@ -37,30 +37,6 @@ export function kindOfValues(values: readonly unknown[], column: number, rows: n
     else if (typeof v === 'number') kind = Number.isInteger(v) && kind !== 'float64' ? 'int64' : 'float64';
   }
   return kind;
-}
-
-/** The Arrow type of a kind. */
-export function arrowTypeOf(kind: ColumnKind): DataType {
-  switch (kind) {
-    case 'int64':
-      return new Int64();
-    case 'int32':
-      return new Int32();
-    case 'float64':
-      return new Float64();
-    case 'utf8':
-      return new Utf8();
-    case 'binary':
-      return new Binary();
-    case 'bool':
-      return new Bool();
-    case 'date':
-      return new DateDay();
-    case 'timestamp':
-      return new TimestampMillisecond();
-    case 'null':
-      return new Null();
-  }
 }
 
 /** The SQLite column type written for a kind (so reading it back gives the same kind). */

@@ -1,17 +1,15 @@
-import { RecordBatch, Schema, Field, Table, makeData, Struct } from 'apache-arrow';
+import { schemaOf, tableOfColumns } from '@insitu/core';
+import type { Table } from 'apache-arrow';
 import type BetterSqlite3 from 'better-sqlite3';
 import { ColumnBuilder } from './sqlite-column-builder.js';
-import { arrowTypeOf, kindOfDeclared, kindOfValues, type ColumnKind } from './sqlite-column-kind.js';
+import { kindOfDeclared, kindOfValues, type ColumnKind } from './sqlite-column-kind.js';
+
+export { schemaOf };
 
 /** Column names and declared kinds of a prepared statement (null kind: decided by the values). */
 export function declaredKinds(stmt: BetterSqlite3.Statement): { names: string[]; kinds: (ColumnKind | null)[] } {
   const cols = stmt.columns();
   return { names: cols.map((c) => c.name), kinds: cols.map((c) => kindOfDeclared(c.type)) };
-}
-
-/** An Arrow schema for names and kinds (every field nullable). */
-export function schemaOf(names: readonly string[], kinds: readonly ColumnKind[]): Schema {
-  return new Schema(names.map((n, i) => new Field(n, arrowTypeOf(kinds[i]!), true)));
 }
 
 /** Build one Arrow table (a single record batch) from raw rows. */
@@ -27,9 +25,7 @@ export function batchFromRows(
     for (let r = 0; r < count; r++) b.push(rows[r]![c]);
     return b.finish();
   });
-  const schema = schemaOf(names, kinds);
-  const struct = makeData({ type: new Struct(schema.fields), length: count, nullCount: 0, children: data });
-  return new Table([new RecordBatch(schema, struct)]);
+  return tableOfColumns(schemaOf(names, kinds), data, count);
 }
 
 /**
