@@ -1,5 +1,5 @@
 import { badInput } from './errors.js';
-import { INPUT_TYPES, type InputType } from './runtime.js';
+import { INPUT_TYPES, type ContextMode, type InputType } from './runtime.js';
 import { findNonJson, type JsonValue } from './values.js';
 
 /**
@@ -14,6 +14,11 @@ export interface ApplyOptions {
   readonly args?: Readonly<Record<string, JsonValue>>;
   /** Abort the call: partitions not started never start; a running one's worker is replaced. */
   readonly signal?: AbortSignal;
+  /**
+   * What the UDF may do through `insitu.connect()`: `read` (default) runs read-only queries; `write`
+   * also lets it change user tables. Engine tables are never reachable.
+   */
+  readonly context?: ContextMode;
 }
 
 /** Options of apply functions that hand data to the UDF. */
@@ -79,4 +84,11 @@ export function checkPositiveInt(value: unknown, what: string, dflt: number): nu
     throw badInput(`${what} must be a positive integer, got ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+/** Validate a context mode. */
+export function checkContext(c: unknown): ContextMode {
+  if (c === undefined) return 'read';
+  if (c !== 'read' && c !== 'write') throw badInput(`context must be 'read' or 'write', got ${JSON.stringify(c)}`);
+  return c;
 }

@@ -3,6 +3,7 @@ import { InsituError, badInput } from './errors.js';
 import { checkIdentifier } from './identifiers.js';
 import {
   checkArgs,
+  checkContext,
   checkInputType,
   checkPositiveInt,
   degreeOf,
@@ -17,7 +18,8 @@ import { runOrdered } from './ordered-runner.js';
 import type { Partition } from './partition.js';
 import { groupPartitions, indexPartitions, rowChunks, wholePartition } from './partitioner.js';
 import { assemble, type ApplyResult, type AssemblyShape } from './result-assembly.js';
-import type { Runtime, Task } from './runtime.js';
+import { hostApiFor } from './host-api.js';
+import type { ContextMode, HostApi, Runtime, Task } from './runtime.js';
 import { resolveScript } from './script-repository.js';
 import type { Storage } from './storage.js';
 import { TableProxy } from './table-proxy.js';
@@ -34,12 +36,14 @@ export class ApplyRunner {
   readonly #storage: Storage;
   readonly #runtime: Runtime;
   readonly #user: string;
+  readonly #host: HostApi;
 
   /** @internal */
   constructor(storage: Storage, runtime: Runtime, user: string) {
     this.#storage = storage;
     this.#runtime = runtime;
     this.#user = user;
+    this.#host = hostApiFor(storage, user);
   }
 
   /** f(**args), once, no input data. */
@@ -48,7 +52,7 @@ export class ApplyRunner {
     const resolved = await this.#resolve(func);
     return this.#run(resolved, args, (async function* () {
       yield { key: null, input: { kind: 'none' } } satisfies Partition;
-    })(), 1, { kind: 'single' }, opts.signal);
+    })(), 1, { kind: 'single' }, opts);
   }
 
   /** f(whole data, **args), once. */
@@ -58,7 +62,7 @@ export class ApplyRunner {
     const inputType = checkInputType(opts.inputType);
     const resolved = await this.#resolve(func);
     const parts = wholePartition(this.#storage, data.toQuery(), inputType, opts.signal);
-    return this.#run(resolved, args, parts, 1, { kind: 'single' }, opts.signal);
+    return this.#run(resolved, args, parts, 1, { kind: 'single' }, opts);
   }
 
   /** f(chunk, **args) for successive chunks of `rows` rows. */
@@ -72,7 +76,7 @@ export class ApplyRunner {
     const query = data.toQuery();
     await this.#storage.describe(query);
     const parts = rowChunks(this.#storage, query, rows, inputType, opts.signal);
-    return this.#run(resolved, args, parts, degree, { kind: 'many' }, opts.signal);
+    return this.#run(resolved, args, parts, degree, { kind: 'many' }, opts);
   }
 
   /** f(group, **args) once per distinct value combination of `by`, in ascending key order. */
@@ -92,7 +96,7 @@ export class ApplyRunner {
     const query = data.groupedQuery(keys);
     const parts = groupPartitions(this.#storage, query, keys, inputType, opts.signal);
     const keySchema = schema.select(keys);
-    return this.#run(resolved, args, parts, degree, { kind: 'groups', by: keys, keySchema }, opts.signal);
+    return this.#run(resolved, args, parts, degree, { kind: 'groups', by: keys, keySchema }, opts);
   }
 
   /** f(i, **args) for i = 1..times. */
@@ -101,7 +105,7 @@ export class ApplyRunner {
     const args = checkArgs(opts.args);
     const degree = degreeOf(opts.parallel, this.#runtime.concurrency);
     const resolved = await this.#resolve(func);
-    return this.#run(resolved, args, indexPartitions(n), degree, { kind: 'many' }, opts.signal);
+    return this.#run(resolved, args, indexPartitions(n), degree, { kind: 'many' }, opts);
   }
 
   async #run(
@@ -110,15 +114,25 @@ export class ApplyRunner {
     parts: AsyncIterable<Partition>,
     degree: number,
     shape: AssemblyShape,
-    signal: AbortSignal | undefined,
+    opts: ApplyOptions,
   ): Promise<ApplyResult> {
+    const signal = opts.signal;
+    const context: ContextMode = checkContext(opts.context);
     const keys: Partition['key'][] = [];
     const outcomes = await runOrdered(
       parts,
       degree,
       async (p, i) => {
         keys[i] = p.key;
-        const task: Task = { source: f.source, name: f.name, ...(f.func === undefined ? {} : { func: f.func }), input: p.input, args };
+        const task: Task = {
+          source: f.source,
+          name: f.name,
+          ...(f.func === undefined ? {} : { func: f.func }),
+          input: p.input,
+          args,
+          host: this.#host,
+          context,
+        };
         try {
           return await this.#runtime.run(task, signal === undefined ? {} : { signal });
         } catch (e) {

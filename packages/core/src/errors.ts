@@ -11,6 +11,8 @@ export const ErrorCode = {
   BAD_INPUT: 'BAD_INPUT',
   /** A stored script with that name is not visible to the caller. */
   SCRIPT_NOT_FOUND: 'SCRIPT_NOT_FOUND',
+  /** A datastore with that name is not visible to the caller. */
+  DATASTORE_NOT_FOUND: 'DATASTORE_NOT_FOUND',
   /** A table (or view) with that name does not exist. */
   TABLE_NOT_FOUND: 'TABLE_NOT_FOUND',
   /** The caller lacks the privilege for this operation on an object it can see. */
@@ -46,6 +48,8 @@ export interface InsituErrorDetails {
   line?: number;
   /** Name of the script or UDF involved. */
   script?: string;
+  /** Name of the datastore involved. */
+  datastore?: string;
   /** Key of the partition whose call failed (see `PartitionKey`). */
   partition?: unknown;
   /** Output the UDF printed before it failed. */
@@ -72,6 +76,8 @@ export class InsituError extends Error {
   declare readonly line?: number;
   /** Script or UDF name, when one is involved. */
   declare readonly script?: string;
+  /** Datastore name, when one is involved. */
+  declare readonly datastore?: string;
   /** Partition key of the failing call, for apply functions. */
   declare readonly partition?: unknown;
   /** Output printed by the UDF before it failed. */
@@ -86,6 +92,7 @@ export class InsituError extends Error {
     if (details.traceback !== undefined) this.traceback = details.traceback;
     if (details.line !== undefined) this.line = details.line;
     if (details.script !== undefined) this.script = details.script;
+    if (details.datastore !== undefined) this.datastore = details.datastore;
     if (details.partition !== undefined) this.partition = details.partition;
     if (details.stdout !== undefined) this.stdout = details.stdout;
   }
@@ -102,6 +109,7 @@ export class InsituError extends Error {
     if (this.traceback !== undefined) out.traceback = this.traceback;
     if (this.line !== undefined) out.line = this.line;
     if (this.script !== undefined) out.script = this.script;
+    if (this.datastore !== undefined) out.datastore = this.datastore;
     if (this.partition !== undefined) out.partition = this.partition;
     if (this.stdout !== undefined) out.stdout = this.stdout;
     return out;

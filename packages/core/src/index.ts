@@ -6,7 +6,20 @@ export { findNonJson } from './values.js';
 export { arrowTypeOf, schemaOf, tableOfColumns } from './column-kind.js';
 export type { ColumnKind } from './column-kind.js';
 export type { CellValue, JsonValue, RowObject, SqlParam } from './values.js';
+export { PUBLIC } from './storage.js';
 export type {
+  DatastoreInfo,
+  DatastoreListType,
+  DatastoreStorage,
+  Grant,
+  GrantKind,
+  GrantStorage,
+  ObjectFormat,
+  ObjectInfo,
+  SaveMode,
+  ScriptListType,
+  StoredObject,
+  StoredScriptGrant,
   CreateTableOptions,
   QuerySpec,
   ScanOptions,
@@ -17,7 +30,7 @@ export type {
   TableStorage,
 } from './storage.js';
 export { INPUT_TYPES } from './runtime.js';
-export type { Image, InputType, RunOptions, Runtime, ScriptInspection, Task, TaskInput, TaskOutcome, TaskValue } from './runtime.js';
+export type { ContextMode, HostApi, Image, InputType, RunOptions, Runtime, ScriptInspection, Task, TaskInput, TaskOutcome, TaskValue } from './runtime.js';
 export { Lifecycle } from './lifecycle.js';
 export { TableProxy } from './table-proxy.js';
 export type { ProxySource } from './table-proxy.js';
@@ -38,3 +51,9 @@ export type { CellKey } from './partition-key.js';
 export { Session } from './session.js';
 export { Engine, DEFAULT_USER } from './engine.js';
 export type { SessionOptions } from './engine.js';
+export { DatastoreService } from './datastore-service.js';
+export type { ListDatastoresOptions, LoadDatastoreOptions, SaveDatastoreOptions } from './datastore-service.js';
+export { PythonObject } from './host-values.js';
+export type { DatastoreValue } from './host-values.js';
+export { GrantService } from './grant-service.js';
+export type { GrantTarget } from './grant-service.js';

@@ -1,5 +1,6 @@
 import type { Table } from 'apache-arrow';
 import type { SerializedError } from './errors.js';
+import type { DatastoreInfo, DatastoreListType, ObjectInfo, StoredObject } from './storage.js';
 import type { JsonValue } from './values.js';
 
 /**
@@ -22,6 +23,24 @@ export type TaskInput =
   /** f(index, **args) */
   | { readonly kind: 'index'; readonly index: number };
 
+/** What a UDF may do to the database through `insitu.connect()`. */
+export type ContextMode = 'read' | 'write';
+
+/**
+ * The engine services a running UDF calls back into (`insitu.ds`), bound to the calling user and
+ * checked with that user's privileges. Core builds one per apply call; the runtime forwards the UDF's
+ * requests to it.
+ */
+export interface HostApi {
+  /** The user the call runs as. */
+  readonly user: string;
+  dsSave(name: string, objects: readonly StoredObject[], opts: { description?: string; overwrite?: boolean; append?: boolean; grantable?: boolean }): Promise<void>;
+  dsLoad(name: string, opts: { objs?: readonly string[]; owner?: string }): Promise<StoredObject[]>;
+  dsList(opts: { name?: string; type?: DatastoreListType }): Promise<DatastoreInfo[]>;
+  dsDescribe(name: string, opts: { owner?: string }): Promise<ObjectInfo[]>;
+  dsDelete(name: string, opts: { objs?: readonly string[] }): Promise<number>;
+}
+
 /** One call of a UDF on one partition. */
 export interface Task {
   /** Python source holding the function. */
@@ -37,6 +56,10 @@ export interface Task {
   readonly input: TaskInput;
   /** Keyword arguments (JSON-able). */
   readonly args: Readonly<Record<string, JsonValue>>;
+  /** Engine services for `insitu.ds`, bound to the calling user. */
+  readonly host?: HostApi;
+  /** What `insitu.connect()` may do. Default `read`. */
+  readonly context?: ContextMode;
 }
 
 /** A captured figure. (Figure capture arrives with graphics support.) */

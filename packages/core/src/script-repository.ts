@@ -1,7 +1,7 @@
 import { ErrorCode, InsituError, badInput } from './errors.js';
 import { checkIdentifier } from './identifiers.js';
 import type { Runtime } from './runtime.js';
-import type { ScriptStorage, StoredScript } from './storage.js';
+import type { GrantStorage, ScriptListType, ScriptStorage, StoredScript, StoredScriptGrant } from './storage.js';
 
 /** Options for {@link ScriptRepository.create}. */
 export interface CreateScriptOptions {
@@ -17,8 +17,12 @@ export interface CreateScriptOptions {
 export interface ListScriptsOptions {
   /** SQL LIKE pattern on the name (`%` any run, `_` one character). */
   readonly name?: string;
-  /** `user` (default): scripts you own; `global`: global scripts; `all`: everything you can see. */
-  readonly type?: 'user' | 'global' | 'all';
+  /**
+   * `user` (default): your private scripts; `global`: global scripts; `all`: everything you can see
+   * (yours, global, granted to you or PUBLIC); `grant`: your scripts you granted, one row per grantee;
+   * `granted`: other users' scripts granted to you.
+   */
+  readonly type?: ScriptListType;
 }
 
 /** One entry of {@link ScriptRepository.list}. */
@@ -28,6 +32,8 @@ export interface ScriptInfo {
   readonly global: boolean;
   readonly description: string;
   readonly created: Date;
+  /** For `grant` listings: who the grant is to (a user or PUBLIC). */
+  readonly grantee?: string;
 }
 
 /** A script with its source, from {@link ScriptRepository.load}. */
@@ -35,9 +41,21 @@ export interface Script extends ScriptInfo {
   readonly source: string;
 }
 
-/** Where a script name resolves for a user: their private scripts first, then global ones. */
+/** The error for a script that does not exist or that `user` cannot see. */
+export function scriptNotFound(name: string, user: string, owner?: string): InsituError {
+  const whose = owner === undefined || owner === user ? '' : ` owned by ${owner}`;
+  return new InsituError(ErrorCode.SCRIPT_NOT_FOUND, `script ${name}${whose} does not exist or is not visible to user ${user}`, {
+    script: name,
+  });
+}
+
+/**
+ * Where a script name resolves for a user. Without `owner`: their private script, else the global one.
+ * With another user's `owner`: that user's private script if granted to the caller (or PUBLIC), else a
+ * global script they created. Anything invisible is SCRIPT_NOT_FOUND, exactly like a missing script.
+ */
 export async function resolveScript(
-  storage: ScriptStorage,
+  storage: ScriptStorage & GrantStorage,
   user: string,
   name: string,
   owner?: string,
@@ -46,17 +64,15 @@ export async function resolveScript(
   let found: StoredScript | null = null;
   if (owner === undefined || owner === user) {
     found = await storage.getScript(name, { owner: user });
+  } else {
+    const theirs = await storage.getScript(name, { owner });
+    if (theirs !== null && (await storage.hasGrant('script', owner, name, user))) found = theirs;
   }
   if (found === null) {
     const global = await storage.getScript(name, { global: true });
     if (global !== null && (owner === undefined || global.owner === owner)) found = global;
   }
-  if (found === null) {
-    const whose = owner === undefined ? '' : ` owned by ${owner}`;
-    throw new InsituError(ErrorCode.SCRIPT_NOT_FOUND, `script ${name}${whose} does not exist or is not visible to user ${user}`, {
-      script: name,
-    });
-  }
+  if (found === null) throw scriptNotFound(name, user, owner);
   return found;
 }
 
@@ -65,13 +81,13 @@ export async function resolveScript(
  * Obtained as `session.scripts`.
  */
 export class ScriptRepository {
-  readonly #storage: ScriptStorage;
+  readonly #storage: ScriptStorage & GrantStorage;
   readonly #runtime: Runtime;
   readonly #user: string;
   readonly #check: () => void;
 
   /** @internal Use `session.scripts`. */
-  constructor(storage: ScriptStorage, runtime: Runtime, user: string, check: () => void) {
+  constructor(storage: ScriptStorage & GrantStorage, runtime: Runtime, user: string, check: () => void) {
     this.#storage = storage;
     this.#runtime = runtime;
     this.#user = user;
@@ -107,8 +123,8 @@ export class ScriptRepository {
   async list(opts: ListScriptsOptions = {}): Promise<ScriptInfo[]> {
     this.#check();
     const type = opts.type ?? 'user';
-    if (type !== 'user' && type !== 'global' && type !== 'all') {
-      throw badInput(`list type must be 'user', 'global' or 'all', got ${JSON.stringify(type)}`);
+    if (!['user', 'global', 'all', 'grant', 'granted'].includes(type)) {
+      throw badInput(`list type must be 'user', 'global', 'all', 'grant' or 'granted', got ${JSON.stringify(type)}`);
     }
     if (opts.name !== undefined && typeof opts.name !== 'string') throw badInput('name pattern must be a string');
     const rows = await this.#storage.listScripts({
@@ -119,7 +135,7 @@ export class ScriptRepository {
     return rows.map(info);
   }
 
-  /** Load a visible script with its source: yours first, then a global one. */
+  /** Load a visible script with its source: yours first, then a global one; another owner's with a grant. */
   async load(name: string, opts: { owner?: string } = {}): Promise<Script> {
     this.#check();
     const s = await resolveScript(this.#storage, this.#user, name, opts.owner);
@@ -140,11 +156,7 @@ export class ScriptRepository {
       }
     }
     const dropped = await this.#storage.deleteScript(name, global ? { global: true } : { owner: this.#user });
-    if (!dropped && opts.silent !== true) {
-      throw new InsituError(ErrorCode.SCRIPT_NOT_FOUND, `${global ? 'global' : 'private'} script ${name} of user ${this.#user} does not exist`, {
-        script: name,
-      });
-    }
+    if (!dropped && opts.silent !== true) throw scriptNotFound(name, this.#user);
     return dropped;
   }
 }
@@ -164,6 +176,7 @@ export async function checkSource(runtime: Runtime, source: string, name: string
   }
 }
 
-function info(s: StoredScript): ScriptInfo {
-  return { name: s.name, owner: s.owner, global: s.global, description: s.description, created: s.created };
+function info(s: StoredScriptGrant): ScriptInfo {
+  const out = { name: s.name, owner: s.owner, global: s.global, description: s.description, created: s.created };
+  return s.grantee === undefined ? out : { ...out, grantee: s.grantee };
 }

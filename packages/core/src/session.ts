@@ -1,6 +1,8 @@
 import type { Table } from 'apache-arrow';
 import type { FuncRef, GroupApplyOptions, IndexApplyOptions, RowApplyOptions, DataApplyOptions, ApplyOptions } from './apply-options.js';
 import { ApplyRunner } from './apply-runner.js';
+import { DatastoreService } from './datastore-service.js';
+import { GrantService, type GrantTarget } from './grant-service.js';
 import { badInput } from './errors.js';
 import { checkIdentifier } from './identifiers.js';
 import type { ApplyResult } from './result-assembly.js';
@@ -19,8 +21,11 @@ export class Session {
   readonly user: string;
   /** The script repository as this user sees it. */
   readonly scripts: ScriptRepository;
+  /** Datastores as this user sees them. */
+  readonly datastores: DatastoreService;
   readonly #storage: Storage;
   readonly #apply: ApplyRunner;
+  readonly #grants: GrantService;
   readonly #check: () => void;
 
   /** @internal Use `engine.session()`. */
@@ -30,6 +35,23 @@ export class Session {
     this.#check = check;
     this.scripts = new ScriptRepository(storage, runtime, user, check);
     this.#apply = new ApplyRunner(storage, runtime, user);
+    this.#grants = new GrantService(storage, user);
+    this.datastores = guarded(new DatastoreService(storage, user), check);
+  }
+
+  /**
+   * Let another user (or `'PUBLIC'`, everyone) read and run one of your private scripts, or read one of
+   * your datastores saved with `grantable: true`. Only the owner grants.
+   */
+  grant(target: GrantTarget): Promise<void> {
+    this.#check();
+    return this.#grants.grant(target);
+  }
+
+  /** Take back a grant; resolves to whether there was one. */
+  revoke(target: GrantTarget): Promise<boolean> {
+    this.#check();
+    return this.#grants.revoke(target);
   }
 
   /**
@@ -90,4 +112,18 @@ export class Session {
     this.#check();
     return this.#apply.indexApply(times, func, opts);
   }
+}
+
+/** Wrap a service so every method first checks that the engine is open. */
+function guarded<T extends object>(service: T, check: () => void): T {
+  return new Proxy(service, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        check();
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
 }

@@ -61,14 +61,26 @@ export interface StoredScript {
   readonly created: Date;
 }
 
+/** Which scripts a listing returns, as seen by one user. */
+export type ScriptListType = 'user' | 'global' | 'all' | 'grant' | 'granted';
+
 /** Filter for {@link ScriptStorage.listScripts}. */
 export interface ScriptFilter {
-  /** Scripts visible to this user. */
+  /** Scripts as seen by this user. */
   readonly user: string;
-  /** `user`: the user's private and global scripts they own; `global`: all global ones; `all`: everything visible. */
-  readonly type: 'user' | 'global' | 'all';
+  /**
+   * `user`: the user's private scripts; `global`: all global ones; `all`: everything visible (own,
+   * global, granted to the user or PUBLIC); `grant`: the user's scripts with a grant, one row per grantee;
+   * `granted`: other users' private scripts granted to the user or PUBLIC.
+   */
+  readonly type: ScriptListType;
   /** SQL LIKE pattern on the name. */
   readonly name?: string;
+}
+
+/** A stored script with the grantee of one grant (for `grant` listings). */
+export interface StoredScriptGrant extends StoredScript {
+  readonly grantee?: string;
 }
 
 /** Script repository storage. A script is private to its owner (`global: false`) or global. */
@@ -81,13 +93,113 @@ export interface ScriptStorage {
   /** The private script `name` of `owner`, or the global script `name` when `global`; null if absent. */
   getScript(name: string, scope: { owner: string } | { global: true }): Promise<StoredScript | null>;
   /** Scripts matching a filter, ordered by name then owner. */
-  listScripts(filter: ScriptFilter): Promise<StoredScript[]>;
-  /** Delete a script; returns whether one was deleted. */
+  listScripts(filter: ScriptFilter): Promise<StoredScriptGrant[]>;
+  /** Delete a script and the grants on it; returns whether one was deleted. */
   deleteScript(name: string, scope: { owner: string } | { global: true }): Promise<boolean>;
 }
 
-/** Everything core needs from a storage backend. Datastores, grants and jobs join this later. */
-export interface Storage extends TableStorage, ScriptStorage {
+/** The kinds of object a grant can name. */
+export type GrantKind = 'script' | 'datastore';
+
+/** The grantee that stands for every user. */
+export const PUBLIC = 'PUBLIC';
+
+/** One read grant. */
+export interface Grant {
+  readonly kind: GrantKind;
+  readonly owner: string;
+  readonly name: string;
+  /** A user name or {@link PUBLIC}. */
+  readonly grantee: string;
+}
+
+/** Read grants on scripts and datastores. */
+export interface GrantStorage {
+  /** Add a grant (no-op if it exists). */
+  putGrant(grant: Grant): Promise<void>;
+  /** Remove a grant; returns whether one was removed. */
+  deleteGrant(grant: Grant): Promise<boolean>;
+  /** Whether `user` (directly or through PUBLIC) holds a grant on the object. */
+  hasGrant(kind: GrantKind, owner: string, name: string, user: string): Promise<boolean>;
+}
+
+/** How a datastore object is serialised. */
+export type ObjectFormat = 'json' | 'arrow' | 'pickle';
+
+/** Facts about one datastore object, fixed when it is saved. */
+export interface ObjectInfo {
+  /** Object name inside the datastore. */
+  readonly name: string;
+  /** Python class name of the object as a UDF loads it (e.g. `dict`, `Frame`, `LinearModel`). */
+  readonly class: string;
+  /** Serialised size in bytes. */
+  readonly size: number;
+  /** `len(obj)` for sized objects, else null. */
+  readonly length: number | null;
+  /** Rows, for tables and frames, else null. */
+  readonly rows: number | null;
+  /** Columns, for tables and frames, else null. */
+  readonly columns: number | null;
+}
+
+/** A serialised datastore object. */
+export interface StoredObject extends ObjectInfo {
+  readonly format: ObjectFormat;
+  readonly data: Uint8Array;
+}
+
+/** A datastore's own facts. */
+export interface DatastoreInfo {
+  readonly name: string;
+  readonly owner: string;
+  readonly description: string;
+  /** Whether its owner may grant read access to others. */
+  readonly grantable: boolean;
+  /** Number of objects in it. */
+  readonly objectCount: number;
+  /** Total serialised size in bytes. */
+  readonly size: number;
+  /** When it was created (or last replaced with overwrite). */
+  readonly created: Date;
+  /** For `grant` listings: who the grant is to. */
+  readonly grantee?: string;
+}
+
+/** How {@link DatastoreStorage.saveDatastore} treats an existing datastore. */
+export type SaveMode = 'create' | 'overwrite' | 'append';
+
+/** Which datastores a listing returns, as seen by one user. */
+export type DatastoreListType = 'user' | 'all' | 'grant' | 'granted';
+
+/** Named bags of serialised objects, owned by users. */
+export interface DatastoreStorage {
+  /**
+   * Write a datastore in one transaction. `create` fails with ALREADY_EXISTS if it exists; `overwrite`
+   * replaces it whole; `append` adds or replaces the given objects (creating it if needed).
+   */
+  saveDatastore(
+    owner: string,
+    name: string,
+    objects: readonly StoredObject[],
+    opts: { mode: SaveMode; description: string; grantable: boolean },
+  ): Promise<void>;
+  /** A datastore's facts, or null. */
+  getDatastore(owner: string, name: string): Promise<DatastoreInfo | null>;
+  /** Objects of a datastore (all, or those named), in name order. */
+  loadObjects(owner: string, name: string, objects?: readonly string[]): Promise<StoredObject[]>;
+  /** Facts about each object, in name order. */
+  describeObjects(owner: string, name: string): Promise<ObjectInfo[]>;
+  /** Datastores as seen by `user`, ordered by name then owner (then grantee). */
+  listDatastores(filter: { user: string; type: DatastoreListType; name?: string }): Promise<DatastoreInfo[]>;
+  /**
+   * Delete a whole datastore (with its grants) or only the named objects, in one transaction.
+   * Returns how many objects were removed.
+   */
+  deleteDatastore(owner: string, name: string, objects?: readonly string[]): Promise<number>;
+}
+
+/** Everything core needs from a storage backend. Jobs join this later. */
+export interface Storage extends TableStorage, ScriptStorage, GrantStorage, DatastoreStorage {
   /** Where the data lives: a file path, or `:memory:`. */
   readonly location: string;
   /** Release connections. Idempotent. */

@@ -1,6 +1,7 @@
 import { Engine } from '@insitu/core';
 import { SqliteStorage } from '@insitu/adapters';
-import { PyodideRuntime } from '@insitu/runtime-pyodide';
+import { PyodideRuntime, type PyodideRuntimeOptions } from '@insitu/runtime-pyodide';
+import { resolve } from 'node:path';
 
 /** Options for {@link createEngine}. */
 export interface EngineOptions {
@@ -25,7 +26,20 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const storage = new SqliteStorage(opts.database ?? 'insitu.db', opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs });
   let runtime: PyodideRuntime;
   try {
-    runtime = new PyodideRuntime(opts.workers === undefined ? {} : { workers: opts.workers });
+    const runtimeOpts: PyodideRuntimeOptions = {
+      ...(opts.workers === undefined ? {} : { workers: opts.workers }),
+      // Workers open their own connection to the same file for insitu.connect(); :memory: has none.
+      ...(storage.inMemory
+        ? {}
+        : {
+            context: {
+              module: import.meta.resolve('@insitu/adapters/sqlite-context'),
+              database: resolve(storage.location),
+              ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
+            },
+          }),
+    };
+    runtime = new PyodideRuntime(runtimeOpts);
   } catch (e) {
     await storage.close();
     throw e;

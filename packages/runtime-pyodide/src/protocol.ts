@@ -1,4 +1,5 @@
-import type { InputType, SerializedError } from '@insitu/core';
+import type { ContextMode, InputType, SerializedError } from '@insitu/core';
+import type { MessagePort } from 'node:worker_threads';
 
 /**
  * The messages that cross the thread boundary between the pool (main thread) and a worker. Both sides
@@ -20,6 +21,12 @@ export interface RunRequest {
   readonly input: WireInput;
   /** Keyword arguments as JSON text. */
   readonly argsJson: string;
+  /** Identifies the call in the worker's requests back to the engine. */
+  readonly callId: number;
+  /** What `insitu.connect()` may do in this call. */
+  readonly context: ContextMode;
+  /** A channel to the engine, offered until every worker thread has adopted one. */
+  readonly port?: MessagePort;
 }
 
 /** Parse Python source and list its top-level functions. */
@@ -27,6 +34,7 @@ export interface InspectRequest {
   readonly type: 'inspect';
   readonly source: string;
   readonly name: string;
+  readonly port?: MessagePort;
 }
 
 /** Anything the pool sends a worker. */
@@ -38,15 +46,33 @@ export type WireValue =
   | { readonly kind: 'json'; readonly json: string }
   | { readonly kind: 'bytes'; readonly value: Uint8Array };
 
+/** Which worker thread answered, and whether it has a channel to the engine now. */
+export interface ThreadInfo {
+  readonly threadId: number;
+  readonly hasChannel: boolean;
+}
+
 /** Reply to a RunRequest. */
-export type RunResponse =
-  | { readonly ok: true; readonly value: WireValue; readonly stdout: string; readonly stderr: string }
-  | { readonly ok: false; readonly error: SerializedError };
+export type RunResponse = ThreadInfo &
+  (
+    | { readonly ok: true; readonly value: WireValue; readonly stdout: string; readonly stderr: string }
+    | { readonly ok: false; readonly error: SerializedError }
+  );
 
 /** Reply to an InspectRequest. */
-export type InspectResponse =
-  | { readonly ok: true; readonly functions: string[] }
-  | { readonly ok: false; readonly error: SerializedError };
+export type InspectResponse = ThreadInfo &
+  ({ readonly ok: true; readonly functions: string[] } | { readonly ok: false; readonly error: SerializedError });
+
+/** Static configuration every worker gets at start (piscina `workerData`). */
+export interface WorkerConfig {
+  /** The database context for `insitu.connect()`, or null when the database is not a file. */
+  readonly context: {
+    /** Module (file URL or specifier) exporting `openContextConnection(path, { busyTimeoutMs })`. */
+    readonly module: string;
+    readonly database: string;
+    readonly busyTimeoutMs: number;
+  } | null;
+}
 
 /** Anything a worker replies. */
 export type WorkerResponse = RunResponse | InspectResponse;

@@ -3,6 +3,7 @@ import {
   InsituError,
   Lifecycle,
   deserializeError,
+  type HostApi,
   type RunOptions,
   type Runtime,
   type ScriptInspection,
@@ -13,14 +14,22 @@ import {
 import { tableFromIPC, tableToIPC } from 'apache-arrow';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { InspectResponse, RunRequest, RunResponse, WireInput, WorkerRequest } from './protocol.js';
+import { serveHostChannel } from './host-dispatch.js';
+import type { InspectResponse, RunRequest, RunResponse, ThreadInfo, WireInput, WorkerConfig, WorkerRequest } from './protocol.js';
 import { moving } from './transfer.js';
 
 /** Options for {@link PyodideRuntime}. */
 export interface PyodideRuntimeOptions {
   /** Worker threads, each with its own Pyodide interpreter. Default min(available cores, 4). */
   readonly workers?: number;
+  /**
+   * The database context for `insitu.connect()`: a module exporting `openContextConnection(path,
+   * { busyTimeoutMs })` (such as `@insitu/adapters/sqlite-context`) and the database file each worker
+   * opens its own connection to. Absent: `insitu.connect()` reports that no context is available.
+   */
+  readonly context?: { readonly module: string; readonly database: string; readonly busyTimeoutMs?: number };
 }
 
 /** Default worker count: one per core, at most 4. */
@@ -40,6 +49,11 @@ export class PyodideRuntime implements Runtime {
   readonly concurrency: number;
   readonly #pool: Piscina;
   readonly #life = new Lifecycle('Python runtime');
+  /** Engine services of the calls running now, by call id (for `insitu.ds` requests from workers). */
+  readonly #calls = new Map<number, HostApi>();
+  /** Worker threads that hold a channel to the engine. */
+  readonly #channelled = new Set<number>();
+  #nextCall = 1;
 
   /** Start the pool; workers load Pyodide in the background. */
   constructor(opts: PyodideRuntimeOptions = {}) {
@@ -48,13 +62,19 @@ export class PyodideRuntime implements Runtime {
       throw new InsituError(ErrorCode.BAD_INPUT, `workers must be an integer from 1 to 64, got ${String(workers)}`);
     }
     this.concurrency = workers;
+    const c = opts.context;
+    const workerData: WorkerConfig = {
+      context: c === undefined ? null : { module: c.module, database: c.database, busyTimeoutMs: c.busyTimeoutMs ?? 5000 },
+    };
     this.#pool = new Piscina({
       filename: WORKER_FILE,
       minThreads: workers,
       maxThreads: workers,
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
+      workerData,
     });
+    this.#pool.on('workerDestroy', (w: { id: number }) => this.#channelled.delete(w.id));
   }
 
   /** @inheritdoc */
@@ -69,6 +89,8 @@ export class PyodideRuntime implements Runtime {
     } else {
       input = task.input;
     }
+    const callId = this.#nextCall++;
+    const port = this.#offerChannel();
     const req: RunRequest = {
       type: 'run',
       source: task.source,
@@ -76,8 +98,19 @@ export class PyodideRuntime implements Runtime {
       func: task.func ?? null,
       input,
       argsJson: JSON.stringify(task.args),
+      callId,
+      context: task.context ?? 'read',
+      ...(port === undefined ? {} : { port }),
     };
-    const res = (await this.#submit(req, buffers, opts.signal)) as RunResponse;
+    if (port !== undefined) buffers.push(port as unknown as ArrayBufferLike);
+    if (task.host !== undefined) this.#calls.set(callId, task.host);
+    let res: RunResponse;
+    try {
+      res = (await this.#submit(req, buffers, opts.signal)) as RunResponse;
+    } finally {
+      this.#calls.delete(callId);
+    }
+    this.#noteThread(res);
     if (!res.ok) throw deserializeError(res.error);
     let value: TaskValue;
     if (res.value.kind === 'table') value = { kind: 'table', table: tableFromIPC(res.value.ipc) };
@@ -89,8 +122,27 @@ export class PyodideRuntime implements Runtime {
   /** @inheritdoc */
   async inspect(source: string, name: string): Promise<ScriptInspection> {
     this.#life.check();
-    const res = (await this.#submit({ type: 'inspect', source, name }, [])) as InspectResponse;
+    const port = this.#offerChannel();
+    const req: WorkerRequest = { type: 'inspect', source, name, ...(port === undefined ? {} : { port }) };
+    const res = (await this.#submit(req, port === undefined ? [] : [port as unknown as ArrayBufferLike])) as InspectResponse;
+    this.#noteThread(res);
     return res.ok ? { ok: true, functions: res.functions } : { ok: false, error: res.error };
+  }
+
+  /**
+   * A fresh channel to offer with a task while some worker thread has none; the main-thread end serves
+   * `insitu.ds` requests. A thread that already has a channel closes the offered one.
+   */
+  #offerChannel(): MessagePort | undefined {
+    if (this.#channelled.size >= this.concurrency) return undefined;
+    const { port1, port2 } = new MessageChannel();
+    serveHostChannel(port1, (id) => this.#calls.get(id));
+    port1.on('close', () => port1.removeAllListeners());
+    return port2;
+  }
+
+  #noteThread(info: ThreadInfo): void {
+    if (info.hasChannel) this.#channelled.add(info.threadId);
   }
 
   async #submit(req: WorkerRequest, buffers: ArrayBufferLike[], signal?: AbortSignal): Promise<unknown> {

@@ -1,11 +1,12 @@
-import { ErrorCode, type SerializedError } from '@insitu/core';
-import { tableFromIPC, tableToIPC } from 'apache-arrow';
+import { ErrorCode, InsituError, type ContextMode, type SerializedError, type SqlParam } from '@insitu/core';
+import { tableFromIPC, tableToIPC, type Table } from 'apache-arrow';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPyodide, type PyodideInterface } from 'pyodide';
 import { fromPyColumns, toWireColumns, type PyColumn } from './arrow-columns.js';
-import type { InspectRequest, InspectResponse, RunRequest, RunResponse, WireValue } from './protocol.js';
+import { HostChannel, type HostReply } from './host-channel.js';
+import type { InspectRequest, InspectResponse, RunRequest, RunResponse, WireValue, WorkerConfig } from './protocol.js';
 
 /** Directory of the Python package `insitu` shipped beside the compiled code. */
 export const PYTHON_DIR = fileURLToPath(new URL('../python/', import.meta.url));
@@ -13,13 +14,21 @@ export const PYTHON_DIR = fileURLToPath(new URL('../python/', import.meta.url));
 /** Where the `insitu` package is written inside the interpreter's file system. */
 const SITE_DIR = '/home/pyodide/insitu-site';
 
-interface PyCallable {
-  (...args: unknown[]): PyResult;
-}
-interface PyResult {
+interface PyProxyLike {
   toJs(opts: { dict_converter: typeof Object.fromEntries; create_pyproxies: boolean }): unknown;
   destroy(): void;
 }
+type PyCallable = (...args: unknown[]) => PyProxyLike;
+
+/** The connection behind `insitu.connect()`, as the adapter's context module provides it. */
+interface ContextConnection {
+  query(sql: string, params: readonly SqlParam[]): Table;
+  execute(sql: string, params: readonly SqlParam[], mode: ContextMode): number;
+  close(): void;
+}
+type OpenContext = (path: string, opts: { busyTimeoutMs: number }) => ContextConnection;
+
+type Answer = { ok: true; [k: string]: unknown } | { ok: false; error: SerializedError };
 
 /** Copy the Python package at `dir` into the interpreter's file system under `target`. */
 function installTree(py: PyodideInterface, dir: string, target: string): void {
@@ -34,30 +43,65 @@ function installTree(py: PyodideInterface, dir: string, target: string): void {
   }
 }
 
+function failure(e: unknown): Answer {
+  if (e instanceof InsituError) return { ok: false, error: e.toJSON() };
+  return { ok: false, error: { code: ErrorCode.RUNTIME_ERROR, message: e instanceof Error ? e.message : String(e) } };
+}
+
+/** Convert a Python argument (a PyProxy or a primitive) to JS and release the proxy. */
+function fromPy(v: unknown): unknown {
+  if (v !== null && typeof v === 'object' && 'toJs' in v) {
+    const proxy = v as PyProxyLike;
+    try {
+      return proxy.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false });
+    } finally {
+      proxy.destroy();
+    }
+  }
+  return v;
+}
+
 /**
  * One Pyodide interpreter with the `insitu` package loaded: the logic of a worker thread, usable
  * without threads too. Start it once and reuse it for every task.
  */
 export class PythonHost {
+  /** This thread's channel to the engine, for `insitu.ds`. */
+  readonly channel = new HostChannel();
   readonly #runWire: PyCallable;
   readonly #inspect: PyCallable;
+  readonly #openContext: OpenContext | null;
+  readonly #config: WorkerConfig;
+  #connection: ContextConnection | null = null;
+  #current: { callId: number; context: ContextMode } | null = null;
 
-  private constructor(py: PyodideInterface) {
+  private constructor(py: PyodideInterface, config: WorkerConfig, openContext: OpenContext | null) {
+    this.#config = config;
+    this.#openContext = openContext;
     installTree(py, join(PYTHON_DIR, 'insitu'), `${SITE_DIR}/insitu`);
+    py.registerJsModule('_insitu_host', {
+      ds: (op: string, argsJson: string, blobs: unknown) => this.#ds(op, argsJson, fromPy(blobs) as unknown[]),
+      query: (sql: string, paramsJson: string) => this.#query(sql, paramsJson),
+      execute: (sql: string, paramsJson: string) => this.#execute(sql, paramsJson),
+    });
     py.runPython(`import sys\nsys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport insitu._runner`);
     const runner = py.pyimport('insitu._runner') as unknown as Record<string, PyCallable>;
     this.#runWire = runner['run_wire']!;
     this.#inspect = runner['inspect']!;
   }
 
-  /** Load Pyodide (1.5–2.5 s) and the `insitu` package. */
-  static async start(): Promise<PythonHost> {
+  /** Load Pyodide (1.5–2.5 s), the `insitu` package and, when configured, the database context module. */
+  static async start(config: WorkerConfig = { context: null }): Promise<PythonHost> {
+    const openContext =
+      config.context === null ? null : ((await import(config.context.module)) as { openContextConnection: OpenContext }).openContextConnection;
     const py = await loadPyodide({ stdout: () => {}, stderr: () => {} });
-    return new PythonHost(py);
+    return new PythonHost(py, config, openContext);
   }
 
   /** Run one UDF call. Never throws for user errors: they come back as `{ ok: false }`. */
   run(req: RunRequest): RunResponse {
+    const hasChannel = this.channel.adopt(req.port) || this.channel.ready;
+    const thread = { threadId: threadIdOf(), hasChannel };
     const columns = req.input.kind === 'data' ? toWireColumns(tableFromIPC(req.input.ipc)) : undefined;
     const task = {
       source: req.source,
@@ -68,31 +112,43 @@ export class PythonHost {
       index: req.input.kind === 'index' ? req.input.index : undefined,
       args_json: req.argsJson,
     };
-    const out = this.#call(this.#runWire, task, columns) as
-      | { ok: true; kind: 'table'; columns: PyColumn[]; stdout: string; stderr: string }
-      | { ok: true; kind: 'json'; json: string; stdout: string; stderr: string }
-      | { ok: true; kind: 'bytes'; value: Uint8Array; stdout: string; stderr: string }
-      | { ok: false; error: SerializedError };
-    if (!out.ok) return { ok: false, error: out.error };
+    this.#current = { callId: req.callId, context: req.context };
+    let out;
+    try {
+      out = this.#call(this.#runWire, task, columns) as
+        | { ok: true; kind: 'table'; columns: PyColumn[]; stdout: string; stderr: string }
+        | { ok: true; kind: 'json'; json: string; stdout: string; stderr: string }
+        | { ok: true; kind: 'bytes'; value: Uint8Array; stdout: string; stderr: string }
+        | { ok: false; error: SerializedError };
+    } finally {
+      this.#current = null;
+    }
+    if (!out.ok) return { ...thread, ok: false, error: out.error };
     let value: WireValue;
     if (out.kind === 'table') {
-      const normalized = out.columns.map((c) => ({ ...c, offsets: c.offsets ?? undefined, validity: c.validity ?? undefined }));
-      value = { kind: 'table', ipc: tableToIPC(fromPyColumns(normalized), 'stream') };
+      value = { kind: 'table', ipc: tableToIPC(fromPyColumns(out.columns), 'stream') };
     } else if (out.kind === 'json') {
       value = { kind: 'json', json: out.json };
     } else {
       value = { kind: 'bytes', value: out.value };
     }
-    return { ok: true, value, stdout: out.stdout, stderr: out.stderr };
+    return { ...thread, ok: true, value, stdout: out.stdout, stderr: out.stderr };
   }
 
   /** Parse a script and list its top-level functions. */
   inspect(req: InspectRequest): InspectResponse {
-    return this.#call(this.#inspect, req.source, req.name) as InspectResponse;
+    const hasChannel = this.channel.adopt(req.port) || this.channel.ready;
+    return { threadId: threadIdOf(), hasChannel, ...(this.#call(this.#inspect, req.source, req.name) as Answer) } as InspectResponse;
+  }
+
+  /** Close the database context connection, if one was opened. */
+  close(): void {
+    this.#connection?.close();
+    this.#connection = null;
   }
 
   #call(fn: PyCallable, ...args: unknown[]): unknown {
-    let result: PyResult | undefined;
+    let result: PyProxyLike | undefined;
     try {
       result = fn(...args);
       return result.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false });
@@ -106,4 +162,64 @@ export class PythonHost {
       result?.destroy?.();
     }
   }
+
+  /** `insitu.ds` requests: Frames go out as Arrow IPC, Arrow objects come back as wire columns. */
+  #ds(op: string, argsJson: string, blobs: unknown[]): HostReply | Answer {
+    if (this.#current === null) return failure(new InsituError(ErrorCode.RUNTIME_ERROR, 'insitu.ds is only available while a UDF runs'));
+    try {
+      const bytes = (blobs ?? []).map((b) => {
+        if (b instanceof Uint8Array) return b;
+        const cols = (b as { columns: PyColumn[] }).columns;
+        return tableToIPC(fromPyColumns(cols), 'stream');
+      });
+      const reply = this.channel.call(this.#current.callId, op, argsJson, bytes);
+      if (!reply.ok || op !== 'dsLoad' || reply.json === null) return reply;
+      const metas = JSON.parse(reply.json) as { format: string }[];
+      const out = reply.blobs.map((b, i) => (metas[i]?.format === 'arrow' ? toWireColumns(tableFromIPC(b)) : b));
+      return { ok: true, json: reply.json, blobs: out };
+    } catch (e) {
+      return failure(e);
+    }
+  }
+
+  #connectionFor(): ContextConnection {
+    if (this.#openContext === null || this.#config.context === null) {
+      throw new InsituError(
+        ErrorCode.BAD_INPUT,
+        'insitu.connect() needs the engine to use a database file; this engine runs on :memory:, whose data only the engine itself can see',
+      );
+    }
+    this.#connection ??= this.#openContext(this.#config.context.database, { busyTimeoutMs: this.#config.context.busyTimeoutMs });
+    return this.#connection;
+  }
+
+  #query(sql: string, paramsJson: string): Answer {
+    try {
+      if (this.#current === null) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'insitu.connect() is only available while a UDF runs');
+      const table = this.#connectionFor().query(sql, JSON.parse(paramsJson) as SqlParam[]);
+      return { ok: true, columns: toWireColumns(table) };
+    } catch (e) {
+      return failure(e);
+    }
+  }
+
+  #execute(sql: string, paramsJson: string): Answer {
+    try {
+      if (this.#current === null) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'insitu.connect() is only available while a UDF runs');
+      const changes = this.#connectionFor().execute(sql, JSON.parse(paramsJson) as SqlParam[], this.#current.context);
+      return { ok: true, changes };
+    } catch (e) {
+      return failure(e);
+    }
+  }
+}
+
+function threadIdOf(): number {
+  return workerThreadId;
+}
+
+let workerThreadId = 0;
+/** @internal Set by the worker entry. */
+export function setThreadId(id: number): void {
+  workerThreadId = id;
 }

@@ -2,8 +2,9 @@
  * piscina worker entry: starts one Pyodide interpreter and exports a promise of the task handler, so
  * the thread counts as ready only when Python works. The logic lives in python-host.ts.
  */
-import { PythonHost } from './python-host.js';
-import type { WorkerRequest, WorkerResponse } from './protocol.js';
+import { threadId, workerData } from 'node:worker_threads';
+import { PythonHost, setThreadId } from './python-host.js';
+import type { WorkerConfig, WorkerRequest, WorkerResponse } from './protocol.js';
 import { moving } from './transfer.js';
 
 function buffersOf(res: WorkerResponse): ArrayBufferLike[] {
@@ -15,7 +16,8 @@ function buffersOf(res: WorkerResponse): ArrayBufferLike[] {
 }
 
 export default (async () => {
-  const host = await PythonHost.start();
+  setThreadId(threadId);
+  const host = await PythonHost.start((workerData as WorkerConfig | undefined) ?? { context: null });
   return (req: WorkerRequest): WorkerResponse => {
     const res = req.type === 'run' ? host.run(req) : host.inspect(req);
     return moving(res, buffersOf(res));

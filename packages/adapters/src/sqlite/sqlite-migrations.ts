@@ -17,6 +17,38 @@ export const MIGRATIONS: readonly string[] = [
      created     TEXT NOT NULL,
      PRIMARY KEY (scope, name)
    ) WITHOUT ROWID;`,
+  // 2: datastores (named bags of serialised objects) and read grants on scripts and datastores.
+  `CREATE TABLE insitu_datastores (
+     owner       TEXT NOT NULL,
+     name        TEXT NOT NULL,
+     description TEXT NOT NULL DEFAULT '',
+     grantable   INTEGER NOT NULL CHECK (grantable IN (0, 1)),
+     created     TEXT NOT NULL,
+     PRIMARY KEY (owner, name)
+   ) WITHOUT ROWID;
+   CREATE TABLE insitu_datastore_objects (
+     owner     TEXT NOT NULL,
+     datastore TEXT NOT NULL,
+     name      TEXT NOT NULL,
+     class     TEXT NOT NULL,
+     format    TEXT NOT NULL CHECK (format IN ('json', 'arrow', 'pickle')),
+     size      INTEGER NOT NULL,
+     length    INTEGER,
+     n_rows    INTEGER,
+     n_columns INTEGER,
+     data      BLOB NOT NULL,
+     PRIMARY KEY (owner, datastore, name),
+     FOREIGN KEY (owner, datastore) REFERENCES insitu_datastores (owner, name) ON DELETE CASCADE
+   );
+   CREATE TABLE insitu_grants (
+     kind    TEXT NOT NULL CHECK (kind IN ('script', 'datastore')),
+     owner   TEXT NOT NULL,
+     name    TEXT NOT NULL,
+     grantee TEXT NOT NULL,
+     created TEXT NOT NULL,
+     PRIMARY KEY (kind, owner, name, grantee)
+   ) WITHOUT ROWID;
+   CREATE INDEX insitu_grants_by_grantee ON insitu_grants (grantee, kind);`,
 ];
 
 /** Bring the database up to the latest schema version. Refuses a database from a newer insitu. */

@@ -1,10 +1,11 @@
-import { ErrorCode, InsituError, type ScriptFilter, type ScriptStorage, type StoredScript } from '@insitu/core';
+import { ErrorCode, InsituError, PUBLIC, type ScriptFilter, type ScriptStorage, type StoredScript, type StoredScriptGrant } from '@insitu/core';
 import type BetterSqlite3 from 'better-sqlite3';
 
 /** Scope column value for global scripts; user names cannot start with a NUL character. */
 const GLOBAL_SCOPE = '\u0000global';
 
 interface ScriptRow {
+  grantee?: string;
   name: string;
   owner: string;
   is_global: number;
@@ -13,9 +14,14 @@ interface ScriptRow {
   created: string;
 }
 
-function fromRow(r: ScriptRow): StoredScript {
-  return { name: r.name, owner: r.owner, global: r.is_global === 1, source: r.source, description: r.description, created: new Date(r.created) };
+function fromRow(r: ScriptRow): StoredScriptGrant {
+  const s = { name: r.name, owner: r.owner, global: r.is_global === 1, source: r.source, description: r.description, created: new Date(r.created) };
+  return r.grantee === undefined ? s : { ...s, grantee: r.grantee };
 }
+
+/** Visible through a grant to @user or PUBLIC. */
+const GRANTED = `EXISTS (SELECT 1 FROM insitu_grants g WHERE g.kind = 'script' AND g.owner = s.owner AND g.name = s.name
+  AND s.is_global = 0 AND g.grantee IN (@user, '${PUBLIC}'))`;
 
 function scopeOf(scope: { owner: string } | { global: true }): string {
   return 'owner' in scope ? scope.owner : GLOBAL_SCOPE;
@@ -61,18 +67,39 @@ export class SqliteScriptStore implements ScriptStorage {
   }
 
   /** @inheritdoc */
-  async listScripts(f: ScriptFilter): Promise<StoredScript[]> {
-    const where =
-      f.type === 'user' ? 'owner = @user AND is_global = 0' : f.type === 'global' ? 'is_global = 1' : '(scope = @user OR is_global = 1)';
-    const byName = f.name === undefined ? '' : ' AND name LIKE @name';
-    const rows = this.#db
-      .prepare(`SELECT * FROM insitu_scripts WHERE ${where}${byName} ORDER BY name, owner`)
-      .all({ user: f.user, ...(f.name === undefined ? {} : { name: f.name }) }) as ScriptRow[];
-    return rows.map(fromRow);
+  async listScripts(f: ScriptFilter): Promise<StoredScriptGrant[]> {
+    const byName = f.name === undefined ? '' : ' AND s.name LIKE @name';
+    const params = { user: f.user, ...(f.name === undefined ? {} : { name: f.name }) };
+    let sql: string;
+    switch (f.type) {
+      case 'user':
+        sql = `SELECT s.* FROM insitu_scripts s WHERE s.scope = @user${byName} ORDER BY s.name`;
+        break;
+      case 'global':
+        sql = `SELECT s.* FROM insitu_scripts s WHERE s.is_global = 1${byName} ORDER BY s.name`;
+        break;
+      case 'all':
+        sql = `SELECT s.* FROM insitu_scripts s WHERE (s.scope = @user OR s.is_global = 1 OR ${GRANTED})${byName} ORDER BY s.name, s.owner`;
+        break;
+      case 'granted':
+        sql = `SELECT s.* FROM insitu_scripts s WHERE s.owner <> @user AND ${GRANTED}${byName} ORDER BY s.name, s.owner`;
+        break;
+      case 'grant':
+        sql = `SELECT s.*, g.grantee FROM insitu_scripts s JOIN insitu_grants g ON g.kind = 'script' AND g.owner = s.owner AND g.name = s.name
+               WHERE s.scope = @user${byName} ORDER BY s.name, g.grantee`;
+        break;
+    }
+    return (this.#db.prepare(sql).all(params) as ScriptRow[]).map(fromRow);
   }
 
   /** @inheritdoc */
   async deleteScript(name: string, scope: { owner: string } | { global: true }): Promise<boolean> {
-    return this.#db.prepare(`DELETE FROM insitu_scripts WHERE scope = ? AND name = ?`).run(scopeOf(scope), name).changes > 0;
+    return this.#db.transaction(() => {
+      const deleted = this.#db.prepare(`DELETE FROM insitu_scripts WHERE scope = ? AND name = ?`).run(scopeOf(scope), name).changes > 0;
+      if (deleted && 'owner' in scope) {
+        this.#db.prepare(`DELETE FROM insitu_grants WHERE kind = 'script' AND owner = ? AND name = ?`).run(scope.owner, name);
+      }
+      return deleted;
+    }).immediate();
   }
 }

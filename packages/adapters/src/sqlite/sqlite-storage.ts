@@ -3,11 +3,18 @@ import {
   InsituError,
   badInput,
   type CreateTableOptions,
+  type DatastoreInfo,
+  type DatastoreListType,
+  type Grant,
+  type GrantKind,
+  type ObjectInfo,
+  type SaveMode,
+  type StoredObject,
+  type StoredScriptGrant,
   type QuerySpec,
   type RowObject,
   type ScanOptions,
   type ScriptFilter,
-  type SqlParam,
   type Storage,
   type StoredScript,
 } from '@insitu/core';
@@ -17,6 +24,9 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { kindOfValues } from './sqlite-column-kind.js';
 import { migrate } from './sqlite-migrations.js';
 import { declaredKinds, scanBatches, schemaOf } from './sqlite-scanner.js';
+import { bindable, prepareGuarded, sqlError } from './sqlite-statement-guard.js';
+import { SqliteDatastoreStore } from './sqlite-datastore-store.js';
+import { SqliteGrantStore } from './sqlite-grant-store.js';
 import { SqliteScriptStore } from './sqlite-script-store.js';
 import { writeTable } from './sqlite-table-writer.js';
 
@@ -24,29 +34,6 @@ import { writeTable } from './sqlite-table-writer.js';
 export interface SqliteStorageOptions {
   /** Milliseconds a connection waits for a lock before failing. Default 5000. */
   readonly busyTimeoutMs?: number;
-}
-
-/** Bind values for better-sqlite3: booleans as 0/1, Dates as ISO text, Uint8Array as Buffer. */
-function bindable(params: readonly SqlParam[]): unknown[] {
-  return params.map((p) => {
-    if (typeof p === 'boolean') return p ? 1 : 0;
-    if (p instanceof Date) return p.toISOString();
-    if (p instanceof Uint8Array && !Buffer.isBuffer(p)) return Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-    if (p === null || ['number', 'bigint', 'string'].includes(typeof p) || Buffer.isBuffer(p)) return p;
-    throw badInput(`query parameter of type ${typeof p} cannot be bound; use null, boolean, number, bigint, string, Date or Uint8Array`);
-  });
-}
-
-/** Turn a better-sqlite3 error about user SQL into a typed error. */
-function sqlError(e: unknown, sql: string): InsituError {
-  if (e instanceof InsituError) return e;
-  const msg = e instanceof Error ? e.message : String(e);
-  const missing = /^no such table: (.*)$/.exec(msg);
-  if (missing !== null) return new InsituError(ErrorCode.TABLE_NOT_FOUND, `table ${missing[1]} does not exist`, { cause: e });
-  if (e instanceof RangeError || (e instanceof Error && (e as { code?: string }).code === 'SQLITE_ERROR')) {
-    return badInput(`query is not valid SQL: ${msg} (in: ${sql.slice(0, 200)})`, { cause: e });
-  }
-  return new InsituError(ErrorCode.STORAGE_ERROR, `SQLite failed: ${msg}`, { cause: e });
 }
 
 /**
@@ -58,6 +45,8 @@ export class SqliteStorage implements Storage {
   readonly location: string;
   readonly #db: BetterSqlite3.Database;
   readonly #scripts: SqliteScriptStore;
+  readonly #grants: SqliteGrantStore;
+  readonly #datastores: SqliteDatastoreStore;
   readonly #busyTimeoutMs: number;
   readonly #readers = new Set<BetterSqlite3.Database>();
 
@@ -70,11 +59,14 @@ export class SqliteStorage implements Storage {
       this.#db = new Database(location, { timeout: this.#busyTimeoutMs });
       if (!this.inMemory) this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');
+      this.#db.pragma('foreign_keys = ON');
       migrate(this.#db);
     } catch (e) {
       throw new InsituError(ErrorCode.STORAGE_ERROR, `cannot open database ${location}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
     this.#scripts = new SqliteScriptStore(this.#db);
+    this.#grants = new SqliteGrantStore(this.#db);
+    this.#datastores = new SqliteDatastoreStore(this.#db);
   }
 
   /** Whether the database lives only in this connection's memory. */
@@ -154,37 +146,8 @@ export class SqliteStorage implements Storage {
     }
   }
 
-  /**
-   * Prepare `query` and make sure it is one read-only statement that returns rows and touches no engine
-   * table. better-sqlite3 refuses several statements; the rest is checked here before anything runs.
-   */
   #prepareRead(db: BetterSqlite3.Database, query: QuerySpec): BetterSqlite3.Statement {
-    let stmt: BetterSqlite3.Statement;
-    try {
-      stmt = db.prepare(query.sql);
-    } catch (e) {
-      if (e instanceof RangeError && /more than one statement/.test(e.message)) {
-        throw badInput('a query must be a single SQL statement; remove the extra statements');
-      }
-      throw sqlError(e, query.sql);
-    }
-    if (!stmt.readonly) throw badInput(`a query must be read-only (a SELECT); this statement would write: ${query.sql.slice(0, 200)}`);
-    if (!stmt.reader) throw badInput(`a query must return rows (a SELECT): ${query.sql.slice(0, 200)}`);
-    this.#refuseEngineTables(db, query);
-    return stmt;
-  }
-
-  /** Refuse queries that open any b-tree of an `insitu_*` table (found from the statement's bytecode). */
-  #refuseEngineTables(db: BetterSqlite3.Database, query: QuerySpec): void {
-    const roots = new Set(
-      db.prepare(`SELECT rootpage FROM sqlite_schema WHERE tbl_name LIKE 'insitu\\_%' ESCAPE '\\'`).pluck().all() as number[],
-    );
-    const ops = db.prepare(`EXPLAIN ${query.sql}`).all(...bindable(query.params)) as { opcode: string; p2: number; p3: number }[];
-    for (const op of ops) {
-      if ((op.opcode === 'OpenRead' || op.opcode === 'OpenWrite') && op.p3 === 0 && roots.has(op.p2)) {
-        throw badInput('queries cannot read engine tables (insitu_*); use the scripts API instead');
-      }
-    }
+    return prepareGuarded(db, query.sql, query.params, 'query');
   }
 
   // ---- scripts ------------------------------------------------------------------------------------
@@ -200,13 +163,67 @@ export class SqliteStorage implements Storage {
   }
 
   /** @inheritdoc */
-  listScripts(filter: ScriptFilter): Promise<StoredScript[]> {
+  listScripts(filter: ScriptFilter): Promise<StoredScriptGrant[]> {
     return this.#scripts.listScripts(filter);
   }
 
   /** @inheritdoc */
   deleteScript(name: string, scope: { owner: string } | { global: true }): Promise<boolean> {
     return this.#scripts.deleteScript(name, scope);
+  }
+
+  // ---- grants -------------------------------------------------------------------------------------
+
+  /** @inheritdoc */
+  putGrant(grant: Grant): Promise<void> {
+    return this.#grants.putGrant(grant);
+  }
+
+  /** @inheritdoc */
+  deleteGrant(grant: Grant): Promise<boolean> {
+    return this.#grants.deleteGrant(grant);
+  }
+
+  /** @inheritdoc */
+  hasGrant(kind: GrantKind, owner: string, name: string, user: string): Promise<boolean> {
+    return this.#grants.hasGrant(kind, owner, name, user);
+  }
+
+  // ---- datastores ---------------------------------------------------------------------------------
+
+  /** @inheritdoc */
+  saveDatastore(
+    owner: string,
+    name: string,
+    objects: readonly StoredObject[],
+    opts: { mode: SaveMode; description: string; grantable: boolean },
+  ): Promise<void> {
+    return this.#datastores.saveDatastore(owner, name, objects, opts);
+  }
+
+  /** @inheritdoc */
+  getDatastore(owner: string, name: string): Promise<DatastoreInfo | null> {
+    return this.#datastores.getDatastore(owner, name);
+  }
+
+  /** @inheritdoc */
+  loadObjects(owner: string, name: string, objects?: readonly string[]): Promise<StoredObject[]> {
+    return this.#datastores.loadObjects(owner, name, objects);
+  }
+
+  /** @inheritdoc */
+  describeObjects(owner: string, name: string): Promise<ObjectInfo[]> {
+    return this.#datastores.describeObjects(owner, name);
+  }
+
+  /** @inheritdoc */
+  listDatastores(filter: { user: string; type: DatastoreListType; name?: string }): Promise<DatastoreInfo[]> {
+    return this.#datastores.listDatastores(filter);
+  }
+
+  /** @inheritdoc */
+  deleteDatastore(owner: string, name: string, objects?: readonly string[]): Promise<number> {
+    return this.#datastores.deleteDatastore(owner, name, objects);
   }
 
   /** @inheritdoc */

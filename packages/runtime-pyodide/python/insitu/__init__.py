@@ -1,10 +1,15 @@
 """The ``insitu`` module that every user-defined function can import.
 
-It gives UDFs :class:`Frame`, the small columnar frame a partition arrives as when pandas is not
-loaded. Datastore access (``insitu.ds``) and the database context (``insitu.connect``) join it later.
+- :class:`Frame`: the small columnar frame a partition arrives as when pandas is not loaded;
+- :mod:`insitu.ds`: datastores (save, load, dir, describe, delete) with the caller's privileges;
+- :func:`connect`: the database context (query, execute), read-only unless the call allows writes;
+- :class:`InsituError` (and :class:`PrivilegeError`, :class:`NotFoundError`): engine errors.
 """
 
+from . import ds
+from .context import Connection, connect
+from .errors import InsituError, NotFoundError, PrivilegeError
 from .frame import Frame
 
-__all__ = ["Frame"]
+__all__ = ["Frame", "ds", "connect", "Connection", "InsituError", "PrivilegeError", "NotFoundError"]
 __version__ = "0.1.0"

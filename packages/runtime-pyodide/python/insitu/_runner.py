@@ -16,11 +16,18 @@ import sys
 import traceback
 
 from . import _convert
+from .errors import InsituError
 from .frame import Frame
 
 _CACHE = {}
 _CACHE_MAX = 128
 _PANDAS = None
+_NAMESPACE = None
+
+
+def current_namespace():
+    """The globals of the UDF call running now (None between calls)."""
+    return _NAMESPACE
 
 
 def _filename(name):
@@ -87,7 +94,8 @@ def _has_pandas():
     return _PANDAS
 
 
-def _make_input(columns, input_type):
+def make_input(columns, input_type):
+    """The UDF's view of a dict of columns for an input type."""
     if input_type == "columns":
         return columns
     if input_type == "records":
@@ -181,6 +189,7 @@ def convert_result(value):
 
 
 def _python_error(e, name):
+    """A TaskError for an exception raised while running the UDF (insitu errors keep their code)."""
     filename = _filename(name)
     tb = e.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename != filename:
@@ -198,18 +207,22 @@ def _python_error(e, name):
     details = {"pythonType": type(e).__name__, "traceback": text, "script": name}
     if line is not None:
         details["line"] = line
+    if isinstance(e, InsituError):
+        return TaskError(e.code, str(e), **details)
     return TaskError("PYTHON_ERROR", msg, **details)
 
 
 def run(task, columns_in):
     """Run one task. ``task``: dict with source, name, func, input_kind, input_type, index, args_json.
     ``columns_in``: ordered dict of column name -> values for data input, else None."""
+    global _NAMESPACE
     name = task["name"]
     out = io.StringIO()
     err = io.StringIO()
     try:
         code, defs = _compile(task["source"], name)
-        ns = {"__name__": "__insitu_udf__", "__builtins__": builtins}
+        ns = {"__name__": "__insitu_udf__", "__builtins__": builtins, "__insitu_source__": task["source"]}
+        _NAMESPACE = ns
         kwargs = json.loads(task["args_json"])
         kind = task["input_kind"]
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -217,7 +230,7 @@ def run(task, columns_in):
                 exec(code, ns)
                 fn = _pick(ns, defs, name, task.get("func"))
                 if kind == "data":
-                    value = fn(_make_input(columns_in, task["input_type"]), **kwargs)
+                    value = fn(make_input(columns_in, task["input_type"]), **kwargs)
                 elif kind == "index":
                     value = fn(task["index"], **kwargs)
                 else:
@@ -236,6 +249,8 @@ def run(task, columns_in):
         if out.getvalue():
             error["stdout"] = out.getvalue()
         return {"ok": False, "error": error}
+    finally:
+        _NAMESPACE = None
 
 
 def run_wire(task, columns):

@@ -1,0 +1,57 @@
+import { ErrorCode, InsituError, schemaOf, type SqlParam } from '@insitu/core';
+import { Table } from 'apache-arrow';
+import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
+import { declaredKinds, scanBatches } from './sqlite-scanner.js';
+import { bindable, prepareGuarded, sqlError } from './sqlite-statement-guard.js';
+
+/**
+ * The database connection behind `insitu.connect()` inside a UDF. It lives in the worker thread, on a
+ * connection of its own to the same database file (WAL, busy timeout), never the engine's.
+ */
+export interface ContextConnection {
+  /** Run one read-only query and return all its rows. */
+  query(sql: string, params: readonly SqlParam[]): Table;
+  /** Run one statement; `write` allows changes to user tables. Returns the number of rows changed. */
+  execute(sql: string, params: readonly SqlParam[], mode: 'read' | 'write'): number;
+  /** Close the connection. */
+  close(): void;
+}
+
+/** Open the context connection for database file `path`. */
+export function openContextConnection(path: string, opts: { busyTimeoutMs?: number } = {}): ContextConnection {
+  let db: BetterSqlite3.Database;
+  try {
+    db = new Database(path, { fileMustExist: true, timeout: opts.busyTimeoutMs ?? 5000 });
+  } catch (e) {
+    throw new InsituError(ErrorCode.STORAGE_ERROR, `cannot open the database for the UDF context: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return {
+    query(sql, params) {
+      const stmt = prepareGuarded(db, sql, params, 'query');
+      try {
+        const batches = [...scanBatches(stmt, bindable(params), 65536)].flatMap((t) => t.batches);
+        if (batches.length > 0) return new Table(batches);
+        const { names, kinds } = declaredKinds(stmt);
+        return new Table(schemaOf(names, kinds.map((k) => k ?? 'null')));
+      } catch (e) {
+        throw sqlError(e, sql);
+      }
+    },
+    execute(sql, params, mode) {
+      const stmt = prepareGuarded(db, sql, params, mode === 'write' ? 'write' : 'read');
+      try {
+        if (stmt.reader) {
+          stmt.all(...bindable(params));
+          return 0;
+        }
+        return stmt.run(...bindable(params)).changes;
+      } catch (e) {
+        throw sqlError(e, sql);
+      }
+    },
+    close() {
+      if (db.open) db.close();
+    },
+  };
+}

@@ -1,0 +1,36 @@
+import { PUBLIC, type Grant, type GrantKind, type GrantStorage } from '@insitu/core';
+import type BetterSqlite3 from 'better-sqlite3';
+
+/** Read grants in the `insitu_grants` table. */
+export class SqliteGrantStore implements GrantStorage {
+  readonly #db: BetterSqlite3.Database;
+
+  /** Use the given (migrated) connection. */
+  constructor(db: BetterSqlite3.Database) {
+    this.#db = db;
+  }
+
+  /** @inheritdoc */
+  async putGrant(g: Grant): Promise<void> {
+    this.#db
+      .prepare(`INSERT OR IGNORE INTO insitu_grants (kind, owner, name, grantee, created) VALUES (?, ?, ?, ?, ?)`)
+      .run(g.kind, g.owner, g.name, g.grantee, new Date().toISOString());
+  }
+
+  /** @inheritdoc */
+  async deleteGrant(g: Grant): Promise<boolean> {
+    return (
+      this.#db.prepare(`DELETE FROM insitu_grants WHERE kind = ? AND owner = ? AND name = ? AND grantee = ?`).run(g.kind, g.owner, g.name, g.grantee)
+        .changes > 0
+    );
+  }
+
+  /** @inheritdoc */
+  async hasGrant(kind: GrantKind, owner: string, name: string, user: string): Promise<boolean> {
+    return (
+      this.#db
+        .prepare(`SELECT 1 FROM insitu_grants WHERE kind = ? AND owner = ? AND name = ? AND grantee IN (?, '${PUBLIC}')`)
+        .get(kind, owner, name, user) !== undefined
+    );
+  }
+}

@@ -1,0 +1,142 @@
+import { badInput } from './errors.js';
+import { hostFromStored, storedFromHost, type DatastoreValue } from './host-values.js';
+import { checkIdentifier } from './identifiers.js';
+import { datastoreNotFound, privilegeError, readableDatastore } from './privileges.js';
+import type { DatastoreInfo, DatastoreListType, ObjectInfo, SaveMode, Storage, StoredObject } from './storage.js';
+
+/** Options for saving a datastore. */
+export interface SaveDatastoreOptions {
+  /** Free-text description (ignored with `append` on an existing datastore). */
+  readonly description?: string;
+  /** Replace the whole datastore if it exists. */
+  readonly overwrite?: boolean;
+  /** Add (or replace) these objects in an existing datastore, creating it if needed. */
+  readonly append?: boolean;
+  /** Allow the owner to grant read access to others. Default false. */
+  readonly grantable?: boolean;
+}
+
+/** Options for loading from a datastore. */
+export interface LoadDatastoreOptions {
+  /** Only these objects (default: all). */
+  readonly objs?: readonly string[];
+  /** Owner of the datastore (default: the caller); reading another user's needs a grant. */
+  readonly owner?: string;
+}
+
+/** Options for listing datastores. */
+export interface ListDatastoresOptions {
+  /** SQL LIKE pattern on the name. */
+  readonly name?: string;
+  /** `user` (default): yours; `all`: yours and those granted to you; `grant`: yours you granted (one row per grantee); `granted`: others' granted to you. */
+  readonly type?: DatastoreListType;
+}
+
+const LIST_TYPES: readonly DatastoreListType[] = ['user', 'all', 'grant', 'granted'];
+
+function checkObjectNames(objs: unknown, what: string): readonly string[] | undefined {
+  if (objs === undefined || objs === null) return undefined;
+  if (!Array.isArray(objs) || objs.length === 0) throw badInput(`${what} must be a non-empty array of object names`);
+  return objs.map((o) => checkIdentifier(o, 'object', { reservedPrefixes: false }));
+}
+
+/**
+ * Datastores as one user sees them: named bags of objects (models, tables, settings) that UDFs and the
+ * host save and load. Used by `session.datastores` with host values, and by UDF calls (`insitu.ds`)
+ * with serialised objects. Every operation checks the caller's privileges.
+ */
+export class DatastoreService {
+  readonly #storage: Storage;
+  readonly #user: string;
+
+  /** @internal Use `session.datastores`. */
+  constructor(storage: Storage, user: string) {
+    this.#storage = storage;
+    this.#user = user;
+  }
+
+  /** Save host values (Arrow tables, JSON-able values) under `name`; all or nothing. */
+  async save(name: string, objs: Readonly<Record<string, unknown>>, opts: SaveDatastoreOptions = {}): Promise<DatastoreInfo> {
+    if (objs === null || typeof objs !== 'object' || Array.isArray(objs)) throw badInput('objs must be an object of named values');
+    const stored = Object.entries(objs).map(([k, v]) => storedFromHost(checkIdentifier(k, 'object', { reservedPrefixes: false }), v));
+    await this.saveStored(name, stored, opts);
+    return (await this.#storage.getDatastore(this.#user, name))!;
+  }
+
+  /** Save already-serialised objects (from a UDF); all or nothing. */
+  async saveStored(name: string, objects: readonly StoredObject[], opts: SaveDatastoreOptions = {}): Promise<void> {
+    checkIdentifier(name, 'datastore');
+    if (opts.overwrite === true && opts.append === true) throw badInput('overwrite and append cannot both be set: overwrite replaces the datastore, append adds to it');
+    if (objects.length === 0) throw badInput(`datastore ${name} needs at least one object to save`);
+    const names = new Set<string>();
+    for (const o of objects) {
+      checkIdentifier(o.name, 'object', { reservedPrefixes: false });
+      if (names.has(o.name)) throw badInput(`object ${o.name} appears twice`);
+      names.add(o.name);
+    }
+    const description = opts.description ?? '';
+    if (typeof description !== 'string') throw badInput('description must be a string');
+    const mode: SaveMode = opts.overwrite === true ? 'overwrite' : opts.append === true ? 'append' : 'create';
+    await this.#storage.saveDatastore(this.#user, name, objects, { mode, description, grantable: opts.grantable === true });
+  }
+
+  /** Load objects as host values: tables, JSON values, or {@link PythonObject} handles. */
+  async load(name: string, opts: LoadDatastoreOptions = {}): Promise<Record<string, DatastoreValue>> {
+    const objects = await this.loadStored(name, opts);
+    return Object.fromEntries(objects.map((o) => [o.name, hostFromStored(o)]));
+  }
+
+  /** Load serialised objects (for a UDF). */
+  async loadStored(name: string, opts: LoadDatastoreOptions = {}): Promise<StoredObject[]> {
+    checkIdentifier(name, 'datastore');
+    const owner = this.#owner(opts.owner);
+    const objs = checkObjectNames(opts.objs, 'objs');
+    await readableDatastore(this.#storage, this.#user, name, owner);
+    const found = await this.#storage.loadObjects(owner, name, objs);
+    if (objs !== undefined && found.length !== objs.length) {
+      const missing = objs.filter((o) => !found.some((f) => f.name === o));
+      throw badInput(`datastore ${name} has no object ${missing.join(', ')}`, { datastore: name });
+    }
+    return found;
+  }
+
+  /** List datastores, ordered by name. */
+  async list(opts: ListDatastoresOptions = {}): Promise<DatastoreInfo[]> {
+    const type = opts.type ?? 'user';
+    if (!LIST_TYPES.includes(type)) throw badInput(`list type must be one of ${LIST_TYPES.join(', ')}, got ${JSON.stringify(type)}`);
+    if (opts.name !== undefined && typeof opts.name !== 'string') throw badInput('name pattern must be a string');
+    return this.#storage.listDatastores({ user: this.#user, type, ...(opts.name === undefined ? {} : { name: opts.name }) });
+  }
+
+  /** One row per object: name, class, size, length, rows, columns. */
+  async describe(name: string, opts: { owner?: string } = {}): Promise<ObjectInfo[]> {
+    checkIdentifier(name, 'datastore');
+    const owner = this.#owner(opts.owner);
+    await readableDatastore(this.#storage, this.#user, name, owner);
+    return this.#storage.describeObjects(owner, name);
+  }
+
+  /** Delete your datastore, or only the named objects in it. Returns how many objects were removed. */
+  async delete(name: string, opts: { objs?: readonly string[]; owner?: string } = {}): Promise<number> {
+    checkIdentifier(name, 'datastore');
+    const owner = this.#owner(opts.owner);
+    const objs = checkObjectNames(opts.objs, 'objs');
+    if (owner !== this.#user) {
+      await readableDatastore(this.#storage, this.#user, name, owner);
+      throw privilegeError(`datastore ${name} of user ${owner}`, this.#user, 'delete from', { datastore: name });
+    }
+    if ((await this.#storage.getDatastore(owner, name)) === null) throw datastoreNotFound(name, owner, this.#user);
+    if (objs !== undefined) {
+      const present = (await this.#storage.describeObjects(owner, name)).map((o) => o.name);
+      const missing = objs.filter((o) => !present.includes(o));
+      if (missing.length > 0) throw badInput(`datastore ${name} has no object ${missing.join(', ')}; nothing was deleted`, { datastore: name });
+    }
+    return this.#storage.deleteDatastore(owner, name, objs);
+  }
+
+  #owner(owner: unknown): string {
+    if (owner === undefined || owner === null) return this.#user;
+    if (typeof owner !== 'string' || owner === '') throw badInput('owner must be a user name');
+    return owner;
+  }
+}

@@ -1,0 +1,63 @@
+import { badInput } from './errors.js';
+import { checkIdentifier } from './identifiers.js';
+import { datastoreNotFound, privilegeError } from './privileges.js';
+import { scriptNotFound } from './script-repository.js';
+import { PUBLIC, type Grant, type Storage } from './storage.js';
+
+/** What to grant or revoke: exactly one of `script` or `datastore`, and a grantee. */
+export type GrantTarget =
+  | { readonly script: string; readonly datastore?: never; readonly to: string }
+  | { readonly datastore: string; readonly script?: never; readonly to: string };
+
+function checkTarget(t: unknown): { kind: Grant['kind']; name: string; to: string } {
+  if (t === null || typeof t !== 'object') throw badInput('grant needs { script | datastore: name, to: user | "PUBLIC" }');
+  const { script, datastore, to } = t as { script?: unknown; datastore?: unknown; to?: unknown };
+  if ((script === undefined) === (datastore === undefined)) throw badInput('name exactly one of script or datastore');
+  if (typeof to !== 'string' || to === '' || to.length > 128 || /[\u0000-\u001f]/.test(to)) throw badInput('to must be a user name or "PUBLIC"');
+  return script !== undefined
+    ? { kind: 'script', name: checkIdentifier(script, 'script'), to }
+    : { kind: 'datastore', name: checkIdentifier(datastore, 'datastore'), to };
+}
+
+/** Grants read (and, for scripts, execute) privilege on the caller's own scripts and datastores. */
+export class GrantService {
+  readonly #storage: Storage;
+  readonly #user: string;
+
+  /** @internal Use `session.grant()` / `session.revoke()`. */
+  constructor(storage: Storage, user: string) {
+    this.#storage = storage;
+    this.#user = user;
+  }
+
+  /** Let `to` (a user, or PUBLIC for everyone) read one of your private scripts or grantable datastores. */
+  async grant(target: GrantTarget): Promise<void> {
+    const g = await this.#ownGrant(target, 'grant');
+    await this.#storage.putGrant(g);
+  }
+
+  /** Take a grant back; returns whether there was one. */
+  async revoke(target: GrantTarget): Promise<boolean> {
+    const g = await this.#ownGrant(target, 'revoke');
+    return this.#storage.deleteGrant(g);
+  }
+
+  async #ownGrant(target: GrantTarget, action: 'grant' | 'revoke'): Promise<Grant> {
+    const { kind, name, to } = checkTarget(target);
+    const grantee = to.toUpperCase() === PUBLIC ? PUBLIC : to;
+    if (kind === 'script') {
+      if ((await this.#storage.getScript(name, { owner: this.#user })) === null) {
+        const global = await this.#storage.getScript(name, { global: true });
+        if (global !== null) throw badInput(`script ${name} is global and visible to everyone already; grants apply to private scripts`, { script: name });
+        throw scriptNotFound(name, this.#user);
+      }
+    } else {
+      const ds = await this.#storage.getDatastore(this.#user, name);
+      if (ds === null) throw datastoreNotFound(name, this.#user, this.#user);
+      if (action === 'grant' && !ds.grantable) {
+        throw privilegeError(`datastore ${name}, which was saved with grantable: false`, this.#user, 'grant', { datastore: name });
+      }
+    }
+    return { kind, owner: this.#user, name, grantee };
+  }
+}

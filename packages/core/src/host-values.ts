@@ -1,0 +1,75 @@
+import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { badInput } from './errors.js';
+import type { StoredObject } from './storage.js';
+import { findNonJson, type JsonValue } from './values.js';
+
+/**
+ * A datastore object only Python can use (a pickled model, say). The host sees its class and size; a
+ * UDF loads the real object with `insitu.ds.load`.
+ */
+export class PythonObject {
+  /** Python class name. */
+  readonly class: string;
+  /** Serialised size in bytes. */
+  readonly size: number;
+
+  /** @internal */
+  constructor(cls: string, size: number) {
+    this.class = cls;
+    this.size = size;
+  }
+
+  /** `<Python LinearModel, 1234 bytes>` */
+  toString(): string {
+    return `<Python ${this.class}, ${this.size} bytes>`;
+  }
+}
+
+/** What the host gets back from a datastore: a table, a JSON value, or an opaque Python object. */
+export type DatastoreValue = Table | JsonValue | PythonObject;
+
+function jsonClass(v: JsonValue): string {
+  if (v === null) return 'NoneType';
+  if (Array.isArray(v)) return 'list';
+  switch (typeof v) {
+    case 'string':
+      return 'str';
+    case 'boolean':
+      return 'bool';
+    case 'number':
+      return Number.isInteger(v) ? 'int' : 'float';
+    default:
+      return 'dict';
+  }
+}
+
+/** Serialise a host value for a datastore: Arrow tables as Arrow IPC, JSON-able values as JSON. */
+export function storedFromHost(name: string, value: unknown): StoredObject {
+  if (value instanceof Table) {
+    const data = tableToIPC(value, 'stream');
+    return { name, class: 'Frame', format: 'arrow', data, size: data.byteLength, length: value.numRows, rows: value.numRows, columns: value.numCols };
+  }
+  if (value instanceof PythonObject) {
+    throw badInput(`object ${name} is a Python object handle; save it from inside a UDF with insitu.ds.save`);
+  }
+  const bad = findNonJson(value, name);
+  if (bad !== null) {
+    throw badInput(`object ${name} cannot be saved from the host: ${bad} is not JSON-able (save Arrow tables or JSON values; other objects from a UDF)`);
+  }
+  const json = value as JsonValue;
+  const data = new TextEncoder().encode(JSON.stringify(json));
+  const length = typeof json === 'string' ? json.length : Array.isArray(json) ? json.length : json !== null && typeof json === 'object' ? Object.keys(json).length : null;
+  return { name, class: jsonClass(json), format: 'json', data, size: data.byteLength, length, rows: null, columns: null };
+}
+
+/** The host form of a stored object. */
+export function hostFromStored(o: StoredObject): DatastoreValue {
+  switch (o.format) {
+    case 'json':
+      return JSON.parse(new TextDecoder().decode(o.data)) as JsonValue;
+    case 'arrow':
+      return tableFromIPC(o.data);
+    case 'pickle':
+      return new PythonObject(o.class, o.size);
+  }
+}
