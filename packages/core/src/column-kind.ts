@@ -15,7 +15,9 @@ import {
   TimestampMillisecond,
   Utf8,
   makeData,
+  vectorFromArray,
   type Data,
+  type Vector,
 } from 'apache-arrow';
 
 /**
@@ -57,4 +59,51 @@ export function schemaOf(names: readonly string[], kinds: readonly ColumnKind[])
 export function tableOfColumns(schema: Schema, columns: readonly Data[], length: number): Table {
   const struct = makeData({ type: new Struct(schema.fields), length, nullCount: 0, children: [...columns] });
   return new Table([new RecordBatch(schema, struct)]);
+}
+
+/** The kind an Arrow type is stored and handed to Python as, or null when insitu cannot hold it. */
+export function kindOfArrowType(t: DataType): ColumnKind | null {
+  if (DataType.isBool(t)) return 'bool';
+  if (DataType.isInt(t)) return t.bitWidth <= 16 || (t.bitWidth === 32 && t.isSigned) ? 'int32' : 'int64';
+  if (DataType.isFloat(t) || DataType.isDecimal(t)) return 'float64';
+  if (DataType.isUtf8(t) || DataType.isLargeUtf8(t)) return 'utf8';
+  if (DataType.isDictionary(t)) return kindOfArrowType(t.dictionary);
+  if (DataType.isBinary(t) || DataType.isLargeBinary(t) || DataType.isFixedSizeBinary(t)) return 'binary';
+  if (DataType.isDate(t)) return 'date';
+  if (DataType.isTimestamp(t)) return 'timestamp';
+  if (DataType.isNull(t)) return 'null';
+  return null;
+}
+
+/** Whether a column of type `t` is already laid out exactly as its kind (no conversion needed). */
+function isCanonical(t: DataType, kind: ColumnKind): boolean {
+  return String(t) === String(arrowTypeOf(kind));
+}
+
+/**
+ * The table with every column in its canonical kind (dictionaries decoded, small ints widened, floats
+ * to Float64, ...), so that storage and Python see only the kinds they know. Unsupported types are
+ * reported through `onUnsupported`.
+ */
+export function canonicalTable(table: Table, onUnsupported: (column: string, type: DataType) => never): Table {
+  const kinds = table.schema.fields.map((f) => kindOfArrowType(f.type) ?? onUnsupported(f.name, f.type));
+  if (table.schema.fields.every((f, i) => isCanonical(f.type, kinds[i]!))) return table;
+  const columns: Record<string, Vector> = {};
+  table.schema.fields.forEach((f, i) => {
+    const col = table.getChild(f.name)!;
+    const kind = kinds[i]!;
+    if (isCanonical(f.type, kind)) {
+      columns[f.name] = col;
+      return;
+    }
+    const values = Array.from({ length: col.length }, (_, r) => {
+      const v = col.get(r) as unknown;
+      if (v === null || v === undefined) return null;
+      if (kind === 'int64') return typeof v === 'bigint' ? v : BigInt(v as number);
+      if (kind === 'int32' || kind === 'float64') return Number(v);
+      return v;
+    });
+    columns[f.name] = vectorFromArray(values, arrowTypeOf(kind));
+  });
+  return new Table(columns);
 }

@@ -1,4 +1,5 @@
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { canonicalTable } from './column-kind.js';
 import { badInput } from './errors.js';
 import type { StoredObject } from './storage.js';
 import { findNonJson, type JsonValue } from './values.js';
@@ -46,7 +47,10 @@ function jsonClass(v: JsonValue): string {
 /** Serialise a host value for a datastore: Arrow tables as Arrow IPC, JSON-able values as JSON. */
 export function storedFromHost(name: string, value: unknown): StoredObject {
   if (value instanceof Table) {
-    const data = tableToIPC(value, 'stream');
+    const table = canonicalTable(value, (column, type) => {
+      throw badInput(`object ${name}: column ${column} has Arrow type ${String(type)}, which datastores cannot hold; convert it first`);
+    });
+    const data = tableToIPC(table, 'stream');
     return { name, class: 'Frame', format: 'arrow', data, size: data.byteLength, length: value.numRows, rows: value.numRows, columns: value.numCols };
   }
   if (value instanceof PythonObject) {

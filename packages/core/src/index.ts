@@ -3,7 +3,7 @@ export { ErrorCode, InsituError, badInput, deserializeError, toInsituError } fro
 export type { InsituErrorDetails, SerializedError } from './errors.js';
 export { checkIdentifier, quoteIdentifier, MAX_IDENTIFIER_LENGTH } from './identifiers.js';
 export { findNonJson } from './values.js';
-export { arrowTypeOf, schemaOf, tableOfColumns } from './column-kind.js';
+export { arrowTypeOf, canonicalTable, kindOfArrowType, schemaOf, tableOfColumns } from './column-kind.js';
 export type { ColumnKind } from './column-kind.js';
 export type { CellValue, JsonValue, RowObject, SqlParam } from './values.js';
 export { PUBLIC } from './storage.js';

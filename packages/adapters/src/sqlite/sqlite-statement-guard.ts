@@ -50,7 +50,7 @@ export function prepareGuarded(db: BetterSqlite3.Database, sql: string, params: 
     throw use === 'query' ? badInput(msg) : new InsituError(ErrorCode.PRIVILEGE, msg);
   }
   if (use === 'query' && !stmt.reader) throw badInput(`a query must return rows (a SELECT): ${sql.slice(0, 200)}`);
-  if (use === 'write' && !stmt.readonly && /^\s*(ATTACH|DETACH|PRAGMA|VACUUM)\b/i.test(sql)) {
+  if (use !== 'query' && (/^\s*(ATTACH|DETACH)\b/i.test(sql) || (!stmt.readonly && /^\s*(PRAGMA|VACUUM)\b/i.test(sql)))) {
     throw new InsituError(ErrorCode.PRIVILEGE, `ATTACH, DETACH, PRAGMA and VACUUM are not allowed from a UDF: ${sql.slice(0, 200)}`);
   }
   if (!stmt.readonly && /insitu_/i.test(sql)) throw new InsituError(ErrorCode.PRIVILEGE, 'statements cannot change engine tables (insitu_*)');

@@ -1,21 +1,14 @@
-import { badInput, checkIdentifier, quoteIdentifier, type RowObject } from '@insitu/core';
-import { DataType, Table, type Field } from 'apache-arrow';
+import { badInput, checkIdentifier, kindOfArrowType, quoteIdentifier, type RowObject } from '@insitu/core';
+import { Table, type Field } from 'apache-arrow';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { ColumnKind } from './sqlite-column-kind.js';
 import { declaredTypeOf } from './sqlite-column-kind.js';
 
 /** The column kind for an Arrow field, or BAD_INPUT for types SQLite cannot hold. */
 function kindOfField(f: Field): ColumnKind {
-  const t = f.type;
-  if (DataType.isBool(t)) return 'bool';
-  if (DataType.isInt(t)) return t.bitWidth <= 16 ? 'int32' : 'int64';
-  if (DataType.isFloat(t) || DataType.isDecimal(t)) return 'float64';
-  if (DataType.isUtf8(t) || DataType.isLargeUtf8(t) || DataType.isDictionary(t)) return 'utf8';
-  if (DataType.isBinary(t) || DataType.isLargeBinary(t) || DataType.isFixedSizeBinary(t)) return 'binary';
-  if (DataType.isDate(t)) return 'date';
-  if (DataType.isTimestamp(t)) return 'timestamp';
-  if (DataType.isNull(t)) return 'null';
-  throw badInput(`column ${f.name} has Arrow type ${String(t)}, which SQLite tables cannot hold; convert it first`);
+  const kind = kindOfArrowType(f.type);
+  if (kind === null) throw badInput(`column ${f.name} has Arrow type ${String(f.type)}, which SQLite tables cannot hold; convert it first`);
+  return kind;
 }
 
 /** The column kind of a JS value, or null for null/undefined. */
