@@ -12,8 +12,14 @@ export type FuncRef = string | { readonly name: string; readonly owner?: string 
 export interface ApplyOptions {
   /** Keyword arguments for the UDF (JSON-able). Default `{}`. */
   readonly args?: Readonly<Record<string, JsonValue>>;
-  /** Abort the call: partitions not started never start; a running one's worker is replaced. */
+  /**
+   * Abort the call (CANCELLED): partitions not started never start; a running UDF is interrupted
+   * (KeyboardInterrupt) and, if it does not stop within the runtime's grace period, its worker is
+   * terminated and replaced.
+   */
   readonly signal?: AbortSignal;
+  /** Stop the call after this many milliseconds (TIMEOUT), the same way. Default: the engine's `timeoutMs`. */
+  readonly timeoutMs?: number;
   /**
    * What the UDF may do through `insitu.connect()`: `read` (default) runs read-only queries; `write`
    * also lets it change user tables. Engine tables are never reachable.
@@ -91,4 +97,11 @@ export function checkContext(c: unknown): ContextMode {
   if (c === undefined) return 'read';
   if (c !== 'read' && c !== 'write') throw badInput(`context must be 'read' or 'write', got ${JSON.stringify(c)}`);
   return c;
+}
+
+/** Validate a timeout (undefined or 0 = none). */
+export function checkTimeout(t: unknown): number | undefined {
+  if (t === undefined || t === 0) return undefined;
+  if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) throw badInput(`timeoutMs must be a non-negative number of milliseconds, got ${JSON.stringify(t)}`);
+  return t;
 }

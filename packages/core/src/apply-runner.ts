@@ -4,6 +4,7 @@ import { checkIdentifier } from './identifiers.js';
 import {
   checkArgs,
   checkContext,
+  checkTimeout,
   checkInputType,
   checkPositiveInt,
   degreeOf,
@@ -14,6 +15,7 @@ import {
   type ApplyOptions,
   type RowApplyOptions,
 } from './apply-options.js';
+import { ErrorCode } from './errors.js';
 import { runOrdered } from './ordered-runner.js';
 import type { Partition } from './partition.js';
 import { groupPartitions, indexPartitions, rowChunks, wholePartition } from './partitioner.js';
@@ -31,23 +33,92 @@ interface ResolvedFunc {
   readonly func?: string;
 }
 
+/** Engine-wide defaults for apply calls. */
+export interface ApplyDefaults {
+  /** Default `timeoutMs` of every call (none when absent). */
+  readonly timeoutMs?: number;
+  /** Default database context of every call. */
+  readonly context?: ContextMode;
+}
+
 /** Runs the five apply functions for one user. Used by `Session`. */
 export class ApplyRunner {
   readonly #storage: Storage;
   readonly #runtime: Runtime;
   readonly #user: string;
   readonly #host: HostApi;
+  readonly #defaults: ApplyDefaults;
 
   /** @internal */
-  constructor(storage: Storage, runtime: Runtime, user: string) {
+  constructor(storage: Storage, runtime: Runtime, user: string, defaults: ApplyDefaults = {}) {
     this.#storage = storage;
     this.#runtime = runtime;
     this.#user = user;
     this.#host = hostApiFor(storage, user);
+    this.#defaults = defaults;
+  }
+
+  /**
+   * One signal for the whole call: aborted by the caller's signal (CANCELLED) or by the timeout (TIMEOUT).
+   * Everything the call starts (scans, partitions, running UDFs) follows it.
+   */
+  #callSignal(opts: ApplyOptions): { signal?: AbortSignal; done: () => void } {
+    const timeoutMs = checkTimeout(opts.timeoutMs ?? this.#defaults.timeoutMs);
+    const outer = opts.signal;
+    if (timeoutMs === undefined && outer === undefined) return { done: () => {} };
+    const ac = new AbortController();
+    const cancel = () => ac.abort(new InsituError(ErrorCode.CANCELLED, 'the call was cancelled by its AbortSignal', { cause: outer?.reason }));
+    if (outer?.aborted === true) cancel();
+    outer?.addEventListener('abort', cancel, { once: true });
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => ac.abort(new InsituError(ErrorCode.TIMEOUT, `the call ran longer than its ${timeoutMs} ms timeout and was stopped`)), timeoutMs);
+    return {
+      signal: ac.signal,
+      done: () => {
+        clearTimeout(timer);
+        outer?.removeEventListener('abort', cancel);
+      },
+    };
   }
 
   /** f(**args), once, no input data. */
-  async doEval(func: FuncRef, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  doEval(func: FuncRef, opts: ApplyOptions = {}): Promise<ApplyResult> {
+    return this.#guarded(opts, (o) => this.#doEval(func, o));
+  }
+
+  /** f(whole data, **args), once. */
+  tableApply(data: TableProxy, func: FuncRef, opts: DataApplyOptions = {}): Promise<ApplyResult> {
+    return this.#guarded(opts, (o) => this.#tableApply(data, func, o));
+  }
+
+  /** f(chunk, **args) for successive chunks of `rows` rows. */
+  rowApply(data: TableProxy, func: FuncRef, opts: RowApplyOptions = {}): Promise<ApplyResult> {
+    return this.#guarded(opts, (o) => this.#rowApply(data, func, o));
+  }
+
+  /** f(group, **args) once per distinct value combination of `by`, in ascending key order. */
+  groupApply(data: TableProxy, by: readonly string[] | string, func: FuncRef, opts: GroupApplyOptions = {}): Promise<ApplyResult> {
+    return this.#guarded(opts, (o) => this.#groupApply(data, by, func, o));
+  }
+
+  /** f(i, **args) for i = 1..times. */
+  indexApply(times: number, func: FuncRef, opts: IndexApplyOptions = {}): Promise<ApplyResult> {
+    return this.#guarded(opts, (o) => this.#indexApply(times, func, o));
+  }
+
+  async #guarded<O extends ApplyOptions>(opts: O, body: (o: O) => Promise<ApplyResult>): Promise<ApplyResult> {
+    const call = this.#callSignal(opts ?? ({} as O));
+    try {
+      return await body(call.signal === undefined ? opts : { ...opts, signal: call.signal });
+    } finally {
+      call.done();
+    }
+  }
+
+  /** f(**args), once, no input data. */
+  async #doEval(func: FuncRef, opts: ApplyOptions = {}): Promise<ApplyResult> {
     const args = checkArgs(opts.args);
     const resolved = await this.#resolve(func);
     return this.#run(resolved, args, (async function* () {
@@ -56,7 +127,7 @@ export class ApplyRunner {
   }
 
   /** f(whole data, **args), once. */
-  async tableApply(data: TableProxy, func: FuncRef, opts: DataApplyOptions = {}): Promise<ApplyResult> {
+  async #tableApply(data: TableProxy, func: FuncRef, opts: DataApplyOptions = {}): Promise<ApplyResult> {
     checkProxy(data);
     const args = checkArgs(opts.args);
     const inputType = checkInputType(opts.inputType);
@@ -66,7 +137,7 @@ export class ApplyRunner {
   }
 
   /** f(chunk, **args) for successive chunks of `rows` rows. */
-  async rowApply(data: TableProxy, func: FuncRef, opts: RowApplyOptions = {}): Promise<ApplyResult> {
+  async #rowApply(data: TableProxy, func: FuncRef, opts: RowApplyOptions = {}): Promise<ApplyResult> {
     checkProxy(data);
     const args = checkArgs(opts.args);
     const inputType = checkInputType(opts.inputType);
@@ -80,7 +151,7 @@ export class ApplyRunner {
   }
 
   /** f(group, **args) once per distinct value combination of `by`, in ascending key order. */
-  async groupApply(data: TableProxy, by: readonly string[] | string, func: FuncRef, opts: GroupApplyOptions = {}): Promise<ApplyResult> {
+  async #groupApply(data: TableProxy, by: readonly string[] | string, func: FuncRef, opts: GroupApplyOptions = {}): Promise<ApplyResult> {
     checkProxy(data);
     const keys = typeof by === 'string' ? [by] : by;
     if (!Array.isArray(keys) || keys.length === 0) throw badInput('groupApply needs at least one grouping column');
@@ -100,7 +171,7 @@ export class ApplyRunner {
   }
 
   /** f(i, **args) for i = 1..times. */
-  async indexApply(times: number, func: FuncRef, opts: IndexApplyOptions = {}): Promise<ApplyResult> {
+  async #indexApply(times: number, func: FuncRef, opts: IndexApplyOptions = {}): Promise<ApplyResult> {
     const n = checkPositiveInt(times, 'times', 1);
     const args = checkArgs(opts.args);
     const degree = degreeOf(opts.parallel, this.#runtime.concurrency);
@@ -117,7 +188,7 @@ export class ApplyRunner {
     opts: ApplyOptions,
   ): Promise<ApplyResult> {
     const signal = opts.signal;
-    const context: ContextMode = checkContext(opts.context);
+    const context: ContextMode = checkContext(opts.context ?? this.#defaults.context);
     const keys: Partition['key'][] = [];
     const outcomes = await runOrdered(
       parts,

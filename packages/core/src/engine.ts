@@ -1,5 +1,6 @@
 import { badInput } from './errors.js';
 import { Lifecycle } from './lifecycle.js';
+import type { ApplyDefaults } from './apply-runner.js';
 import type { Runtime } from './runtime.js';
 import { Session } from './session.js';
 import type { Storage } from './storage.js';
@@ -23,11 +24,13 @@ export class Engine implements AsyncDisposable {
   /** The Python runtime. */
   readonly runtime: Runtime;
   readonly #life = new Lifecycle('engine');
+  readonly #defaults: ApplyDefaults;
 
-  /** Wire a storage backend and a runtime; the engine owns both and closes them. */
-  constructor(storage: Storage, runtime: Runtime) {
+  /** Wire a storage backend and a runtime; the engine owns both and closes them. `defaults` apply to every call. */
+  constructor(storage: Storage, runtime: Runtime, defaults: ApplyDefaults = {}) {
     this.storage = storage;
     this.runtime = runtime;
+    this.#defaults = defaults;
   }
 
   /** Whether close() has been called. */
@@ -42,7 +45,7 @@ export class Engine implements AsyncDisposable {
     if (typeof user !== 'string' || user.length === 0 || user.length > 128 || /[\u0000-\u001f]/.test(user)) {
       throw badInput('user must be a string of 1 to 128 characters without control characters');
     }
-    return new Session(this.storage, this.runtime, user, () => this.#life.check());
+    return new Session(this.storage, this.runtime, user, () => this.#life.check(), this.#defaults);
   }
 
   /** Stop the workers and close the database. Idempotent; later calls on the engine fail with CLOSED. */

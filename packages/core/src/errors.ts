@@ -29,6 +29,8 @@ export const ErrorCode = {
   CLOSED: 'CLOSED',
   /** The call was aborted through its AbortSignal. */
   CANCELLED: 'CANCELLED',
+  /** The call ran longer than its `timeoutMs`. */
+  TIMEOUT: 'TIMEOUT',
   /** The storage layer failed (I/O, locking, corruption). */
   STORAGE_ERROR: 'STORAGE_ERROR',
   /** The Python runtime failed outside user code (worker crash, start-up failure). */

@@ -49,6 +49,8 @@ export type { ApplyResult, PartitionResult, ResultValue } from './result-assembl
 export type { ChunkKey, PartitionKey } from './partition.js';
 export type { CellKey } from './partition-key.js';
 export { Session } from './session.js';
+export type { ApplyDefaults } from './apply-runner.js';
+export { abortError } from './ordered-runner.js';
 export { Engine, DEFAULT_USER } from './engine.js';
 export type { SessionOptions } from './engine.js';
 export { DatastoreService } from './datastore-service.js';

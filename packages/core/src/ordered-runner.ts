@@ -1,5 +1,12 @@
 import { ErrorCode, InsituError } from './errors.js';
 
+/** The error an aborted signal stands for: its reason when that is an InsituError, else CANCELLED. */
+export function abortError(signal: AbortSignal): InsituError {
+  return signal.reason instanceof InsituError
+    ? signal.reason
+    : new InsituError(ErrorCode.CANCELLED, 'the call was cancelled', { cause: signal.reason });
+}
+
 /**
  * Run `fn` over `items` with at most `degree` calls in flight and return the results in item order,
  * whichever finishes first. Items are pulled from the iterator only when a slot is free, so a streamed
@@ -21,7 +28,7 @@ export async function runOrdered<T, R>(
   const worker = async (): Promise<void> => {
     while (!done && failures.size === 0) {
       if (signal?.aborted === true) {
-        failures.set(next, new InsituError(ErrorCode.CANCELLED, 'the call was cancelled', { cause: signal.reason }));
+        failures.set(next, abortError(signal));
         return;
       }
       const index = next++;

@@ -1,6 +1,6 @@
 import type { Table } from 'apache-arrow';
 import type { FuncRef, GroupApplyOptions, IndexApplyOptions, RowApplyOptions, DataApplyOptions, ApplyOptions } from './apply-options.js';
-import { ApplyRunner } from './apply-runner.js';
+import { ApplyRunner, type ApplyDefaults } from './apply-runner.js';
 import { DatastoreService } from './datastore-service.js';
 import { GrantService, type GrantTarget } from './grant-service.js';
 import { badInput } from './errors.js';
@@ -29,12 +29,12 @@ export class Session {
   readonly #check: () => void;
 
   /** @internal Use `engine.session()`. */
-  constructor(storage: Storage, runtime: Runtime, user: string, check: () => void) {
+  constructor(storage: Storage, runtime: Runtime, user: string, check: () => void, defaults: ApplyDefaults = {}) {
     this.user = user;
     this.#storage = storage;
     this.#check = check;
     this.scripts = new ScriptRepository(storage, runtime, user, check);
-    this.#apply = new ApplyRunner(storage, runtime, user);
+    this.#apply = new ApplyRunner(storage, runtime, user, defaults);
     this.#grants = new GrantService(storage, user);
     this.datastores = guarded(new DatastoreService(storage, user), check);
   }

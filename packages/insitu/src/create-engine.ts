@@ -11,6 +11,10 @@ export interface EngineOptions {
   readonly workers?: number;
   /** Milliseconds SQLite waits for a lock before failing. Default 5000. */
   readonly busyTimeoutMs?: number;
+  /** Default `timeoutMs` of every apply call; a call's own `timeoutMs` overrides it. Default: none. */
+  readonly timeoutMs?: number;
+  /** Milliseconds an interrupted UDF gets to stop before its worker is replaced. Default 500. */
+  readonly interruptGraceMs?: number;
 }
 
 /**
@@ -28,6 +32,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   try {
     const runtimeOpts: PyodideRuntimeOptions = {
       ...(opts.workers === undefined ? {} : { workers: opts.workers }),
+      ...(opts.interruptGraceMs === undefined ? {} : { interruptGraceMs: opts.interruptGraceMs }),
       // Workers open their own connection to the same file for insitu.connect(); :memory: has none.
       ...(storage.inMemory
         ? {}
@@ -44,5 +49,5 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     await storage.close();
     throw e;
   }
-  return new Engine(storage, runtime);
+  return new Engine(storage, runtime, opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs });
 }

@@ -27,6 +27,11 @@ export interface RunRequest {
   readonly context: ContextMode;
   /** A channel to the engine, offered until every worker thread has adopted one. */
   readonly port?: MessagePort;
+  /**
+   * Shared control words: [0] is Pyodide's interrupt buffer (the pool stores 2 = SIGINT to stop the UDF),
+   * [1] is set to 1 by the worker when it starts the task.
+   */
+  readonly control: Int32Array;
 }
 
 /** Parse Python source and list its top-level functions. */
@@ -50,6 +55,10 @@ export type WireValue =
 export interface ThreadInfo {
   readonly threadId: number;
   readonly hasChannel: boolean;
+  /** The interpreter failed fatally; the pool terminates this worker and starts a new one. */
+  readonly fatal?: boolean;
+  /** The worker refused the task without running it (its interpreter was already dead): run it elsewhere. */
+  readonly retry?: boolean;
 }
 
 /** Reply to a RunRequest. */

@@ -2,6 +2,7 @@ import {
   ErrorCode,
   InsituError,
   Lifecycle,
+  abortError,
   deserializeError,
   type HostApi,
   type RunOptions,
@@ -30,6 +31,18 @@ export interface PyodideRuntimeOptions {
    * opens its own connection to. Absent: `insitu.connect()` reports that no context is available.
    */
   readonly context?: { readonly module: string; readonly database: string; readonly busyTimeoutMs?: number };
+  /**
+   * Milliseconds a UDF gets to stop after it is interrupted (timeout or abort) before its worker is
+   * terminated and replaced. Pure-Python code stops within a few ms; `time.sleep` and long C calls
+   * cannot be interrupted. Default 500.
+   */
+  readonly interruptGraceMs?: number;
+}
+
+/** A request and what to move with it. */
+interface Sendable {
+  readonly req: WorkerRequest;
+  readonly transfer: ArrayBufferLike[];
 }
 
 /** Default worker count: one per core, at most 4. */
@@ -54,6 +67,8 @@ export class PyodideRuntime implements Runtime {
   /** Worker threads that hold a channel to the engine. */
   readonly #channelled = new Set<number>();
   #nextCall = 1;
+  readonly #graceMs: number;
+  #lastTerminated = 0;
 
   /** Start the pool; workers load Pyodide in the background. */
   constructor(opts: PyodideRuntimeOptions = {}) {
@@ -62,6 +77,7 @@ export class PyodideRuntime implements Runtime {
       throw new InsituError(ErrorCode.BAD_INPUT, `workers must be an integer from 1 to 64, got ${String(workers)}`);
     }
     this.concurrency = workers;
+    this.#graceMs = opts.interruptGraceMs ?? 500;
     const c = opts.context;
     const workerData: WorkerConfig = {
       context: c === undefined ? null : { module: c.module, database: c.database, busyTimeoutMs: c.busyTimeoutMs ?? 5000 },
@@ -80,37 +96,57 @@ export class PyodideRuntime implements Runtime {
   /** @inheritdoc */
   async run(task: Task, opts: RunOptions = {}): Promise<TaskOutcome> {
     this.#life.check();
-    let input: WireInput;
-    const buffers: ArrayBufferLike[] = [];
-    if (task.input.kind === 'data') {
-      const ipc = tableToIPC(task.input.data, 'stream');
-      buffers.push(ipc.buffer);
-      input = { kind: 'data', ipc, inputType: task.input.inputType };
-    } else {
-      input = task.input;
-    }
+    const signal = opts.signal;
+    if (signal?.aborted === true) throw abortError(signal);
     const callId = this.#nextCall++;
-    const port = this.#offerChannel();
-    const req: RunRequest = {
-      type: 'run',
-      source: task.source,
-      name: task.name,
-      func: task.func ?? null,
-      input,
-      argsJson: JSON.stringify(task.args),
-      callId,
-      context: task.context ?? 'read',
-      ...(port === undefined ? {} : { port }),
+    const control = new Int32Array(new SharedArrayBuffer(8));
+    // Built afresh for each attempt: the Arrow bytes and the channel port are moved, not copied.
+    const build = (): Sendable => {
+      const transfer: ArrayBufferLike[] = [];
+      let input: WireInput;
+      if (task.input.kind === 'data') {
+        const ipc = tableToIPC(task.input.data, 'stream');
+        transfer.push(ipc.buffer);
+        input = { kind: 'data', ipc, inputType: task.input.inputType };
+      } else {
+        input = task.input;
+      }
+      const port = this.#offerChannel();
+      if (port !== undefined) transfer.push(port as unknown as ArrayBufferLike);
+      const req: RunRequest = {
+        type: 'run',
+        source: task.source,
+        name: task.name,
+        func: task.func ?? null,
+        input,
+        argsJson: JSON.stringify(task.args),
+        callId,
+        context: task.context ?? 'read',
+        control,
+        ...(port === undefined ? {} : { port }),
+      };
+      return { req, transfer };
     };
-    if (port !== undefined) buffers.push(port as unknown as ArrayBufferLike);
     if (task.host !== undefined) this.#calls.set(callId, task.host);
+    // On abort: a queued task is dropped at once; a running one is interrupted (KeyboardInterrupt),
+    // and its worker is terminated if Python has not stopped within the grace period.
+    const kill = new AbortController();
+    let grace: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      if (Atomics.load(control, 1) === 0) return kill.abort();
+      Atomics.store(control, 0, 2);
+      grace = setTimeout(() => kill.abort(), this.#graceMs);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     let res: RunResponse;
     try {
-      res = (await this.#submit(req, buffers, opts.signal)) as RunResponse;
+      res = (await this.#submit(build, kill.signal, signal)) as RunResponse;
     } finally {
       this.#calls.delete(callId);
+      clearTimeout(grace);
+      signal?.removeEventListener('abort', onAbort);
     }
-    this.#noteThread(res);
+    if (signal !== undefined && isAborted(signal)) throw abortError(signal);
     if (!res.ok) throw deserializeError(res.error);
     let value: TaskValue;
     if (res.value.kind === 'table') value = { kind: 'table', table: tableFromIPC(res.value.ipc) };
@@ -122,10 +158,12 @@ export class PyodideRuntime implements Runtime {
   /** @inheritdoc */
   async inspect(source: string, name: string): Promise<ScriptInspection> {
     this.#life.check();
-    const port = this.#offerChannel();
-    const req: WorkerRequest = { type: 'inspect', source, name, ...(port === undefined ? {} : { port }) };
-    const res = (await this.#submit(req, port === undefined ? [] : [port as unknown as ArrayBufferLike])) as InspectResponse;
-    this.#noteThread(res);
+    const build = (): Sendable => {
+      const port = this.#offerChannel();
+      const req: WorkerRequest = { type: 'inspect', source, name, ...(port === undefined ? {} : { port }) };
+      return { req, transfer: port === undefined ? [] : [port as unknown as ArrayBufferLike] };
+    };
+    const res = (await this.#submit(build)) as InspectResponse;
     return res.ok ? { ok: true, functions: res.functions } : { ok: false, error: res.error };
   }
 
@@ -142,14 +180,39 @@ export class PyodideRuntime implements Runtime {
   }
 
   #noteThread(info: ThreadInfo): void {
+    if (info.threadId < 0) return;
+    if (info.fatal === true) {
+      // Its interpreter is dead: terminate the thread; piscina starts a replacement (minThreads).
+      this.#channelled.delete(info.threadId);
+      this.#lastTerminated = Date.now();
+      void this.#pool.threads.find((w) => w.threadId === info.threadId)?.terminate();
+      return;
+    }
     if (info.hasChannel) this.#channelled.add(info.threadId);
   }
 
-  async #submit(req: WorkerRequest, buffers: ArrayBufferLike[], signal?: AbortSignal): Promise<unknown> {
+  /**
+   * Send a request to the pool. A worker whose interpreter died refuses tasks without running them,
+   * and a task handed to a thread being terminated for that reason fails without running: both are
+   * sent again (rebuilt, since their buffers were moved), up to a few times.
+   */
+  async #submit(build: () => Sendable, kill?: AbortSignal, outer?: AbortSignal): Promise<ThreadInfo> {
     try {
-      return await this.#pool.run(moving(req, buffers), signal === undefined ? {} : { signal });
+      for (let attempt = 0; ; attempt++) {
+        const { req, transfer } = build();
+        let res: ThreadInfo;
+        try {
+          res = (await this.#pool.run(moving(req, transfer), kill === undefined ? {} : { signal: kill })) as ThreadInfo;
+        } catch (e) {
+          if (kill?.aborted === true || attempt >= 5 || Date.now() - this.#lastTerminated > 5000) throw e;
+          res = { threadId: -1, hasChannel: false, retry: true };
+        }
+        this.#noteThread(res);
+        if (res.retry !== true || attempt >= 5) return res;
+        await new Promise((r) => setTimeout(r, 25));
+      }
     } catch (e) {
-      if (signal?.aborted === true) throw new InsituError(ErrorCode.CANCELLED, 'the call was cancelled; its worker was replaced', { cause: e });
+      if (outer?.aborted === true) throw abortError(outer);
       if (this.#life.closed) throw new InsituError(ErrorCode.CLOSED, 'the Python runtime was closed while the call ran', { cause: e });
       throw new InsituError(ErrorCode.RUNTIME_ERROR, `a Python worker failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
@@ -159,4 +222,9 @@ export class PyodideRuntime implements Runtime {
   close(): Promise<void> {
     return this.#life.close(() => this.#pool.destroy());
   }
+}
+
+/** Read `signal.aborted` afresh (it changes while a call awaits). */
+function isAborted(signal: AbortSignal): boolean {
+  return signal.aborted;
 }

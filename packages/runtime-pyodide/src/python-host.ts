@@ -68,6 +68,9 @@ function fromPy(v: unknown): unknown {
 export class PythonHost {
   /** This thread's channel to the engine, for `insitu.ds`. */
   readonly channel = new HostChannel();
+  readonly #py: PyodideInterface;
+  /** Set once the interpreter has failed fatally; the worker must then be replaced. */
+  fatal = false;
   readonly #runWire: PyCallable;
   readonly #inspect: PyCallable;
   readonly #openContext: OpenContext | null;
@@ -76,6 +79,7 @@ export class PythonHost {
   #current: { callId: number; context: ContextMode } | null = null;
 
   private constructor(py: PyodideInterface, config: WorkerConfig, openContext: OpenContext | null) {
+    this.#py = py;
     this.#config = config;
     this.#openContext = openContext;
     installTree(py, join(PYTHON_DIR, 'insitu'), `${SITE_DIR}/insitu`);
@@ -102,6 +106,7 @@ export class PythonHost {
   run(req: RunRequest): RunResponse {
     const hasChannel = this.channel.adopt(req.port) || this.channel.ready;
     const thread = { threadId: threadIdOf(), hasChannel };
+    if (this.fatal) return { ...thread, ...REFUSED };
     const columns = req.input.kind === 'data' ? toWireColumns(tableFromIPC(req.input.ipc)) : undefined;
     const task = {
       source: req.source,
@@ -113,6 +118,8 @@ export class PythonHost {
       args_json: req.argsJson,
     };
     this.#current = { callId: req.callId, context: req.context };
+    Atomics.store(req.control, 1, 1);
+    this.#py.setInterruptBuffer(req.control);
     let out;
     try {
       out = this.#call(this.#runWire, task, columns) as
@@ -122,8 +129,9 @@ export class PythonHost {
         | { ok: false; error: SerializedError };
     } finally {
       this.#current = null;
+      if (!this.fatal) this.#py.setInterruptBuffer(new Int32Array(1));
     }
-    if (!out.ok) return { ...thread, ok: false, error: out.error };
+    if (!out.ok) return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok: false, error: out.error };
     let value: WireValue;
     if (out.kind === 'table') {
       value = { kind: 'table', ipc: tableToIPC(fromPyColumns(out.columns), 'stream') };
@@ -138,6 +146,7 @@ export class PythonHost {
   /** Parse a script and list its top-level functions. */
   inspect(req: InspectRequest): InspectResponse {
     const hasChannel = this.channel.adopt(req.port) || this.channel.ready;
+    if (this.fatal) return { threadId: threadIdOf(), hasChannel, ...REFUSED };
     return { threadId: threadIdOf(), hasChannel, ...(this.#call(this.#inspect, req.source, req.name) as Answer) } as InspectResponse;
   }
 
@@ -153,13 +162,27 @@ export class PythonHost {
       result = fn(...args);
       return result.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false });
     } catch (e) {
+      this.fatal = !this.#alive();
+      const why = e instanceof Error ? e.message : String(e);
       const error: SerializedError = {
         code: ErrorCode.RUNTIME_ERROR,
-        message: `the Python runtime failed outside the UDF: ${e instanceof Error ? e.message : String(e)}`,
+        message: this.fatal
+          ? `the Python interpreter crashed (${why.split('\n')[0]}); its worker is being replaced`
+          : `the Python runtime failed outside the UDF: ${why}`,
       };
       return { ok: false, error };
     } finally {
-      result?.destroy?.();
+      if (!this.fatal) result?.destroy?.();
+    }
+  }
+
+  /** Whether the interpreter still runs Python (false after a fatal error such as a wasm stack overflow). */
+  #alive(): boolean {
+    try {
+      this.#py.runPython('0');
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -213,6 +236,14 @@ export class PythonHost {
     }
   }
 }
+
+/** The reply of a worker whose interpreter is dead: the task did not run and may run elsewhere. */
+const REFUSED = {
+  ok: false,
+  fatal: true,
+  retry: true,
+  error: { code: ErrorCode.RUNTIME_ERROR, message: 'this worker\'s interpreter crashed earlier; the worker is being replaced' },
+} as const;
 
 function threadIdOf(): number {
   return workerThreadId;
