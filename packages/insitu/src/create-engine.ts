@@ -15,6 +15,11 @@ export interface EngineOptions {
   readonly timeoutMs?: number;
   /** Milliseconds an interrupted UDF gets to stop before its worker is replaced. Default 500. */
   readonly interruptGraceMs?: number;
+  /**
+   * Directory for the workers' start-up snapshot (rebuilt automatically when stale), or `false` to boot
+   * Pyodide plainly every time. Default `$XDG_CACHE_HOME/insitu` or `~/.cache/insitu`.
+   */
+  readonly snapshotDir?: string | false;
 }
 
 /**
@@ -33,6 +38,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     const runtimeOpts: PyodideRuntimeOptions = {
       ...(opts.workers === undefined ? {} : { workers: opts.workers }),
       ...(opts.interruptGraceMs === undefined ? {} : { interruptGraceMs: opts.interruptGraceMs }),
+      ...(opts.snapshotDir === undefined ? {} : { snapshotDir: opts.snapshotDir }),
       // Workers open their own connection to the same file for insitu.connect(); :memory: has none.
       ...(storage.inMemory
         ? {}

@@ -81,6 +81,8 @@ export interface WorkerConfig {
     readonly database: string;
     readonly busyTimeoutMs: number;
   } | null;
+  /** Directory for start-up memory snapshots, or null to always boot Pyodide plainly. */
+  readonly snapshotDir: string | null;
 }
 
 /** Anything a worker replies. */

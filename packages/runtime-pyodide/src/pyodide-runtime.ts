@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { serveHostChannel } from './host-dispatch.js';
+import { defaultSnapshotDir } from './snapshot-cache.js';
 import type { InspectResponse, RunRequest, RunResponse, ThreadInfo, WireInput, WorkerConfig, WorkerRequest } from './protocol.js';
 import { moving } from './transfer.js';
 
@@ -37,6 +38,14 @@ export interface PyodideRuntimeOptions {
    * cannot be interrupted. Default 500.
    */
   readonly interruptGraceMs?: number;
+  /**
+   * Where workers keep a memory snapshot of a prepared interpreter, so later starts take ~0.2 s
+   * instead of ~2 s. It is rebuilt automatically when Pyodide or the `insitu` Python package changes.
+   * `false` boots every worker plainly. Default `$XDG_CACHE_HOME/insitu` or `~/.cache/insitu`.
+   * (Uses Pyodide's private snapshot API, pinned to the exact Pyodide version; a failed snapshot
+   * load falls back to a plain boot.)
+   */
+  readonly snapshotDir?: string | false;
 }
 
 /** A request and what to move with it. */
@@ -81,6 +90,7 @@ export class PyodideRuntime implements Runtime {
     const c = opts.context;
     const workerData: WorkerConfig = {
       context: c === undefined ? null : { module: c.module, database: c.database, busyTimeoutMs: c.busyTimeoutMs ?? 5000 },
+      snapshotDir: opts.snapshotDir === false ? null : (opts.snapshotDir ?? defaultSnapshotDir()),
     };
     this.#pool = new Piscina({
       filename: WORKER_FILE,

@@ -17,7 +17,7 @@ function buffersOf(res: WorkerResponse): ArrayBufferLike[] {
 
 export default (async () => {
   setThreadId(threadId);
-  const host = await PythonHost.start((workerData as WorkerConfig | undefined) ?? { context: null });
+  const host = await PythonHost.start((workerData as WorkerConfig | undefined) ?? { context: null, snapshotDir: null });
   return (req: WorkerRequest): WorkerResponse => {
     // After a fatal error the reply says so and the pool terminates this thread (see PyodideRuntime).
     const res = req.type === 'run' ? host.run(req) : host.inspect(req);

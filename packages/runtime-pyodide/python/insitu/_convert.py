@@ -8,6 +8,7 @@ Input: per column a list of chunks, each with ``length``, ``data`` (values buffe
 import datetime
 import numbers
 from array import array
+from itertools import accumulate
 
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 _EPOCH = datetime.datetime(1970, 1, 1)
@@ -76,28 +77,41 @@ def column_values(kind, chunks):
 
 # ---- Python -> host -------------------------------------------------------------------------------
 
+_SIMPLE_KINDS = {int: "int64", float: "float64", str: "utf8", bool: "bool", bytes: "binary"}
+
+
 def _kind_of(name, values):
+    """The column kind of a list of values (None allowed), checked at C speed for the common types."""
+    types = set(map(type, values))
+    types.discard(type(None))
+    if not types:
+        return "null"
+    if len(types) == 1:
+        kind = _SIMPLE_KINDS.get(next(iter(types)))
+        if kind is not None:
+            return kind
+    if types <= {int, float}:
+        return "float64"
     kind = None
-    for v in values:
-        if v is None:
-            continue
-        if isinstance(v, bool) or type(v).__name__ == "bool_":
+    for t in types:
+        v = next(x for x in values if type(x) is t)
+        if issubclass(t, bool) or t.__name__ == "bool_":
             k = "bool"
         elif isinstance(v, numbers.Integral):
             k = "int64"
         elif isinstance(v, numbers.Real):
             k = "float64"
-        elif isinstance(v, str):
+        elif issubclass(t, str):
             k = "utf8"
-        elif isinstance(v, (bytes, bytearray, memoryview)):
+        elif issubclass(t, (bytes, bytearray, memoryview)):
             k = "binary"
-        elif isinstance(v, datetime.datetime):
+        elif issubclass(t, datetime.datetime):
             k = "timestamp"
-        elif isinstance(v, datetime.date):
+        elif issubclass(t, datetime.date):
             k = "date"
         else:
             raise ResultError(
-                f"column {name!r} holds a {type(v).__name__}; table cells must be None, bool, int, float, "
+                f"column {name!r} holds a {t.__name__}; table cells must be None, bool, int, float, "
                 "str, bytes, datetime.date or datetime.datetime"
             )
         if kind is None or kind == k:
@@ -106,35 +120,38 @@ def _kind_of(name, values):
             kind = "float64"
         else:
             raise ResultError(f"column {name!r} mixes {kind} and {k} values; give every row the same type")
-    return kind or "null"
+    return kind
 
 
 def _validity(values):
-    n = len(values)
-    if all(v is not None for v in values):
+    if None not in values:
         return None
-    bits = bytearray((n + 7) // 8)
+    bits = bytearray((len(values) + 7) // 8)
     for i, v in enumerate(values):
         if v is not None:
             bits[i >> 3] |= 1 << (i & 7)
     return bytes(bits)
 
 
-def _float(v):
-    return float(v) if v is not None else 0.0
+def _without_none(values, fill):
+    return values if None not in values else [fill if v is None else v for v in values]
 
 
 def _encode(name, kind, values):
     n = len(values)
     offsets = None
+    validity = _validity(values)
     if kind == "float64":
-        data = array("d", [_float(v) for v in values]).tobytes()
+        data = array("d", _without_none(values, 0.0)).tobytes()
     elif kind == "int64":
-        ints = [0 if v is None else int(v) for v in values]
-        for v in ints:
-            if v < _INT64_MIN or v > _INT64_MAX:
-                raise ResultError(f"column {name!r} holds {v}, which does not fit in a 64-bit integer")
-        data = array("q", ints).tobytes()
+        try:
+            data = array("q", _without_none(values, 0)).tobytes()
+        except (OverflowError, TypeError):
+            ints = [0 if v is None else int(v) for v in values]
+            for v in ints:
+                if v < _INT64_MIN or v > _INT64_MAX:
+                    raise ResultError(f"column {name!r} holds {v}, which does not fit in a 64-bit integer") from None
+            data = array("q", ints).tobytes()
     elif kind == "bool":
         bits = bytearray((n + 7) // 8)
         for i, v in enumerate(values):
@@ -142,26 +159,31 @@ def _encode(name, kind, values):
                 bits[i >> 3] |= 1 << (i & 7)
         data = bytes(bits)
     elif kind in ("utf8", "binary"):
-        parts = [b"" if v is None else (v.encode("utf-8") if kind == "utf8" else bytes(v)) for v in values]
+        if kind == "utf8":
+            parts = [b"" if v is None else v.encode("utf-8") for v in values]
+        else:
+            parts = [b"" if v is None else bytes(v) for v in values]
         offs = array("i", [0])
-        total = 0
-        for p in parts:
-            total += len(p)
-            offs.append(total)
+        offs.extend(accumulate(map(len, parts)))
         data = b"".join(parts)
         offsets = offs.tobytes()
     elif kind == "date":
         data = array("i", [0 if v is None else v.toordinal() - _EPOCH_ORDINAL for v in values]).tobytes()
     elif kind == "timestamp":
-        data = array(
-            "q",
-            [0 if v is None else int((v.replace(tzinfo=None) - _EPOCH if v.tzinfo is None else
-                                      v.astimezone(datetime.timezone.utc).replace(tzinfo=None) - _EPOCH)
-                                     / datetime.timedelta(milliseconds=1)) for v in values],
-        ).tobytes()
+        ms = datetime.timedelta(milliseconds=1)
+        utc = datetime.timezone.utc
+
+        def to_ms(v):
+            if v is None:
+                return 0
+            if v.tzinfo is not None:
+                v = v.astimezone(utc).replace(tzinfo=None)
+            return int((v - _EPOCH) / ms)
+
+        data = array("q", [to_ms(v) for v in values]).tobytes()
     else:  # null
         data = b""
-    return {"name": name, "kind": kind, "length": n, "data": data, "offsets": offsets, "validity": _validity(values)}
+    return {"name": name, "kind": kind, "length": n, "data": data, "offsets": offsets, "validity": validity}
 
 
 def encode_columns(columns):

@@ -1,0 +1,15 @@
+// Cold start in a new process: engine created -> pool of 2 ready -> first doEval result.
+// Prints JSON with milliseconds since the process started.
+import { performance } from 'node:perf_hooks';
+const t0 = performance.now();
+const { createEngine } = await import('insitu');
+const imported = performance.now();
+const engine = await createEngine({ database: process.argv[2], workers: 2 });
+const created = performance.now();
+const r = await engine.session().doEval({ source: 'def f():\n    return 1' });
+const first = performance.now();
+// Both workers ready: two calls in parallel.
+await Promise.all([1, 2].map(() => engine.session().indexApply(2, { source: 'def f(i):\n    return i' }, { parallel: true })));
+const both = performance.now();
+await engine.close();
+console.log(JSON.stringify({ processStartToImport: imported, engineCreated: created, firstResult: first, bothWorkers: both, fromEngineCreate: first - t0, result: r.value }));

@@ -1,0 +1,231 @@
+// insitu benchmarks: each workload next to its peers, in one run. `pnpm bench` (1M rows) or
+// `pnpm bench --quick` (small sizes, a smoke test with no speed claims). Prints a table of absolute
+// figures and ratios and writes benchmarks/out/results-<timestamp>.json.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { createEngine } from 'insitu';
+import { generate } from './generate.mjs';
+import { FIT, SCORE, TRIVIAL } from './workloads.mjs';
+
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+const quick = process.argv.includes('--quick');
+const ROWS = quick ? 20_000 : 1_000_000;
+const MEMORY_ROWS = quick ? 100_000 : 10_000_000;
+const LATENCY_CALLS = quick ? 100 : 1000;
+const CHUNK = quick ? 5_000 : 100_000;
+const REPEAT = quick ? 1 : 3;
+
+const db = generate(here(`./out/data-${ROWS}.db`), ROWS);
+const results = [];
+const record = (workload, system, value, unit, extra = {}) => {
+  results.push({ workload, system, value, unit, ...extra });
+  console.error(`  ${workload} | ${system}: ${typeof value === 'number' ? value.toFixed(unit === 'rows/s' ? 0 : 2) : value} ${unit}`);
+};
+const rate = (rows, ms) => (rows / ms) * 1000;
+
+/** Best of `n` timed runs of an async function returning { rows, ms, ... }. */
+async function best(n, fn) {
+  let top;
+  for (let i = 0; i < n; i++) {
+    const r = await fn();
+    if (top === undefined || r.ms < top.ms) top = r;
+  }
+  return top;
+}
+
+function python(script, args) {
+  const t = performance.now();
+  const p = spawnSync('python3', [here(`./peers/${script}`), ...args], { encoding: 'utf8' });
+  const ms = performance.now() - t;
+  if (p.status !== 0) throw new Error(`${script} failed: ${p.stderr}`);
+  return { ms, ...JSON.parse(p.stdout) };
+}
+
+// ---- scan floor ---------------------------------------------------------------------------------
+function scan1() {
+  const conn = new Database(db, { readonly: true });
+  const t = performance.now();
+  let n = 0;
+  for (const row of conn.prepare('SELECT id, x1, x2, x3 FROM DATA').raw(true).iterate()) n += row.length > 0 ? 1 : 0;
+  const ms = performance.now() - t;
+  conn.close();
+  return { rows: n, ms };
+}
+
+async function scan2() {
+  const half = Math.ceil(ROWS / 2);
+  const t = performance.now();
+  const parts = await Promise.all(
+    [0, 1].map(
+      (k) =>
+        new Promise((res, rej) => {
+          const w = new Worker(here('./scan-worker.mjs'), { workerData: { path: db, lo: k * half, hi: (k + 1) * half } });
+          w.once('message', res);
+          w.once('error', rej);
+        }),
+    ),
+  );
+  return { rows: parts.reduce((a, p) => a + p.n, 0), ms: performance.now() - t };
+}
+
+// ---- subprocess JSON lines peer --------------------------------------------------------------------
+function jsonLines() {
+  return new Promise((resolve, reject) => {
+    const conn = new Database(db, { readonly: true });
+    const t = performance.now();
+    const child = spawn('python3', [here('./peers/json_lines_score.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let rows = 0;
+    let checksum = 0;
+    let rest = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop();
+      for (const line of lines) {
+        const [, p] = JSON.parse(line);
+        rows++;
+        checksum += p;
+      }
+    });
+    child.on('close', () => {
+      conn.close();
+      resolve({ rows, checksum, ms: performance.now() - t });
+    });
+    child.on('error', reject);
+    const it = conn.prepare('SELECT id, x1, x2, x3 FROM DATA').raw(true).iterate();
+    const pump = () => {
+      let buf = '';
+      for (let i = 0; i < 5000; i++) {
+        const next = it.next();
+        if (next.done) {
+          child.stdin.end(buf);
+          return;
+        }
+        buf += JSON.stringify(next.value) + '\n';
+      }
+      if (child.stdin.write(buf)) setImmediate(pump);
+      else child.stdin.once('drain', pump);
+    };
+    pump();
+  });
+}
+
+// ---- insitu ---------------------------------------------------------------------------------------
+async function withEngine(workers, fn) {
+  const engine = await createEngine({ database: db, workers });
+  try {
+    const me = engine.session({ user: 'bench' });
+    await Promise.all(Array.from({ length: workers * 2 }, () => me.doEval({ source: TRIVIAL })));
+    return await fn(me);
+  } finally {
+    await engine.close();
+  }
+}
+
+async function insituScore(me) {
+  const t = performance.now();
+  const r = await me.rowApply(me.table('DATA').select(['id', 'x1', 'x2', 'x3']), { source: SCORE }, { rows: CHUNK, parallel: true, inputType: 'frame' });
+  const ms = performance.now() - t;
+  const pred = r.value.getChild('pred');
+  let checksum = 0;
+  for (const chunk of pred.data) for (const v of chunk.values.subarray(0, chunk.length)) checksum += v;
+  return { rows: r.value.numRows, checksum, ms };
+}
+
+async function insituFit(me) {
+  const t = performance.now();
+  const r = await me.groupApply(me.table('DATA').select(['grp', 'x1', 'y']), ['grp'], { source: FIT }, { parallel: true, inputType: 'frame' });
+  const ms = performance.now() - t;
+  const n = r.value.getChild('n').toArray().reduce((a, b) => a + Number(b), 0);
+  return { rows: n, groups: r.value.numRows, checksum: r.value.getChild('slope').toArray().reduce((a, b) => a + b, 0), ms };
+}
+
+async function latency(me) {
+  const times = [];
+  for (let i = 0; i < LATENCY_CALLS; i++) {
+    const t = performance.now();
+    await me.doEval({ source: TRIVIAL });
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.floor(times.length * 0.99)] };
+}
+
+function coldStart(database) {
+  const p = spawnSync(process.execPath, [here('./cold-start.mjs'), database], { encoding: 'utf8', cwd: here('..') });
+  if (p.status !== 0) throw new Error(`cold start failed: ${p.stderr}`);
+  return JSON.parse(p.stdout.trim().split('\n').pop());
+}
+
+function memory(database) {
+  const p = spawnSync(process.execPath, [here('./memory.mjs'), database, String(CHUNK)], { encoding: 'utf8', cwd: here('..') });
+  if (p.status !== 0) throw new Error(`memory run failed: ${p.stderr}`);
+  return JSON.parse(p.stdout.trim().split('\n').pop());
+}
+
+// ---- run --------------------------------------------------------------------------------------------
+console.error(`insitu benchmarks: ${ROWS} rows${quick ? ' (quick)' : ''}, ${cpus().length} cores`);
+const floor1 = await best(REPEAT, async () => scan1());
+record('scan floor', 'better-sqlite3, 1 thread', rate(floor1.rows, floor1.ms), 'rows/s');
+const floor2 = await best(REPEAT, scan2);
+record('scan floor', 'better-sqlite3, 2 worker connections', rate(floor2.rows, floor2.ms), 'rows/s');
+
+const native1 = await best(REPEAT, async () => python('native_score.py', [db, '1']));
+record('score', 'native CPython, 1 process', rate(native1.rows, native1.ms), 'rows/s');
+const native2 = await best(REPEAT, async () => python('native_score.py', [db, '2']));
+record('score', 'native CPython, 2 processes', rate(native2.rows, native2.ms), 'rows/s');
+const json = await best(quick ? 1 : 2, jsonLines);
+record('score', 'Node + python3 subprocess, JSON lines', rate(json.rows, json.ms), 'rows/s');
+const score2 = await withEngine(2, (me) => best(REPEAT, () => insituScore(me)));
+record('score', 'insitu, 2 workers', rate(score2.rows, score2.ms), 'rows/s');
+const score1 = await withEngine(1, (me) => best(REPEAT, () => insituScore(me)));
+record('score', 'insitu, 1 worker', rate(score1.rows, score1.ms), 'rows/s');
+const checksumsAgree = Math.abs(score2.checksum - native1.checksum) < 1e-6 * Math.abs(native1.checksum) && score2.rows === native1.rows;
+
+const fitNative1 = await best(REPEAT, async () => python('native_fit.py', [db, '1']));
+record('fit', 'native CPython, 1 process', rate(fitNative1.rows, fitNative1.ms), 'rows/s');
+const fitNative2 = await best(REPEAT, async () => python('native_fit.py', [db, '2']));
+record('fit', 'native CPython, 2 processes', rate(fitNative2.rows, fitNative2.ms), 'rows/s');
+const fit2 = await withEngine(2, (me) => best(REPEAT, () => insituFit(me)));
+record('fit', 'insitu, 2 workers', rate(fit2.rows, fit2.ms), 'rows/s');
+const fitAgree = fit2.groups === fitNative1.groups && Math.abs(fit2.checksum - fitNative1.checksum) < 1e-6 * Math.max(1, Math.abs(fitNative1.checksum));
+
+const lat = await withEngine(2, latency);
+record('latency', 'insitu warm doEval p50', lat.p50, 'ms');
+record('latency', 'insitu warm doEval p99', lat.p99, 'ms');
+
+const colds = Array.from({ length: quick ? 1 : 3 }, () => coldStart(db)).sort((a, b) => a.firstResult - b.firstResult);
+const cold = colds[Math.floor(colds.length / 2)];
+record('cold start', 'new process -> first doEval result', cold.firstResult, 'ms', cold);
+
+const memDb = generate(here(`./out/data-${MEMORY_ROWS}.db`), MEMORY_ROWS);
+const mem = memory(memDb);
+record('memory', `rowApply over ${MEMORY_ROWS} rows, peak RSS`, mem.maxRssMb, 'MB', mem);
+
+const ratios = {
+  'score: insitu(2) / native(1)': rate(score2.rows, score2.ms) / rate(native1.rows, native1.ms),
+  'score: insitu(2) / native(2)': rate(score2.rows, score2.ms) / rate(native2.rows, native2.ms),
+  'score: insitu(2) / subprocess JSON': rate(score2.rows, score2.ms) / rate(json.rows, json.ms),
+  'score: insitu(2) / scan floor(1)': rate(score2.rows, score2.ms) / rate(floor1.rows, floor1.ms),
+  'scaling: insitu 2 workers / 1 worker': rate(score2.rows, score2.ms) / rate(score1.rows, score1.ms),
+  'fit: insitu(2) / native(1)': rate(fit2.rows, fit2.ms) / rate(fitNative1.rows, fitNative1.ms),
+  'fit: insitu(2) / native(2)': rate(fit2.rows, fit2.ms) / rate(fitNative2.rows, fitNative2.ms),
+};
+
+const fmt = (r) => (r.unit === 'rows/s' ? `${(r.value / 1e6).toFixed(3)} M rows/s` : `${r.value.toFixed(r.unit === 'ms' ? 2 : 0)} ${r.unit}`);
+console.log(`\ninsitu benchmarks — ${new Date().toISOString()} — ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${ROWS} rows${quick ? ' (quick: no speed claims)' : ''}\n`);
+console.log('| workload | system | result |\n|---|---|---|');
+for (const r of results) console.log(`| ${r.workload} | ${r.system} | ${fmt(r)} |`);
+console.log('\n| ratio | value |\n|---|---|');
+for (const [k, v] of Object.entries(ratios)) console.log(`| ${k} | ${v.toFixed(2)}x |`);
+console.log(`\nresults agree with the native peer: score ${checksumsAgree ? 'yes' : 'NO'}, fit ${fitAgree ? 'yes' : 'NO'}`);
+
+mkdirSync(here('./out'), { recursive: true });
+const file = here(`./out/results-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), quick, rows: ROWS, cores: cpus().length, node: process.version, results, ratios, checksumsAgree, fitAgree }, null, 2));
+console.log(`\nwritten: ${file}`);
+if (!checksumsAgree || !fitAgree) process.exitCode = 1;

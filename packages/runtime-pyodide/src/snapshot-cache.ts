@@ -1,0 +1,56 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { version as pyodideVersion } from 'pyodide';
+
+/** Bumped whenever what goes into a snapshot changes shape. */
+const FORMAT = 1;
+
+/** The default directory for start-up snapshots: `$XDG_CACHE_HOME/insitu` or `~/.cache/insitu`. */
+export function defaultSnapshotDir(): string {
+  const base = process.env['XDG_CACHE_HOME'] ?? (homedir() === '' ? tmpdir() : join(homedir(), '.cache'));
+  return join(base, 'insitu');
+}
+
+function hashTree(hash: ReturnType<typeof createHash>, dir: string): void {
+  for (const entry of readdirSync(dir).sort()) {
+    const p = join(dir, entry);
+    if (statSync(p).isDirectory()) {
+      if (entry !== '__pycache__') hashTree(hash, p);
+    } else if (entry.endsWith('.py')) {
+      hash.update(entry).update(readFileSync(p));
+    }
+  }
+}
+
+/**
+ * The snapshot file for this Pyodide build and this version of the `insitu` Python package. The name
+ * changes whenever either does, so a stale snapshot is never loaded: a new one is made instead.
+ */
+export function snapshotPath(dir: string, pythonDir: string): string {
+  const hash = createHash('sha256').update(`format ${FORMAT}\npyodide ${pyodideVersion}\nnode ${process.versions.modules}\n`);
+  hashTree(hash, pythonDir);
+  return join(dir, `pyodide-${pyodideVersion}-${hash.digest('hex').slice(0, 16)}.snapshot`);
+}
+
+/** The snapshot bytes, or null when there is none yet. */
+export function readSnapshot(path: string): Uint8Array | null {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch {
+    return null;
+  }
+}
+
+/** Write a snapshot atomically (other workers may be reading the same path). Failures are ignored. */
+export function writeSnapshot(path: string, dir: string, bytes: Uint8Array): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+  } catch {
+    // A read-only or full disk only costs the next start its speed.
+  }
+}
