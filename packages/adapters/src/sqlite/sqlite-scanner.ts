@@ -1,7 +1,7 @@
 import { schemaOf, tableOfColumns } from '@insitu/core';
 import type { Table } from 'apache-arrow';
 import type BetterSqlite3 from 'better-sqlite3';
-import { ColumnBuilder } from './sqlite-column-builder.js';
+import { buildColumn, ColumnWriter } from './sqlite-column-builder.js';
 import { kindOfDeclared, kindOfValues, type ColumnKind } from './sqlite-column-kind.js';
 
 export { schemaOf };
@@ -20,17 +20,15 @@ export function batchFromRows(
   count: number,
 ): Table {
   const kinds = declared.map((k, c) => k ?? kindOfValues(rows, c, count));
-  const data = kinds.map((kind, c) => {
-    const b = new ColumnBuilder(kind, names[c]!, count);
-    for (let r = 0; r < count; r++) b.push(rows[r]![c]);
-    return b.finish();
-  });
+  const data = kinds.map((kind, c) => buildColumn(kind, names[c]!, rows, c, count));
   return tableOfColumns(schemaOf(names, kinds), data, count);
 }
 
 /**
  * Iterate a statement's rows as Arrow tables of `batchRows` rows, also cutting a batch where the
- * values of the `breakOn` columns change. Rows come from better-sqlite3 in raw (array) mode.
+ * values of the `breakOn` columns change. Rows come from better-sqlite3 in raw (array) mode. When every
+ * column's kind is declared, values go straight into typed arrays as rows arrive; otherwise a batch's
+ * rows are kept until the values have decided the undeclared kinds.
  */
 export function* scanBatches(
   stmt: BetterSqlite3.Statement,
@@ -41,9 +39,14 @@ export function* scanBatches(
 ): Generator<Table> {
   const { names, kinds } = declaredKinds(stmt);
   const breakIdx = breakOn.map((c) => names.indexOf(c));
+  const rows = stmt.raw(true).iterate(...params) as IterableIterator<unknown[]>;
+  if (kinds.every((k) => k !== null)) {
+    yield* streamDeclared(rows, names, kinds as ColumnKind[], batchRows, breakIdx, signal);
+    return;
+  }
   const buf: unknown[][] = new Array(batchRows);
   let n = 0;
-  for (const row of stmt.raw(true).iterate(...params) as IterableIterator<unknown[]>) {
+  for (const row of rows) {
     if (n > 0 && breakIdx.length > 0 && keyChanged(buf[n - 1]!, row, breakIdx)) {
       yield batchFromRows(names, kinds, buf, n);
       n = 0;
@@ -56,6 +59,39 @@ export function* scanBatches(
     }
   }
   if (n > 0) yield batchFromRows(names, kinds, buf, n);
+}
+
+function* streamDeclared(
+  rows: IterableIterator<unknown[]>,
+  names: readonly string[],
+  kinds: readonly ColumnKind[],
+  batchRows: number,
+  breakIdx: readonly number[],
+  signal?: AbortSignal,
+): Generator<Table> {
+  const width = names.length;
+  const fresh = () => kinds.map((k, c) => new ColumnWriter(k, names[c]!, batchRows));
+  const finish = (w: ColumnWriter[], count: number) => tableOfColumns(schemaOf(names, kinds), w.map((x) => x.finish(count)), count);
+  let writers = fresh();
+  let n = 0;
+  let last: unknown[] | null = null;
+  for (const row of rows) {
+    if (n > 0 && breakIdx.length > 0 && keyChanged(last!, row, breakIdx)) {
+      yield finish(writers, n);
+      writers = fresh();
+      n = 0;
+    }
+    for (let c = 0; c < width; c++) writers[c]!.put(n, row[c]);
+    n++;
+    if (breakIdx.length > 0) last = row;
+    if (n === batchRows) {
+      yield finish(writers, n);
+      writers = fresh();
+      n = 0;
+      signal?.throwIfAborted();
+    }
+  }
+  if (n > 0) yield finish(writers, n);
 }
 
 function keyChanged(a: unknown[], b: unknown[], idx: readonly number[]): boolean {
