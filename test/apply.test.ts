@@ -217,6 +217,24 @@ def f(df):
   });
 });
 
+describe('worker-side reads', () => {
+  it('reads row chunks of a filtered, narrowed table in the workers, in table order with exact chunk sizes', async () => {
+    const rows = Array.from({ length: 30_000 }, (_, i) => ({ id: i, v: i % 10, s: `s${i}` }));
+    const t = await me.create('WR', rows, { overwrite: true });
+    const view = t.select(['id', 's']).where('v >= ?', 5);
+    const r = await me.rowApply(view, { source: 'def f(df):\n    return {"first": [df["id"][0]], "n": [len(df)], "cols": [",".join(df.columns)]}' }, { rows: 4_000, parallel: true });
+    const out = rowsOf(r.value);
+    expect(out.map((o) => o.n)).toEqual([4000n, 4000n, 4000n, 3000n]);
+    expect(out.map((o) => o.first)).toEqual([5n, 8005n, 16005n, 24005n]);
+    expect(new Set(out.map((o) => o.cols))).toEqual(new Set(['id,s']));
+    expect(r.partitions.map((p) => p.key)).toEqual([
+      { chunk: 1, start: 0, rows: 4000 }, { chunk: 2, start: 4000, rows: 4000 }, { chunk: 3, start: 8000, rows: 4000 }, { chunk: 4, start: 12000, rows: 3000 },
+    ]);
+    const whole = await me.tableApply(view, { source: 'def f(df):\n    return [len(df), df["s"][-1]]' });
+    expect(whole.value).toEqual([15000, 's29999']);
+  });
+});
+
 describe('groupApply', () => {
   it('calls the UDF once per group in ascending key order and keeps the key columns', async () => {
     const r = await me.groupApply(iris, ['g'], { source: 'def f(df):\n    print(df["g"][0])\n    return {"n": [len(df)], "sx": [sum(df["x"])]}' }, { parallel: true });

@@ -132,7 +132,7 @@ export class ApplyRunner {
     const args = checkArgs(opts.args);
     const inputType = checkInputType(opts.inputType);
     const resolved = await this.#resolve(func);
-    const parts = wholePartition(this.#storage, data.toQuery(), inputType, opts.signal);
+    const parts = wholePartition(this.#storage, data.toQuery(), inputType, this.#runtime.readsQueries, opts.signal);
     return this.#run(resolved, args, parts, 1, { kind: 'single' }, opts);
   }
 
@@ -146,7 +146,8 @@ export class ApplyRunner {
     const resolved = await this.#resolve(func);
     const query = data.toQuery();
     await this.#storage.describe(query);
-    const parts = rowChunks(this.#storage, query, rows, inputType, opts.signal);
+    const split = this.#runtime.readsQueries ? data.asTableScan() : null;
+    const parts = rowChunks(this.#storage, query, rows, inputType, split, opts.signal);
     return this.#run(resolved, args, parts, degree, { kind: 'many' }, opts);
   }
 

@@ -1,6 +1,6 @@
 import type { Table } from 'apache-arrow';
 import type { SerializedError } from './errors.js';
-import type { DatastoreInfo, DatastoreListType, ObjectInfo, StoredObject } from './storage.js';
+import type { DatastoreInfo, DatastoreListType, ObjectInfo, QuerySpec, StoredObject } from './storage.js';
 import type { JsonValue } from './values.js';
 
 /**
@@ -21,7 +21,9 @@ export type TaskInput =
   /** f(data, **args) */
   | { readonly kind: 'data'; readonly data: Table; readonly inputType: InputType }
   /** f(index, **args) */
-  | { readonly kind: 'index'; readonly index: number };
+  | { readonly kind: 'index'; readonly index: number }
+  /** f(data, **args), where the worker reads `data` itself by running `query` on its own connection. */
+  | { readonly kind: 'query'; readonly query: QuerySpec; readonly inputType: InputType };
 
 /** What a UDF may do to the database through `insitu.connect()`. */
 export type ContextMode = 'read' | 'write';
@@ -100,6 +102,11 @@ export interface RunOptions {
 export interface Runtime {
   /** How many tasks can run at the same time (the worker count). */
   readonly concurrency: number;
+  /**
+   * Whether workers can read partitions themselves (`{ kind: 'query' }` inputs) on their own
+   * connections to the database — true when the database is a file the workers can open.
+   */
+  readonly readsQueries: boolean;
   /** Run one task. Python errors reject with an InsituError (PYTHON_ERROR, BAD_RESULT, ...). */
   run(task: Task, opts?: RunOptions): Promise<TaskOutcome>;
   /** Parse Python source and list its top-level functions, or report the syntax error and line. */

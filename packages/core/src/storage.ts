@@ -28,6 +28,19 @@ export interface CreateTableOptions {
   readonly overwrite?: boolean;
 }
 
+/** One chunk of a split table scan: a query for exactly its rows, and how many there are. */
+export interface ScanChunk {
+  readonly query: QuerySpec;
+  readonly rows: number;
+}
+
+/** A plain scan of one table: which columns, and which filters (`?` parameters bound in order). */
+export interface TableScan {
+  readonly table: string;
+  readonly columns: readonly string[] | null;
+  readonly filters: readonly { readonly sql: string; readonly params: readonly SqlParam[] }[];
+}
+
 /** User tables and read-only queries. */
 export interface TableStorage {
   /** Create (or with `overwrite`, replace) a table from an Arrow table or row objects, atomically. */
@@ -43,6 +56,12 @@ export interface TableStorage {
   count(query: QuerySpec): Promise<number>;
   /** Stream the rows of `query` as Arrow tables of one record batch each, built column-wise. */
   scan(query: QuerySpec, opts: ScanOptions): AsyncIterable<Table>;
+  /**
+   * Optional: split a plain table scan into queries of `rows` rows each (the last may be shorter), in
+   * table order, planned lazily. Workers then read the chunks themselves, in parallel. Resolves to
+   * null when the table cannot be split (a view, a table without rowid).
+   */
+  splitScan?(scan: TableScan, rows: number): Promise<AsyncIterable<ScanChunk> | null>;
 }
 
 /** A stored script as kept by storage. */

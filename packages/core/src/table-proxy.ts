@@ -1,7 +1,7 @@
 import { type Schema, Table } from 'apache-arrow';
 import { badInput } from './errors.js';
 import { checkIdentifier, quoteIdentifier } from './identifiers.js';
-import type { QuerySpec, TableStorage } from './storage.js';
+import type { QuerySpec, TableScan, TableStorage } from './storage.js';
 import type { SqlParam } from './values.js';
 
 /** Where a proxy's rows come from. */
@@ -70,6 +70,16 @@ export class TableProxy {
   limit(n: number): TableProxy {
     if (!Number.isSafeInteger(n) || n < 0) throw badInput(`limit() needs a non-negative integer, got ${String(n)}`);
     return this.#with({ limit: n });
+  }
+
+  /**
+   * The proxy as a plain scan of one table (columns and filters only), or null when it has a query
+   * source, an order or a limit.
+   */
+  asTableScan(): TableScan | null {
+    const { source, columns, filters, order, limit } = this.#plan;
+    if (source.kind !== 'table' || order.length > 0 || limit !== null) return null;
+    return { table: source.name, columns, filters };
   }
 
   /** The SQL this proxy compiles to, with its parameters. */

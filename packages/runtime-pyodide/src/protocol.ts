@@ -1,4 +1,4 @@
-import type { ContextMode, InputType, SerializedError } from '@insitu/core';
+import type { ContextMode, InputType, SerializedError, SqlParam } from '@insitu/core';
 import type { MessagePort } from 'node:worker_threads';
 
 /**
@@ -10,7 +10,9 @@ import type { MessagePort } from 'node:worker_threads';
 export type WireInput =
   | { readonly kind: 'none' }
   | { readonly kind: 'data'; readonly ipc: Uint8Array; readonly inputType: InputType }
-  | { readonly kind: 'index'; readonly index: number };
+  | { readonly kind: 'index'; readonly index: number }
+  /** The worker reads the partition itself on its own connection. */
+  | { readonly kind: 'query'; readonly sql: string; readonly params: readonly SqlParam[]; readonly inputType: InputType };
 
 /** Run a UDF on one partition. */
 export interface RunRequest {

@@ -69,6 +69,8 @@ const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
 export class PyodideRuntime implements Runtime {
   /** Number of workers (tasks that can run at once). */
   readonly concurrency: number;
+  /** Whether workers read partitions themselves (they have a database file to open). */
+  readonly readsQueries: boolean;
   readonly #pool: Piscina;
   readonly #life = new Lifecycle('Python runtime');
   /** Engine services of the calls running now, by call id (for `insitu.ds` requests from workers). */
@@ -86,6 +88,7 @@ export class PyodideRuntime implements Runtime {
       throw new InsituError(ErrorCode.BAD_INPUT, `workers must be an integer from 1 to 64, got ${String(workers)}`);
     }
     this.concurrency = workers;
+    this.readsQueries = opts.context !== undefined;
     this.#graceMs = opts.interruptGraceMs ?? 500;
     const c = opts.context;
     const workerData: WorkerConfig = {
@@ -118,6 +121,8 @@ export class PyodideRuntime implements Runtime {
         const ipc = tableToIPC(task.input.data, 'stream');
         transfer.push(ipc.buffer);
         input = { kind: 'data', ipc, inputType: task.input.inputType };
+      } else if (task.input.kind === 'query') {
+        input = { kind: 'query', sql: task.input.query.sql, params: task.input.query.params, inputType: task.input.inputType };
       } else {
         input = task.input;
       }

@@ -144,13 +144,18 @@ export class PythonHost {
     const hasChannel = this.channel.adopt(req.port) || this.channel.ready;
     const thread = { threadId: threadIdOf(), hasChannel };
     if (this.fatal) return { ...thread, ...REFUSED };
-    const columns = req.input.kind === 'data' ? toWireColumns(tableFromIPC(req.input.ipc)) : undefined;
+    let columns;
+    try {
+      columns = this.#inputColumns(req);
+    } catch (e) {
+      return { ...thread, ...(failure(e) as { ok: false; error: SerializedError }) };
+    }
     const task = {
       source: req.source,
       name: req.name,
       func: req.func ?? undefined,
-      input_kind: req.input.kind,
-      input_type: req.input.kind === 'data' ? req.input.inputType : 'auto',
+      input_kind: req.input.kind === 'query' ? 'data' : req.input.kind,
+      input_type: req.input.kind === 'data' || req.input.kind === 'query' ? req.input.inputType : 'auto',
       index: req.input.kind === 'index' ? req.input.index : undefined,
       args_json: req.argsJson,
     };
@@ -178,6 +183,13 @@ export class PythonHost {
       value = { kind: 'bytes', value: out.value };
     }
     return { ...thread, ok: true, value, stdout: out.stdout, stderr: out.stderr };
+  }
+
+  /** The partition's columns: decoded from the Arrow bytes sent, or read here from the database. */
+  #inputColumns(req: RunRequest) {
+    if (req.input.kind === 'data') return toWireColumns(tableFromIPC(req.input.ipc));
+    if (req.input.kind === 'query') return toWireColumns(this.#connectionFor().query(req.input.sql, req.input.params));
+    return undefined;
   }
 
   /** Parse a script and list its top-level functions. */

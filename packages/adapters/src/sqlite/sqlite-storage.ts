@@ -9,6 +9,9 @@ import {
   type GrantKind,
   type ObjectInfo,
   type SaveMode,
+  type ScanChunk,
+  type TableScan,
+  quoteIdentifier,
   type StoredObject,
   type StoredScriptGrant,
   type QuerySpec,
@@ -148,6 +151,47 @@ export class SqliteStorage implements Storage {
 
   #prepareRead(db: BetterSqlite3.Database, query: QuerySpec): BetterSqlite3.Statement {
     return prepareGuarded(db, query.sql, query.params, 'query');
+  }
+
+  /**
+   * @inheritdoc
+   * Chunks are rowid ranges found by stepping `rows` rows at a time through the rowid b-tree (a few ms
+   * per chunk), so planning streams alongside the work. Each chunk query reads `rowid >= start AND
+   * rowid < next` in rowid order. Views, WITHOUT ROWID tables and `:memory:` databases are not split.
+   * Chunks are separate statements, so rows written while the scan runs may or may not be seen.
+   */
+  async splitScan(scan: TableScan, rows: number): Promise<AsyncIterable<ScanChunk> | null> {
+    if (this.inMemory) return null;
+    const def = this.#db.prepare(`SELECT type, sql FROM sqlite_schema WHERE name = ? COLLATE NOCASE`).get(scan.table) as
+      | { type: string; sql: string }
+      | undefined;
+    if (def === undefined || def.type !== 'table' || /WITHOUT\s+ROWID/i.test(def.sql)) return null;
+    const table = quoteIdentifier(scan.table);
+    const cols = scan.columns === null ? '*' : scan.columns.map(quoteIdentifier).join(', ');
+    const where = scan.filters.map((f) => ` AND (${f.sql}\n)`).join('');
+    const fparams = scan.filters.flatMap((f) => f.params);
+    // Validate the chunk query shape once (read-only, no engine tables) before planning.
+    prepareGuarded(this.#db, `SELECT ${cols} FROM ${table} AS "t" WHERE 1${where}`, fparams, 'query');
+    const first = this.#db.prepare(`SELECT "t".rowid FROM ${table} AS "t" WHERE 1${where} ORDER BY "t".rowid LIMIT 1`).pluck();
+    const next = this.#db.prepare(`SELECT "t".rowid FROM ${table} AS "t" WHERE "t".rowid >= ?${where} ORDER BY "t".rowid LIMIT 1 OFFSET ?`).pluck();
+    const countFrom = this.#db.prepare(`SELECT count(*) FROM ${table} AS "t" WHERE "t".rowid >= ?${where}`).pluck();
+    const ranged = `SELECT ${cols} FROM ${table} AS "t" WHERE "t".rowid >= ? AND "t".rowid < ?${where} ORDER BY "t".rowid`;
+    const tail = `SELECT ${cols} FROM ${table} AS "t" WHERE "t".rowid >= ?${where} ORDER BY "t".rowid`;
+    const fp = bindable(fparams);
+    async function* chunks(): AsyncGenerator<ScanChunk> {
+      let start = first.get(...fp) as number | undefined;
+      while (start !== undefined) {
+        const after = next.get(start, ...fp, rows) as number | undefined;
+        if (after === undefined) {
+          const n = countFrom.get(start, ...fp) as number;
+          yield { query: { sql: tail, params: [start, ...fparams] }, rows: n };
+          return;
+        }
+        yield { query: { sql: ranged, params: [start, after, ...fparams] }, rows };
+        start = after;
+      }
+    }
+    return chunks();
   }
 
   // ---- scripts ------------------------------------------------------------------------------------

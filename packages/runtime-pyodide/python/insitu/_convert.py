@@ -186,6 +186,26 @@ def _encode(name, kind, values):
     return {"name": name, "kind": kind, "length": n, "data": data, "offsets": offsets, "validity": validity}
 
 
+def _encode_fast(name, values):
+    """One pass for the common case: a column of only floats or only ints (no None). array() checks the
+    values itself; anything else (None, mixed types, huge ints) returns None for the full path."""
+    if not values:
+        return None
+    first = type(values[0])
+    try:
+        if first is float:
+            data = array("d", values).tobytes()
+            kind = "float64"
+        elif first is int:
+            data = array("q", values).tobytes()
+            kind = "int64"
+        else:
+            return None
+    except (TypeError, OverflowError):
+        return None
+    return {"name": name, "kind": kind, "length": len(values), "data": data, "offsets": None, "validity": None}
+
+
 def encode_columns(columns):
     """Encode an ordered dict of column name -> list of values for the host (checks equal length)."""
     lengths = {name: len(values) for name, values in columns.items()}
@@ -196,6 +216,7 @@ def encode_columns(columns):
     for name, values in columns.items():
         if not isinstance(name, str):
             raise ResultError(f"column names must be str, got {type(name).__name__} {name!r}")
-        values = list(values)
-        out.append(_encode(name, _kind_of(name, values), values))
+        if not isinstance(values, list):
+            values = list(values)
+        out.append(_encode_fast(name, values) or _encode(name, _kind_of(name, values), values))
     return out
