@@ -263,6 +263,27 @@ describe('groupApply', () => {
     expect(rowsOf(r.value)).toEqual([{ k: 'big', n: 69_990n }, { k: 'small', n: 10n }]);
   });
 
+  it('groups by a numeric key in the workers, in ascending key order, with filters applied', async () => {
+    const rows = Array.from({ length: 20_000 }, (_, i) => ({ k: (i * 7919) % 101 - 50, v: i, f: ((i * 31) % 5) / 2 }));
+    const t = await me.create('NUMG', rows, { overwrite: true });
+    const view = t.select(['k', 'v']).where('v % 2 = ?', 0);
+    const r = await me.groupApply(view, ['k'], { source: 'def f(df):\n    return {"n": [len(df)], "s": [sum(df["v"])]}' }, { parallel: true });
+    const expected = new Map<number, { n: number; s: number }>();
+    for (const row of rows) {
+      if (row.v % 2 !== 0) continue;
+      const e = expected.get(row.k) ?? { n: 0, s: 0 };
+      e.n++;
+      e.s += row.v;
+      expected.set(row.k, e);
+    }
+    const keys = [...expected.keys()].sort((a, b) => a - b);
+    expect(rowsOf(r.value)).toEqual(keys.map((k) => ({ k: BigInt(k), n: BigInt(expected.get(k)!.n), s: BigInt(expected.get(k)!.s) })));
+    expect(r.partitions[0]!.key).toEqual({ k: -50n });
+    const byFloat = await me.groupApply(t.select(['f', 'v']), 'f', { source: 'def f(df):\n    return len(df)' }, { parallel: 2 });
+    expect(byFloat.partitions.map((p) => p.key)).toEqual([{ f: 0 }, { f: 0.5 }, { f: 1 }, { f: 1.5 }, { f: 2 }]);
+    expect((byFloat.value as number[]).reduce((a, b) => a + b, 0)).toBe(20_000);
+  });
+
   it('refuses unknown grouping columns', async () => {
     const e = await rejectsWith(me.groupApply(iris, ['nope'], { source: 'def f(df):\n    return 1' }), 'BAD_INPUT');
     expect(e.message).toMatch(/nope/);

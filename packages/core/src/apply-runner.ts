@@ -21,7 +21,9 @@ import type { Partition } from './partition.js';
 import { groupPartitions, indexPartitions, rowChunks, wholePartition } from './partitioner.js';
 import { assemble, type ApplyResult, type AssemblyShape } from './result-assembly.js';
 import { hostApiFor } from './host-api.js';
-import type { ContextMode, HostApi, Runtime, Task } from './runtime.js';
+import type { ContextMode, HostApi, InputType, Runtime, Task } from './runtime.js';
+import type { CellKey } from './partition-key.js';
+import type { GroupRange } from './storage.js';
 import { resolveScript } from './script-repository.js';
 import type { Storage } from './storage.js';
 import { TableProxy } from './table-proxy.js';
@@ -165,10 +167,13 @@ export class ApplyRunner {
     const names = schema.fields.map((f) => f.name);
     const unknown = keys.filter((k) => !names.includes(k));
     if (unknown.length > 0) throw badInput(`grouping column ${unknown.join(', ')} is not among the data's columns (${names.join(', ')})`);
-    const query = data.groupedQuery(keys);
-    const parts = groupPartitions(this.#storage, query, keys, inputType, opts.signal);
     const keySchema = schema.select(keys);
-    return this.#run(resolved, args, parts, degree, { kind: 'groups', by: keys, keySchema }, opts);
+    const shape: AssemblyShape = { kind: 'groups', by: keys, keySchema };
+    const scan = this.#runtime.readsQueries ? data.asTableScan() : null;
+    const ranges = scan !== null && this.#storage.splitGroups !== undefined ? await this.#storage.splitGroups(scan, keys, degree) : null;
+    if (ranges !== null) return this.#runGroupRanges(resolved, args, ranges, keys, inputType, degree, shape, opts);
+    const parts = groupPartitions(this.#storage, data.groupedQuery(keys), keys, inputType, opts.signal);
+    return this.#run(resolved, args, parts, degree, shape, opts);
   }
 
   /** f(i, **args) for i = 1..times. */
@@ -214,6 +219,47 @@ export class ApplyRunner {
       signal,
     );
     return assemble(shape, keys, outcomes);
+  }
+
+  /** groupApply where workers read key ranges themselves and call the UDF per group. */
+  async #runGroupRanges(
+    f: ResolvedFunc,
+    args: Task['args'],
+    ranges: readonly GroupRange[],
+    by: readonly string[],
+    inputType: InputType,
+    degree: number,
+    shape: AssemblyShape,
+    opts: ApplyOptions,
+  ): Promise<ApplyResult> {
+    const context: ContextMode = checkContext(opts.context ?? this.#defaults.context);
+    const signal = opts.signal;
+    async function* items(): AsyncGenerator<GroupRange> {
+      yield* ranges;
+    }
+    const perRange = await runOrdered(
+      items(),
+      degree,
+      ({ query, ordered }) => {
+        const task: Task = {
+          source: f.source,
+          name: f.name,
+          ...(f.func === undefined ? {} : { func: f.func }),
+          input: { kind: 'groups', query, by, ordered, inputType },
+          args,
+          host: this.#host,
+          context,
+        };
+        return this.#runtime.runGroups(task, signal === undefined ? {} : { signal });
+      },
+      signal,
+    );
+    const groups = perRange.flat();
+    return assemble(
+      shape,
+      groups.map((g) => g.key as Record<string, CellKey>),
+      groups.map((g) => g.outcome),
+    );
   }
 
   async #resolve(func: FuncRef): Promise<ResolvedFunc> {

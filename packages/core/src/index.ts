@@ -11,6 +11,7 @@ export type {
   DatastoreInfo,
   DatastoreListType,
   DatastoreStorage,
+  GroupRange,
   Grant,
   GrantKind,
   GrantStorage,
@@ -32,7 +33,7 @@ export type {
   TableStorage,
 } from './storage.js';
 export { INPUT_TYPES } from './runtime.js';
-export type { ContextMode, HostApi, Image, InputType, RunOptions, Runtime, ScriptInspection, Task, TaskInput, TaskOutcome, TaskValue } from './runtime.js';
+export type { ContextMode, GroupOutcome, HostApi, Image, InputType, RunOptions, Runtime, ScriptInspection, Task, TaskInput, TaskOutcome, TaskValue } from './runtime.js';
 export { Lifecycle } from './lifecycle.js';
 export { TableProxy } from './table-proxy.js';
 export type { ProxySource } from './table-proxy.js';
@@ -50,6 +51,7 @@ export type {
 export type { ApplyResult, PartitionResult, ResultValue } from './result-assembly.js';
 export type { ChunkKey, PartitionKey } from './partition.js';
 export type { CellKey } from './partition-key.js';
+export { keyOf, sameKey } from './partition-key.js';
 export { Session } from './session.js';
 export type { ApplyDefaults } from './apply-runner.js';
 export { abortError } from './ordered-runner.js';

@@ -23,7 +23,19 @@ export type TaskInput =
   /** f(index, **args) */
   | { readonly kind: 'index'; readonly index: number }
   /** f(data, **args), where the worker reads `data` itself by running `query` on its own connection. */
-  | { readonly kind: 'query'; readonly query: QuerySpec; readonly inputType: InputType };
+  | { readonly kind: 'query'; readonly query: QuerySpec; readonly inputType: InputType }
+  /**
+   * f(group, **args) for every group in the rows of `query` (ordered by `by`), read by the worker on
+   * its own connection; one result per group, in order. See {@link Runtime.runGroups}.
+   */
+  | {
+      readonly kind: 'groups';
+      readonly query: QuerySpec;
+      readonly by: readonly string[];
+      /** Whether the query returns rows ordered by `by` (else the worker groups them in memory). */
+      readonly ordered: boolean;
+      readonly inputType: InputType;
+    };
 
 /** What a UDF may do to the database through `insitu.connect()`. */
 export type ContextMode = 'read' | 'write';
@@ -87,6 +99,13 @@ export interface TaskOutcome {
   readonly images: readonly Image[];
 }
 
+/** One group's result from {@link Runtime.runGroups}: its key (as an Arrow row) and its outcome. */
+export interface GroupOutcome {
+  /** The group's key values, read from its first row. */
+  readonly key: Readonly<Record<string, unknown>>;
+  readonly outcome: TaskOutcome;
+}
+
 /** Result of checking Python source without running it. */
 export type ScriptInspection =
   | { readonly ok: true; readonly functions: readonly string[] }
@@ -109,6 +128,12 @@ export interface Runtime {
   readonly readsQueries: boolean;
   /** Run one task. Python errors reject with an InsituError (PYTHON_ERROR, BAD_RESULT, ...). */
   run(task: Task, opts?: RunOptions): Promise<TaskOutcome>;
+  /**
+   * Run a task whose input is `{ kind: 'groups' }`: the worker reads and splits the groups itself and
+   * calls the UDF once per group. Resolves to the groups' outcomes in key order; the first failing
+   * group rejects with its error (naming the group as the partition).
+   */
+  runGroups(task: Task, opts?: RunOptions): Promise<GroupOutcome[]>;
   /** Parse Python source and list its top-level functions, or report the syntax error and line. */
   inspect(source: string, name: string): Promise<ScriptInspection>;
   /** Stop all workers. Idempotent. */

@@ -62,6 +62,21 @@ export interface TableStorage {
    * null when the table cannot be split (a view, a table without rowid).
    */
   splitScan?(scan: TableScan, rows: number): Promise<AsyncIterable<ScanChunk> | null>;
+  /**
+   * Optional: split a plain table scan grouped by `by` into at most `parts` queries over contiguous
+   * key ranges (balanced by rows), each returning its rows ordered by `by`, in ascending key order.
+   * Resolves to null when it cannot (views, tables without rowid, NULL keys).
+   */
+  splitGroups?(scan: TableScan, by: readonly string[], parts: number): Promise<GroupRange[] | null>;
+}
+
+/**
+ * One key range of a split grouped scan. `ordered`: the query returns rows ordered by the keys;
+ * otherwise rows come unordered and the reader groups them in memory and sorts the (numeric) keys.
+ */
+export interface GroupRange {
+  readonly query: QuerySpec;
+  readonly ordered: boolean;
 }
 
 /** A stored script as kept by storage. */

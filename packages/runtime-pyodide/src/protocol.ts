@@ -12,7 +12,17 @@ export type WireInput =
   | { readonly kind: 'data'; readonly ipc: Uint8Array; readonly inputType: InputType }
   | { readonly kind: 'index'; readonly index: number }
   /** The worker reads the partition itself on its own connection. */
-  | { readonly kind: 'query'; readonly sql: string; readonly params: readonly SqlParam[]; readonly inputType: InputType };
+  | { readonly kind: 'query'; readonly sql: string; readonly params: readonly SqlParam[]; readonly inputType: InputType }
+  /** The worker reads rows ordered by `by`, cuts them into groups and calls the UDF once per group. */
+  | {
+      readonly kind: 'groups';
+      readonly sql: string;
+      readonly params: readonly SqlParam[];
+      readonly by: readonly string[];
+      /** Rows arrive ordered by `by`; else they are grouped in memory (one numeric key). */
+      readonly ordered: boolean;
+      readonly inputType: InputType;
+    };
 
 /** Run a UDF on one partition. */
 export interface RunRequest {
@@ -70,6 +80,23 @@ export type RunResponse = ThreadInfo &
     | { readonly ok: false; readonly error: SerializedError }
   );
 
+/** One group's result inside a {@link GroupsResponse}. */
+export type GroupResult =
+  | { readonly ok: true; readonly value: WireValue; readonly stdout: string; readonly stderr: string }
+  | { readonly ok: false; readonly error: SerializedError };
+
+/**
+ * Reply to a RunRequest with `groups` input: one result per group in key order, and the groups' keys
+ * as Arrow IPC (one row per group, the key columns). It stops at the first failing group; `error` is
+ * set when reading the rows failed.
+ */
+export type GroupsResponse = ThreadInfo & {
+  readonly ok: boolean;
+  readonly keys: Uint8Array | null;
+  readonly groups: readonly GroupResult[];
+  readonly error?: SerializedError;
+};
+
 /** Reply to an InspectRequest. */
 export type InspectResponse = ThreadInfo &
   ({ readonly ok: true; readonly functions: string[] } | { readonly ok: false; readonly error: SerializedError });
@@ -88,4 +115,4 @@ export interface WorkerConfig {
 }
 
 /** Anything a worker replies. */
-export type WorkerResponse = RunResponse | InspectResponse;
+export type WorkerResponse = RunResponse | GroupsResponse | InspectResponse;

@@ -4,6 +4,7 @@ import {
   Lifecycle,
   abortError,
   deserializeError,
+  type GroupOutcome,
   type HostApi,
   type RunOptions,
   type Runtime,
@@ -19,7 +20,17 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { serveHostChannel } from './host-dispatch.js';
 import { defaultSnapshotDir } from './snapshot-cache.js';
-import type { InspectResponse, RunRequest, RunResponse, ThreadInfo, WireInput, WorkerConfig, WorkerRequest } from './protocol.js';
+import type {
+  GroupsResponse,
+  InspectResponse,
+  RunRequest,
+  RunResponse,
+  ThreadInfo,
+  WireInput,
+  WireValue,
+  WorkerConfig,
+  WorkerRequest,
+} from './protocol.js';
 import { moving } from './transfer.js';
 
 /** Options for {@link PyodideRuntime}. */
@@ -108,24 +119,43 @@ export class PyodideRuntime implements Runtime {
 
   /** @inheritdoc */
   async run(task: Task, opts: RunOptions = {}): Promise<TaskOutcome> {
+    const res = (await this.#execute(task, opts.signal)) as RunResponse;
+    if (!res.ok) throw deserializeError(res.error);
+    return outcomeOf(res);
+  }
+
+  /** @inheritdoc */
+  async runGroups(task: Task, opts: RunOptions = {}): Promise<GroupOutcome[]> {
+    const res = (await this.#execute(task, opts.signal)) as GroupsResponse;
+    const keys = res.keys === null ? null : tableFromIPC(res.keys);
+    const keyAt = (i: number): Record<string, unknown> => {
+      const row: Record<string, unknown> = {};
+      for (const f of keys!.schema.fields) row[f.name] = keys!.getChild(f.name)!.get(i) ?? null;
+      return row;
+    };
+    const out: GroupOutcome[] = [];
+    for (const [i, g] of res.groups.entries()) {
+      if (!g.ok) throw deserializeError(g.error).withPartition(keyAt(i));
+      out.push({ key: keyAt(i), outcome: outcomeOf(g) });
+    }
+    if (res.error !== undefined) throw deserializeError(res.error);
+    return out;
+  }
+
+  /**
+   * Send one task and wait for its reply, handling abort: a queued task is dropped at once; a running
+   * one is interrupted (KeyboardInterrupt) and its worker terminated if Python has not stopped within
+   * the grace period.
+   */
+  async #execute(task: Task, signal: AbortSignal | undefined): Promise<ThreadInfo> {
     this.#life.check();
-    const signal = opts.signal;
     if (signal?.aborted === true) throw abortError(signal);
     const callId = this.#nextCall++;
     const control = new Int32Array(new SharedArrayBuffer(8));
     // Built afresh for each attempt: the Arrow bytes and the channel port are moved, not copied.
     const build = (): Sendable => {
       const transfer: ArrayBufferLike[] = [];
-      let input: WireInput;
-      if (task.input.kind === 'data') {
-        const ipc = tableToIPC(task.input.data, 'stream');
-        transfer.push(ipc.buffer);
-        input = { kind: 'data', ipc, inputType: task.input.inputType };
-      } else if (task.input.kind === 'query') {
-        input = { kind: 'query', sql: task.input.query.sql, params: task.input.query.params, inputType: task.input.inputType };
-      } else {
-        input = task.input;
-      }
+      const input = wireInput(task.input, transfer);
       const port = this.#offerChannel();
       if (port !== undefined) transfer.push(port as unknown as ArrayBufferLike);
       const req: RunRequest = {
@@ -143,8 +173,6 @@ export class PyodideRuntime implements Runtime {
       return { req, transfer };
     };
     if (task.host !== undefined) this.#calls.set(callId, task.host);
-    // On abort: a queued task is dropped at once; a running one is interrupted (KeyboardInterrupt),
-    // and its worker is terminated if Python has not stopped within the grace period.
     const kill = new AbortController();
     let grace: NodeJS.Timeout | undefined;
     const onAbort = () => {
@@ -153,21 +181,16 @@ export class PyodideRuntime implements Runtime {
       grace = setTimeout(() => kill.abort(), this.#graceMs);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    let res: RunResponse;
+    let res: ThreadInfo;
     try {
-      res = (await this.#submit(build, kill.signal, signal)) as RunResponse;
+      res = await this.#submit(build, kill.signal, signal);
     } finally {
       this.#calls.delete(callId);
       clearTimeout(grace);
       signal?.removeEventListener('abort', onAbort);
     }
     if (signal !== undefined && isAborted(signal)) throw abortError(signal);
-    if (!res.ok) throw deserializeError(res.error);
-    let value: TaskValue;
-    if (res.value.kind === 'table') value = { kind: 'table', table: tableFromIPC(res.value.ipc) };
-    else if (res.value.kind === 'json') value = { kind: 'json', value: JSON.parse(res.value.json) };
-    else value = { kind: 'bytes', value: res.value.value };
-    return { value, stdout: res.stdout, stderr: res.stderr, images: [] };
+    return res;
   }
 
   /** @inheritdoc */
@@ -237,6 +260,32 @@ export class PyodideRuntime implements Runtime {
   close(): Promise<void> {
     return this.#life.close(() => this.#pool.destroy());
   }
+}
+
+/** The wire form of a task's input; Arrow bytes to move go into `transfer`. */
+function wireInput(input: Task['input'], transfer: ArrayBufferLike[]): WireInput {
+  switch (input.kind) {
+    case 'data': {
+      const ipc = tableToIPC(input.data, 'stream');
+      transfer.push(ipc.buffer);
+      return { kind: 'data', ipc, inputType: input.inputType };
+    }
+    case 'query':
+      return { kind: 'query', sql: input.query.sql, params: input.query.params, inputType: input.inputType };
+    case 'groups':
+      return { kind: 'groups', sql: input.query.sql, params: input.query.params, by: input.by, ordered: input.ordered, inputType: input.inputType };
+    default:
+      return input;
+  }
+}
+
+/** A successful reply as a TaskOutcome. */
+function outcomeOf(res: { value: WireValue; stdout: string; stderr: string }): TaskOutcome {
+  let value: TaskValue;
+  if (res.value.kind === 'table') value = { kind: 'table', table: tableFromIPC(res.value.ipc) };
+  else if (res.value.kind === 'json') value = { kind: 'json', value: JSON.parse(res.value.json) };
+  else value = { kind: 'bytes', value: res.value.value };
+  return { value, stdout: res.stdout, stderr: res.stderr, images: [] };
 }
 
 /** Read `signal.aborted` afresh (it changes while a call awaits). */

@@ -1,13 +1,23 @@
-import { ErrorCode, InsituError, type ContextMode, type SerializedError, type SqlParam } from '@insitu/core';
-import { tableFromIPC, tableToIPC, type Table } from 'apache-arrow';
+import { ErrorCode, InsituError, keyOf, sameKey, type CellKey, type ContextMode, type SerializedError, type SqlParam } from '@insitu/core';
+import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPyodide, type PyodideInterface } from 'pyodide';
-import { fromPyColumns, toWireColumns, type PyColumn } from './arrow-columns.js';
+import { fromPyColumns, toWireColumns, type PyColumn, type WireColumn } from './arrow-columns.js';
 import { readSnapshot, snapshotPath, writeSnapshot } from './snapshot-cache.js';
 import { HostChannel, type HostReply } from './host-channel.js';
-import type { InspectRequest, InspectResponse, RunRequest, RunResponse, WireValue, WorkerConfig } from './protocol.js';
+import type {
+  GroupResult,
+  GroupsResponse,
+  InspectRequest,
+  InspectResponse,
+  RunRequest,
+  RunResponse,
+  ThreadInfo,
+  WireValue,
+  WorkerConfig,
+} from './protocol.js';
 
 /** Directory of the Python package `insitu` shipped beside the compiled code. */
 export const PYTHON_DIR = fileURLToPath(new URL('../python/', import.meta.url));
@@ -24,6 +34,8 @@ type PyCallable = (...args: unknown[]) => PyProxyLike;
 /** The connection behind `insitu.connect()`, as the adapter's context module provides it. */
 interface ContextConnection {
   query(sql: string, params: readonly SqlParam[]): Table;
+  scan(sql: string, params: readonly SqlParam[], batchRows: number, breakOn: readonly string[]): Iterable<Table>;
+  groups(sql: string, params: readonly SqlParam[], key: string): Iterable<Table>;
   execute(sql: string, params: readonly SqlParam[], mode: ContextMode): number;
   close(): void;
 }
@@ -139,28 +151,73 @@ export class PythonHost {
     return new PythonHost(py, config, openContext);
   }
 
-  /** Run one UDF call. Never throws for user errors: they come back as `{ ok: false }`. */
-  run(req: RunRequest): RunResponse {
+  /** Run one UDF call (or one per group). Never throws for user errors: they come back as `{ ok: false }`. */
+  run(req: RunRequest): RunResponse | GroupsResponse {
     const hasChannel = this.channel.adopt(req.port) || this.channel.ready;
     const thread = { threadId: threadIdOf(), hasChannel };
     if (this.fatal) return { ...thread, ...REFUSED };
+    Atomics.store(req.control, 1, 1);
+    if (req.input.kind === 'groups') return this.#runGroups(req, req.input, thread);
     let columns;
     try {
       columns = this.#inputColumns(req);
     } catch (e) {
       return { ...thread, ...(failure(e) as { ok: false; error: SerializedError }) };
     }
+    return this.#runOnce(req, columns, thread);
+  }
+
+  /** Read a key range's rows in key order, cut them into groups and run the UDF once per group. */
+  #runGroups(req: RunRequest, input: Extract<RunRequest['input'], { kind: 'groups' }>, thread: ThreadInfo): GroupsResponse {
+    const keyRows: Table[] = [];
+    const groups: GroupResult[] = [];
+    const done = (ok: boolean, error?: SerializedError): GroupsResponse => {
+      const keys = keyRows.length === 0 ? null : tableToIPC(new Table(keyRows.flatMap((k) => k.batches)), 'stream');
+      return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok, keys, groups, ...(error === undefined ? {} : { error }) };
+    };
+    const runGroup = (group: Table): boolean => {
+      keyRows.push(group.select(input.by as string[]).slice(0, 1));
+      const res = this.#runOnce(req, toWireColumns(group), thread);
+      groups.push(res.ok ? { ok: true, value: res.value, stdout: res.stdout, stderr: res.stderr } : { ok: false, error: res.error });
+      return res.ok;
+    };
+    let pending: Table | null = null;
+    let pendingKey: Record<string, CellKey> | null = null;
+    try {
+      const conn = this.#connectionFor();
+      if (!input.ordered) {
+        for (const group of conn.groups(input.sql, input.params, input.by[0]!)) if (!runGroup(group)) return done(false);
+        return done(true);
+      }
+      for (const batch of conn.scan(input.sql, input.params, 65536, input.by)) {
+        const key = keyOf(batch, input.by);
+        if (pending !== null && pendingKey !== null && sameKey(pendingKey, key)) {
+          pending = pending.concat(batch);
+          continue;
+        }
+        if (pending !== null && !runGroup(pending)) return done(false);
+        pending = batch;
+        pendingKey = key;
+      }
+      if (pending !== null && !runGroup(pending)) return done(false);
+      return done(true);
+    } catch (e) {
+      return done(false, (failure(e) as { error: SerializedError }).error);
+    }
+  }
+
+  /** Run the UDF once on the given input columns. */
+  #runOnce(req: RunRequest, columns: WireColumn[] | undefined, thread: ThreadInfo): RunResponse {
     const task = {
       source: req.source,
       name: req.name,
       func: req.func ?? undefined,
-      input_kind: req.input.kind === 'query' ? 'data' : req.input.kind,
-      input_type: req.input.kind === 'data' || req.input.kind === 'query' ? req.input.inputType : 'auto',
+      input_kind: req.input.kind === 'query' || req.input.kind === 'groups' ? 'data' : req.input.kind,
+      input_type: req.input.kind === 'index' || req.input.kind === 'none' ? 'auto' : req.input.inputType,
       index: req.input.kind === 'index' ? req.input.index : undefined,
       args_json: req.argsJson,
     };
     this.#current = { callId: req.callId, context: req.context };
-    Atomics.store(req.control, 1, 1);
     this.#py.setInterruptBuffer(req.control);
     let out;
     try {

@@ -4,15 +4,20 @@
  */
 import { threadId, workerData } from 'node:worker_threads';
 import { PythonHost, setThreadId } from './python-host.js';
-import type { WorkerConfig, WorkerRequest, WorkerResponse } from './protocol.js';
+import type { GroupResult, WireValue, WorkerConfig, WorkerRequest, WorkerResponse } from './protocol.js';
 import { moving } from './transfer.js';
 
-function buffersOf(res: WorkerResponse): ArrayBufferLike[] {
-  if (!res.ok || !('value' in res)) return [];
-  const v = res.value;
+function valueBuffers(v: WireValue): ArrayBufferLike[] {
   if (v.kind === 'table') return [v.ipc.buffer];
   if (v.kind === 'bytes') return [v.value.buffer];
   return [];
+}
+
+function buffersOf(res: WorkerResponse): ArrayBufferLike[] {
+  if ('groups' in res) {
+    return [...(res.keys === null ? [] : [res.keys.buffer]), ...res.groups.flatMap((g: GroupResult) => (g.ok ? valueBuffers(g.value) : []))];
+  }
+  return res.ok && 'value' in res ? valueBuffers(res.value) : [];
 }
 
 export default (async () => {

@@ -46,121 +46,138 @@ function grow(bytes: Buffer, used: number, need: number): Buffer {
 /**
  * Writes one column value by value into typed arrays as rows stream by, so row arrays from the driver
  * die young instead of being kept until the batch is built. For columns whose kind is known up front.
+ * Starts small and doubles as needed (batches cut at group boundaries are often short).
  */
 export class ColumnWriter {
   readonly #kind: ColumnKind;
   readonly #name: string;
-  readonly #capacity: number;
+  #capacity: number;
   #nulls = 0;
   #validity: Uint8Array | null = null;
-  readonly #f64: Float64Array | null;
-  readonly #i32: Int32Array | null;
+  /** float64 values, or int32 words (two per value for int64/timestamp), or bool bits. */
+  #values: Float64Array | Int32Array | Uint8Array | null;
   #offsets: Int32Array | null = null;
   #bytes: Buffer | null = null;
   #used = 0;
-  /** Store value `v` at row `r` (rows are written in order from 0). */
-  readonly put: (r: number, v: unknown) => void;
 
-  /** A writer for at most `capacity` values of `kind`. */
+  /** A writer for values of `kind`, with room for `capacity` values before it grows. */
   constructor(kind: ColumnKind, name: string, capacity: number) {
     this.#kind = kind;
     this.#name = name;
-    this.#capacity = capacity;
-    const wide = kind === 'int64' || kind === 'timestamp';
-    this.#f64 = kind === 'float64' ? new Float64Array(capacity) : null;
-    this.#i32 = kind === 'int32' || kind === 'date' || wide ? new Int32Array(wide ? capacity * 2 : capacity) : kind === 'bool' ? new Int32Array(0) : null;
-    if (kind === 'bool') this.#bits = new Uint8Array(Math.ceil(capacity / 8));
+    this.#capacity = Math.max(8, capacity);
+    this.#values = this.#allocate(this.#capacity);
     if (kind === 'utf8' || kind === 'binary') {
-      this.#offsets = new Int32Array(capacity + 1);
-      this.#bytes = Buffer.allocUnsafe(Math.max(64, capacity * 16));
+      this.#offsets = new Int32Array(this.#capacity + 1);
+      this.#bytes = Buffer.allocUnsafe(Math.max(64, this.#capacity * 16));
     }
-    this.put = this.#setter();
   }
 
-  #bits: Uint8Array | null = null;
+  #allocate(n: number): Float64Array | Int32Array | Uint8Array | null {
+    switch (this.#kind) {
+      case 'float64':
+        return new Float64Array(n);
+      case 'int64':
+      case 'timestamp':
+        return new Int32Array(n * 2);
+      case 'int32':
+      case 'date':
+        return new Int32Array(n);
+      case 'bool':
+        return new Uint8Array(Math.ceil(n / 8));
+      default:
+        return null;
+    }
+  }
+
+  /** Make room for at least `n` values. */
+  #grow(n: number): void {
+    let cap = this.#capacity;
+    while (cap < n) cap *= 2;
+    const values = this.#allocate(cap);
+    if (values !== null && this.#values !== null) (values as Uint8Array).set(this.#values as Uint8Array);
+    this.#values = values;
+    if (this.#offsets !== null) {
+      const offsets = new Int32Array(cap + 1);
+      offsets.set(this.#offsets);
+      this.#offsets = offsets;
+    }
+    if (this.#validity !== null) {
+      const validity = new Uint8Array(Math.ceil(cap / 8)).fill(0xff);
+      validity.set(this.#validity);
+      this.#validity = validity;
+    }
+    this.#capacity = cap;
+  }
 
   #null(r: number): void {
-    if (this.#validity === null) {
-      this.#validity = new Uint8Array(Math.ceil(this.#capacity / 8)).fill(0xff);
-    }
+    if (this.#validity === null) this.#validity = new Uint8Array(Math.ceil(this.#capacity / 8)).fill(0xff);
     this.#validity[r >> 3]! &= ~(1 << (r & 7));
     this.#nulls++;
     if (this.#offsets !== null) this.#offsets[r + 1] = this.#used;
   }
 
-  #setter(): (r: number, v: unknown) => void {
-    const name = this.#name;
+  /** Store value `v` at row `r` (rows are written in order from 0). */
+  put(r: number, v: unknown): void {
+    if (r >= this.#capacity) this.#grow(r + 1);
+    if (v === null || v === undefined) return this.#null(r);
     const kind = this.#kind;
     switch (kind) {
-      case 'float64': {
-        const out = this.#f64!;
-        return (r, v) => {
-          if (typeof v === 'number') out[r] = v;
-          else if (v === null) this.#null(r);
-          else out[r] = typeof v === 'bigint' ? Number(v) : badValue(name, kind, v, r);
-        };
-      }
+      case 'float64':
+        (this.#values as Float64Array)[r] = typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : badValue(this.#name, kind, v, r);
+        return;
       case 'int64':
       case 'int32': {
-        const words = this.#i32!;
-        const wide = kind === 'int64';
-        return (r, v) => {
-          if (v === null) return this.#null(r);
-          const n = typeof v === 'number' && Number.isInteger(v) ? v : typeof v === 'bigint' ? Number(v) : badValue(name, kind, v, r);
-          if (!wide) {
-            words[r] = n;
-            return;
-          }
-          const hi = Math.floor(n / TWO_32);
-          words[2 * r] = n - hi * TWO_32;
-          words[2 * r + 1] = hi;
-        };
+        const n = typeof v === 'number' && Number.isInteger(v) ? v : typeof v === 'bigint' ? Number(v) : badValue(this.#name, kind, v, r);
+        const words = this.#values as Int32Array;
+        if (kind === 'int32') {
+          words[r] = n;
+          return;
+        }
+        const hi = Math.floor(n / TWO_32);
+        words[2 * r] = n - hi * TWO_32;
+        words[2 * r + 1] = hi;
+        return;
       }
       case 'date':
       case 'timestamp': {
-        const words = this.#i32!;
-        return (r, v) => {
-          if (v === null) return this.#null(r);
-          const x = typeof v === 'string' || typeof v === 'number' ? (kind === 'date' ? dateToDays(v) : timestampToMs(v)) : NaN;
-          if (!Number.isFinite(x)) badValue(name, kind, v, r);
-          if (kind === 'date') words[r] = x;
-          else {
-            const hi = Math.floor(x / TWO_32);
-            words[2 * r] = x - hi * TWO_32;
-            words[2 * r + 1] = hi;
-          }
-        };
+        const x = typeof v === 'string' || typeof v === 'number' ? (kind === 'date' ? dateToDays(v) : timestampToMs(v)) : NaN;
+        if (!Number.isFinite(x)) badValue(this.#name, kind, v, r);
+        const words = this.#values as Int32Array;
+        if (kind === 'date') {
+          words[r] = x;
+          return;
+        }
+        const hi = Math.floor(x / TWO_32);
+        words[2 * r] = x - hi * TWO_32;
+        words[2 * r + 1] = hi;
+        return;
       }
       case 'bool': {
-        const bits = this.#bits!;
-        return (r, v) => {
-          if (v === null) return this.#null(r);
-          let on: boolean;
-          if (typeof v === 'number' || typeof v === 'bigint') on = v !== 0 && v !== 0n;
-          else if (typeof v === 'string' && /^(true|false|t|f|yes|no|1|0)$/i.test(v)) on = /^(true|t|yes|1)$/i.test(v);
-          else on = badValue(name, kind, v, r);
-          if (on) bits[r >> 3]! |= 1 << (r & 7);
-        };
+        let on: boolean;
+        if (typeof v === 'number' || typeof v === 'bigint') on = v !== 0 && v !== 0n;
+        else if (typeof v === 'string' && /^(true|false|t|f|yes|no|1|0)$/i.test(v)) on = /^(true|t|yes|1)$/i.test(v);
+        else on = badValue(this.#name, kind, v, r);
+        if (on) (this.#values as Uint8Array)[r >> 3]! |= 1 << (r & 7);
+        return;
       }
       case 'utf8':
-      case 'binary':
-        return (r, v) => {
-          if (v === null) return this.#null(r);
-          if (kind === 'utf8' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint')) {
-            const text = typeof v === 'string' ? v : String(v);
-            const need = this.#used + text.length * 3;
-            if (need > this.#bytes!.length) this.#bytes = grow(this.#bytes!, this.#used, need);
-            this.#used += this.#bytes!.write(text, this.#used);
-          } else if (v instanceof Uint8Array || (kind === 'binary' && typeof v === 'string')) {
-            const b = v instanceof Uint8Array ? v : Buffer.from(v as string);
-            if (this.#used + b.byteLength > this.#bytes!.length) this.#bytes = grow(this.#bytes!, this.#used, this.#used + b.byteLength);
-            this.#bytes!.set(b, this.#used);
-            this.#used += b.byteLength;
-          } else badValue(name, kind, v, r);
-          this.#offsets![r + 1] = this.#used;
-        };
+      case 'binary': {
+        if (kind === 'utf8' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint')) {
+          const text = typeof v === 'string' ? v : String(v);
+          const need = this.#used + text.length * 3;
+          if (need > this.#bytes!.length) this.#bytes = grow(this.#bytes!, this.#used, need);
+          this.#used += this.#bytes!.write(text, this.#used);
+        } else if (v instanceof Uint8Array || (kind === 'binary' && typeof v === 'string')) {
+          const b = v instanceof Uint8Array ? v : Buffer.from(v as string);
+          if (this.#used + b.byteLength > this.#bytes!.length) this.#bytes = grow(this.#bytes!, this.#used, this.#used + b.byteLength);
+          this.#bytes!.set(b, this.#used);
+          this.#used += b.byteLength;
+        } else badValue(this.#name, kind, v, r);
+        this.#offsets![r + 1] = this.#used;
+        return;
+      }
       case 'null':
-        return (r) => this.#null(r);
+        return this.#null(r);
     }
   }
 
@@ -169,17 +186,18 @@ export class ColumnWriter {
     const type = arrowTypeOf(this.#kind);
     if (this.#kind === 'null') return makeData({ type, length: count, nullCount: count } as never);
     const base = { type, length: count, nullCount: this.#nulls, nullBitmap: this.#nulls === 0 ? undefined : this.#validity!.subarray(0, Math.ceil(count / 8)) };
+    const values = this.#values;
     switch (this.#kind) {
       case 'float64':
-        return makeData({ ...base, data: this.#f64!.subarray(0, count) } as never);
+        return makeData({ ...base, data: (values as Float64Array).subarray(0, count) } as never);
       case 'int64':
       case 'timestamp':
-        return makeData({ ...base, data: new BigInt64Array(this.#i32!.buffer, 0, count) } as never);
+        return makeData({ ...base, data: new BigInt64Array((values as Int32Array).buffer, 0, count) } as never);
       case 'int32':
       case 'date':
-        return makeData({ ...base, data: this.#i32!.subarray(0, count) } as never);
+        return makeData({ ...base, data: (values as Int32Array).subarray(0, count) } as never);
       case 'bool':
-        return makeData({ ...base, data: this.#bits!.subarray(0, Math.ceil(count / 8)) } as never);
+        return makeData({ ...base, data: (values as Uint8Array).subarray(0, Math.ceil(count / 8)) } as never);
       default:
         return makeData({
           ...base,

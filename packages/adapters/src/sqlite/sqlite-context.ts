@@ -2,7 +2,7 @@ import { ErrorCode, InsituError, schemaOf, type SqlParam } from '@insitu/core';
 import { Table } from 'apache-arrow';
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
-import { declaredKinds, scanBatches } from './sqlite-scanner.js';
+import { declaredKinds, groupedByNumericKey, scanBatches } from './sqlite-scanner.js';
 import { bindable, prepareGuarded, sqlError } from './sqlite-statement-guard.js';
 
 /**
@@ -12,6 +12,10 @@ import { bindable, prepareGuarded, sqlError } from './sqlite-statement-guard.js'
 export interface ContextConnection {
   /** Run one read-only query and return all its rows. */
   query(sql: string, params: readonly SqlParam[]): Table;
+  /** Stream a read-only query's rows in batches, also cut where the `breakOn` columns change. */
+  scan(sql: string, params: readonly SqlParam[], batchRows: number, breakOn: readonly string[]): Iterable<Table>;
+  /** The rows of an unordered read-only query as one table per value of a numeric key, ascending. */
+  groups(sql: string, params: readonly SqlParam[], key: string): Iterable<Table>;
   /** Run one statement; `write` allows changes to user tables. Returns the number of rows changed. */
   execute(sql: string, params: readonly SqlParam[], mode: 'read' | 'write'): number;
   /** Close the connection. */
@@ -34,6 +38,22 @@ export function openContextConnection(path: string, opts: { busyTimeoutMs?: numb
         if (batches.length > 0) return new Table(batches);
         const { names, kinds } = declaredKinds(stmt);
         return new Table(schemaOf(names, kinds.map((k) => k ?? 'null')));
+      } catch (e) {
+        throw sqlError(e, sql);
+      }
+    },
+    *scan(sql, params, batchRows, breakOn) {
+      const stmt = prepareGuarded(db, sql, params, 'query');
+      try {
+        yield* scanBatches(stmt, bindable(params), batchRows, breakOn);
+      } catch (e) {
+        throw sqlError(e, sql);
+      }
+    },
+    *groups(sql, params, key) {
+      const stmt = prepareGuarded(db, sql, params, 'query');
+      try {
+        yield* groupedByNumericKey(stmt, bindable(params), key);
       } catch (e) {
         throw sqlError(e, sql);
       }

@@ -70,7 +70,9 @@ function* streamDeclared(
   signal?: AbortSignal,
 ): Generator<Table> {
   const width = names.length;
-  const fresh = () => kinds.map((k, c) => new ColumnWriter(k, names[c]!, batchRows));
+  // Batches cut at key changes are often short: start small, let the writers grow.
+  const initial = breakIdx.length > 0 ? Math.min(batchRows, 1024) : batchRows;
+  const fresh = () => kinds.map((k, c) => new ColumnWriter(k, names[c]!, initial));
   const finish = (w: ColumnWriter[], count: number) => tableOfColumns(schemaOf(names, kinds), w.map((x) => x.finish(count)), count);
   let writers = fresh();
   let n = 0;
@@ -103,4 +105,34 @@ function keyChanged(a: unknown[], b: unknown[], idx: readonly number[]): boolean
     } else if (x !== y) return true;
   }
   return false;
+}
+
+/**
+ * The rows of a statement grouped by one numeric key column, without ORDER BY: rows are bucketed into
+ * per-group column writers as they stream by, then each group is yielded as one table in ascending key
+ * order. Every column's kind must be declared.
+ */
+export function* groupedByNumericKey(stmt: BetterSqlite3.Statement, params: readonly unknown[], key: string): Generator<Table> {
+  const { names, kinds } = declaredKinds(stmt);
+  const k = names.indexOf(key);
+  if (k < 0 || kinds.includes(null)) throw new Error(`cannot group by ${key} in memory: it is missing or a column type is not declared`);
+  const width = names.length;
+  const groups = new Map<unknown, { writers: ColumnWriter[]; n: number }>();
+  for (const row of stmt.raw(true).iterate(...params) as IterableIterator<unknown[]>) {
+    const keyValue = row[k];
+    let g = groups.get(keyValue);
+    if (g === undefined) {
+      g = { writers: kinds.map((kind, c) => new ColumnWriter(kind!, names[c]!, 64)), n: 0 };
+      groups.set(keyValue, g);
+    }
+    for (let c = 0; c < width; c++) g.writers[c]!.put(g.n, row[c]);
+    g.n++;
+  }
+  const schema = schemaOf(names, kinds as ColumnKind[]);
+  const order = [...groups.keys()].sort((a, b) => Number(a) - Number(b));
+  for (const keyValue of order) {
+    const g = groups.get(keyValue)!;
+    groups.delete(keyValue);
+    yield tableOfColumns(schema, g.writers.map((w) => w.finish(g.n)), g.n);
+  }
 }

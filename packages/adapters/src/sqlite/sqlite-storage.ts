@@ -9,7 +9,9 @@ import {
   type GrantKind,
   type ObjectInfo,
   type SaveMode,
+  type GroupRange,
   type ScanChunk,
+  type SqlParam,
   type TableScan,
   quoteIdentifier,
   type StoredObject,
@@ -161,11 +163,7 @@ export class SqliteStorage implements Storage {
    * Chunks are separate statements, so rows written while the scan runs may or may not be seen.
    */
   async splitScan(scan: TableScan, rows: number): Promise<AsyncIterable<ScanChunk> | null> {
-    if (this.inMemory) return null;
-    const def = this.#db.prepare(`SELECT type, sql FROM sqlite_schema WHERE name = ? COLLATE NOCASE`).get(scan.table) as
-      | { type: string; sql: string }
-      | undefined;
-    if (def === undefined || def.type !== 'table' || /WITHOUT\s+ROWID/i.test(def.sql)) return null;
+    if (!this.#splittable(scan.table)) return null;
     const table = quoteIdentifier(scan.table);
     const cols = scan.columns === null ? '*' : scan.columns.map(quoteIdentifier).join(', ');
     const where = scan.filters.map((f) => ` AND (${f.sql}\n)`).join('');
@@ -192,6 +190,88 @@ export class SqliteStorage implements Storage {
       }
     }
     return chunks();
+  }
+
+  /**
+   * @inheritdoc
+   * One `GROUP BY` pass counts the rows of every key; contiguous key ranges are then cut so each holds
+   * about 1/parts of the rows. Each range query selects `key >= lo AND key <= hi` (row values for several
+   * key columns) ordered by the keys, which SQLite sorts in its own temp store.
+   */
+  async splitGroups(scan: TableScan, by: readonly string[], parts: number): Promise<GroupRange[] | null> {
+    if (!this.#splittable(scan.table)) return null;
+    const table = quoteIdentifier(scan.table);
+    const cols = scan.columns === null ? '*' : scan.columns.map(quoteIdentifier).join(', ');
+    const where = scan.filters.map((f) => ` AND (${f.sql}\n)`).join('');
+    const fparams = scan.filters.flatMap((f) => f.params);
+    const fp = bindable(fparams);
+    const keys = by.map(quoteIdentifier).join(', ');
+    if (by.length === 1) {
+      const numeric = this.#numericRanges(table, keys, where, fparams, parts);
+      if (numeric === null) return null;
+      if (numeric !== undefined) {
+        // Numeric keys sort the same in JS as in SQLite, so workers can group in memory without ORDER BY
+        // (when every column's type is declared, so the column writers know their kinds up front).
+        const plainSql = `SELECT ${cols} FROM ${table} AS "t" WHERE 1${where}`;
+        const ordered = declaredKinds(prepareGuarded(this.#db, plainSql, fparams, 'query')).kinds.includes(null);
+        const sqlOf = (last: boolean) =>
+          `${plainSql} AND ${keys} >= ?${last ? '' : ` AND ${keys} < ?`}${ordered ? ` ORDER BY ${keys}` : ''}`;
+        return numeric.map(([lo, hi], i) => ({
+          query: i === numeric.length - 1 ? { sql: sqlOf(true), params: [...fparams, lo] } : { sql: sqlOf(false), params: [...fparams, lo, hi] },
+          ordered,
+        }));
+      }
+    }
+    const countSql = `SELECT ${keys}, count(*) FROM ${table} AS "t" WHERE 1${where} GROUP BY ${keys} ORDER BY ${keys}`;
+    const counts = prepareGuarded(this.#db, countSql, fparams, 'query').raw(true).all(...fp) as unknown[][];
+    if (counts.some((row) => row.slice(0, by.length).some((v) => v === null))) return null;
+    const total = counts.reduce((a, row) => a + (row[by.length] as number), 0);
+    const ranges: [unknown[], unknown[]][] = [];
+    let acc = 0;
+    let lo: unknown[] | null = null;
+    for (const row of counts) {
+      const key = row.slice(0, by.length);
+      lo ??= key;
+      acc += row[by.length] as number;
+      if (acc >= (total * (ranges.length + 1)) / parts) {
+        ranges.push([lo, key]);
+        lo = null;
+      }
+    }
+    if (lo !== null) ranges.push([lo, counts[counts.length - 1]!.slice(0, by.length)]);
+    const tuple = (n: number) => (n === 1 ? '?' : `(${Array(n).fill('?').join(', ')})`);
+    const lhs = by.length === 1 ? keys : `(${keys})`;
+    const sql = `SELECT ${cols} FROM ${table} AS "t" WHERE 1${where} AND ${lhs} >= ${tuple(by.length)} AND ${lhs} <= ${tuple(by.length)} ORDER BY ${keys}`;
+    prepareGuarded(this.#db, sql, [...fparams, ...(ranges[0]?.[0] ?? []), ...(ranges[0]?.[1] ?? [])] as SqlParam[], 'query');
+    return ranges.map(([a, b]) => ({ query: { sql, params: [...fparams, ...(a as SqlParam[]), ...(b as SqlParam[])] }, ordered: true }));
+  }
+
+  /**
+   * Key ranges for one numeric key, from a single min/max pass (no sort): `parts` equal slices of the
+   * value range. Null when the key has NULLs (those groups need the general path); undefined when the
+   * key is not numeric.
+   */
+  #numericRanges(table: string, key: string, where: string, fparams: readonly SqlParam[], parts: number): [number, number][] | null | undefined {
+    const sql = `SELECT min(${key}), max(${key}), count(*) - count(${key}) FROM ${table} AS "t" WHERE 1${where}`;
+    const [lo, hi, nulls] = prepareGuarded(this.#db, sql, fparams, 'query').raw(true).get(...bindable(fparams)) as [unknown, unknown, number];
+    if (nulls > 0) return null;
+    if (typeof lo !== 'number' || typeof hi !== 'number') return lo === null ? [] : undefined;
+    const cuts = [lo];
+    for (let k = 1; k < parts; k++) {
+      const c = lo + ((hi - lo) * k) / parts;
+      const cut = Number.isInteger(lo) && Number.isInteger(hi) ? Math.ceil(c) : c;
+      if (cut > cuts[cuts.length - 1]! && cut <= hi) cuts.push(cut);
+    }
+    return cuts.map((c, i) => [c, cuts[i + 1] ?? hi] as [number, number]);
+  }
+
+  /** Whether `name` is a rowid table in a file database (so it can be split for worker reads). */
+  #splittable(name: string): boolean {
+    if (this.inMemory) return false;
+    const def = this.#db.prepare(`SELECT type, sql FROM sqlite_schema WHERE name = ? COLLATE NOCASE`).get(name) as
+      | { type: string; sql: string }
+      | undefined;
+    return def !== undefined && def.type === 'table' && !/WITHOUT\s+ROWID/i.test(def.sql);
   }
 
   // ---- scripts ------------------------------------------------------------------------------------
