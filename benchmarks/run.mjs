@@ -145,6 +145,7 @@ async function insituFit(me) {
 }
 
 async function latency(me) {
+  for (let i = 0; i < 300; i++) await me.doEval({ source: TRIVIAL }); // warm the JIT on both sides
   const times = [];
   for (let i = 0; i < LATENCY_CALLS; i++) {
     const t = performance.now();

@@ -110,8 +110,11 @@ export interface WorkerConfig {
     readonly database: string;
     readonly busyTimeoutMs: number;
   } | null;
-  /** Directory for start-up memory snapshots, or null to always boot Pyodide plainly. */
-  readonly snapshotDir: string | null;
+  /**
+   * The start-up memory snapshot: its file (in `dir`), and its bytes when the pool already read them
+   * (shared by every worker); null to always boot Pyodide plainly.
+   */
+  readonly snapshot: { readonly dir: string; readonly path: string; readonly shared: SharedArrayBuffer | null } | null;
 }
 
 /** Anything a worker replies. */

@@ -19,7 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { serveHostChannel } from './host-dispatch.js';
-import { defaultSnapshotDir } from './snapshot-cache.js';
+import { PYTHON_DIR } from './pyodide-boot.js';
+import { defaultSnapshotDir, readSharedSnapshot, snapshotPath } from './snapshot-cache.js';
 import type {
   GroupsResponse,
   InspectResponse,
@@ -57,6 +58,12 @@ export interface PyodideRuntimeOptions {
    * load falls back to a plain boot.)
    */
   readonly snapshotDir?: string | false;
+}
+
+/** The snapshot settings for workers: its path, and its bytes read once here and shared by all workers. */
+function sharedSnapshot(dir: string): NonNullable<WorkerConfig['snapshot']> {
+  const path = snapshotPath(dir, PYTHON_DIR);
+  return { dir, path, shared: readSharedSnapshot(path) };
 }
 
 /** A request and what to move with it. */
@@ -104,7 +111,7 @@ export class PyodideRuntime implements Runtime {
     const c = opts.context;
     const workerData: WorkerConfig = {
       context: c === undefined ? null : { module: c.module, database: c.database, busyTimeoutMs: c.busyTimeoutMs ?? 5000 },
-      snapshotDir: opts.snapshotDir === false ? null : (opts.snapshotDir ?? defaultSnapshotDir()),
+      snapshot: opts.snapshotDir === false ? null : sharedSnapshot(opts.snapshotDir ?? defaultSnapshotDir()),
     };
     this.#pool = new Piscina({
       filename: WORKER_FILE,

@@ -1,11 +1,9 @@
 import { ErrorCode, InsituError, keyOf, sameKey, type CellKey, type ContextMode, type SerializedError, type SqlParam } from '@insitu/core';
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { loadPyodide, type PyodideInterface } from 'pyodide';
+import type { PyodideInterface } from 'pyodide';
 import { fromPyColumns, toWireColumns, type PyColumn, type WireColumn } from './arrow-columns.js';
-import { readSnapshot, snapshotPath, writeSnapshot } from './snapshot-cache.js';
+import { bootPyodide, installTree, PYTHON_DIR, SITE_DIR } from './pyodide-boot.js';
 import { HostChannel, type HostReply } from './host-channel.js';
 import type {
   GroupResult,
@@ -18,12 +16,6 @@ import type {
   WireValue,
   WorkerConfig,
 } from './protocol.js';
-
-/** Directory of the Python package `insitu` shipped beside the compiled code. */
-export const PYTHON_DIR = fileURLToPath(new URL('../python/', import.meta.url));
-
-/** Where the `insitu` package is written inside the interpreter's file system. */
-const SITE_DIR = '/home/pyodide/insitu-site';
 
 interface PyProxyLike {
   toJs(opts: { dict_converter: typeof Object.fromEntries; create_pyproxies: boolean }): unknown;
@@ -42,32 +34,6 @@ interface ContextConnection {
 type OpenContext = (path: string, opts: { busyTimeoutMs: number }) => ContextConnection;
 
 type Answer = { ok: true; [k: string]: unknown } | { ok: false; error: SerializedError };
-
-/** Modules imported before a snapshot is taken, so a restored interpreter has them ready. */
-const PRELOAD = [
-  'insitu',
-  'insitu._runner',
-  'insitu._convert',
-  'insitu._host',
-  'insitu._pickling',
-  'insitu.context',
-  'insitu.ds',
-  'insitu.errors',
-  'insitu.frame',
-];
-
-/** Copy the Python package at `dir` into the interpreter's file system under `target`. */
-function installTree(py: PyodideInterface, dir: string, target: string): void {
-  py.FS.mkdirTree(target);
-  for (const entry of readdirSync(dir)) {
-    const from = join(dir, entry);
-    if (statSync(from).isDirectory()) {
-      if (entry !== '__pycache__') installTree(py, from, `${target}/${entry}`);
-    } else if (entry.endsWith('.py')) {
-      py.FS.writeFile(`${target}/${entry}`, readFileSync(from, 'utf8'));
-    }
-  }
-}
 
 function failure(e: unknown): Answer {
   if (e instanceof InsituError) return { ok: false, error: e.toJSON() };
@@ -122,32 +88,17 @@ export class PythonHost {
   }
 
   /**
-   * Start an interpreter with the `insitu` package loaded, and the database context module when
-   * configured. With a snapshot directory, a memory snapshot of a prepared interpreter is loaded
-   * (about 0.2 s); without one (or when it fails) Pyodide boots plainly (about 2 s) and, with a
-   * directory, leaves a snapshot there for the next start.
+   * Start an interpreter (see `bootPyodide`) with the `insitu` package and, when configured, the
+   * database context module.
    */
-  static async start(config: WorkerConfig = { context: null, snapshotDir: null }): Promise<PythonHost> {
+  static async start(config: WorkerConfig = { context: null, snapshot: null }): Promise<PythonHost> {
+    return PythonHost.create(await bootPyodide(config), config);
+  }
+
+  /** Wrap an interpreter that `bootPyodide` started. */
+  static async create(py: PyodideInterface, config: WorkerConfig): Promise<PythonHost> {
     const openContext =
       config.context === null ? null : ((await import(config.context.module)) as { openContextConnection: OpenContext }).openContextConnection;
-    const quiet = () => ({ stdout: () => {}, stderr: () => {} });
-    const dir = config.snapshotDir;
-    const path = dir === null ? null : snapshotPath(dir, PYTHON_DIR);
-    const saved = path === null ? null : readSnapshot(path);
-    let py: PyodideInterface | null = null;
-    if (saved !== null) {
-      try {
-        py = await loadPyodide({ ...quiet(), _loadSnapshot: saved });
-      } catch {
-        py = null;
-      }
-    }
-    if (py === null) {
-      py = await loadPyodide({ ...quiet(), ...(path === null ? {} : { _makeSnapshot: true }) });
-      installTree(py, join(PYTHON_DIR, 'insitu'), `${SITE_DIR}/insitu`);
-      py.runPython(`import sys\nsys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport ${PRELOAD.join(', ')}`);
-      if (path !== null && dir !== null) writeSnapshot(path, dir, py.makeMemorySnapshot());
-    }
     return new PythonHost(py, config, openContext);
   }
 
@@ -228,7 +179,7 @@ export class PythonHost {
         | { ok: false; error: SerializedError };
     } finally {
       this.#current = null;
-      if (!this.fatal) this.#py.setInterruptBuffer(new Int32Array(1));
+      if (!this.fatal) this.#py.setInterruptBuffer(IDLE_INTERRUPT);
     }
     if (!out.ok) return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok: false, error: out.error };
     let value: WireValue;
@@ -342,6 +293,9 @@ export class PythonHost {
     }
   }
 }
+
+/** Interrupt buffer installed between tasks (never signalled). */
+const IDLE_INTERRUPT = new Int32Array(1);
 
 /** The reply of a worker whose interpreter is dead: the task did not run and may run elsewhere. */
 const REFUSED = {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { version as pyodideVersion } from 'pyodide';
@@ -40,6 +40,28 @@ export function readSnapshot(path: string): Uint8Array | null {
     return new Uint8Array(readFileSync(path));
   } catch {
     return null;
+  }
+}
+
+/** The snapshot bytes read straight into shared memory (for every worker of a pool), or null. */
+export function readSharedSnapshot(path: string): SharedArrayBuffer | null {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const size = fstatSync(fd).size;
+    const shared = new SharedArrayBuffer(size);
+    const view = new Uint8Array(shared);
+    let off = 0;
+    while (off < size) {
+      const n = readSync(fd, view, off, size - off, off);
+      if (n === 0) return null;
+      off += n;
+    }
+    return shared;
+  } catch {
+    return null;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

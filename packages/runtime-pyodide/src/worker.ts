@@ -1,11 +1,11 @@
 /**
- * piscina worker entry: starts one Pyodide interpreter and exports a promise of the task handler, so
- * the thread counts as ready only when Python works. The logic lives in python-host.ts.
+ * piscina worker entry: boots one Pyodide interpreter and exports a promise of the task handler, so
+ * the thread counts as ready only when Python works. Pyodide boots before the heavier modules (Arrow,
+ * the engine core) are loaded. The logic lives in python-host.ts.
  */
 import { threadId, workerData } from 'node:worker_threads';
-import { PythonHost, setThreadId } from './python-host.js';
+import { bootPyodide } from './pyodide-boot.js';
 import type { GroupResult, WireValue, WorkerConfig, WorkerRequest, WorkerResponse } from './protocol.js';
-import { moving } from './transfer.js';
 
 function valueBuffers(v: WireValue): ArrayBufferLike[] {
   if (v.kind === 'table') return [v.ipc.buffer];
@@ -21,8 +21,11 @@ function buffersOf(res: WorkerResponse): ArrayBufferLike[] {
 }
 
 export default (async () => {
+  const config = (workerData as WorkerConfig | undefined) ?? { context: null, snapshot: null };
+  const py = await bootPyodide(config);
+  const [{ PythonHost, setThreadId }, { moving }] = await Promise.all([import('./python-host.js'), import('./transfer.js')]);
   setThreadId(threadId);
-  const host = await PythonHost.start((workerData as WorkerConfig | undefined) ?? { context: null, snapshotDir: null });
+  const host = await PythonHost.create(py, config);
   return (req: WorkerRequest): WorkerResponse => {
     // After a fatal error the reply says so and the pool terminates this thread (see PyodideRuntime).
     const res = req.type === 'run' ? host.run(req) : host.inspect(req);
