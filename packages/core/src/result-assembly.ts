@@ -1,4 +1,4 @@
-import { Table, vectorFromArray, type Schema, type Vector } from 'apache-arrow';
+import { Field, RecordBatch, Schema, Struct, Table, makeData, vectorFromArray, type Vector } from 'apache-arrow';
 import type { PartitionKey } from './partition.js';
 import type { CellKey } from './partition-key.js';
 import type { Image, TaskOutcome, TaskValue } from './runtime.js';
@@ -11,7 +11,7 @@ export type ResultValue = Table | JsonValue | Uint8Array;
 export interface PartitionResult {
   /** Which partition (see {@link PartitionKey}). */
   readonly key: PartitionKey;
-  /** What the UDF returned for it. */
+  /** What the UDF returned for it (for groupApply, without the key columns: see `key`). */
   readonly value: ResultValue;
   /** What it printed. */
   readonly stdout: string;
@@ -25,8 +25,8 @@ export interface PartitionResult {
 export interface ApplyResult {
   /**
    * One Arrow table in partition order when every partition returned a table of the same schema
-   * (groupApply adds the group columns); otherwise the single value (doEval, tableApply) or the
-   * per-partition values in partition order.
+   * (groupApply puts the group key columns first, unless the UDF returned them); otherwise the single
+   * value (doEval, tableApply) or the per-partition values in partition order.
    */
   readonly value: ResultValue | ResultValue[];
   /** All partitions' stdout, concatenated in partition order. */
@@ -54,17 +54,39 @@ function sameSchema(a: Schema, b: Schema): boolean {
   return a.fields.every((f, i) => f.name === b.fields[i]!.name && String(f.type) === String(b.fields[i]!.type));
 }
 
-/** Prepend the group's key columns (unless the UDF already returned them). */
-function withGroupColumns(table: Table, key: Readonly<Record<string, CellKey>>, by: readonly string[], keySchema: Schema): Table {
-  const missing = by.filter((c) => table.schema.fields.every((f) => f.name !== c));
-  if (missing.length === 0) return table;
+/** Key columns for groups stacked in order: group i's key repeated for its `rows[i]` rows. */
+function keyColumns(shape: Extract<AssemblyShape, { kind: 'groups' }>, keys: readonly PartitionKey[], rows: readonly number[], skip: Schema): Record<string, Vector> {
+  const total = rows.reduce((a, b) => a + b, 0);
   const columns: Record<string, Vector> = {};
-  for (const c of missing) {
-    const field = keySchema.fields.find((f) => f.name === c)!;
-    columns[c] = vectorFromArray(new Array(table.numRows).fill(key[c]), field.type);
+  for (const c of shape.by) {
+    if (skip.fields.some((f) => f.name === c)) continue;
+    const values: unknown[] = new Array(total);
+    let at = 0;
+    rows.forEach((n, i) => {
+      values.fill((keys[i] as Record<string, CellKey>)[c], at, at + n);
+      at += n;
+    });
+    columns[c] = vectorFromArray(values, shape.keySchema.fields.find((f) => f.name === c)!.type);
   }
-  for (const f of table.schema.fields) columns[f.name] = table.getChild(f.name)!;
-  return new Table(columns);
+  return columns;
+}
+
+/**
+ * `table` with `keys` (one vector each, as long as the table) as its first columns. Built batch by
+ * batch from aligned slices: Arrow's Table constructor would re-chunk mismatched columns, which is
+ * quadratic in the number of batches.
+ */
+function withKeyColumns(table: Table, keys: Record<string, Vector>): Table {
+  const names = Object.keys(keys);
+  if (names.length === 0) return table;
+  const schema = new Schema([...names.map((n) => new Field(n, keys[n]!.type, true)), ...table.schema.fields]);
+  let at = 0;
+  const batches = table.batches.map((b) => {
+    const children = [...names.map((n) => keys[n]!.slice(at, at + b.numRows).data[0]!), ...b.data.children];
+    at += b.numRows;
+    return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: b.numRows, nullCount: 0, children }));
+  });
+  return new Table(schema, batches);
 }
 
 /** Combine per-partition outcomes into an {@link ApplyResult}. */
@@ -73,13 +95,13 @@ export function assemble(
   keys: readonly PartitionKey[],
   outcomes: readonly TaskOutcome[],
 ): ApplyResult {
-  const partitions: PartitionResult[] = outcomes.map((o, i) => {
-    let value = plain(o.value);
-    if (shape.kind === 'groups' && value instanceof Table) {
-      value = withGroupColumns(value, keys[i] as Record<string, CellKey>, shape.by, shape.keySchema);
-    }
-    return { key: keys[i] ?? null, value, stdout: o.stdout, stderr: o.stderr, images: o.images };
-  });
+  const partitions: PartitionResult[] = outcomes.map((o, i) => ({
+    key: keys[i] ?? null,
+    value: plain(o.value),
+    stdout: o.stdout,
+    stderr: o.stderr,
+    images: o.images,
+  }));
   const stdout = partitions.map((p) => p.stdout).join('');
   const stderr = partitions.map((p) => p.stderr).join('');
   const images = partitions.flatMap((p) => p.images);
@@ -89,7 +111,12 @@ export function assemble(
     value = partitions[0]?.value ?? null;
   } else if (tables.length > 0 && tables.length === partitions.length && tables.every((t) => sameSchema(t.schema, tables[0]!.schema))) {
     const batches = tables.flatMap((t) => t.batches);
-    value = batches.length === 0 ? tables[0]! : new Table(batches);
+    const combined = batches.length === 0 ? tables[0]! : new Table(batches);
+    if (shape.kind === 'groups') {
+      value = withKeyColumns(combined, keyColumns(shape, keys, tables.map((t) => t.numRows), combined.schema));
+    } else {
+      value = combined;
+    }
   } else {
     value = partitions.map((p) => p.value);
   }

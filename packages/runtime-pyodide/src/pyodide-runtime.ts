@@ -263,9 +263,17 @@ export class PyodideRuntime implements Runtime {
     }
   }
 
-  /** Stop every worker. Idempotent. */
+  /** Stop every worker and wait until their threads have exited. Idempotent. */
   close(): Promise<void> {
-    return this.#life.close(() => this.#pool.destroy());
+    return this.#life.close(async () => {
+      const exited = this.#pool.threads.map((w) =>
+        w.threadId < 0 ? Promise.resolve() : new Promise<void>((resolve) => w.once('exit', () => resolve())),
+      );
+      await this.#pool.destroy();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(exited), new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)))]);
+      clearTimeout(timer);
+    });
   }
 }
 
