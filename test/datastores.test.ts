@@ -59,12 +59,20 @@ describe('datastores from UDFs', () => {
     }
   });
 
+  it('pickles script-defined classes without methods, and nested script classes, by value', async () => {
+    await alice.doEval({
+      source: 'import insitu\nclass Plain:\n    pass\nclass Outer:\n    class Inner:\n        pass\ndef f():\n    p = Plain()\n    p.x = 41\n    insitu.ds.save({"p": p, "i": Outer.Inner()}, "plain", overwrite=True)',
+    });
+    const r = await alice.doEval({ source: 'import insitu\ndef g():\n    d = insitu.ds.load("plain")\n    return [type(d["p"]).__name__, d["p"].x + 1, type(d["i"]).__qualname__]' });
+    expect(r.value).toEqual(['Plain', 42, 'Outer.Inner']);
+  });
+
   it('shows Python-only objects to the host as handles with their class, and JSON values as values', async () => {
     const loaded = await alice.datastores.load('lm');
     expect(loaded['meta']).toEqual({ n: 20, by: 'train' });
     expect(loaded['model']).toBeInstanceOf(PythonObject);
     expect((loaded['model'] as PythonObject).class).toBe('LineModel');
-    const info = await alice.datastores.list();
+    const info = await alice.datastores.list({ name: 'l%' });
     expect(info.map((d) => [d.name, d.owner, d.objectCount, d.description])).toEqual([['lm', 'alice', 2, 'line fit']]);
   });
 

@@ -14,7 +14,17 @@ UDF_MODULE = "__insitu_udf__"
 _REBUILT = {}
 
 
+def _namespaces():
+    from . import _runner
+
+    current = _runner.current_namespace()
+    if current is not None:
+        yield current
+    yield from _REBUILT.values()
+
+
 def _source_of(obj):
+    """The source of the UDF script that defined ``obj`` (a function or a class), or None."""
     if isinstance(obj, types.FunctionType):
         return obj.__globals__.get("__insitu_source__")
     if isinstance(obj, type):
@@ -24,6 +34,15 @@ def _source_of(obj):
                 src = f.__globals__.get("__insitu_source__")
                 if src is not None:
                     return src
+        # A class without methods: find the namespace it was defined in.
+        top = obj.__qualname__.split(".")[0]
+        for ns in _namespaces():
+            if top in ns and ns.get("__insitu_source__") is not None:
+                found = ns
+                for part in obj.__qualname__.split("."):
+                    found = found.get(part) if isinstance(found, dict) else getattr(found, part, None)
+                if found is obj:
+                    return ns["__insitu_source__"]
     return None
 
 

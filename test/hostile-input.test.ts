@@ -1,0 +1,82 @@
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine, type Engine, type Session } from 'insitu';
+import { rejectsWith, tempDatabase } from './helpers.js';
+
+let engine: Engine;
+let me: Session;
+const db = tempDatabase();
+
+beforeAll(async () => {
+  engine = await createEngine({ database: db.path, workers: 1 });
+  me = engine.session({ user: 'hostile' });
+  await me.create('SAFE', [{ a: 1 }, { a: 2 }]);
+});
+afterAll(async () => {
+  await engine?.close();
+  db.cleanup();
+});
+
+const stillServing = async () => {
+  expect(await me.table('SAFE').count()).toBe(2);
+  expect((await me.doEval({ source: 'def f():\n    return "ok"' })).value).toBe('ok');
+};
+
+describe('hostile and malformed input', () => {
+  it('refuses hostile identifiers everywhere with BAD_INPUT and changes nothing', async () => {
+    const names = ['SAFE"; DROP TABLE SAFE; --', 'a;b', 'nul\u0000name', 'x'.repeat(10_000), '\ud800lonely', 'ünïcode', 'two words', '', '1a'];
+    for (const name of names) {
+      await rejectsWith(() => me.table(name), 'BAD_INPUT');
+      await rejectsWith(me.create(name, [{ a: 1 }]), 'BAD_INPUT');
+      await rejectsWith(me.create('OK_T', [{ [name]: 1 }]), 'BAD_INPUT');
+      await rejectsWith(me.scripts.create(name, 'def f():\n    return 1'), 'BAD_INPUT');
+      await rejectsWith(me.datastores.save(name, { a: 1 }), 'BAD_INPUT');
+      await rejectsWith(me.datastores.save('ds_ok', { [name]: 1 }), 'BAD_INPUT');
+      await rejectsWith(() => me.table('SAFE').select([name]), 'BAD_INPUT');
+      await rejectsWith(me.groupApply(me.table('SAFE'), [name], { source: 'def f(d):\n    return 1' }), 'BAD_INPUT');
+    }
+    expect(await me.scripts.list()).toEqual([]);
+    expect(await me.datastores.list()).toEqual([]);
+    await stillServing();
+  });
+
+  it('refuses wrong argument types through the public API', async () => {
+    await rejectsWith(me.rowApply(me.table('SAFE'), 42 as never), 'BAD_INPUT');
+    await rejectsWith(me.rowApply(me.table('SAFE'), { source: 'def f(d):\n    return 1' }, { rows: 'ten' as never }), 'BAD_INPUT');
+    await rejectsWith(me.rowApply(me.table('SAFE'), { source: 'def f(d):\n    return 1' }, { parallel: 'yes' as never }), 'BAD_INPUT');
+    await rejectsWith(me.doEval({ source: 'def f():\n    return 1' }, { args: 'a=1' as never }), 'BAD_INPUT');
+    await rejectsWith(me.doEval({ source: 'def f():\n    return 1' }, { timeoutMs: -5 }), 'BAD_INPUT');
+    await rejectsWith(me.indexApply(1.5, { source: 'def f(i):\n    return i' }), 'BAD_INPUT');
+    await rejectsWith(me.create('BAD_ROWS', 'not rows' as never), 'BAD_INPUT');
+    await rejectsWith(me.create('BAD_ROWS', [{ a: { nested: true } as never }]), 'BAD_INPUT');
+    await rejectsWith(me.scripts.create('s1', 42 as never), 'BAD_INPUT');
+    await rejectsWith(() => me.query('select 1', 'x' as never).pull(), 'BAD_INPUT');
+    await rejectsWith(me.query('select ?', [{} as never]).pull(), 'BAD_INPUT');
+    await rejectsWith(me.grant({ script: 'x' } as never), 'BAD_INPUT');
+    await rejectsWith(me.datastores.load('ds', { objs: 'a' as never }), 'BAD_INPUT');
+    expect(await me.table('BAD_ROWS').count().catch((e: { code: string }) => e.code)).toBe('TABLE_NOT_FOUND');
+    await stillServing();
+  });
+
+  it('survives a corrupted pickle in a datastore: the loading call fails, nothing else does', async () => {
+    await me.doEval({ source: 'import insitu\nclass M:\n    pass\ndef f():\n    insitu.ds.save({"m": M(), "n": 1}, "pick")' });
+    const raw = new Database(db.path);
+    raw.prepare(`UPDATE insitu_datastore_objects SET data = x'8005deadbeef' WHERE datastore = 'pick' AND name = 'm'`).run();
+    raw.close();
+    const e = await rejectsWith(me.doEval({ source: 'import insitu\ndef f():\n    return insitu.ds.load("pick")' }), 'PYTHON_ERROR');
+    expect(e.pythonType).toMatch(/Unpickling|EOF|Error/);
+    expect((await me.doEval({ source: 'import insitu\ndef f():\n    return insitu.ds.load("pick", objs=["n"])' })).value).toEqual({ n: 1 });
+    await stillServing();
+  });
+
+  it('handles huge outputs and non-serialisable results with typed errors', async () => {
+    const big = await me.doEval({ source: 'def f():\n    return {"i": list(range(2_000_000))}' });
+    expect((big.value as { numRows: number }).numRows).toBe(2_000_000);
+    const printed = await me.doEval({ source: 'def f():\n    print("x" * 5_000_000)\n    return 1' });
+    expect(printed.stdout.length).toBe(5_000_001);
+    await rejectsWith(me.doEval({ source: 'def f():\n    return {1, 2}.__iter__()' }), 'BAD_RESULT');
+    await rejectsWith(me.doEval({ source: 'def f():\n    a = []\n    a.append(a)\n    return a' }), 'BAD_RESULT');
+    await rejectsWith(me.doEval({ source: 'def f():\n    return {"a": [2**70]}' }), 'BAD_RESULT');
+    await stillServing();
+  });
+});
