@@ -96,6 +96,30 @@ describe('crashes', () => {
   });
 });
 
+describe('memory', () => {
+  it('replaces a worker whose heap grew past recycleHeapMb after the call, and keeps others', async () => {
+    const small = await createEngine({ database: ':memory:', workers: 1, recycleHeapMb: 200 });
+    try {
+      const s = small.session();
+      const mark = 'import sys\ndef f(grow=0):\n    seen = getattr(sys, "_insitu_test_mark", None)\n    sys._insitu_test_mark = 1\n    if grow:\n        b = bytearray(grow * 2**20)\n        del b\n    return seen';
+      expect((await s.doEval({ source: mark })).value).toBeNull();
+      // Same interpreter: the mark survives between calls while the heap stays small.
+      expect((await s.doEval({ source: mark })).value).toBe(1);
+      expect((await s.doEval({ source: mark }, { args: { grow: 300 } })).value).toBe(1);
+      // That call grew the heap past 200 MiB: the next call runs in a fresh interpreter.
+      expect((await s.doEval({ source: mark })).value).toBeNull();
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('reports running out of wasm memory as a MemoryError', async () => {
+    const e = await rejectsWith(me.doEval({ source: 'def f():\n    return len(bytearray(8 * 2**30))' }), 'PYTHON_ERROR');
+    expect(['MemoryError', 'OverflowError']).toContain(e.pythonType);
+    expect((await ok()).value).toBe('still serving');
+  });
+});
+
 describe('load', () => {
   it('completes 200 concurrent calls from several users with the right results and no crossed stdout', async () => {
     const users = ['u1', 'u2', 'u3', 'u4'].map((user) => engine.session({ user }));

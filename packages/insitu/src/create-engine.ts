@@ -20,6 +20,8 @@ export interface EngineOptions {
    * Pyodide plainly every time. Default `$XDG_CACHE_HOME/insitu` or `~/.cache/insitu`.
    */
   readonly snapshotDir?: string | false;
+  /** Replace a worker after a call that grew its interpreter's heap past this many MiB. Default 1024. */
+  readonly recycleHeapMb?: number;
 }
 
 /**
@@ -39,6 +41,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
       ...(opts.workers === undefined ? {} : { workers: opts.workers }),
       ...(opts.interruptGraceMs === undefined ? {} : { interruptGraceMs: opts.interruptGraceMs }),
       ...(opts.snapshotDir === undefined ? {} : { snapshotDir: opts.snapshotDir }),
+      ...(opts.recycleHeapMb === undefined ? {} : { recycleHeapMb: opts.recycleHeapMb }),
       // Workers open their own connection to the same file for insitu.connect(); :memory: has none.
       ...(storage.inMemory
         ? {}

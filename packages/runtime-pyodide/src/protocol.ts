@@ -71,6 +71,8 @@ export interface ThreadInfo {
   readonly fatal?: boolean;
   /** The worker refused the task without running it (its interpreter was already dead): run it elsewhere. */
   readonly retry?: boolean;
+  /** Size of the interpreter's wasm heap after the task, in MiB (it never shrinks). */
+  readonly heapMb?: number;
 }
 
 /** Reply to a RunRequest. */

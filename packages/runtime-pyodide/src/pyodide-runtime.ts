@@ -58,6 +58,11 @@ export interface PyodideRuntimeOptions {
    * load falls back to a plain boot.)
    */
   readonly snapshotDir?: string | false;
+  /**
+   * Replace a worker after a call that left its interpreter's heap larger than this many MiB (wasm
+   * memory never shrinks, so one large call would otherwise pin it). Default 1024.
+   */
+  readonly recycleHeapMb?: number;
 }
 
 /** The snapshot settings for workers: its path, and its bytes read once here and shared by all workers. */
@@ -98,6 +103,7 @@ export class PyodideRuntime implements Runtime {
   #nextCall = 1;
   readonly #graceMs: number;
   #lastTerminated = 0;
+  readonly #recycleHeapMb: number;
 
   /** Start the pool; workers load Pyodide in the background. */
   constructor(opts: PyodideRuntimeOptions = {}) {
@@ -108,6 +114,7 @@ export class PyodideRuntime implements Runtime {
     this.concurrency = workers;
     this.readsQueries = opts.context !== undefined;
     this.#graceMs = opts.interruptGraceMs ?? 500;
+    this.#recycleHeapMb = opts.recycleHeapMb ?? 1024;
     const c = opts.context;
     const workerData: WorkerConfig = {
       context: c === undefined ? null : { module: c.module, database: c.database, busyTimeoutMs: c.busyTimeoutMs ?? 5000 },
@@ -226,8 +233,9 @@ export class PyodideRuntime implements Runtime {
 
   #noteThread(info: ThreadInfo): void {
     if (info.threadId < 0) return;
-    if (info.fatal === true) {
-      // Its interpreter is dead: terminate the thread; piscina starts a replacement (minThreads).
+    if (info.fatal === true || (info.heapMb ?? 0) > this.#recycleHeapMb) {
+      // Its interpreter is dead, or its heap grew too large to keep: terminate the thread; piscina
+      // starts a replacement (minThreads), and tasks that reached it meanwhile are sent again.
       this.#channelled.delete(info.threadId);
       this.#lastTerminated = Date.now();
       void this.#pool.threads.find((w) => w.threadId === info.threadId)?.terminate();

@@ -102,8 +102,19 @@ export class PythonHost {
     return new PythonHost(py, config, openContext);
   }
 
+  /** Size of the interpreter's wasm heap in MiB. */
+  heapMb(): number {
+    const mod = (this.#py as unknown as { _module?: { HEAPU8?: Uint8Array } })._module;
+    return mod?.HEAPU8 === undefined ? 0 : Math.round(mod.HEAPU8.byteLength / 2 ** 20);
+  }
+
   /** Run one UDF call (or one per group). Never throws for user errors: they come back as `{ ok: false }`. */
   run(req: RunRequest): RunResponse | GroupsResponse {
+    const res = this.#run(req);
+    return this.fatal ? res : { ...res, heapMb: this.heapMb() };
+  }
+
+  #run(req: RunRequest): RunResponse | GroupsResponse {
     const hasChannel = this.channel.adopt(req.port) || this.channel.ready;
     const thread = { threadId: threadIdOf(), hasChannel };
     if (this.fatal) return { ...thread, ...REFUSED };
