@@ -1,6 +1,6 @@
-import { Engine } from '@insitu/core';
+import { Engine, badInput, type Runtime } from '@insitu/core';
 import { SqliteStorage } from '@insitu/adapters';
-import { PyodideRuntime, type PyodideRuntimeOptions } from '@insitu/runtime-pyodide';
+import { PyodideRuntime, SandboxRuntime, type PyodideRuntimeOptions } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
 
 /** Options for {@link createEngine}. */
@@ -22,6 +22,12 @@ export interface EngineOptions {
   readonly snapshotDir?: string | false;
   /** Replace a worker after a call that grew its interpreter's heap past this many MiB. Default 1024. */
   readonly recycleHeapMb?: number;
+  /**
+   * `'process'` (default): UDFs run in a separate sandbox process (Node permission model, no code
+   * generation from strings, empty environment, no JS bridges in Python). `'thread'`: workers run in
+   * this process — faster to start, but **not a security boundary**: only for trusted code.
+   */
+  readonly isolation?: 'process' | 'thread';
 }
 
 /**
@@ -35,7 +41,7 @@ export interface EngineOptions {
  */
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const storage = new SqliteStorage(opts.database ?? 'insitu.db', opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs });
-  let runtime: PyodideRuntime;
+  let runtime: Runtime;
   try {
     const runtimeOpts: PyodideRuntimeOptions = {
       ...(opts.workers === undefined ? {} : { workers: opts.workers }),
@@ -53,7 +59,9 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
             },
           }),
     };
-    runtime = new PyodideRuntime(runtimeOpts);
+    const isolation = opts.isolation ?? 'process';
+    if (isolation !== 'process' && isolation !== 'thread') throw badInput(`isolation must be 'process' or 'thread', got ${JSON.stringify(isolation)}`);
+    runtime = isolation === 'thread' ? new PyodideRuntime(runtimeOpts) : new SandboxRuntime(runtimeOpts);
   } catch (e) {
     await storage.close();
     throw e;

@@ -1,6 +1,7 @@
 /** @insitu/runtime-pyodide: the Python runtime of insitu, Pyodide interpreters in worker threads. */
 export { PyodideRuntime, defaultWorkers } from './pyodide-runtime.js';
 export type { PyodideRuntimeOptions } from './pyodide-runtime.js';
+export { SandboxRuntime } from './sandbox-runtime.js';
 export { PythonHost } from './python-host.js';
 export { PYTHON_DIR } from './pyodide-boot.js';
 export type * from './protocol.js';

@@ -63,6 +63,8 @@ export interface PyodideRuntimeOptions {
    * memory never shrinks, so one large call would otherwise pin it). Default 1024.
    */
   readonly recycleHeapMb?: number;
+  /** @internal Set by the sandbox process: workers shim `process.binding` and harden their interpreter. */
+  readonly sandboxed?: boolean;
 }
 
 /** The snapshot settings for workers: its path, and its bytes read once here and shared by all workers. */
@@ -119,6 +121,7 @@ export class PyodideRuntime implements Runtime {
     const workerData: WorkerConfig = {
       context: c === undefined ? null : { module: c.module, database: c.database, busyTimeoutMs: c.busyTimeoutMs ?? 5000 },
       snapshot: opts.snapshotDir === false ? null : sharedSnapshot(opts.snapshotDir ?? defaultSnapshotDir()),
+      sandboxed: opts.sandboxed === true,
     };
     this.#pool = new Piscina({
       filename: WORKER_FILE,

@@ -5,6 +5,7 @@
  */
 import { threadId, workerData } from 'node:worker_threads';
 import { bootPyodide } from './pyodide-boot.js';
+import { hardenInterpreter, shimProcessBinding } from './sandbox-hardening.js';
 import type { GroupResult, WireValue, WorkerConfig, WorkerRequest, WorkerResponse } from './protocol.js';
 
 function valueBuffers(v: WireValue): ArrayBufferLike[] {
@@ -22,7 +23,9 @@ function buffersOf(res: WorkerResponse): ArrayBufferLike[] {
 
 export default (async () => {
   const config = (workerData as WorkerConfig | undefined) ?? { context: null, snapshot: null };
+  if (config.sandboxed === true) shimProcessBinding();
   const py = await bootPyodide(config);
+  if (config.sandboxed === true) hardenInterpreter(py);
   const [{ PythonHost, setThreadId }, { moving }] = await Promise.all([import('./python-host.js'), import('./transfer.js')]);
   setThreadId(threadId);
   const host = await PythonHost.create(py, config);

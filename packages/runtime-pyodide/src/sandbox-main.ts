@@ -1,0 +1,111 @@
+/**
+ * Entry of the sandbox process: it hosts the worker pool, runs tasks the engine process sends, and
+ * forwards the UDFs' engine requests (`insitu.ds`) back to it. Started by SandboxRuntime with the Node
+ * permission model, code generation from strings disallowed, and an empty environment.
+ */
+import { deserializeError, ErrorCode, InsituError, type HostApi, type Task, type TaskInput, type TaskOutcome } from '@insitu/core';
+import { tableFromIPC, tableToIPC } from 'apache-arrow';
+import { PyodideRuntime } from './pyodide-runtime.js';
+import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
+
+const config = JSON.parse(process.argv[2] ?? '{}') as SandboxConfig;
+const runtime = new PyodideRuntime({
+  workers: config.workers,
+  snapshotDir: config.snapshotDir,
+  sandboxed: true,
+  ...(config.interruptGraceMs === undefined ? {} : { interruptGraceMs: config.interruptGraceMs }),
+  ...(config.recycleHeapMb === undefined ? {} : { recycleHeapMb: config.recycleHeapMb }),
+  ...(config.context === undefined ? {} : { context: config.context }),
+});
+const calls = new Map<number, AbortController>();
+const asked = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+let nextRid = 1;
+
+const send = (m: FromSandbox) => process.send?.(m);
+const errorOf = (e: unknown) =>
+  e instanceof InsituError ? e.toJSON() : { code: ErrorCode.RUNTIME_ERROR, message: e instanceof Error ? e.message : String(e) };
+
+function hostFor(id: number, user: string): HostApi {
+  const ask =
+    (op: string) =>
+    (...args: unknown[]): Promise<never> =>
+      new Promise((resolve, reject) => {
+        const rid = nextRid++;
+        asked.set(rid, { resolve: resolve as (v: unknown) => void, reject });
+        send({ type: 'host', rid, id, op, args });
+      });
+  return { user, dsSave: ask('dsSave'), dsLoad: ask('dsLoad'), dsList: ask('dsList'), dsDescribe: ask('dsDescribe'), dsDelete: ask('dsDelete') };
+}
+
+function taskOf(id: number, t: SandboxTask): Task {
+  const i = t.input;
+  let input: TaskInput;
+  if (i.kind === 'data') input = { kind: 'data', data: tableFromIPC(i.ipc), inputType: i.inputType };
+  else if (i.kind === 'query') input = { kind: 'query', query: { sql: i.sql, params: i.params }, inputType: i.inputType };
+  else if (i.kind === 'groups') input = { kind: 'groups', query: { sql: i.sql, params: i.params }, by: i.by, ordered: i.ordered, inputType: i.inputType };
+  else input = i;
+  return {
+    source: t.source,
+    name: t.name,
+    ...(t.func === undefined ? {} : { func: t.func }),
+    input,
+    args: t.args as Task['args'],
+    ...(t.context === undefined ? {} : { context: t.context }),
+    ...(t.user === undefined ? {} : { host: hostFor(id, t.user) }),
+  };
+}
+
+function outcomeOf(o: TaskOutcome): SandboxOutcome {
+  const v = o.value;
+  const value = v.kind === 'table' ? { kind: 'table' as const, ipc: tableToIPC(v.table, 'stream') } : v;
+  return { value, stdout: o.stdout, stderr: o.stderr };
+}
+
+async function handle(m: ToSandbox): Promise<void> {
+  switch (m.type) {
+    case 'run': {
+      const ac = new AbortController();
+      calls.set(m.id, ac);
+      try {
+        const task = taskOf(m.id, m.task);
+        if (m.groups) {
+          const groups = await runtime.runGroups(task, { signal: ac.signal });
+          send({ type: 'result', id: m.id, ok: true, groups: groups.map((g) => ({ key: g.key as Record<string, unknown>, outcome: outcomeOf(g.outcome) })) });
+        } else {
+          send({ type: 'result', id: m.id, ok: true, outcome: outcomeOf(await runtime.run(task, { signal: ac.signal })) });
+        }
+      } catch (e) {
+        send({ type: 'result', id: m.id, ok: false, error: errorOf(e) });
+      } finally {
+        calls.delete(m.id);
+      }
+      return;
+    }
+    case 'inspect':
+      try {
+        send({ type: 'result', id: m.id, ok: true, inspection: await runtime.inspect(m.source, m.name) });
+      } catch (e) {
+        send({ type: 'result', id: m.id, ok: false, error: errorOf(e) });
+      }
+      return;
+    case 'abort':
+      calls.get(m.id)?.abort(deserializeError(m.reason));
+      return;
+    case 'host-reply': {
+      const waiter = asked.get(m.rid);
+      asked.delete(m.rid);
+      if (m.ok) waiter?.resolve(m.value);
+      else waiter?.reject(deserializeError(m.error!));
+      return;
+    }
+    case 'close':
+      await runtime.close();
+      send({ type: 'closed' });
+      process.disconnect?.();
+      return;
+  }
+}
+
+process.on('message', (m: ToSandbox) => void handle(m));
+process.on('disconnect', () => void runtime.close().then(() => process.exit(0)));
+send({ type: 'ready' });

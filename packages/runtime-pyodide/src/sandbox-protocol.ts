@@ -1,0 +1,57 @@
+import type { ContextMode, SerializedError } from '@insitu/core';
+import type { WireInput } from './protocol.js';
+
+/**
+ * Messages between the engine process and the sandbox process that hosts the worker pool (Node IPC
+ * with structured-clone serialization). Arrow tables travel as IPC bytes.
+ */
+
+/** A task as it crosses into the sandbox. */
+export interface SandboxTask {
+  readonly source: string;
+  readonly name: string;
+  readonly func?: string;
+  readonly input: WireInput;
+  readonly args: Readonly<Record<string, unknown>>;
+  readonly context?: ContextMode;
+  /** The user of the call, when the UDF may call the engine back (`insitu.ds`). */
+  readonly user?: string;
+}
+
+/** A UDF's value as it comes out of the sandbox. */
+export type SandboxValue =
+  | { readonly kind: 'table'; readonly ipc: Uint8Array }
+  | { readonly kind: 'json'; readonly value: unknown }
+  | { readonly kind: 'bytes'; readonly value: Uint8Array };
+
+/** A task outcome as it comes out of the sandbox. */
+export interface SandboxOutcome {
+  readonly value: SandboxValue;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Engine process -> sandbox. */
+export type ToSandbox =
+  | { readonly type: 'run'; readonly id: number; readonly groups: boolean; readonly task: SandboxTask }
+  | { readonly type: 'inspect'; readonly id: number; readonly source: string; readonly name: string }
+  | { readonly type: 'abort'; readonly id: number; readonly reason: SerializedError }
+  | { readonly type: 'host-reply'; readonly rid: number; readonly ok: boolean; readonly value?: unknown; readonly error?: SerializedError }
+  | { readonly type: 'close' };
+
+/** Sandbox -> engine process. */
+export type FromSandbox =
+  | { readonly type: 'ready' }
+  | { readonly type: 'result'; readonly id: number; readonly ok: true; readonly outcome?: SandboxOutcome; readonly groups?: readonly { key: Record<string, unknown>; outcome: SandboxOutcome }[]; readonly inspection?: unknown }
+  | { readonly type: 'result'; readonly id: number; readonly ok: false; readonly error: SerializedError }
+  | { readonly type: 'host'; readonly rid: number; readonly id: number; readonly op: string; readonly args: readonly unknown[] }
+  | { readonly type: 'closed' };
+
+/** Settings the sandbox process starts its pool with (passed as JSON in argv). */
+export interface SandboxConfig {
+  readonly workers: number;
+  readonly interruptGraceMs?: number;
+  readonly recycleHeapMb?: number;
+  readonly snapshotDir: string | false;
+  readonly context?: { readonly module: string; readonly database: string; readonly busyTimeoutMs?: number };
+}
