@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 const t0 = performance.now();
 const { createEngine } = await import('insitu');
 const imported = performance.now();
-const engine = await createEngine({ database: process.argv[2], workers: 2 });
+const engine = await createEngine({ database: process.argv[2], workers: 2, isolation: process.argv[3] ?? 'process' });
 const created = performance.now();
 const r = await engine.session().doEval({ source: 'def f():\n    return 1' });
 const first = performance.now();

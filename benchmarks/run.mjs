@@ -115,8 +115,8 @@ function jsonLines() {
 }
 
 // ---- insitu ---------------------------------------------------------------------------------------
-async function withEngine(workers, fn) {
-  const engine = await createEngine({ database: db, workers });
+async function withEngine(workers, fn, isolation = 'process') {
+  const engine = await createEngine({ database: db, workers, isolation });
   try {
     const me = engine.session({ user: 'bench' });
     await Promise.all(Array.from({ length: workers * 2 }, () => me.doEval({ source: TRIVIAL })));
@@ -156,14 +156,14 @@ async function latency(me) {
   return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.floor(times.length * 0.99)] };
 }
 
-function coldStart(database) {
-  const p = spawnSync(process.execPath, [here('./cold-start.mjs'), database], { encoding: 'utf8', cwd: here('..') });
+function coldStart(database, isolation) {
+  const p = spawnSync(process.execPath, [here('./cold-start.mjs'), database, isolation], { encoding: 'utf8', cwd: here('..') });
   if (p.status !== 0) throw new Error(`cold start failed: ${p.stderr}`);
   return JSON.parse(p.stdout.trim().split('\n').pop());
 }
 
-function memory(database) {
-  const p = spawnSync(process.execPath, [here('./memory.mjs'), database, String(CHUNK)], { encoding: 'utf8', cwd: here('..') });
+function memory(database, isolation) {
+  const p = spawnSync(process.execPath, [here('./memory.mjs'), database, String(CHUNK), isolation], { encoding: 'utf8', cwd: here('..') });
   if (p.status !== 0) throw new Error(`memory run failed: ${p.stderr}`);
   return JSON.parse(p.stdout.trim().split('\n').pop());
 }
@@ -182,9 +182,11 @@ record('score', 'native CPython, 2 processes', rate(native2.rows, native2.ms), '
 const json = await best(quick ? 1 : 2, jsonLines);
 record('score', 'Node + python3 subprocess, JSON lines', rate(json.rows, json.ms), 'rows/s');
 const score2 = await withEngine(2, (me) => best(REPEAT, () => insituScore(me)));
-record('score', 'insitu, 2 workers', rate(score2.rows, score2.ms), 'rows/s');
+record('score', 'insitu, 2 workers (sandbox process)', rate(score2.rows, score2.ms), 'rows/s');
+const score2t = await withEngine(2, (me) => best(REPEAT, () => insituScore(me)), 'thread');
+record('score', 'insitu, 2 workers (thread)', rate(score2t.rows, score2t.ms), 'rows/s');
 const score1 = await withEngine(1, (me) => best(REPEAT, () => insituScore(me)));
-record('score', 'insitu, 1 worker', rate(score1.rows, score1.ms), 'rows/s');
+record('score', 'insitu, 1 worker (sandbox process)', rate(score1.rows, score1.ms), 'rows/s');
 const checksumsAgree = Math.abs(score2.checksum - native1.checksum) < 1e-6 * Math.abs(native1.checksum) && score2.rows === native1.rows;
 
 const fitNative1 = await best(REPEAT, async () => python('native_fit.py', [db, '1']));
@@ -192,28 +194,39 @@ record('fit', 'native CPython, 1 process', rate(fitNative1.rows, fitNative1.ms),
 const fitNative2 = await best(REPEAT, async () => python('native_fit.py', [db, '2']));
 record('fit', 'native CPython, 2 processes', rate(fitNative2.rows, fitNative2.ms), 'rows/s');
 const fit2 = await withEngine(2, (me) => best(REPEAT, () => insituFit(me)));
-record('fit', 'insitu, 2 workers', rate(fit2.rows, fit2.ms), 'rows/s');
+record('fit', 'insitu, 2 workers (sandbox process)', rate(fit2.rows, fit2.ms), 'rows/s');
+const fit2t = await withEngine(2, (me) => best(REPEAT, () => insituFit(me)), 'thread');
+record('fit', 'insitu, 2 workers (thread)', rate(fit2t.rows, fit2t.ms), 'rows/s');
 const fitAgree = fit2.groups === fitNative1.groups && Math.abs(fit2.checksum - fitNative1.checksum) < 1e-6 * Math.max(1, Math.abs(fitNative1.checksum));
 
 const lat = await withEngine(2, latency);
-record('latency', 'insitu warm doEval p50', lat.p50, 'ms');
-record('latency', 'insitu warm doEval p99', lat.p99, 'ms');
+record('latency', 'insitu warm doEval p50 (sandbox process)', lat.p50, 'ms');
+record('latency', 'insitu warm doEval p99 (sandbox process)', lat.p99, 'ms');
+const latT = await withEngine(2, latency, 'thread');
+record('latency', 'insitu warm doEval p50 (thread)', latT.p50, 'ms');
+record('latency', 'insitu warm doEval p99 (thread)', latT.p99, 'ms');
 
-const colds = Array.from({ length: quick ? 1 : 3 }, () => coldStart(db)).sort((a, b) => a.firstResult - b.firstResult);
-const cold = colds[Math.floor(colds.length / 2)];
-record('cold start', 'new process -> first doEval result', cold.firstResult, 'ms', cold);
+for (const isolation of ['process', 'thread']) {
+  const colds = Array.from({ length: quick ? 1 : 3 }, () => coldStart(db, isolation)).sort((a, b) => a.firstResult - b.firstResult);
+  const cold = colds[Math.floor(colds.length / 2)];
+  record('cold start', `new process -> first doEval result (${isolation === 'process' ? 'sandbox process' : 'thread'})`, cold.firstResult, 'ms', cold);
+}
 
 const memDb = generate(here(`./out/data-${MEMORY_ROWS}.db`), MEMORY_ROWS);
-const mem = memory(memDb);
-record('memory', `rowApply over ${MEMORY_ROWS} rows, peak RSS`, mem.maxRssMb, 'MB', mem);
+for (const isolation of ['process', 'thread']) {
+  const mem = memory(memDb, isolation);
+  record('memory', `rowApply over ${MEMORY_ROWS} rows, peak RSS (${isolation === 'process' ? 'engine + sandbox process' : 'thread'})`, mem.maxRssMb, 'MB', mem);
+}
 
 const ratios = {
   'score: insitu(2) / native(1)': rate(score2.rows, score2.ms) / rate(native1.rows, native1.ms),
+  'score: insitu(2, thread) / native(1)': rate(score2t.rows, score2t.ms) / rate(native1.rows, native1.ms),
   'score: insitu(2) / native(2)': rate(score2.rows, score2.ms) / rate(native2.rows, native2.ms),
   'score: insitu(2) / subprocess JSON': rate(score2.rows, score2.ms) / rate(json.rows, json.ms),
   'score: insitu(2) / scan floor(1)': rate(score2.rows, score2.ms) / rate(floor1.rows, floor1.ms),
   'scaling: insitu 2 workers / 1 worker': rate(score2.rows, score2.ms) / rate(score1.rows, score1.ms),
   'fit: insitu(2) / native(1)': rate(fit2.rows, fit2.ms) / rate(fitNative1.rows, fitNative1.ms),
+  'fit: insitu(2, thread) / native(1)': rate(fit2t.rows, fit2t.ms) / rate(fitNative1.rows, fitNative1.ms),
   'fit: insitu(2) / native(2)': rate(fit2.rows, fit2.ms) / rate(fitNative2.rows, fitNative2.ms),
 };
 

@@ -212,6 +212,11 @@ export class SandboxRuntime implements Runtime {
     };
   }
 
+  /** Process id of the sandbox process (for monitoring its memory), if it is running. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
   /** @inheritdoc */
   async run(task: Task, opts: RunOptions = {}): Promise<TaskOutcome> {
     const res = await this.#request((id) => ({ type: 'run', id, groups: false, task: this.#sandboxTask(task) }), task.host, opts.signal);
