@@ -18,8 +18,8 @@ export const INPUT_TYPES: readonly InputType[] = ['auto', 'frame', 'pandas', 're
 export type TaskInput =
   /** f(**args) */
   | { readonly kind: 'none' }
-  /** f(data, **args) */
-  | { readonly kind: 'data'; readonly data: Table; readonly inputType: InputType }
+  /** f(data, **args); `ipc`, when given, is `data` already serialised (forwarded as is). */
+  | { readonly kind: 'data'; readonly data: Table; readonly inputType: InputType; readonly ipc?: Uint8Array }
   /** f(index, **args) */
   | { readonly kind: 'index'; readonly index: number }
   /** f(data, **args), where the worker reads `data` itself by running `query` on its own connection. */
@@ -84,7 +84,8 @@ export interface Image {
 
 /** What a UDF returned, converted for the host. */
 export type TaskValue =
-  | { readonly kind: 'table'; readonly table: Table }
+  /** `ipc`: the table's Arrow IPC bytes as the runtime received them, when it has them (for forwarding). */
+  | { readonly kind: 'table'; readonly table: Table; readonly ipc?: Uint8Array }
   | { readonly kind: 'json'; readonly value: JsonValue }
   | { readonly kind: 'bytes'; readonly value: Uint8Array };
 

@@ -1,5 +1,6 @@
 /** @insitu/runtime-pyodide: the Python runtime of insitu, Pyodide interpreters in worker threads. */
-export { PyodideRuntime, defaultWorkers } from './pyodide-runtime.js';
+export { PyodideRuntime } from './pyodide-runtime.js';
+export { defaultWorkers } from './task-wire.js';
 export type { PyodideRuntimeOptions } from './pyodide-runtime.js';
 export { SandboxRuntime } from './sandbox-runtime.js';
 export { PythonHost } from './python-host.js';

@@ -13,8 +13,7 @@ import {
   type TaskOutcome,
   type TaskValue,
 } from '@insitu/core';
-import { tableFromIPC, tableToIPC } from 'apache-arrow';
-import { availableParallelism } from 'node:os';
+import { tableFromIPC } from 'apache-arrow';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -27,11 +26,11 @@ import type {
   RunRequest,
   RunResponse,
   ThreadInfo,
-  WireInput,
   WireValue,
   WorkerConfig,
   WorkerRequest,
 } from './protocol.js';
+import { checkWorkers, isAborted, wireInput } from './task-wire.js';
 import { moving } from './transfer.js';
 
 /** Options for {@link PyodideRuntime}. */
@@ -79,11 +78,6 @@ interface Sendable {
   readonly transfer: ArrayBufferLike[];
 }
 
-/** Default worker count: one per core, at most 4. */
-export function defaultWorkers(): number {
-  return Math.max(1, Math.min(availableParallelism(), 4));
-}
-
 const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
 
 /**
@@ -109,10 +103,7 @@ export class PyodideRuntime implements Runtime {
 
   /** Start the pool; workers load Pyodide in the background. */
   constructor(opts: PyodideRuntimeOptions = {}) {
-    const workers = opts.workers ?? defaultWorkers();
-    if (!Number.isSafeInteger(workers) || workers < 1 || workers > 64) {
-      throw new InsituError(ErrorCode.BAD_INPUT, `workers must be an integer from 1 to 64, got ${String(workers)}`);
-    }
+    const workers = checkWorkers(opts.workers);
     this.concurrency = workers;
     this.readsQueries = opts.context !== undefined;
     this.#graceMs = opts.interruptGraceMs ?? 500;
@@ -288,33 +279,11 @@ export class PyodideRuntime implements Runtime {
   }
 }
 
-/** The wire form of a task's input; Arrow bytes to move go into `transfer`. */
-function wireInput(input: Task['input'], transfer: ArrayBufferLike[]): WireInput {
-  switch (input.kind) {
-    case 'data': {
-      const ipc = tableToIPC(input.data, 'stream');
-      transfer.push(ipc.buffer);
-      return { kind: 'data', ipc, inputType: input.inputType };
-    }
-    case 'query':
-      return { kind: 'query', sql: input.query.sql, params: input.query.params, inputType: input.inputType };
-    case 'groups':
-      return { kind: 'groups', sql: input.query.sql, params: input.query.params, by: input.by, ordered: input.ordered, inputType: input.inputType };
-    default:
-      return input;
-  }
-}
-
 /** A successful reply as a TaskOutcome. */
 function outcomeOf(res: { value: WireValue; stdout: string; stderr: string }): TaskOutcome {
   let value: TaskValue;
-  if (res.value.kind === 'table') value = { kind: 'table', table: tableFromIPC(res.value.ipc) };
+  if (res.value.kind === 'table') value = { kind: 'table', table: tableFromIPC(res.value.ipc), ipc: res.value.ipc };
   else if (res.value.kind === 'json') value = { kind: 'json', value: JSON.parse(res.value.json) };
   else value = { kind: 'bytes', value: res.value.value };
   return { value, stdout: res.stdout, stderr: res.stderr, images: [] };
-}
-
-/** Read `signal.aborted` afresh (it changes while a call awaits). */
-function isAborted(signal: AbortSignal): boolean {
-  return signal.aborted;
 }

@@ -40,7 +40,7 @@ function hostFor(id: number, user: string): HostApi {
 function taskOf(id: number, t: SandboxTask): Task {
   const i = t.input;
   let input: TaskInput;
-  if (i.kind === 'data') input = { kind: 'data', data: tableFromIPC(i.ipc), inputType: i.inputType };
+  if (i.kind === 'data') input = { kind: 'data', data: tableFromIPC(i.ipc), inputType: i.inputType, ipc: i.ipc };
   else if (i.kind === 'query') input = { kind: 'query', query: { sql: i.sql, params: i.params }, inputType: i.inputType };
   else if (i.kind === 'groups') input = { kind: 'groups', query: { sql: i.sql, params: i.params }, by: i.by, ordered: i.ordered, inputType: i.inputType };
   else input = i;
@@ -57,7 +57,7 @@ function taskOf(id: number, t: SandboxTask): Task {
 
 function outcomeOf(o: TaskOutcome): SandboxOutcome {
   const v = o.value;
-  const value = v.kind === 'table' ? { kind: 'table' as const, ipc: tableToIPC(v.table, 'stream') } : v;
+  const value = v.kind === 'table' ? { kind: 'table' as const, ipc: v.ipc ?? tableToIPC(v.table, 'stream') } : v;
   return { value, stdout: o.stdout, stderr: o.stderr };
 }
 

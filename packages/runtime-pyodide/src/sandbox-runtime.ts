@@ -12,14 +12,14 @@ import {
   type Task,
   type TaskOutcome,
 } from '@insitu/core';
-import { tableFromIPC, tableToIPC } from 'apache-arrow';
+import { tableFromIPC } from 'apache-arrow';
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultWorkers, type PyodideRuntimeOptions } from './pyodide-runtime.js';
-import type { WireInput } from './protocol.js';
+import type { PyodideRuntimeOptions } from './pyodide-runtime.js';
+import { checkWorkers, isAborted, wireInput } from './task-wire.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
 import { defaultSnapshotDir } from './snapshot-cache.js';
 
@@ -53,19 +53,6 @@ function outcomeOf(o: SandboxOutcome): TaskOutcome {
   return { value, stdout: o.stdout, stderr: o.stderr, images: [] };
 }
 
-function wireInput(input: Task['input']): WireInput {
-  switch (input.kind) {
-    case 'data':
-      return { kind: 'data', ipc: tableToIPC(input.data, 'stream'), inputType: input.inputType };
-    case 'query':
-      return { kind: 'query', sql: input.query.sql, params: input.query.params, inputType: input.inputType };
-    case 'groups':
-      return { kind: 'groups', sql: input.query.sql, params: input.query.params, by: input.by, ordered: input.ordered, inputType: input.inputType };
-    default:
-      return input;
-  }
-}
-
 interface Pending {
   resolve: (m: Extract<FromSandbox, { type: 'result' }>) => void;
   reject: (e: unknown) => void;
@@ -94,10 +81,7 @@ export class SandboxRuntime implements Runtime {
 
   /** Start the sandbox process (its workers boot in the background). */
   constructor(opts: PyodideRuntimeOptions = {}) {
-    const workers = opts.workers ?? defaultWorkers();
-    if (!Number.isSafeInteger(workers) || workers < 1 || workers > 64) {
-      throw new InsituError(ErrorCode.BAD_INPUT, `workers must be an integer from 1 to 64, got ${String(workers)}`);
-    }
+    const workers = checkWorkers(opts.workers);
     this.concurrency = workers;
     this.readsQueries = opts.context !== undefined;
     const snapshotDir = opts.snapshotDir === false ? false : resolve(opts.snapshotDir ?? defaultSnapshotDir());
@@ -188,11 +172,11 @@ export class SandboxRuntime implements Runtime {
         this.#pending.set(id, { resolve: resolvePromise, reject });
         child.send(build(id));
       });
-      if (signal !== undefined && aborted(signal)) throw abortError(signal);
+      if (signal !== undefined && isAborted(signal)) throw abortError(signal);
       if (!res.ok) throw deserializeError(res.error);
       return res;
     } catch (e) {
-      if (signal !== undefined && aborted(signal)) throw abortError(signal);
+      if (signal !== undefined && isAborted(signal)) throw abortError(signal);
       throw e;
     } finally {
       this.#hosts.delete(id);
@@ -247,9 +231,4 @@ export class SandboxRuntime implements Runtime {
       clearTimeout(timer);
     });
   }
-}
-
-/** Read `signal.aborted` afresh (it changes while a call awaits). */
-function aborted(signal: AbortSignal): boolean {
-  return signal.aborted;
 }

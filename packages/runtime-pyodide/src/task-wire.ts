@@ -1,0 +1,40 @@
+import { ErrorCode, InsituError, type Task } from '@insitu/core';
+import { tableToIPC } from 'apache-arrow';
+import { availableParallelism } from 'node:os';
+import type { WireInput } from './protocol.js';
+
+/** Default worker count: one per core, at most 4. */
+export function defaultWorkers(): number {
+  return Math.max(1, Math.min(availableParallelism(), 4));
+}
+
+/** Validate a worker count (default: {@link defaultWorkers}). */
+export function checkWorkers(workers: number | undefined): number {
+  const n = workers ?? defaultWorkers();
+  if (!Number.isSafeInteger(n) || n < 1 || n > 64) {
+    throw new InsituError(ErrorCode.BAD_INPUT, `workers must be an integer from 1 to 64, got ${String(n)}`);
+  }
+  return n;
+}
+
+/** The wire form of a task's input: Arrow tables as IPC bytes (whose buffers go into `transfer`). */
+export function wireInput(input: Task['input'], transfer: ArrayBufferLike[] = []): WireInput {
+  switch (input.kind) {
+    case 'data': {
+      const ipc = input.ipc ?? tableToIPC(input.data, 'stream');
+      transfer.push(ipc.buffer);
+      return { kind: 'data', ipc, inputType: input.inputType };
+    }
+    case 'query':
+      return { kind: 'query', sql: input.query.sql, params: input.query.params, inputType: input.inputType };
+    case 'groups':
+      return { kind: 'groups', sql: input.query.sql, params: input.query.params, by: input.by, ordered: input.ordered, inputType: input.inputType };
+    default:
+      return input;
+  }
+}
+
+/** Read `signal.aborted` afresh (it changes while a call awaits). */
+export function isAborted(signal: AbortSignal): boolean {
+  return signal.aborted;
+}
