@@ -21,7 +21,9 @@ export function checkWorkers(workers: number | undefined): number {
 export function wireInput(input: Task['input'], transfer: ArrayBufferLike[] = []): WireInput {
   switch (input.kind) {
     case 'data': {
-      const ipc = input.ipc ?? tableToIPC(input.data, 'stream');
+      // Forwarded bytes are copied, not moved: a task may be sent again (after a worker crash), and
+      // the table decoded from them shares their buffer.
+      const ipc = input.ipc !== undefined ? input.ipc.slice() : tableToIPC(input.data, 'stream');
       transfer.push(ipc.buffer);
       return { kind: 'data', ipc, inputType: input.inputType };
     }
