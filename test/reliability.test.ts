@@ -113,10 +113,38 @@ describe('memory', () => {
     }
   });
 
-  it('reports running out of wasm memory as a MemoryError', async () => {
-    const e = await rejectsWith(me.doEval({ source: 'def f():\n    return len(bytearray(8 * 2**30))' }), 'PYTHON_ERROR');
-    expect(['MemoryError', 'OverflowError']).toContain(e.pythonType);
+  it('reports an allocation past the default cap as a MemoryError', async () => {
+    const e = await rejectsWith(me.doEval({ source: 'def f():\n    return len(bytearray(2040 * 2**20))' }), 'PYTHON_ERROR');
+    expect(e.pythonType).toBe('MemoryError');
     expect((await ok()).value).toBe('still serving');
+  });
+
+  it.each(['process', 'thread'] as const)('caps each worker at maxMemoryMb (%s isolation): MemoryError in that UDF, other calls unaffected', async (isolation) => {
+    const capped = await createEngine({ database: ':memory:', workers: 2, maxMemoryMb: 256, isolation });
+    try {
+      const s = capped.session();
+      // Holds 10 MB blocks until the interpreter refuses one, then reports how many it got.
+      const fill = 'def f():\n    held = []\n    try:\n        while True:\n            held.append(bytearray(10_000_000))\n    except MemoryError:\n        return len(held)';
+      const got = (await s.doEval({ source: fill })).value as number;
+      expect(got).toBeGreaterThan(15); // ~30 MB is the interpreter itself
+      expect(got).toBeLessThan(26); // 256 MiB = 268 MB
+      const hog = 'def f():\n    return len(bytearray(300 * 2**20))';
+      const small = 'def f(i):\n    return sum(range(i * 1000))';
+      const [big, others] = await Promise.allSettled([s.doEval({ source: hog }), s.indexApply(8, { source: small }, { parallel: true })]);
+      expect(big.status).toBe('rejected');
+      expect((big as PromiseRejectedResult).reason).toMatchObject({ code: 'PYTHON_ERROR', pythonType: 'MemoryError' });
+      expect(others.status === 'fulfilled' && others.value.value).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((i) => (i * 1000 * (i * 1000 - 1)) / 2));
+      expect((await s.doEval({ source: 'def f():\n    return len(bytearray(100 * 2**20))' })).value).toBe(100 * 2 ** 20);
+    } finally {
+      await capped.close();
+    }
+  });
+
+  it('refuses a memory cap it cannot honour, naming the option', async () => {
+    for (const maxMemoryMb of [64, 5000, 1.5]) {
+      const e = await rejectsWith(createEngine({ database: ':memory:', workers: 1, maxMemoryMb }), 'BAD_INPUT');
+      expect(e.message).toMatch(/maxMemoryMb must be an integer from 128 to 4095/);
+    }
   });
 });
 

@@ -20,7 +20,16 @@ export interface EngineOptions {
    * Pyodide plainly every time. Default `$XDG_CACHE_HOME/insitu` or `~/.cache/insitu`.
    */
   readonly snapshotDir?: string | false;
-  /** Replace a worker after a call that grew its interpreter's heap past this many MiB. Default 1024. */
+  /**
+   * Hard cap on each worker interpreter's memory (wasm heap), in MiB, 128 to 4095. A UDF that allocates
+   * past it gets MemoryError (the call fails with PYTHON_ERROR, type MemoryError); the engine and the
+   * other workers are unaffected, and the worker is replaced after the call. Default 2048.
+   */
+  readonly maxMemoryMb?: number;
+  /**
+   * Replace a worker after a call that left its interpreter's heap at or above this many MiB (wasm
+   * memory never shrinks). Default 1024, or `maxMemoryMb` when that is smaller.
+   */
   readonly recycleHeapMb?: number;
   /**
    * `'process'` (default): UDFs run in a separate sandbox process (Node permission model, no code
@@ -47,6 +56,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
       ...(opts.workers === undefined ? {} : { workers: opts.workers }),
       ...(opts.interruptGraceMs === undefined ? {} : { interruptGraceMs: opts.interruptGraceMs }),
       ...(opts.snapshotDir === undefined ? {} : { snapshotDir: opts.snapshotDir }),
+      ...(opts.maxMemoryMb === undefined ? {} : { maxMemoryMb: opts.maxMemoryMb }),
       ...(opts.recycleHeapMb === undefined ? {} : { recycleHeapMb: opts.recycleHeapMb }),
       // Workers open their own connection to the same file for insitu.connect(); :memory: has none.
       ...(storage.inMemory

@@ -117,6 +117,8 @@ export interface WorkerConfig {
    * (shared by every worker); null to always boot Pyodide plainly.
    */
   readonly snapshot: { readonly dir: string; readonly path: string; readonly shared: SharedArrayBuffer | null } | null;
+  /** The interpreter's wasm heap cannot grow past this many MiB: allocations beyond it raise MemoryError. */
+  readonly maxMemoryMb: number;
   /** Running in the sandbox process: shim what the permission model blocks and harden the interpreter. */
   readonly sandboxed?: boolean;
 }

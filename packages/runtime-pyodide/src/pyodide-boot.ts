@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPyodide, type PyodideInterface } from 'pyodide';
 import type { WorkerConfig } from './protocol.js';
+import { cappedModuleFactory } from './heap-cap.js';
 import { readSnapshot, writeSnapshot } from './snapshot-cache.js';
 
 /** Directory of the Python package `insitu` shipped beside the compiled code. */
@@ -45,17 +46,18 @@ export function installTree(py: PyodideInterface, dir: string, target: string): 
 
 /** Start an interpreter for a worker (see the module comment). */
 export async function bootPyodide(config: WorkerConfig): Promise<PyodideInterface> {
-  const quiet = () => ({ stdout: () => {}, stderr: () => {} });
+  const createPyodideModule = await cappedModuleFactory(config.maxMemoryMb);
+  const base = { stdout: () => {}, stderr: () => {}, createPyodideModule };
   const snap = config.snapshot;
   const saved = snap === null ? null : snap.shared !== null ? new Uint8Array(snap.shared) : readSnapshot(snap.path);
   if (saved !== null) {
     try {
-      return await loadPyodide({ ...quiet(), _loadSnapshot: saved });
+      return await loadPyodide({ ...base, _loadSnapshot: saved });
     } catch {
       // Unreadable or from another build: boot plainly and replace it.
     }
   }
-  const py = await loadPyodide({ ...quiet(), ...(snap === null ? {} : { _makeSnapshot: true }) });
+  const py = await loadPyodide({ ...base, ...(snap === null ? {} : { _makeSnapshot: true }) });
   installTree(py, join(PYTHON_DIR, 'insitu'), `${SITE_DIR}/insitu`);
   py.runPython(`import sys\nsys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport ${PRELOAD.join(', ')}`);
   if (snap !== null) writeSnapshot(snap.path, snap.dir, py.makeMemorySnapshot());

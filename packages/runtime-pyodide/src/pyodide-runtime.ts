@@ -30,6 +30,7 @@ import type {
   WorkerConfig,
   WorkerRequest,
 } from './protocol.js';
+import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkers, isAborted, wireInput } from './task-wire.js';
 import { moving } from './transfer.js';
 
@@ -58,8 +59,15 @@ export interface PyodideRuntimeOptions {
    */
   readonly snapshotDir?: string | false;
   /**
-   * Replace a worker after a call that left its interpreter's heap larger than this many MiB (wasm
-   * memory never shrinks, so one large call would otherwise pin it). Default 1024.
+   * Hard cap on each worker interpreter's wasm heap, in MiB (128 to 4095). An allocation past it raises
+   * MemoryError in the UDF, which fails that call with PYTHON_ERROR; the worker is then replaced.
+   * Default 2048.
+   */
+  readonly maxMemoryMb?: number;
+  /**
+   * Replace a worker after a call that left its interpreter's heap at or above this many MiB (wasm
+   * memory never shrinks, so one large call would otherwise pin it). Default 1024, or `maxMemoryMb`
+   * when that is smaller.
    */
   readonly recycleHeapMb?: number;
   /** @internal Set by the sandbox process: workers shim `process.binding` and harden their interpreter. */
@@ -107,11 +115,13 @@ export class PyodideRuntime implements Runtime {
     this.concurrency = workers;
     this.readsQueries = opts.context !== undefined;
     this.#graceMs = opts.interruptGraceMs ?? 500;
-    this.#recycleHeapMb = opts.recycleHeapMb ?? 1024;
+    const limits = checkMemoryLimits(opts);
+    this.#recycleHeapMb = limits.recycleHeapMb;
     const c = opts.context;
     const workerData: WorkerConfig = {
       context: c === undefined ? null : { module: c.module, database: c.database, busyTimeoutMs: c.busyTimeoutMs ?? 5000 },
       snapshot: opts.snapshotDir === false ? null : sharedSnapshot(opts.snapshotDir ?? defaultSnapshotDir()),
+      maxMemoryMb: limits.maxMemoryMb,
       sandboxed: opts.sandboxed === true,
     };
     this.#pool = new Piscina({
@@ -227,7 +237,7 @@ export class PyodideRuntime implements Runtime {
 
   #noteThread(info: ThreadInfo): void {
     if (info.threadId < 0) return;
-    if (info.fatal === true || (info.heapMb ?? 0) > this.#recycleHeapMb) {
+    if (info.fatal === true || (info.heapMb ?? 0) >= this.#recycleHeapMb) {
       // Its interpreter is dead, or its heap grew too large to keep: terminate the thread; piscina
       // starts a replacement (minThreads), and tasks that reached it meanwhile are sent again.
       this.#channelled.delete(info.threadId);

@@ -5,6 +5,7 @@ import type { PyodideInterface } from 'pyodide';
 import { fromPyColumns, toWireColumns, type PyColumn, type WireColumn } from './arrow-columns.js';
 import { bootPyodide, installTree, PYTHON_DIR, SITE_DIR } from './pyodide-boot.js';
 import { HostChannel, type HostReply } from './host-channel.js';
+import { DEFAULT_MAX_MEMORY_MB } from './memory-limits.js';
 import type {
   GroupResult,
   GroupsResponse,
@@ -91,7 +92,7 @@ export class PythonHost {
    * Start an interpreter (see `bootPyodide`) with the `insitu` package and, when configured, the
    * database context module.
    */
-  static async start(config: WorkerConfig = { context: null, snapshot: null }): Promise<PythonHost> {
+  static async start(config: WorkerConfig = { context: null, snapshot: null, maxMemoryMb: DEFAULT_MAX_MEMORY_MB }): Promise<PythonHost> {
     return PythonHost.create(await bootPyodide(config), config);
   }
 

@@ -14,7 +14,8 @@ const runtime = new PyodideRuntime({
   snapshotDir: config.snapshotDir,
   sandboxed: true,
   ...(config.interruptGraceMs === undefined ? {} : { interruptGraceMs: config.interruptGraceMs }),
-  ...(config.recycleHeapMb === undefined ? {} : { recycleHeapMb: config.recycleHeapMb }),
+  maxMemoryMb: config.maxMemoryMb,
+  recycleHeapMb: config.recycleHeapMb,
   ...(config.context === undefined ? {} : { context: config.context }),
 });
 const calls = new Map<number, AbortController>();

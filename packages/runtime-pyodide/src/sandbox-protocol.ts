@@ -51,7 +51,8 @@ export type FromSandbox =
 export interface SandboxConfig {
   readonly workers: number;
   readonly interruptGraceMs?: number;
-  readonly recycleHeapMb?: number;
+  readonly maxMemoryMb: number;
+  readonly recycleHeapMb: number;
   readonly snapshotDir: string | false;
   readonly context?: { readonly module: string; readonly database: string; readonly busyTimeoutMs?: number };
 }

@@ -19,6 +19,7 @@ import { createRequire } from 'node:module';
 import { dirname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PyodideRuntimeOptions } from './pyodide-runtime.js';
+import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkers, isAborted, wireInput } from './task-wire.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
 import { defaultSnapshotDir } from './snapshot-cache.js';
@@ -90,7 +91,7 @@ export class SandboxRuntime implements Runtime {
       workers,
       snapshotDir,
       ...(opts.interruptGraceMs === undefined ? {} : { interruptGraceMs: opts.interruptGraceMs }),
-      ...(opts.recycleHeapMb === undefined ? {} : { recycleHeapMb: opts.recycleHeapMb }),
+      ...checkMemoryLimits(opts),
       ...(opts.context === undefined ? {} : { context: opts.context }),
     };
     const reads = [codeRoot(opts.context?.module)];

@@ -22,7 +22,7 @@ function buffersOf(res: WorkerResponse): ArrayBufferLike[] {
 }
 
 export default (async () => {
-  const config = (workerData as WorkerConfig | undefined) ?? { context: null, snapshot: null };
+  const config = workerData as WorkerConfig;
   if (config.sandboxed === true) shimProcessBinding();
   const py = await bootPyodide(config);
   if (config.sandboxed === true) hardenInterpreter(py);
