@@ -146,9 +146,11 @@ export class PyodideRuntime implements Runtime {
   async runGroups(task: Task, opts: RunOptions = {}): Promise<GroupOutcome[]> {
     const res = (await this.#execute(task, opts.signal)) as GroupsResponse;
     const keys = res.keys === null ? null : tableFromIPC(res.keys);
+    // Each key column's values read once (per-row Vector.get walks the chunks every time).
+    const keyColumns = keys === null ? [] : keys.schema.fields.map((f) => [f.name, [...keys.getChild(f.name)!]] as const);
     const keyAt = (i: number): Record<string, unknown> => {
       const row: Record<string, unknown> = {};
-      for (const f of keys!.schema.fields) row[f.name] = keys!.getChild(f.name)!.get(i) ?? null;
+      for (const [name, values] of keyColumns) row[name] = values[i] ?? null;
       return row;
     };
     const out: GroupOutcome[] = [];

@@ -1,7 +1,6 @@
 /**
  * piscina worker entry: boots one Pyodide interpreter and exports a promise of the task handler, so
- * the thread counts as ready only when Python works. Pyodide boots before the heavier modules (Arrow,
- * the engine core) are loaded. The logic lives in python-host.ts.
+ * the thread counts as ready only when Python works. The logic lives in python-host.ts.
  */
 import { threadId, workerData } from 'node:worker_threads';
 import { bootPyodide } from './pyodide-boot.js';
@@ -24,9 +23,15 @@ function buffersOf(res: WorkerResponse): ArrayBufferLike[] {
 export default (async () => {
   const config = workerData as WorkerConfig;
   if (config.sandboxed === true) shimProcessBinding();
-  const py = await bootPyodide(config);
+  // The heavier modules (Arrow, the engine core, the database context) load while Pyodide waits on its
+  // wasm compile and file reads; PythonHost.create then finds the context module already loaded.
+  const [py, { PythonHost, setThreadId }, { moving }] = await Promise.all([
+    bootPyodide(config),
+    import('./python-host.js'),
+    import('./transfer.js'),
+    config.context === null ? null : import(config.context.module),
+  ]);
   if (config.sandboxed === true) hardenInterpreter(py);
-  const [{ PythonHost, setThreadId }, { moving }] = await Promise.all([import('./python-host.js'), import('./transfer.js')]);
   setThreadId(threadId);
   const host = await PythonHost.create(py, config);
   return (req: WorkerRequest): WorkerResponse => {

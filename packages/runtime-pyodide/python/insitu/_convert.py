@@ -60,19 +60,24 @@ def _chunk_values(kind, n, data, offsets):
 
 def column_values(kind, chunks):
     """The Python values of one column from its chunks (nulls as None)."""
+    if len(chunks) == 1:
+        return _chunk_column(kind, chunks[0])
     out = []
     for ch in chunks:
-        n = ch["length"]
-        validity = ch.get("validity")
-        if kind == "null":
-            out.extend([None] * n)
-            continue
-        values = _chunk_values(kind, n, ch.get("data"), ch.get("offsets")) if n else []
-        if validity is not None:
-            valid = _bits(validity, n)
-            values = [v if ok else None for v, ok in zip(values, valid)]
-        out.extend(values)
+        out.extend(_chunk_column(kind, ch))
     return out
+
+
+def _chunk_column(kind, ch):
+    n = ch["length"]
+    validity = ch.get("validity")
+    if kind == "null":
+        return [None] * n
+    values = _chunk_values(kind, n, ch.get("data"), ch.get("offsets")) if n else []
+    if validity is not None:
+        valid = _bits(validity, n)
+        values = [v if ok else None for v, ok in zip(values, valid)]
+    return values
 
 
 # ---- Python -> host -------------------------------------------------------------------------------
