@@ -133,3 +133,55 @@ describe('SqliteStorage tables', () => {
     await again.close();
   });
 });
+
+describe('worker reads of split scans', () => {
+  const rowsOf = (t: { toArray(): { toJSON(): unknown }[] }) => t.toArray().map((r) => r.toJSON());
+
+  it('reads each chunk column by column with the same rows, types and nulls as row by row', async () => {
+    const rows = Array.from({ length: 50 }, (_, i) => ({
+      i: i % 7 === 0 ? null : i * 1000,
+      f: i % 5 === 0 ? null : i / 4,
+      s: i % 6 === 0 ? null : `row ${i} ✓`,
+      b: i % 3 === 0,
+      x: i % 4 === 0 ? null : new Uint8Array([i, 255 - i]),
+    }));
+    await storage.createTable('CHUNKED', rows);
+    const db = new Database(join(dir, 'a.db'));
+    db.exec('DELETE FROM CHUNKED WHERE rowid % 11 = 0'); // holes in the rowids
+    db.close();
+    const scan = { table: 'CHUNKED', columns: null, filters: [{ sql: '"i" IS NULL OR "i" % 3000 <> ?', params: [0] }] };
+    const { openContextConnection } = await import('../dist/sqlite/sqlite-context.js');
+    const conn = openContextConnection(join(dir, 'a.db'));
+    try {
+      let total = 0;
+      for await (const chunk of (await storage.splitScan(scan, 7))!) {
+        expect(chunk.query.byColumn).toHaveLength(5);
+        const byRow = conn.query(chunk.query.sql, chunk.query.params);
+        const byCol = conn.query(chunk.query.sql, chunk.query.params, chunk.query.byColumn);
+        expect(String(byCol.schema)).toBe(String(byRow.schema));
+        expect(rowsOf(byCol)).toEqual(rowsOf(byRow));
+        total += byCol.numRows;
+      }
+      expect(total).toBe(await storage.count(q('SELECT * FROM CHUNKED WHERE rowid % 11 <> 0 AND ("i" IS NULL OR "i" % 3000 <> 0)')));
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('falls back to row reads when a column has no declared type', async () => {
+    const db = new Database(join(dir, 'a.db'));
+    db.exec(`CREATE TABLE LOOSE (a, b INTEGER); INSERT INTO LOOSE VALUES (1, 2), ('two', 3), (NULL, 4);`);
+    db.close();
+    const { openContextConnection } = await import('../dist/sqlite/sqlite-context.js');
+    const conn = openContextConnection(join(dir, 'a.db'));
+    try {
+      const chunks = [];
+      for await (const c of (await storage.splitScan({ table: 'LOOSE', columns: ['b', 'a'], filters: [] }, 10))!) chunks.push(c);
+      expect(chunks).toHaveLength(1);
+      const t = conn.query(chunks[0]!.query.sql, chunks[0]!.query.params, chunks[0]!.query.byColumn);
+      expect(rowsOf(t)).toEqual([{ b: 2n, a: '1' }, { b: 3n, a: 'two' }, { b: 4n, a: null }]);
+    } finally {
+      conn.close();
+    }
+  });
+});

@@ -12,7 +12,14 @@ export type WireInput =
   | { readonly kind: 'data'; readonly ipc: Uint8Array; readonly inputType: InputType }
   | { readonly kind: 'index'; readonly index: number }
   /** The worker reads the partition itself on its own connection. */
-  | { readonly kind: 'query'; readonly sql: string; readonly params: readonly SqlParam[]; readonly inputType: InputType }
+  | {
+      readonly kind: 'query';
+      readonly sql: string;
+      readonly params: readonly SqlParam[];
+      /** The same rows one column per statement (see `QuerySpec.byColumn`). */
+      readonly byColumn?: readonly string[];
+      readonly inputType: InputType;
+    }
   /** The worker reads rows ordered by `by`, cuts them into groups and calls the UDF once per group. */
   | {
       readonly kind: 'groups';

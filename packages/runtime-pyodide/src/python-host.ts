@@ -26,7 +26,7 @@ type PyCallable = (...args: unknown[]) => PyProxyLike;
 
 /** The connection behind `insitu.connect()`, as the adapter's context module provides it. */
 interface ContextConnection {
-  query(sql: string, params: readonly SqlParam[]): Table;
+  query(sql: string, params: readonly SqlParam[], byColumn?: readonly string[]): Table;
   scan(sql: string, params: readonly SqlParam[], batchRows: number, breakOn: readonly string[]): Iterable<Table>;
   groups(sql: string, params: readonly SqlParam[], key: string): Iterable<Table>;
   execute(sql: string, params: readonly SqlParam[], mode: ContextMode): number;
@@ -208,7 +208,7 @@ export class PythonHost {
   /** The partition's columns: decoded from the Arrow bytes sent, or read here from the database. */
   #inputColumns(req: RunRequest) {
     if (req.input.kind === 'data') return toWireColumns(tableFromIPC(req.input.ipc));
-    if (req.input.kind === 'query') return toWireColumns(this.#connectionFor().query(req.input.sql, req.input.params));
+    if (req.input.kind === 'query') return toWireColumns(this.#connectionFor().query(req.input.sql, req.input.params, req.input.byColumn));
     return undefined;
   }
 

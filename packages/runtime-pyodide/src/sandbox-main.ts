@@ -42,7 +42,9 @@ function taskOf(id: number, t: SandboxTask): Task {
   const i = t.input;
   let input: TaskInput;
   if (i.kind === 'data') input = { kind: 'data', data: tableFromIPC(i.ipc), inputType: i.inputType, ipc: i.ipc };
-  else if (i.kind === 'query') input = { kind: 'query', query: { sql: i.sql, params: i.params }, inputType: i.inputType };
+  else if (i.kind === 'query') {
+    input = { kind: 'query', query: { sql: i.sql, params: i.params, ...(i.byColumn === undefined ? {} : { byColumn: i.byColumn }) }, inputType: i.inputType };
+  }
   else if (i.kind === 'groups') input = { kind: 'groups', query: { sql: i.sql, params: i.params }, by: i.by, ordered: i.ordered, inputType: i.inputType };
   else input = i;
   return {

@@ -28,7 +28,13 @@ export function wireInput(input: Task['input'], transfer: ArrayBufferLike[] = []
       return { kind: 'data', ipc, inputType: input.inputType };
     }
     case 'query':
-      return { kind: 'query', sql: input.query.sql, params: input.query.params, inputType: input.inputType };
+      return {
+        kind: 'query',
+        sql: input.query.sql,
+        params: input.query.params,
+        ...(input.query.byColumn === undefined ? {} : { byColumn: input.query.byColumn }),
+        inputType: input.inputType,
+      };
     case 'groups':
       return { kind: 'groups', sql: input.query.sql, params: input.query.params, by: input.by, ordered: input.ordered, inputType: input.inputType };
     default:

@@ -2,7 +2,7 @@ import { ErrorCode, InsituError, schemaOf, type SqlParam } from '@insitu/core';
 import { Table } from 'apache-arrow';
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
-import { declaredKinds, groupedByNumericKey, scanBatches } from './sqlite-scanner.js';
+import { declaredKinds, groupedByNumericKey, readByColumn, scanBatches } from './sqlite-scanner.js';
 import { bindable, prepareGuarded, sqlError } from './sqlite-statement-guard.js';
 
 /**
@@ -10,8 +10,11 @@ import { bindable, prepareGuarded, sqlError } from './sqlite-statement-guard.js'
  * connection of its own to the same database file (WAL, busy timeout), never the engine's.
  */
 export interface ContextConnection {
-  /** Run one read-only query and return all its rows. */
-  query(sql: string, params: readonly SqlParam[]): Table;
+  /**
+   * Run one read-only query and return all its rows. With `byColumn` (the same rows one column per
+   * statement, see `QuerySpec.byColumn`) the columns are read that way, in one read transaction.
+   */
+  query(sql: string, params: readonly SqlParam[], byColumn?: readonly string[]): Table;
   /** Stream a read-only query's rows in batches, also cut where the `breakOn` columns change. */
   scan(sql: string, params: readonly SqlParam[], batchRows: number, breakOn: readonly string[]): Iterable<Table>;
   /** The rows of an unordered read-only query as one table per value of a numeric key, ascending. */
@@ -31,9 +34,13 @@ export function openContextConnection(path: string, opts: { busyTimeoutMs?: numb
     throw new InsituError(ErrorCode.STORAGE_ERROR, `cannot open the database for the UDF context: ${e instanceof Error ? e.message : String(e)}`);
   }
   return {
-    query(sql, params) {
+    query(sql, params, byColumn) {
       const stmt = prepareGuarded(db, sql, params, 'query');
       try {
+        if (byColumn !== undefined && byColumn.length > 0) {
+          const table = readByColumn(db, byColumn.map((s) => prepareGuarded(db, s, params, 'query')), bindable(params));
+          if (table !== null) return table;
+        }
         const batches = [...scanBatches(stmt, bindable(params), 65536)].flatMap((t) => t.batches);
         if (batches.length > 0) return new Table(batches);
         const { names, kinds } = declaredKinds(stmt);

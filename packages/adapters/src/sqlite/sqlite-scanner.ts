@@ -96,6 +96,36 @@ function* streamDeclared(
   if (n > 0) yield finish(writers, n);
 }
 
+/**
+ * One table from statements that each return one column of the same rows in the same order, read in
+ * one read transaction (so they see one snapshot of the database). Each column comes back from the
+ * driver as one array (`pluck`), which is much cheaper than an array per row. Null when a column's
+ * kind is not declared (its values would decide it): the caller reads row-wise instead.
+ */
+export function readByColumn(db: BetterSqlite3.Database, stmts: readonly BetterSqlite3.Statement[], params: readonly unknown[]): Table | null {
+  const declared = stmts.map((s) => declaredKinds(s));
+  if (declared.some((d) => d.names.length !== 1 || d.kinds[0] === null)) return null;
+  const names = declared.map((d) => d.names[0]!);
+  const kinds = declared.map((d) => d.kinds[0]!);
+  const own = !db.inTransaction;
+  if (own) db.prepare('BEGIN').run();
+  let data;
+  let count = 0;
+  try {
+    data = stmts.map((s, c) => {
+      const values = s.pluck(true).all(...params) as unknown[];
+      if (c > 0 && values.length !== count) throw new Error(`column ${names[c]} returned ${values.length} rows, not ${count}`);
+      count = values.length;
+      const w = new ColumnWriter(kinds[c]!, names[c]!, count);
+      for (let r = 0; r < count; r++) w.put(r, values[r]);
+      return w.finish(count);
+    });
+  } finally {
+    if (own) db.prepare('COMMIT').run();
+  }
+  return tableOfColumns(schemaOf(names, kinds), data, count);
+}
+
 function keyChanged(a: unknown[], b: unknown[], idx: readonly number[]): boolean {
   for (const i of idx) {
     const x = a[i];

@@ -169,12 +169,18 @@ export class SqliteStorage implements Storage {
     const where = scan.filters.map((f) => ` AND (${f.sql}\n)`).join('');
     const fparams = scan.filters.flatMap((f) => f.params);
     // Validate the chunk query shape once (read-only, no engine tables) before planning.
-    prepareGuarded(this.#db, `SELECT ${cols} FROM ${table} AS "t" WHERE 1${where}`, fparams, 'query');
+    const names = prepareGuarded(this.#db, `SELECT ${cols} FROM ${table} AS "t" WHERE 1${where}`, fparams, 'query')
+      .columns()
+      .map((c) => c.name);
     const first = this.#db.prepare(`SELECT "t".rowid FROM ${table} AS "t" WHERE 1${where} ORDER BY "t".rowid LIMIT 1`).pluck();
     const next = this.#db.prepare(`SELECT "t".rowid FROM ${table} AS "t" WHERE "t".rowid >= ?${where} ORDER BY "t".rowid LIMIT 1 OFFSET ?`).pluck();
     const countFrom = this.#db.prepare(`SELECT count(*) FROM ${table} AS "t" WHERE "t".rowid >= ?${where}`).pluck();
-    const ranged = `SELECT ${cols} FROM ${table} AS "t" WHERE "t".rowid >= ? AND "t".rowid < ?${where} ORDER BY "t".rowid`;
-    const tail = `SELECT ${cols} FROM ${table} AS "t" WHERE "t".rowid >= ?${where} ORDER BY "t".rowid`;
+    const rangedOf = (c: string) => `SELECT ${c} FROM ${table} AS "t" WHERE "t".rowid >= ? AND "t".rowid < ?${where} ORDER BY "t".rowid`;
+    const tailOf = (c: string) => `SELECT ${c} FROM ${table} AS "t" WHERE "t".rowid >= ?${where} ORDER BY "t".rowid`;
+    // Ordered by rowid, each column's statement returns the same rows in the same order as the whole.
+    const byColumn = (of: (c: string) => string) => (new Set(names).size === names.length ? { byColumn: names.map((n) => of(quoteIdentifier(n))) } : {});
+    const ranged = { sql: rangedOf(cols), ...byColumn(rangedOf) };
+    const tail = { sql: tailOf(cols), ...byColumn(tailOf) };
     const fp = bindable(fparams);
     async function* chunks(): AsyncGenerator<ScanChunk> {
       let start = first.get(...fp) as number | undefined;
@@ -182,10 +188,10 @@ export class SqliteStorage implements Storage {
         const after = next.get(start, ...fp, rows) as number | undefined;
         if (after === undefined) {
           const n = countFrom.get(start, ...fp) as number;
-          yield { query: { sql: tail, params: [start, ...fparams] }, rows: n };
+          yield { query: { ...tail, params: [start, ...fparams] }, rows: n };
           return;
         }
-        yield { query: { sql: ranged, params: [start, after, ...fparams] }, rows };
+        yield { query: { ...ranged, params: [start, after, ...fparams] }, rows };
         start = after;
       }
     }
