@@ -1,14 +1,10 @@
-// Scan-floor helper: one worker thread scanning an id range on its own connection.
+// Scan-floor helper: one worker thread reading an id range on its own connection.
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
+import { readColumns, readRows } from './scan-read.mjs';
 
-const { path, lo, hi } = workerData;
+const { path, lo, hi, mode } = workerData;
 const db = new Database(path, { readonly: true });
-let n = 0;
-let s = 0;
-for (const [, a] of db.prepare('SELECT id, x1, x2, x3 FROM DATA WHERE id >= ? AND id < ?').raw(true).iterate(lo, hi)) {
-  n++;
-  s += a;
-}
+const n = (mode === 'columns' ? readColumns : readRows)(db, lo, hi);
 db.close();
-parentPort.postMessage({ n, s });
+parentPort.postMessage({ n });
