@@ -50,7 +50,7 @@ function python(script, args) {
 function scan1(mode) {
   const conn = new Database(db, { readonly: true });
   const t = performance.now();
-  const n = (mode === 'columns' ? readColumns : readRows)(conn, 0, ROWS + 1);
+  const n = (mode === 'columns' ? readColumns : readRows)(conn, 0, ROWS + 1, CHUNK);
   const ms = performance.now() - t;
   conn.close();
   return { rows: n, ms };
@@ -63,7 +63,7 @@ async function scan2(mode) {
     [0, 1].map(
       (k) =>
         new Promise((res, rej) => {
-          const w = new Worker(here('./scan-worker.mjs'), { workerData: { path: db, lo: k * half, hi: (k + 1) * half, mode } });
+          const w = new Worker(here('./scan-worker.mjs'), { workerData: { path: db, lo: k * half, hi: (k + 1) * half, mode, chunk: CHUNK } });
           w.once('message', res);
           w.once('error', rej);
         }),

@@ -31,7 +31,7 @@ import type {
   WorkerRequest,
 } from './protocol.js';
 import { checkMemoryLimits } from './memory-limits.js';
-import { checkWorkers, isAborted, wireInput } from './task-wire.js';
+import { checkWorkers, isAborted, tableValue, wireInput } from './task-wire.js';
 import { moving } from './transfer.js';
 
 /** Options for {@link PyodideRuntime}. */
@@ -294,7 +294,7 @@ export class PyodideRuntime implements Runtime {
 /** A successful reply as a TaskOutcome. */
 function outcomeOf(res: { value: WireValue; stdout: string; stderr: string }): TaskOutcome {
   let value: TaskValue;
-  if (res.value.kind === 'table') value = { kind: 'table', table: tableFromIPC(res.value.ipc), ipc: res.value.ipc };
+  if (res.value.kind === 'table') value = tableValue(res.value.ipc);
   else if (res.value.kind === 'json') value = { kind: 'json', value: JSON.parse(res.value.json) };
   else value = { kind: 'bytes', value: res.value.value };
   return { value, stdout: res.stdout, stderr: res.stderr, images: [] };

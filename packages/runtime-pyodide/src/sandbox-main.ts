@@ -4,8 +4,9 @@
  * permission model, code generation from strings disallowed, and an empty environment.
  */
 import { deserializeError, ErrorCode, InsituError, type HostApi, type Task, type TaskInput, type TaskOutcome } from '@insitu/core';
-import { tableFromIPC, tableToIPC } from 'apache-arrow';
+import { tableToIPC } from 'apache-arrow';
 import { PyodideRuntime } from './pyodide-runtime.js';
+import { dataInput } from './task-wire.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as SandboxConfig;
@@ -41,7 +42,7 @@ function hostFor(id: number, user: string): HostApi {
 function taskOf(id: number, t: SandboxTask): Task {
   const i = t.input;
   let input: TaskInput;
-  if (i.kind === 'data') input = { kind: 'data', data: tableFromIPC(i.ipc), inputType: i.inputType, ipc: i.ipc };
+  if (i.kind === 'data') input = dataInput(i.ipc, i.inputType);
   else if (i.kind === 'query') {
     input = { kind: 'query', query: { sql: i.sql, params: i.params, ...(i.byColumn === undefined ? {} : { byColumn: i.byColumn }) }, inputType: i.inputType };
   }

@@ -12,7 +12,6 @@ import {
   type Task,
   type TaskOutcome,
 } from '@insitu/core';
-import { tableFromIPC } from 'apache-arrow';
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -20,7 +19,7 @@ import { dirname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PyodideRuntimeOptions } from './pyodide-runtime.js';
 import { checkMemoryLimits } from './memory-limits.js';
-import { checkWorkers, isAborted, wireInput } from './task-wire.js';
+import { checkWorkers, isAborted, tableValue, wireInput } from './task-wire.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
 import { defaultSnapshotDir } from './snapshot-cache.js';
 
@@ -50,7 +49,7 @@ function codeRoot(contextModule: string | undefined): string {
 function outcomeOf(o: SandboxOutcome): TaskOutcome {
   const v = o.value;
   const value =
-    v.kind === 'table' ? { kind: 'table' as const, table: tableFromIPC(v.ipc) } : v.kind === 'json' ? { kind: 'json' as const, value: v.value as never } : v;
+    v.kind === 'table' ? tableValue(v.ipc) : v.kind === 'json' ? { kind: 'json' as const, value: v.value as never } : v;
   return { value, stdout: o.stdout, stderr: o.stderr, images: [] };
 }
 

@@ -1,5 +1,5 @@
-import { ErrorCode, InsituError, type Task } from '@insitu/core';
-import { tableToIPC } from 'apache-arrow';
+import { ErrorCode, InsituError, type Task, type TaskInput, type TaskValue, type InputType } from '@insitu/core';
+import { tableFromIPC, tableToIPC, type Table } from 'apache-arrow';
 import { availableParallelism } from 'node:os';
 import type { WireInput } from './protocol.js';
 
@@ -45,4 +45,32 @@ export function wireInput(input: Task['input'], transfer: ArrayBufferLike[] = []
 /** Read `signal.aborted` afresh (it changes while a call awaits). */
 export function isAborted(signal: AbortSignal): boolean {
   return signal.aborted;
+}
+
+/**
+ * A table result from its Arrow IPC bytes, decoded only when `table` is first read: the sandbox process
+ * forwards the bytes and never needs the table.
+ */
+export function tableValue(ipc: Uint8Array): Extract<TaskValue, { kind: 'table' }> {
+  let table: Table | undefined;
+  return {
+    kind: 'table',
+    ipc,
+    get table(): Table {
+      return (table ??= tableFromIPC(ipc));
+    },
+  };
+}
+
+/** Data input from Arrow IPC bytes, decoded only when `data` is first read (see {@link tableValue}). */
+export function dataInput(ipc: Uint8Array, inputType: InputType): Extract<TaskInput, { kind: 'data' }> {
+  let data: Table | undefined;
+  return {
+    kind: 'data',
+    ipc,
+    inputType,
+    get data(): Table {
+      return (data ??= tableFromIPC(ipc));
+    },
+  };
 }
