@@ -69,6 +69,23 @@ describe('hostile and malformed input', () => {
     await stillServing();
   });
 
+  it('survives corrupted Arrow bytes in a datastore: loads of that object fail with a typed error, nothing else does', async () => {
+    await me.datastores.save('frames', { t: (await me.table('SAFE').pull()), n: 2 });
+    const raw = new Database(db.path);
+    raw.prepare(`UPDATE insitu_datastore_objects SET data = x'ffffffff7800000010000000' WHERE datastore = 'frames' AND name = 't'`).run();
+    raw.close();
+    const host = await rejectsWith(me.datastores.load('frames'), 'STORAGE_ERROR');
+    expect(host.message).toMatch(/frames.*\bt\b|\bt\b.*frames/);
+    const inUdf = await rejectsWith(me.doEval({ source: 'import insitu\ndef f():\n    return insitu.ds.load("frames")' }), 'STORAGE_ERROR');
+    expect(inUdf.message).toMatch(/frames/);
+    expect(await me.datastores.load('frames', { objs: ['n'] })).toEqual({ n: 2 });
+    const raw2 = new Database(db.path);
+    raw2.prepare(`UPDATE insitu_datastore_objects SET data = x'7b2261223a' WHERE datastore = 'frames' AND name = 'n'`).run();
+    raw2.close();
+    await rejectsWith(me.datastores.load('frames', { objs: ['n'] }), 'STORAGE_ERROR');
+    await stillServing();
+  });
+
   it('handles huge outputs and non-serialisable results with typed errors', async () => {
     const big = await me.doEval({ source: 'def f():\n    return {"i": list(range(2_000_000))}' });
     expect((big.value as { numRows: number }).numRows).toBe(2_000_000);

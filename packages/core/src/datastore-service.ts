@@ -83,7 +83,7 @@ export class DatastoreService {
   /** Load objects as host values: tables, JSON values, or {@link PythonObject} handles. */
   async load(name: string, opts: LoadDatastoreOptions = {}): Promise<Record<string, DatastoreValue>> {
     const objects = await this.loadStored(name, opts);
-    return Object.fromEntries(objects.map((o) => [o.name, hostFromStored(o)]));
+    return Object.fromEntries(objects.map((o) => [o.name, hostFromStored(o, name)]));
   }
 
   /** Load serialised objects (for a UDF). */

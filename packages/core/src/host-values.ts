@@ -1,6 +1,6 @@
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { canonicalTable } from './column-kind.js';
-import { badInput } from './errors.js';
+import { badInput, ErrorCode, InsituError } from './errors.js';
 import type { StoredObject } from './storage.js';
 import { findNonJson, type JsonValue } from './values.js';
 
@@ -66,13 +66,38 @@ export function storedFromHost(name: string, value: unknown): StoredObject {
   return { name, class: jsonClass(json), format: 'json', data, size: data.byteLength, length, rows: null, columns: null };
 }
 
-/** The host form of a stored object. */
-export function hostFromStored(o: StoredObject): DatastoreValue {
+function damaged(object: string, datastore: string, what: string, e: unknown): InsituError {
+  return new InsituError(
+    ErrorCode.STORAGE_ERROR,
+    `object ${object} of datastore ${datastore} holds ${what} that cannot be read (${e instanceof Error ? e.message : String(e)}); ` +
+      'it was damaged outside the engine: save it again, or load the other objects by name',
+    { cause: e },
+  );
+}
+
+/**
+ * The Arrow table stored as `bytes` for object `object` of datastore `datastore`; STORAGE_ERROR when the
+ * bytes are not a readable Arrow IPC stream (they were damaged outside the engine).
+ */
+export function tableFromStored(bytes: Uint8Array, object: string, datastore: string): Table {
+  try {
+    return tableFromIPC(bytes);
+  } catch (e) {
+    throw damaged(object, datastore, 'Arrow data', e);
+  }
+}
+
+/** The host form of a stored object of datastore `datastore`. */
+export function hostFromStored(o: StoredObject, datastore: string): DatastoreValue {
   switch (o.format) {
     case 'json':
-      return JSON.parse(new TextDecoder().decode(o.data)) as JsonValue;
+      try {
+        return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(o.data)) as JsonValue;
+      } catch (e) {
+        throw damaged(o.name, datastore, 'JSON', e);
+      }
     case 'arrow':
-      return tableFromIPC(o.data);
+      return tableFromStored(o.data, o.name, datastore);
     case 'pickle':
       return new PythonObject(o.class, o.size);
   }

@@ -59,7 +59,7 @@ export { Engine, DEFAULT_USER } from './engine.js';
 export type { SessionOptions } from './engine.js';
 export { DatastoreService } from './datastore-service.js';
 export type { ListDatastoresOptions, LoadDatastoreOptions, SaveDatastoreOptions } from './datastore-service.js';
-export { PythonObject } from './host-values.js';
+export { PythonObject, tableFromStored } from './host-values.js';
 export type { DatastoreValue } from './host-values.js';
 export { GrantService } from './grant-service.js';
 export type { GrantTarget } from './grant-service.js';

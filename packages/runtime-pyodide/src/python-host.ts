@@ -1,4 +1,4 @@
-import { ErrorCode, InsituError, keyOf, sameKey, type CellKey, type ContextMode, type SerializedError, type SqlParam } from '@insitu/core';
+import { ErrorCode, InsituError, keyOf, sameKey, tableFromStored, type CellKey, type ContextMode, type SerializedError, type SqlParam } from '@insitu/core';
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { join } from 'node:path';
 import type { PyodideInterface } from 'pyodide';
@@ -266,8 +266,9 @@ export class PythonHost {
       });
       const reply = this.channel.call(this.#current.callId, op, argsJson, bytes);
       if (!reply.ok || op !== 'dsLoad' || reply.json === null) return reply;
-      const metas = JSON.parse(reply.json) as { format: string }[];
-      const out = reply.blobs.map((b, i) => (metas[i]?.format === 'arrow' ? toWireColumns(tableFromIPC(b)) : b));
+      const metas = JSON.parse(reply.json) as { format: string; name: string }[];
+      const datastore = String((JSON.parse(argsJson) as { name?: unknown }).name);
+      const out = reply.blobs.map((b, i) => (metas[i]?.format === 'arrow' ? toWireColumns(tableFromStored(b, metas[i].name, datastore)) : b));
       return { ok: true, json: reply.json, blobs: out };
     } catch (e) {
       return failure(e);
