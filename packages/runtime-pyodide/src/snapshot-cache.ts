@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { version as pyodideVersion } from 'pyodide';
 
 /** Bumped whenever what goes into a snapshot changes shape. */
 const FORMAT = 1;
+/** Other snapshots (other insitu or Pyodide versions) unused for this long are removed. */
+const KEEP_UNUSED_MS = 7 * 24 * 3600 * 1000;
+/** Temporary files of interrupted writes older than this are removed. */
+const KEEP_TEMP_MS = 3600 * 1000;
 
 /** The default directory for start-up snapshots: `$XDG_CACHE_HOME/insitu` or `~/.cache/insitu`. */
 export function defaultSnapshotDir(): string {
@@ -34,10 +38,21 @@ export function snapshotPath(dir: string, pythonDir: string): string {
   return join(dir, `pyodide-${pyodideVersion}-${hash.digest('hex').slice(0, 16)}.snapshot`);
 }
 
+/** Record that the snapshot at `path` was used now (its access time; pruning keeps recently used ones). */
+function markUsed(path: string): void {
+  try {
+    utimesSync(path, new Date(), statSync(path).mtime);
+  } catch {
+    // A read-only cache directory: nothing is pruned there either.
+  }
+}
+
 /** The snapshot bytes, or null when there is none yet. */
 export function readSnapshot(path: string): Uint8Array | null {
   try {
-    return new Uint8Array(readFileSync(path));
+    const bytes = new Uint8Array(readFileSync(path));
+    markUsed(path);
+    return bytes;
   } catch {
     return null;
   }
@@ -57,6 +72,7 @@ export function readSharedSnapshot(path: string): SharedArrayBuffer | null {
       if (n === 0) return null;
       off += n;
     }
+    markUsed(path);
     return shared;
   } catch {
     return null;
@@ -72,7 +88,28 @@ export function writeSnapshot(path: string, dir: string, bytes: Uint8Array): voi
     const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     writeFileSync(tmp, bytes);
     renameSync(tmp, path);
+    pruneSnapshots(dir, path);
   } catch {
     // A read-only or full disk only costs the next start its speed.
+  }
+}
+
+/**
+ * Remove snapshots in `dir` other than `keep` that no engine has used for a week (left by earlier
+ * insitu or Pyodide versions; one still in use elsewhere is kept), and temporary files of writes that
+ * were interrupted.
+ */
+export function pruneSnapshots(dir: string, keep: string, now = Date.now()): void {
+  for (const entry of readdirSync(dir)) {
+    const p = join(dir, entry);
+    if (p === keep || !entry.startsWith('pyodide-')) continue;
+    try {
+      const st = statSync(p);
+      const last = Math.max(st.atimeMs, st.mtimeMs);
+      const stale = entry.endsWith('.snapshot') ? now - last > KEEP_UNUSED_MS : entry.endsWith('.tmp') && now - st.mtimeMs > KEEP_TEMP_MS;
+      if (stale) rmSync(p, { force: true });
+    } catch {
+      // Removed meanwhile by another engine.
+    }
   }
 }
