@@ -284,6 +284,51 @@ describe('groupApply', () => {
     expect((byFloat.value as number[]).reduce((a, b) => a + b, 0)).toBe(20_000);
   });
 
+  it('runs thousands of small groups in batches with per-group namespaces, output, values and errors', async () => {
+    // 4000 groups of 40 rows: each worker hands Python many groups per call, over several calls.
+    const rows = Array.from({ length: 160_000 }, (_, i) => ({ k: i % 4000, v: i }));
+    const t = await me.create('MANYG', rows, { overwrite: true });
+    const sums = new Map<number, number>();
+    for (const row of rows) sums.set(row.k, (sums.get(row.k) ?? 0) + row.v);
+    const udf = [
+      'seen = 0',
+      'def f(df):',
+      '    global seen',
+      '    seen += 1',
+      '    k = df["k"][0]',
+      '    print(k)',
+      '    return {"total": [sum(df["v"])], "seen": [seen], "half": [k / 2]}',
+    ].join('\n');
+    const r = await me.groupApply(t, 'k', { source: udf }, { parallel: true });
+    expect(r.partitions).toHaveLength(4000);
+    expect(r.partitions[2500]!.key).toEqual({ k: 2500n });
+    expect(r.partitions[2500]!.stdout).toBe('2500\n');
+    expect(r.stdout).toBe(Array.from({ length: 4000 }, (_, k) => `${k}\n`).join(''));
+    const got = rowsOf(r.value);
+    expect(got).toHaveLength(4000);
+    expect(got.every((row, k) => row['k'] === BigInt(k) && row['total'] === BigInt(sums.get(k)!) && row['seen'] === 1n && row['half'] === k / 2)).toBe(true);
+
+    // Tables for some groups and plain values for others: per-group values, in key order.
+    const mixed = await me.groupApply(t, 'k', { source: 'def f(df):\n    k = df["k"][0]\n    return {"k2": [k * 2]} if k % 3 == 0 else k' }, { parallel: true });
+    const values = mixed.value as unknown[];
+    expect(values).toHaveLength(4000);
+    expect(rowsOf(values[3] as never)).toEqual([{ k2: 6n }]);
+    expect(values[4]).toBe(4);
+    // Groups returning different columns, or other kinds (int here, float there): one value per group,
+    // however the groups were spread over workers and calls.
+    const ragged = await me.groupApply(t, 'k', { source: 'def f(df):\n    k = df["k"][0]\n    return {"a": [k]} if k < 2000 else {"b": [str(k)]}' }, { parallel: true });
+    expect(rowsOf((ragged.value as unknown[])[3999] as never)).toEqual([{ b: '3999' }]);
+    const kinds = await me.groupApply(t, 'k', { source: 'def f(df):\n    k = df["k"][0]\n    return {"x": [k if k % 2 else k / 2]}' }, { parallel: true });
+    expect(rowsOf((kinds.value as unknown[])[3] as never)).toEqual([{ x: 3n }]);
+    expect(rowsOf((kinds.value as unknown[])[4] as never)).toEqual([{ x: 2 }]);
+
+    // A failing group in the middle of a call names its key.
+    const boom = 'def f(df):\n    k = df["k"][0]\n    if k == 2500:\n        raise ValueError("bad group")\n    return {"k": [k]}';
+    const e = await rejectsWith(me.groupApply(t, 'k', { source: boom }, { parallel: true }), 'PYTHON_ERROR');
+    expect(e.partition).toEqual({ k: 2500n });
+    expect(e.message).toMatch(/bad group/);
+  });
+
   it('refuses unknown grouping columns', async () => {
     const e = await rejectsWith(me.groupApply(iris, ['nope'], { source: 'def f(df):\n    return 1' }), 'BAD_INPUT');
     expect(e.message).toMatch(/nope/);

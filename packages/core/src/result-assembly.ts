@@ -89,6 +89,31 @@ function withKeyColumns(table: Table, keys: Record<string, Vector>): Table {
   return new Table(schema, batches);
 }
 
+/**
+ * When the partitions' tables are, in order, consecutive row ranges that together cover whole stacked
+ * tables (see `TaskValue.stacked`), those tables' batches: one batch per stack instead of one per
+ * partition. Null otherwise.
+ */
+function stackedBatches(outcomes: readonly TaskOutcome[]): RecordBatch[] | null {
+  const batches: RecordBatch[] = [];
+  let current: Table | null = null;
+  let next = 0;
+  for (const o of outcomes) {
+    const s = o.value.kind === 'table' ? o.value.stacked : undefined;
+    if (s === undefined) return null;
+    if (s.table !== current) {
+      if (current !== null && next !== current.numRows) return null;
+      current = s.table;
+      next = 0;
+      batches.push(...current.batches);
+    }
+    if (s.offset !== next) return null;
+    next += (o.value as { table: Table }).table.numRows;
+  }
+  if (current !== null && next !== current.numRows) return null;
+  return batches;
+}
+
 /** Combine per-partition outcomes into an {@link ApplyResult}. */
 export function assemble(
   shape: AssemblyShape,
@@ -110,7 +135,7 @@ export function assemble(
   if (shape.kind === 'single') {
     value = partitions[0]?.value ?? null;
   } else if (tables.length > 0 && tables.length === partitions.length && tables.every((t) => sameSchema(t.schema, tables[0]!.schema))) {
-    const batches = tables.flatMap((t) => t.batches);
+    const batches = stackedBatches(outcomes) ?? tables.flatMap((t) => t.batches);
     const combined = batches.length === 0 ? tables[0]! : new Table(batches);
     if (shape.kind === 'groups') {
       value = withKeyColumns(combined, keyColumns(shape, keys, tables.map((t) => t.numRows), combined.schema));

@@ -84,8 +84,17 @@ export interface Image {
 
 /** What a UDF returned, converted for the host. */
 export type TaskValue =
-  /** `ipc`: the table's Arrow IPC bytes as the runtime received them, when it has them (for forwarding). */
-  | { readonly kind: 'table'; readonly table: Table; readonly ipc?: Uint8Array }
+  /**
+   * `ipc`: the table's Arrow IPC bytes as the runtime received them, when it has them (for forwarding).
+   * `stacked`: `table` is the rows from `offset` of a larger table holding several partitions' results
+   * one after the other (so they can be combined without a batch per partition).
+   */
+  | {
+      readonly kind: 'table';
+      readonly table: Table;
+      readonly ipc?: Uint8Array;
+      readonly stacked?: { readonly table: Table; readonly offset: number };
+    }
   | { readonly kind: 'json'; readonly value: JsonValue }
   | { readonly kind: 'bytes'; readonly value: Uint8Array };
 

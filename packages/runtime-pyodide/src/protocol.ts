@@ -89,22 +89,39 @@ export type RunResponse = ThreadInfo &
     | { readonly ok: false; readonly error: SerializedError }
   );
 
+/** A group's table result as rows `offset .. offset + length` of table `part` of `GroupsResponse.stacked`. */
+export interface StackedRows {
+  readonly kind: 'rows';
+  readonly part: number;
+  readonly offset: number;
+  readonly length: number;
+}
+
 /** One group's result inside a {@link GroupsResponse}. */
 export type GroupResult =
-  | { readonly ok: true; readonly value: WireValue; readonly stdout: string; readonly stderr: string }
+  | { readonly ok: true; readonly value: WireValue | StackedRows; readonly stdout: string; readonly stderr: string }
   | { readonly ok: false; readonly error: SerializedError };
 
-/**
- * Reply to a RunRequest with `groups` input: one result per group in key order, and the groups' keys
- * as Arrow IPC (one row per group, the key columns). It stops at the first failing group; `error` is
- * set when reading the rows failed.
- */
-export type GroupsResponse = ThreadInfo & {
-  readonly ok: boolean;
-  readonly keys: Uint8Array | null;
+/** The groups' keys: per key column, one value per group (as `Vector.get` returns it). */
+export interface GroupKeyColumns {
+  readonly names: readonly string[];
+  readonly columns: readonly (readonly unknown[])[];
+}
+
+/** The parts of a {@link GroupsResponse} that describe the groups (what the sandbox forwards as is). */
+export interface GroupsWire {
+  /** The groups' keys, a value per group in `groups`. */
+  readonly keys: GroupKeyColumns | null;
+  /** One result per group run, in key order; it stops at the first failing group. */
   readonly groups: readonly GroupResult[];
+  /** Arrow IPC tables holding the table results of many groups each, one after the other. */
+  readonly stacked: readonly Uint8Array[];
+  /** Set when reading the rows failed. */
   readonly error?: SerializedError;
-};
+}
+
+/** Reply to a RunRequest with `groups` input. */
+export type GroupsResponse = ThreadInfo & GroupsWire & { readonly ok: boolean };
 
 /** Reply to an InspectRequest. */
 export type InspectResponse = ThreadInfo &

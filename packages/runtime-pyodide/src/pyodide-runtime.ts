@@ -11,9 +11,7 @@ import {
   type ScriptInspection,
   type Task,
   type TaskOutcome,
-  type TaskValue,
 } from '@insitu/core';
-import { tableFromIPC } from 'apache-arrow';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -22,16 +20,16 @@ import { PYTHON_DIR } from './pyodide-boot.js';
 import { defaultSnapshotDir, readSharedSnapshot, snapshotPath } from './snapshot-cache.js';
 import type {
   GroupsResponse,
+  GroupsWire,
   InspectResponse,
   RunRequest,
   RunResponse,
   ThreadInfo,
-  WireValue,
   WorkerConfig,
   WorkerRequest,
 } from './protocol.js';
 import { checkMemoryLimits } from './memory-limits.js';
-import { checkWorkers, isAborted, tableValue, wireInput } from './task-wire.js';
+import { checkWorkers, groupOutcomes, isAborted, wireInput, wireOutcome } from './task-wire.js';
 import { moving } from './transfer.js';
 
 /** Options for {@link PyodideRuntime}. */
@@ -139,27 +137,18 @@ export class PyodideRuntime implements Runtime {
   async run(task: Task, opts: RunOptions = {}): Promise<TaskOutcome> {
     const res = (await this.#execute(task, opts.signal)) as RunResponse;
     if (!res.ok) throw deserializeError(res.error);
-    return outcomeOf(res);
+    return wireOutcome(res);
   }
 
   /** @inheritdoc */
   async runGroups(task: Task, opts: RunOptions = {}): Promise<GroupOutcome[]> {
+    return groupOutcomes(await this.runGroupsWire(task, opts));
+  }
+
+  /** Like {@link runGroups}, but the reply as the worker sent it (the sandbox forwards it as is). */
+  async runGroupsWire(task: Task, opts: RunOptions = {}): Promise<GroupsWire> {
     const res = (await this.#execute(task, opts.signal)) as GroupsResponse;
-    const keys = res.keys === null ? null : tableFromIPC(res.keys);
-    // Each key column's values read once (per-row Vector.get walks the chunks every time).
-    const keyColumns = keys === null ? [] : keys.schema.fields.map((f) => [f.name, [...keys.getChild(f.name)!]] as const);
-    const keyAt = (i: number): Record<string, unknown> => {
-      const row: Record<string, unknown> = {};
-      for (const [name, values] of keyColumns) row[name] = values[i] ?? null;
-      return row;
-    };
-    const out: GroupOutcome[] = [];
-    for (const [i, g] of res.groups.entries()) {
-      if (!g.ok) throw deserializeError(g.error).withPartition(keyAt(i));
-      out.push({ key: keyAt(i), outcome: outcomeOf(g) });
-    }
-    if (res.error !== undefined) throw deserializeError(res.error);
-    return out;
+    return { keys: res.keys, groups: res.groups, stacked: res.stacked, ...(res.error === undefined ? {} : { error: res.error }) };
   }
 
   /**
@@ -291,11 +280,4 @@ export class PyodideRuntime implements Runtime {
   }
 }
 
-/** A successful reply as a TaskOutcome. */
-function outcomeOf(res: { value: WireValue; stdout: string; stderr: string }): TaskOutcome {
-  let value: TaskValue;
-  if (res.value.kind === 'table') value = tableValue(res.value.ipc);
-  else if (res.value.kind === 'json') value = { kind: 'json', value: JSON.parse(res.value.json) };
-  else value = { kind: 'bytes', value: res.value.value };
-  return { value, stdout: res.stdout, stderr: res.stderr, images: [] };
-}
+

@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import type { PyodideInterface } from 'pyodide';
 import { fromPyColumns, toWireColumns, type PyColumn, type WireColumn } from './arrow-columns.js';
 import { bootPyodide, installTree, PYTHON_DIR, SITE_DIR } from './pyodide-boot.js';
+import { GroupKeys } from './group-keys.js';
 import { HostChannel, type HostReply } from './host-channel.js';
 import { DEFAULT_MAX_MEMORY_MB } from './memory-limits.js';
 import type {
   GroupResult,
+  StackedRows,
   GroupsResponse,
   InspectRequest,
   InspectResponse,
@@ -35,6 +37,25 @@ interface ContextConnection {
 type OpenContext = (path: string, opts: { busyTimeoutMs: number }) => ContextConnection;
 
 type Answer = { ok: true; [k: string]: unknown } | { ok: false; error: SerializedError };
+
+/** What the Python runner returns for one call (or one group). */
+type PyResult =
+  | ({ ok: true; stdout: string; stderr: string; rows?: [number, number] } & (
+      | { kind: 'table'; columns: PyColumn[] }
+      | { kind: 'json'; json: string }
+      | { kind: 'bytes'; value: Uint8Array }
+    ))
+  | { ok: false; error: SerializedError };
+
+/** Rows of groups handed to Python in one call (a batch ends at the group that reaches it). */
+const GROUP_BATCH_ROWS = 65536;
+
+/** The wire form of a successful Python result that is not stacked. */
+function wireValueOf(r: PyResult & { ok: true }): WireValue {
+  if (r.kind === 'table') return { kind: 'table', ipc: tableToIPC(fromPyColumns(r.columns), 'stream') };
+  if (r.kind === 'json') return { kind: 'json', json: r.json };
+  return { kind: 'bytes', value: r.value };
+}
 
 function failure(e: unknown): Answer {
   if (e instanceof InsituError) return { ok: false, error: e.toJSON() };
@@ -65,6 +86,7 @@ export class PythonHost {
   /** Set once the interpreter has failed fatally; the worker must then be replaced. */
   fatal = false;
   readonly #runWire: PyCallable;
+  readonly #runGroupsWire: PyCallable;
   readonly #inspect: PyCallable;
   readonly #openContext: OpenContext | null;
   readonly #config: WorkerConfig;
@@ -85,6 +107,7 @@ export class PythonHost {
     py.runPython(`import sys\nif ${JSON.stringify(SITE_DIR)} not in sys.path: sys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport insitu._runner`);
     const runner = py.pyimport('insitu._runner') as unknown as Record<string, PyCallable>;
     this.#runWire = runner['run_wire']!;
+    this.#runGroupsWire = runner['run_groups_wire']!;
     this.#inspect = runner['inspect']!;
   }
 
@@ -130,48 +153,101 @@ export class PythonHost {
     return this.#runOnce(req, columns, thread);
   }
 
-  /** Read a key range's rows in key order, cut them into groups and run the UDF once per group. */
+  /**
+   * Read a key range's rows, cut them into groups and run the UDF once per group. Groups go to Python
+   * in batches of about {@link GROUP_BATCH_ROWS} rows (one call for many groups), and their table
+   * results come back stacked in one table per batch.
+   */
   #runGroups(req: RunRequest, input: Extract<RunRequest['input'], { kind: 'groups' }>, thread: ThreadInfo): GroupsResponse {
-    const keyRows: Table[] = [];
+    const keys = new GroupKeys(input.by);
     const groups: GroupResult[] = [];
+    const stacked: Uint8Array[] = [];
     const done = (ok: boolean, error?: SerializedError): GroupsResponse => {
-      const keys = keyRows.length === 0 ? null : tableToIPC(new Table(keyRows.flatMap((k) => k.batches)), 'stream');
-      return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok, keys, groups, ...(error === undefined ? {} : { error }) };
+      return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok, keys: keys.toWire(), groups, stacked, ...(error === undefined ? {} : { error }) };
     };
-    const runGroup = (group: Table): boolean => {
-      keyRows.push(group.select(input.by as string[]).slice(0, 1));
-      const res = this.#runOnce(req, toWireColumns(group), thread);
-      groups.push(res.ok ? { ok: true, value: res.value, stdout: res.stdout, stderr: res.stderr } : { ok: false, error: res.error });
-      return res.ok;
+    let batch: Table[] = [];
+    let batchRows = 0;
+    let batchSchema = '';
+    /** Run the groups collected so far; false once one failed. */
+    const flush = (): boolean => {
+      const todo = batch;
+      batch = [];
+      batchRows = 0;
+      return todo.length === 0 || this.#runGroupBatch(req, todo, keys, groups, stacked);
+    };
+    const add = (group: Table): boolean => {
+      // One call takes groups of one schema (kinds decided by values may differ between reads).
+      const schema = group.schema.fields.map((f) => `${f.name}:${String(f.type)}`).join(',');
+      if (schema !== batchSchema && !flush()) return false;
+      batchSchema = schema;
+      batch.push(group);
+      batchRows += group.numRows;
+      return batchRows < GROUP_BATCH_ROWS || flush();
     };
     let pending: Table | null = null;
     let pendingKey: Record<string, CellKey> | null = null;
     try {
       const conn = this.#connectionFor();
       if (!input.ordered) {
-        for (const group of conn.groups(input.sql, input.params, input.by[0]!)) if (!runGroup(group)) return done(false);
-        return done(true);
+        for (const group of conn.groups(input.sql, input.params, input.by[0]!)) if (!add(group)) return done(false);
+        return done(flush());
       }
-      for (const batch of conn.scan(input.sql, input.params, 65536, input.by)) {
-        const key = keyOf(batch, input.by);
+      for (const b of conn.scan(input.sql, input.params, 65536, input.by)) {
+        const key = keyOf(b, input.by);
         if (pending !== null && pendingKey !== null && sameKey(pendingKey, key)) {
-          pending = pending.concat(batch);
+          pending = pending.concat(b);
           continue;
         }
-        if (pending !== null && !runGroup(pending)) return done(false);
-        pending = batch;
+        if (pending !== null && !add(pending)) return done(false);
+        pending = b;
         pendingKey = key;
       }
-      if (pending !== null && !runGroup(pending)) return done(false);
-      return done(true);
+      if (pending !== null && !add(pending)) return done(false);
+      return done(flush());
     } catch (e) {
       return done(false, (failure(e) as { error: SerializedError }).error);
     }
   }
 
-  /** Run the UDF once on the given input columns. */
-  #runOnce(req: RunRequest, columns: WireColumn[] | undefined, thread: ThreadInfo): RunResponse {
-    const task = {
+  /**
+   * Run the UDF on each of `batch`'s groups in one Python call; append their keys, results and stacked
+   * table. False when a group failed (the results stop there) or the interpreter did.
+   */
+  #runGroupBatch(req: RunRequest, batch: Table[], keys: GroupKeys, groups: GroupResult[], stacked: Uint8Array[]): boolean {
+    const rows = new Table(batch.flatMap((g) => g.batches));
+    this.#current = { callId: req.callId, context: req.context };
+    this.#py.setInterruptBuffer(req.control);
+    let out;
+    try {
+      out = this.#call(this.#runGroupsWire, this.#taskOf(req), toWireColumns(rows), batch.map((g) => g.batches.length)) as
+        | { results: PyResult[]; stacked: PyColumn[] | null | undefined }
+        | { ok: false; error: SerializedError };
+    } finally {
+      this.#current = null;
+      if (!this.fatal) this.#py.setInterruptBuffer(IDLE_INTERRUPT);
+    }
+    if (!('results' in out)) {
+      keys.add(batch[0]!);
+      groups.push(out);
+      return false;
+    }
+    const part = out.stacked == null ? -1 : stacked.push(tableToIPC(fromPyColumns(out.stacked), 'stream')) - 1;
+    out.results.forEach((r, i) => {
+      keys.add(batch[i]!);
+      if (!r.ok) {
+        groups.push({ ok: false, error: r.error });
+        return;
+      }
+      const value: WireValue | StackedRows =
+        r.rows !== undefined ? { kind: 'rows', part, offset: r.rows[0], length: r.rows[1] } : wireValueOf(r);
+      groups.push({ ok: true, value, stdout: r.stdout, stderr: r.stderr });
+    });
+    return out.results.length === batch.length && out.results.every((r) => r.ok);
+  }
+
+  /** The task description the Python runner takes. */
+  #taskOf(req: RunRequest) {
+    return {
       source: req.source,
       name: req.name,
       func: req.func ?? undefined,
@@ -180,29 +256,21 @@ export class PythonHost {
       index: req.input.kind === 'index' ? req.input.index : undefined,
       args_json: req.argsJson,
     };
+  }
+
+  /** Run the UDF once on the given input columns. */
+  #runOnce(req: RunRequest, columns: WireColumn[] | undefined, thread: ThreadInfo): RunResponse {
     this.#current = { callId: req.callId, context: req.context };
     this.#py.setInterruptBuffer(req.control);
     let out;
     try {
-      out = this.#call(this.#runWire, task, columns) as
-        | { ok: true; kind: 'table'; columns: PyColumn[]; stdout: string; stderr: string }
-        | { ok: true; kind: 'json'; json: string; stdout: string; stderr: string }
-        | { ok: true; kind: 'bytes'; value: Uint8Array; stdout: string; stderr: string }
-        | { ok: false; error: SerializedError };
+      out = this.#call(this.#runWire, this.#taskOf(req), columns) as PyResult;
     } finally {
       this.#current = null;
       if (!this.fatal) this.#py.setInterruptBuffer(IDLE_INTERRUPT);
     }
     if (!out.ok) return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok: false, error: out.error };
-    let value: WireValue;
-    if (out.kind === 'table') {
-      value = { kind: 'table', ipc: tableToIPC(fromPyColumns(out.columns), 'stream') };
-    } else if (out.kind === 'json') {
-      value = { kind: 'json', json: out.json };
-    } else {
-      value = { kind: 'bytes', value: out.value };
-    }
-    return { ...thread, ok: true, value, stdout: out.stdout, stderr: out.stderr };
+    return { ...thread, ok: true, value: wireValueOf(out), stdout: out.stdout, stderr: out.stderr };
   }
 
   /** The partition's columns: decoded from the Arrow bytes sent, or read here from the database. */

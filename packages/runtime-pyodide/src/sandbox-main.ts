@@ -73,8 +73,8 @@ async function handle(m: ToSandbox): Promise<void> {
       try {
         const task = taskOf(m.id, m.task);
         if (m.groups) {
-          const groups = await runtime.runGroups(task, { signal: ac.signal });
-          send({ type: 'result', id: m.id, ok: true, groups: groups.map((g) => ({ key: g.key as Record<string, unknown>, outcome: outcomeOf(g.outcome) })) });
+          // Forwarded as the worker sent it: the engine process decodes the groups.
+          send({ type: 'result', id: m.id, ok: true, groups: await runtime.runGroupsWire(task, { signal: ac.signal }) });
         } else {
           send({ type: 'result', id: m.id, ok: true, outcome: outcomeOf(await runtime.run(task, { signal: ac.signal })) });
         }

@@ -1,5 +1,5 @@
 import type { ContextMode, SerializedError } from '@insitu/core';
-import type { WireInput } from './protocol.js';
+import type { GroupsWire, WireInput } from './protocol.js';
 
 /**
  * Messages between the engine process and the sandbox process that hosts the worker pool (Node IPC
@@ -42,7 +42,7 @@ export type ToSandbox =
 /** Sandbox -> engine process. */
 export type FromSandbox =
   | { readonly type: 'ready' }
-  | { readonly type: 'result'; readonly id: number; readonly ok: true; readonly outcome?: SandboxOutcome; readonly groups?: readonly { key: Record<string, unknown>; outcome: SandboxOutcome }[]; readonly inspection?: unknown }
+  | { readonly type: 'result'; readonly id: number; readonly ok: true; readonly outcome?: SandboxOutcome; readonly groups?: GroupsWire; readonly inspection?: unknown }
   | { readonly type: 'result'; readonly id: number; readonly ok: false; readonly error: SerializedError }
   | { readonly type: 'host'; readonly rid: number; readonly id: number; readonly op: string; readonly args: readonly unknown[] }
   | { readonly type: 'closed' };

@@ -19,7 +19,7 @@ import { dirname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PyodideRuntimeOptions } from './pyodide-runtime.js';
 import { checkMemoryLimits } from './memory-limits.js';
-import { checkWorkers, isAborted, tableValue, wireInput } from './task-wire.js';
+import { checkWorkers, groupOutcomes, isAborted, tableValue, wireInput } from './task-wire.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
 import { defaultSnapshotDir } from './snapshot-cache.js';
 
@@ -210,7 +210,7 @@ export class SandboxRuntime implements Runtime {
   /** @inheritdoc */
   async runGroups(task: Task, opts: RunOptions = {}): Promise<GroupOutcome[]> {
     const res = await this.#request((id) => ({ type: 'run', id, groups: true, task: this.#sandboxTask(task) }), task.host, opts.signal);
-    return (res.ok ? res.groups! : []).map((g) => ({ key: g.key, outcome: outcomeOf(g.outcome) }));
+    return groupOutcomes(res.ok ? res.groups! : { keys: null, groups: [], stacked: [] });
   }
 
   /** @inheritdoc */

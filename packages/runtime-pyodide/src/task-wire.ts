@@ -1,7 +1,17 @@
-import { ErrorCode, InsituError, type Task, type TaskInput, type TaskValue, type InputType } from '@insitu/core';
+import {
+  deserializeError,
+  ErrorCode,
+  InsituError,
+  type GroupOutcome,
+  type InputType,
+  type Task,
+  type TaskInput,
+  type TaskOutcome,
+  type TaskValue,
+} from '@insitu/core';
 import { tableFromIPC, tableToIPC, type Table } from 'apache-arrow';
 import { availableParallelism } from 'node:os';
-import type { WireInput } from './protocol.js';
+import type { GroupsWire, WireInput, WireValue } from './protocol.js';
 
 /** Default worker count: one per core, at most 4. */
 export function defaultWorkers(): number {
@@ -73,4 +83,44 @@ export function dataInput(ipc: Uint8Array, inputType: InputType): Extract<TaskIn
       return (data ??= tableFromIPC(ipc));
     },
   };
+}
+
+/** A successful reply's value and output as a TaskOutcome. */
+export function wireOutcome(res: { value: WireValue; stdout: string; stderr: string }): TaskOutcome {
+  let value: TaskValue;
+  if (res.value.kind === 'table') value = tableValue(res.value.ipc);
+  else if (res.value.kind === 'json') value = { kind: 'json', value: JSON.parse(res.value.json) };
+  else value = { kind: 'bytes', value: res.value.value };
+  return { value, stdout: res.stdout, stderr: res.stderr, images: [] };
+}
+
+/**
+ * The groups of a reply as outcomes in key order. Stacked table results become zero-copy slices of
+ * their stacked table. Throws the first failing group's error (naming its key), or the read error.
+ */
+export function groupOutcomes(wire: GroupsWire): GroupOutcome[] {
+  const keys = wire.keys;
+  const keyAt = (i: number): Record<string, unknown> => {
+    const row: Record<string, unknown> = {};
+    keys?.names.forEach((name, c) => (row[name] = keys.columns[c]![i] ?? null));
+    return row;
+  };
+  const parts = wire.stacked.map((b) => tableFromIPC(b));
+  const out: GroupOutcome[] = [];
+  for (const [i, g] of wire.groups.entries()) {
+    if (!g.ok) throw deserializeError(g.error).withPartition(keyAt(i));
+    const v = g.value;
+    const outcome: TaskOutcome =
+      v.kind === 'rows'
+        ? {
+            value: { kind: 'table', table: parts[v.part]!.slice(v.offset, v.offset + v.length), stacked: { table: parts[v.part]!, offset: v.offset } },
+            stdout: g.stdout,
+            stderr: g.stderr,
+            images: [],
+          }
+        : wireOutcome({ value: v, stdout: g.stdout, stderr: g.stderr });
+    out.push({ key: keyAt(i), outcome });
+  }
+  if (wire.error !== undefined) throw deserializeError(wire.error);
+  return out;
 }

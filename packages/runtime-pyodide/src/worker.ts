@@ -5,9 +5,9 @@
 import { threadId, workerData } from 'node:worker_threads';
 import { bootPyodide } from './pyodide-boot.js';
 import { hardenInterpreter, shimProcessBinding } from './sandbox-hardening.js';
-import type { GroupResult, WireValue, WorkerConfig, WorkerRequest, WorkerResponse } from './protocol.js';
+import type { GroupResult, StackedRows, WireValue, WorkerConfig, WorkerRequest, WorkerResponse } from './protocol.js';
 
-function valueBuffers(v: WireValue): ArrayBufferLike[] {
+function valueBuffers(v: WireValue | StackedRows): ArrayBufferLike[] {
   if (v.kind === 'table') return [v.ipc.buffer];
   if (v.kind === 'bytes') return [v.value.buffer];
   return [];
@@ -15,7 +15,10 @@ function valueBuffers(v: WireValue): ArrayBufferLike[] {
 
 function buffersOf(res: WorkerResponse): ArrayBufferLike[] {
   if ('groups' in res) {
-    return [...(res.keys === null ? [] : [res.keys.buffer]), ...res.groups.flatMap((g: GroupResult) => (g.ok ? valueBuffers(g.value) : []))];
+    return [
+      ...res.stacked.map((b) => b.buffer),
+      ...res.groups.flatMap((g: GroupResult) => (g.ok ? valueBuffers(g.value) : [])),
+    ];
   }
   return res.ok && 'value' in res ? valueBuffers(res.value) : [];
 }

@@ -61,14 +61,15 @@ def _chunk_values(kind, n, data, offsets):
 def column_values(kind, chunks):
     """The Python values of one column from its chunks (nulls as None)."""
     if len(chunks) == 1:
-        return _chunk_column(kind, chunks[0])
+        return chunk_column(kind, chunks[0])
     out = []
     for ch in chunks:
-        out.extend(_chunk_column(kind, ch))
+        out.extend(chunk_column(kind, ch))
     return out
 
 
-def _chunk_column(kind, ch):
+def chunk_column(kind, ch):
+    """The Python values of one chunk of a column (nulls as None)."""
     n = ch["length"]
     validity = ch.get("validity")
     if kind == "null":
@@ -209,6 +210,11 @@ def _encode_fast(name, values):
     except (TypeError, OverflowError):
         return None
     return {"name": name, "kind": kind, "length": len(values), "data": data, "offsets": None, "validity": None}
+
+
+def column_kinds(columns):
+    """The kind each column of a table result would be encoded as (see ``encode_columns``)."""
+    return tuple(_kind_of(name, values if isinstance(values, list) else list(values)) for name, values in columns.items())
 
 
 def encode_columns(columns):

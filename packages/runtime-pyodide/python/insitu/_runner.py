@@ -6,7 +6,6 @@ Everything returned to the host is a plain dict; errors are dicts with a stable 
 
 import ast
 import builtins
-import contextlib
 import importlib.util
 import io
 import json
@@ -167,24 +166,29 @@ def _is_records(value):
     return isinstance(value, list) and len(value) > 0 and all(isinstance(r, dict) for r in value)
 
 
+def table_columns(value):
+    """The columns (name -> list of values) of a table-like return value, or None for other values."""
+    if isinstance(value, Frame):
+        return value._cols
+    if type(value).__name__ == "DataFrame" and hasattr(value, "to_dict") and hasattr(value, "columns"):
+        return {str(c): value[c].tolist() for c in value.columns}
+    if _is_columns(value):
+        return value
+    if _is_records(value):
+        return Frame.from_records(value)._cols
+    return None
+
+
 def convert_result(value):
     """The host form of a UDF's return value."""
     try:
-        if isinstance(value, Frame):
-            return {"kind": "table", "columns": _convert.encode_columns(value._cols)}
-        if type(value).__name__ == "DataFrame" and hasattr(value, "to_dict") and hasattr(value, "columns"):
-            cols = {str(c): value[c].tolist() for c in value.columns}
+        cols = table_columns(value)
+        if cols is not None:
             return {"kind": "table", "columns": _convert.encode_columns(cols)}
-        if _is_columns(value):
-            return {"kind": "table", "columns": _convert.encode_columns(value)}
-        if _is_records(value):
-            return {"kind": "table", "columns": _convert.encode_columns(Frame.from_records(value)._cols)}
         if isinstance(value, (bytes, bytearray, memoryview)):
             return {"kind": "bytes", "value": bytes(value)}
         return {"kind": "json", "json": _to_json(value)}
-    except _convert.ResultError as e:
-        raise TaskError("BAD_RESULT", f"the UDF's result cannot become a table: {e}") from None
-    except ValueError as e:
+    except (_convert.ResultError, ValueError) as e:
         raise TaskError("BAD_RESULT", f"the UDF's result cannot become a table: {e}") from None
 
 
@@ -212,45 +216,146 @@ def _python_error(e, name):
     return TaskError("PYTHON_ERROR", msg, **details)
 
 
+def _error_result(e, out):
+    error = {"code": e.code, "message": str(e), **e.details}
+    if out is not None and out.getvalue():
+        error["stdout"] = out.getvalue()
+    return {"ok": False, "error": error}
+
+
+def _call(code, defs, task, kwargs, columns_in):
+    """Run the UDF once in a fresh namespace with stdout/stderr captured. Returns (value, stdout, stderr);
+    raises TaskError (its stdout so far in ``details``)."""
+    global _NAMESPACE
+    name = task["name"]
+    ns = {"__name__": "__insitu_udf__", "__builtins__": builtins, "__insitu_source__": task["source"]}
+    out = io.StringIO()
+    err = io.StringIO()
+    saved = sys.stdout, sys.stderr
+    _NAMESPACE = ns
+    sys.stdout, sys.stderr = out, err
+    try:
+        try:
+            exec(code, ns)
+            fn = _pick(ns, defs, name, task.get("func"))
+            kind = task["input_kind"]
+            if kind == "data":
+                value = fn(make_input(columns_in, task["input_type"]), **kwargs)
+            elif kind == "index":
+                value = fn(task["index"], **kwargs)
+            else:
+                value = fn(**kwargs)
+        except TaskError:
+            raise
+        except BaseException as e:  # noqa: BLE001 - every UDF failure (SystemExit too) is reported
+            raise _python_error(e, name) from None
+    except TaskError as e:
+        if out.getvalue():
+            e.details["stdout"] = out.getvalue()
+        raise
+    finally:
+        sys.stdout, sys.stderr = saved
+        _NAMESPACE = None
+    return value, out.getvalue(), err.getvalue()
+
+
 def run(task, columns_in):
     """Run one task. ``task``: dict with source, name, func, input_kind, input_type, index, args_json.
     ``columns_in``: ordered dict of column name -> values for data input, else None."""
-    global _NAMESPACE
-    name = task["name"]
-    out = io.StringIO()
-    err = io.StringIO()
     try:
-        code, defs = _compile(task["source"], name)
-        ns = {"__name__": "__insitu_udf__", "__builtins__": builtins, "__insitu_source__": task["source"]}
-        _NAMESPACE = ns
-        kwargs = json.loads(task["args_json"])
-        kind = task["input_kind"]
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                exec(code, ns)
-                fn = _pick(ns, defs, name, task.get("func"))
-                if kind == "data":
-                    value = fn(make_input(columns_in, task["input_type"]), **kwargs)
-                elif kind == "index":
-                    value = fn(task["index"], **kwargs)
-                else:
-                    value = fn(**kwargs)
-            except TaskError:
-                raise
-            except BaseException as e:  # noqa: BLE001 - every UDF failure (SystemExit too) is reported
-                raise _python_error(e, name) from None
+        code, defs = _compile(task["source"], task["name"])
+        value, stdout, stderr = _call(code, defs, task, json.loads(task["args_json"]), columns_in)
         result = convert_result(value)
         result["ok"] = True
-        result["stdout"] = out.getvalue()
-        result["stderr"] = err.getvalue()
+        result["stdout"] = stdout
+        result["stderr"] = stderr
         return result
     except TaskError as e:
-        error = {"code": e.code, "message": str(e), **e.details}
-        if out.getvalue():
-            error["stdout"] = out.getvalue()
-        return {"ok": False, "error": error}
-    finally:
-        _NAMESPACE = None
+        return _error_result(e, None)
+
+
+def run_groups(task, groups):
+    """Run one task once per group, in order, stopping at the first failing group. ``groups`` yields
+    each group's columns (ordered dict of name -> values).
+
+    Returns ``{"results": [...], "stacked": encoded columns or None}``: a result per group run, each
+    ``{"ok": True, "stdout", "stderr"}`` plus either ``"rows": [offset, length]`` (the group's table is
+    those rows of ``stacked``: every table result, one after the other) or a ``kind`` and value as
+    :func:`convert_result` gives; or ``{"ok": False, "error"}`` for the failing group.
+    """
+    results = []
+    tables = []  # (result index, columns)
+    try:
+        code, defs = _compile(task["source"], task["name"])
+        kwargs = json.loads(task["args_json"])
+    except TaskError as e:
+        return {"results": [_error_result(e, None)], "stacked": None}
+    for columns_in in groups:
+        try:
+            value, stdout, stderr = _call(code, defs, task, kwargs, columns_in)
+            cols = table_columns(value)
+            if cols is None:
+                result = convert_result(value)
+            else:
+                result = {}
+                tables.append((len(results), cols))
+            result.update(ok=True, stdout=stdout, stderr=stderr)
+            results.append(result)
+        except TaskError as e:
+            results.append(_error_result(e, None))
+            break
+        except (_convert.ResultError, ValueError) as e:
+            results.append(_error_result(TaskError("BAD_RESULT", f"the UDF's result cannot become a table: {e}"), None))
+            break
+    return {"results": results, "stacked": _stack(results, tables)}
+
+
+def _stack(results, tables):
+    """Encode the groups' table results as one table when their columns and kinds agree, filling in
+    ``rows``; otherwise encode each on its own (a group whose table cannot be encoded fails and ends the
+    list)."""
+    if not tables:
+        return None
+    names = list(tables[0][1])
+    # Stacked only when each group's table alone would have the same columns and kinds, so the result
+    # does not depend on which groups share a call.
+    try:
+        kinds = _convert.column_kinds(tables[0][1])
+        same = all(list(cols) == names and _convert.column_kinds(cols) == kinds for _, cols in tables[1:])
+    except (_convert.ResultError, ValueError, TypeError):
+        same = False
+    if same:
+        merged = {n: [] for n in names}
+        spans = []
+        at = 0
+        try:
+            for _, cols in tables:
+                n = None
+                for name in names:
+                    values = cols[name]
+                    if not isinstance(values, list):
+                        values = list(values)
+                    if n is None:
+                        n = len(values)
+                    merged[name].extend(values)
+                spans.append((at, n or 0))
+                at += n or 0
+            lengths = {len(v) for v in merged.values()}
+            if len(lengths) == 1:
+                stacked = _convert.encode_columns(merged)
+                for (i, _), span in zip(tables, spans):
+                    results[i]["rows"] = list(span)
+                return stacked
+        except (_convert.ResultError, ValueError, TypeError):
+            pass  # kinds that do not combine (or a bad table): encode group by group
+    for i, cols in tables:
+        try:
+            results[i].update(kind="table", columns=_convert.encode_columns(cols))
+        except (_convert.ResultError, ValueError) as e:
+            results[i] = _error_result(TaskError("BAD_RESULT", f"the UDF's result cannot become a table: {e}"), None)
+            del results[i + 1:]
+            break
+    return None
 
 
 def run_wire(task, columns):
@@ -262,3 +367,22 @@ def run_wire(task, columns):
         for c in columns.to_py():
             cols[c["name"]] = _convert.column_values(c["kind"], c["chunks"])
     return run(task, cols)
+
+
+def run_groups_wire(task, columns, group_chunks):
+    """Entry point from the worker's JS for groups: ``columns`` hold the groups' rows one after the
+    other, as chunks; group i is the next ``group_chunks[i]`` chunks of every column."""
+    task = task.to_py()
+    counts = group_chunks.to_py()
+    per_column = [(c["name"], [_convert.chunk_column(c["kind"], ch) for ch in c["chunks"]]) for c in columns.to_py()]
+
+    def groups():
+        at = 0
+        for n in counts:
+            if n == 1:
+                yield {name: chunks[at] for name, chunks in per_column}
+            else:
+                yield {name: [v for ch in chunks[at:at + n] for v in ch] for name, chunks in per_column}
+            at += n
+
+    return run_groups(task, groups())
