@@ -1,10 +1,12 @@
 // Cold start in a new process: engine created -> pool of 2 ready -> first doEval result.
-// Prints JSON with milliseconds since the process started.
+// Prints JSON with milliseconds since the process started. Optional 3rd argument: the snapshot directory
+// (an empty one measures the very first start, which boots plainly and writes the snapshot).
 import { performance } from 'node:perf_hooks';
 const t0 = performance.now();
 const { createEngine } = await import('insitu');
 const imported = performance.now();
-const engine = await createEngine({ database: process.argv[2], workers: 2, isolation: process.argv[3] ?? 'process' });
+const snapshotDir = process.argv[4];
+const engine = await createEngine({ database: process.argv[2], workers: 2, isolation: process.argv[3] ?? 'process', ...(snapshotDir === undefined ? {} : { snapshotDir }) });
 const created = performance.now();
 const r = await engine.session().doEval({ source: 'def f():\n    return 1' });
 const first = performance.now();

@@ -2,8 +2,9 @@
 // `pnpm bench --quick` (small sizes, a smoke test with no speed claims). Prints a table of absolute
 // figures and ratios and writes benchmarks/out/results-<timestamp>.json.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -156,8 +157,9 @@ async function latency(me) {
   return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.floor(times.length * 0.99)] };
 }
 
-function coldStart(database, isolation) {
-  const p = spawnSync(process.execPath, [here('./cold-start.mjs'), database, isolation], { encoding: 'utf8', cwd: here('..') });
+function coldStart(database, isolation, snapshotDir) {
+  const args = [here('./cold-start.mjs'), database, isolation, ...(snapshotDir === undefined ? [] : [snapshotDir])];
+  const p = spawnSync(process.execPath, args, { encoding: 'utf8', cwd: here('..') });
   if (p.status !== 0) throw new Error(`cold start failed: ${p.stderr}`);
   return JSON.parse(p.stdout.trim().split('\n').pop());
 }
@@ -212,6 +214,16 @@ for (const isolation of ['process', 'thread']) {
   const colds = Array.from({ length: quick ? 1 : 3 }, () => coldStart(db, isolation)).sort((a, b) => a.firstResult - b.firstResult);
   const cold = colds[Math.floor(colds.length / 2)];
   record('cold start', `new process -> first doEval result (${isolation === 'process' ? 'sandbox process' : 'thread'})`, cold.firstResult, 'ms', cold);
+}
+{
+  // The very first start on a machine: no start-up snapshot yet, so workers boot plainly and write one.
+  const fresh = mkdtempSync(join(tmpdir(), 'insitu-bench-snapshot-'));
+  try {
+    const first = coldStart(db, 'process', fresh);
+    record('cold start', 'new process -> first doEval result, no start-up snapshot yet (sandbox process)', first.firstResult, 'ms', first);
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+  }
 }
 
 const memDb = generate(here(`./out/data-${MEMORY_ROWS}.db`), MEMORY_ROWS);
