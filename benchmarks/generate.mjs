@@ -1,5 +1,5 @@
-// Deterministic benchmark data: id, grp (1000 groups), three float features, a float target, a text
-// column, written to a SQLite file once per size (reused while the file exists).
+// Deterministic benchmark data: id, grp (1000 groups), sub (10,000 groups of 100 rows: id % 10000),
+// three float features, a float target, a text column, written to a SQLite file once per size (reused while the file exists).
 import Database from 'better-sqlite3';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -20,8 +20,8 @@ export function generate(path, rows, groups = 1000) {
   rmSync(tmp, { force: true });
   const db = new Database(tmp);
   db.pragma('journal_mode = WAL');
-  db.exec(`CREATE TABLE DATA (id INTEGER PRIMARY KEY, grp INTEGER NOT NULL, x1 REAL, x2 REAL, x3 REAL, y REAL, txt TEXT)`);
-  const insert = db.prepare('INSERT INTO DATA VALUES (?, ?, ?, ?, ?, ?, ?)');
+  db.exec(`CREATE TABLE DATA (id INTEGER PRIMARY KEY, grp INTEGER NOT NULL, sub INTEGER NOT NULL, x1 REAL, x2 REAL, x3 REAL, y REAL, txt TEXT)`);
+  const insert = db.prepare('INSERT INTO DATA VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
   const r = rng(42);
   const { w0, w1, w2, w3 } = TRUE_WEIGHTS;
   const batch = db.transaction((from, to) => {
@@ -31,7 +31,7 @@ export function generate(path, rows, groups = 1000) {
       const x2 = r() * 5;
       const x3 = r() * 100;
       const y = w0 + w1 * x1 + w2 * x2 + w3 * x3 + (r() - 0.5) * 0.1 + grp * 0.001 * x1;
-      insert.run(id, grp, x1, x2, x3, y, `row-${id}-${grp}`);
+      insert.run(id, grp, id % 10_000, x1, x2, x3, y, `row-${id}-${grp}`);
     }
   });
   for (let from = 0; from < rows; from += 100_000) batch(from, Math.min(rows, from + 100_000));

@@ -21,7 +21,7 @@ const LATENCY_CALLS = quick ? 100 : 1000;
 const CHUNK = quick ? 5_000 : 100_000;
 const REPEAT = quick ? 1 : 3;
 
-const db = generate(here(`./out/data-${ROWS}.db`), ROWS);
+const db = generate(here(`./out/data-v2-${ROWS}.db`), ROWS);
 const results = [];
 const record = (workload, system, value, unit, extra = {}) => {
   results.push({ workload, system, value, unit, ...extra });
@@ -137,9 +137,9 @@ async function insituScore(me) {
   return { rows: r.value.numRows, checksum, ms };
 }
 
-async function insituFit(me) {
+async function insituFit(me, key = 'grp') {
   const t = performance.now();
-  const r = await me.groupApply(me.table('DATA').select(['grp', 'x1', 'y']), ['grp'], { source: FIT }, { parallel: true, inputType: 'frame' });
+  const r = await me.groupApply(me.table('DATA').select([key, 'x1', 'y']), [key], { source: FIT }, { parallel: true, inputType: 'frame' });
   const ms = performance.now() - t;
   const n = r.value.getChild('n').toArray().reduce((a, b) => a + Number(b), 0);
   return { rows: n, groups: r.value.numRows, checksum: r.value.getChild('slope').toArray().reduce((a, b) => a + b, 0), ms };
@@ -201,7 +201,12 @@ const fit2 = await withEngine(2, (me) => best(REPEAT, () => insituFit(me)));
 record('fit', 'insitu, 2 workers (sandbox process)', rate(fit2.rows, fit2.ms), 'rows/s');
 const fit2t = await withEngine(2, (me) => best(REPEAT, () => insituFit(me)), 'thread');
 record('fit', 'insitu, 2 workers (thread)', rate(fit2t.rows, fit2t.ms), 'rows/s');
-const fitAgree = fit2.groups === fitNative1.groups && Math.abs(fit2.checksum - fitNative1.checksum) < 1e-6 * Math.max(1, Math.abs(fitNative1.checksum));
+const agrees = (a, b) => a.groups === b.groups && Math.abs(a.checksum - b.checksum) < 1e-6 * Math.max(1, Math.abs(b.checksum));
+const fitSmallNative1 = await best(REPEAT, async () => python('native_fit.py', [db, '1', 'sub']));
+record('fit, 10k groups', 'native CPython, 1 process', rate(fitSmallNative1.rows, fitSmallNative1.ms), 'rows/s');
+const fitSmall2 = await withEngine(2, (me) => best(REPEAT, () => insituFit(me, 'sub')));
+record('fit, 10k groups', 'insitu, 2 workers (sandbox process)', rate(fitSmall2.rows, fitSmall2.ms), 'rows/s');
+const fitAgree = agrees(fit2, fitNative1) && agrees(fitSmall2, fitSmallNative1);
 
 const lat = await withEngine(2, latency);
 record('latency', 'insitu warm doEval p50 (sandbox process)', lat.p50, 'ms');
@@ -242,6 +247,7 @@ const ratios = {
   'fit: insitu(2) / native(1)': rate(fit2.rows, fit2.ms) / rate(fitNative1.rows, fitNative1.ms),
   'fit: insitu(2, thread) / native(1)': rate(fit2t.rows, fit2t.ms) / rate(fitNative1.rows, fitNative1.ms),
   'fit: insitu(2) / native(2)': rate(fit2.rows, fit2.ms) / rate(fitNative2.rows, fitNative2.ms),
+  'fit, 10k groups of 100 rows: insitu(2) / native(1)': rate(fitSmall2.rows, fitSmall2.ms) / rate(fitSmallNative1.rows, fitSmallNative1.ms),
 };
 
 const fmt = (r) => (r.unit === 'rows/s' ? `${(r.value / 1e6).toFixed(3)} M rows/s` : `${r.value.toFixed(r.unit === 'ms' ? 2 : 0)} ${r.unit}`);

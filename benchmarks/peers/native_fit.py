@@ -1,6 +1,7 @@
 """Native CPython peer for the fit workload: per-group least squares y ~ x1, in N processes.
 
-Usage: native_fit.py DB PROCESSES -> prints JSON {groups, rows, checksum}. Standard library only.
+Usage: native_fit.py DB PROCESSES [GROUP_COLUMN] -> prints JSON {groups, rows, checksum}. Standard library
+only. GROUP_COLUMN is grp (1000 groups, the default) or sub (10,000 groups).
 """
 import json
 import sqlite3
@@ -17,11 +18,11 @@ def fit(xs, ys):
 
 
 def fit_groups(args):
-    db, lo, hi = args
+    db, lo, hi, key = args
     conn = sqlite3.connect(db)
     out = []
     cur_grp, xs, ys = None, [], []
-    for g, x, y in conn.execute("SELECT grp, x1, y FROM DATA WHERE grp >= ? AND grp < ? ORDER BY grp", (lo, hi)):
+    for g, x, y in conn.execute(f"SELECT {key}, x1, y FROM DATA WHERE {key} >= ? AND {key} < ? ORDER BY {key}", (lo, hi)):
         if g != cur_grp and xs:
             out.append((cur_grp, *fit(xs, ys)))
             xs, ys = [], []
@@ -35,10 +36,13 @@ def fit_groups(args):
 
 def main():
     db, procs = sys.argv[1], int(sys.argv[2])
+    key = sys.argv[3] if len(sys.argv) > 3 else "grp"
+    if key not in ("grp", "sub"):
+        sys.exit(f"group column must be grp or sub, not {key}")
     conn = sqlite3.connect(db)
-    lo, hi = conn.execute("SELECT min(grp), max(grp) + 1 FROM DATA").fetchone()
+    lo, hi = conn.execute(f"SELECT min({key}), max({key}) + 1 FROM DATA").fetchone()
     step = (hi - lo + procs - 1) // procs
-    parts = [(db, lo + k * step, min(hi, lo + (k + 1) * step)) for k in range(procs)]
+    parts = [(db, lo + k * step, min(hi, lo + (k + 1) * step), key) for k in range(procs)]
     if procs == 1:
         results = [fit_groups(parts[0])]
     else:
