@@ -303,6 +303,7 @@ describe('groupApply', () => {
     expect(r.partitions).toHaveLength(4000);
     expect(r.partitions[2500]!.key).toEqual({ k: 2500n });
     expect(r.partitions[2500]!.stdout).toBe('2500\n');
+    expect(rowsOf(r.partitions[2500]!.value as never)).toEqual([{ total: BigInt(sums.get(2500)!), seen: 1n, half: 1250 }]);
     expect(r.stdout).toBe(Array.from({ length: 4000 }, (_, k) => `${k}\n`).join(''));
     const got = rowsOf(r.value);
     expect(got).toHaveLength(4000);
