@@ -1,7 +1,7 @@
 /**
  * Entry of the sandbox process: it hosts the worker pool, runs tasks the engine process sends, and
  * forwards the UDFs' engine requests (`insitu.ds`) back to it. Started by SandboxRuntime with the Node
- * permission model, code generation from strings disallowed, and an empty environment.
+ * permission model, code generation from strings disallowed, and none of the engine process's environment.
  */
 import { deserializeError, ErrorCode, InsituError, type HostApi, type Task, type TaskInput, type TaskOutcome } from '@insitu/core';
 import { tableToIPC } from 'apache-arrow';

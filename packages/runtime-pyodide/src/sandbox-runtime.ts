@@ -62,7 +62,7 @@ interface Pending {
  * The default runtime: the Pyodide worker pool runs in a separate Node process started with the
  * permission model (file reads limited to the code it loads, the database file and the snapshot
  * directory; writes to the database and snapshot directories; no child processes), code generation
- * from strings disallowed, and an empty environment. Workers also lose Python's routes to JavaScript.
+ * from strings disallowed, and none of the engine's environment. Workers also lose Python's routes to JavaScript.
  * Calls and results cross the process boundary over Node IPC; UDFs' engine requests come back here.
  * If the sandbox process dies, its calls fail and the next call starts a new one.
  */
@@ -119,7 +119,9 @@ export class SandboxRuntime implements Runtime {
   #spawn(): ChildProcess {
     const child = fork(SANDBOX_MAIN, [JSON.stringify(this.#config)], {
       execArgv: this.#execArgv,
-      env: {},
+      // Nothing from the engine's environment. MALLOC_ARENA_MAX: glibc would otherwise keep a malloc arena
+      // per worker thread, fragmented by the Arrow buffers that pass through (~60 MB less peak RSS).
+      env: { MALLOC_ARENA_MAX: '2' },
       serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
