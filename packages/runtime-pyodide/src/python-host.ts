@@ -9,12 +9,12 @@ import { HostChannel, type HostReply } from './host-channel.js';
 import { DEFAULT_MAX_MEMORY_MB } from './memory-limits.js';
 import type {
   GroupResult,
-  StackedRows,
   GroupsResponse,
   InspectRequest,
   InspectResponse,
   RunRequest,
   RunResponse,
+  StackedRows,
   ThreadInfo,
   WireValue,
   WorkerConfig,
