@@ -215,17 +215,9 @@ export class PythonHost {
    */
   #runGroupBatch(req: RunRequest, batch: Table[], keys: GroupKeys, groups: GroupResult[], stacked: Uint8Array[]): boolean {
     const rows = new Table(batch.flatMap((g) => g.batches));
-    this.#current = { callId: req.callId, context: req.context };
-    this.#py.setInterruptBuffer(req.control);
-    let out;
-    try {
-      out = this.#call(this.#runGroupsWire, this.#taskOf(req), toWireColumns(rows), batch.map((g) => g.batches.length)) as
-        | { results: PyResult[]; stacked: PyColumn[] | null | undefined }
-        | { ok: false; error: SerializedError };
-    } finally {
-      this.#current = null;
-      if (!this.fatal) this.#py.setInterruptBuffer(IDLE_INTERRUPT);
-    }
+    const out = this.#inCall(req, this.#runGroupsWire, toWireColumns(rows), batch.map((g) => g.batches.length)) as
+      | { results: PyResult[]; stacked: PyColumn[] | null | undefined }
+      | { ok: false; error: SerializedError };
     if (!('results' in out)) {
       keys.add(batch[0]!);
       groups.push(out);
@@ -245,6 +237,21 @@ export class PythonHost {
     return out.results.length === batch.length && out.results.every((r) => r.ok);
   }
 
+  /**
+   * Call a runner entry point for `req` with the task and `args`: the call is interruptible through the
+   * request's control words, and `insitu.ds` requests made meanwhile belong to the request's call.
+   */
+  #inCall(req: RunRequest, entry: PyCallable, ...args: unknown[]): unknown {
+    this.#current = { callId: req.callId, context: req.context };
+    this.#py.setInterruptBuffer(req.control);
+    try {
+      return this.#call(entry, this.#taskOf(req), ...args);
+    } finally {
+      this.#current = null;
+      if (!this.fatal) this.#py.setInterruptBuffer(IDLE_INTERRUPT);
+    }
+  }
+
   /** The task description the Python runner takes. */
   #taskOf(req: RunRequest) {
     return {
@@ -260,15 +267,7 @@ export class PythonHost {
 
   /** Run the UDF once on the given input columns. */
   #runOnce(req: RunRequest, columns: WireColumn[] | undefined, thread: ThreadInfo): RunResponse {
-    this.#current = { callId: req.callId, context: req.context };
-    this.#py.setInterruptBuffer(req.control);
-    let out;
-    try {
-      out = this.#call(this.#runWire, this.#taskOf(req), columns) as PyResult;
-    } finally {
-      this.#current = null;
-      if (!this.fatal) this.#py.setInterruptBuffer(IDLE_INTERRUPT);
-    }
+    const out = this.#inCall(req, this.#runWire, columns) as PyResult;
     if (!out.ok) return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok: false, error: out.error };
     return { ...thread, ok: true, value: wireValueOf(out), stdout: out.stdout, stderr: out.stderr };
   }

@@ -57,30 +57,36 @@ export function isAborted(signal: AbortSignal): boolean {
   return signal.aborted;
 }
 
+/** A function that decodes `ipc` on its first call and returns the same table afterwards. */
+function decodeOnce(ipc: Uint8Array): () => Table {
+  let table: Table | undefined;
+  return () => (table ??= tableFromIPC(ipc));
+}
+
 /**
  * A table result from its Arrow IPC bytes, decoded only when `table` is first read: the sandbox process
  * forwards the bytes and never needs the table.
  */
 export function tableValue(ipc: Uint8Array): Extract<TaskValue, { kind: 'table' }> {
-  let table: Table | undefined;
+  const decode = decodeOnce(ipc);
   return {
     kind: 'table',
     ipc,
     get table(): Table {
-      return (table ??= tableFromIPC(ipc));
+      return decode();
     },
   };
 }
 
 /** Data input from Arrow IPC bytes, decoded only when `data` is first read (see {@link tableValue}). */
 export function dataInput(ipc: Uint8Array, inputType: InputType): Extract<TaskInput, { kind: 'data' }> {
-  let data: Table | undefined;
+  const decode = decodeOnce(ipc);
   return {
     kind: 'data',
     ipc,
     inputType,
     get data(): Table {
-      return (data ??= tableFromIPC(ipc));
+      return decode();
     },
   };
 }

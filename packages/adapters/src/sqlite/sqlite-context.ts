@@ -35,12 +35,13 @@ export function openContextConnection(path: string, opts: { busyTimeoutMs?: numb
   }
   return {
     query(sql, params, byColumn) {
-      const stmt = prepareGuarded(db, sql, params, 'query');
       try {
+        // Each column statement is checked like the whole; the whole is prepared only when it is read.
         if (byColumn !== undefined && byColumn.length > 0) {
           const table = readByColumn(db, byColumn.map((s) => prepareGuarded(db, s, params, 'query')), bindable(params));
           if (table !== null) return table;
         }
+        const stmt = prepareGuarded(db, sql, params, 'query');
         const batches = [...scanBatches(stmt, bindable(params), 65536)].flatMap((t) => t.batches);
         if (batches.length > 0) return new Table(batches);
         const { names, kinds } = declaredKinds(stmt);

@@ -214,7 +214,7 @@ def _encode_fast(name, values):
 
 def column_kinds(columns):
     """The kind each column of a table result would be encoded as (see ``encode_columns``)."""
-    return tuple(_kind_of(name, values if isinstance(values, list) else list(values)) for name, values in columns.items())
+    return tuple(_kind_of(name, values) for name, values in columns.items())
 
 
 def encode_columns(columns):

@@ -179,6 +179,10 @@ def table_columns(value):
     return None
 
 
+def _bad_result(e):
+    return TaskError("BAD_RESULT", f"the UDF's result cannot become a table: {e}")
+
+
 def convert_result(value):
     """The host form of a UDF's return value."""
     try:
@@ -189,7 +193,7 @@ def convert_result(value):
             return {"kind": "bytes", "value": bytes(value)}
         return {"kind": "json", "json": _to_json(value)}
     except (_convert.ResultError, ValueError) as e:
-        raise TaskError("BAD_RESULT", f"the UDF's result cannot become a table: {e}") from None
+        raise _bad_result(e) from None
 
 
 def _python_error(e, name):
@@ -216,11 +220,8 @@ def _python_error(e, name):
     return TaskError("PYTHON_ERROR", msg, **details)
 
 
-def _error_result(e, out):
-    error = {"code": e.code, "message": str(e), **e.details}
-    if out is not None and out.getvalue():
-        error["stdout"] = out.getvalue()
-    return {"ok": False, "error": error}
+def _error_result(e):
+    return {"ok": False, "error": {"code": e.code, "message": str(e), **e.details}}
 
 
 def _call(code, defs, task, kwargs, columns_in):
@@ -271,7 +272,7 @@ def run(task, columns_in):
         result["stderr"] = stderr
         return result
     except TaskError as e:
-        return _error_result(e, None)
+        return _error_result(e)
 
 
 def run_groups(task, groups):
@@ -289,7 +290,7 @@ def run_groups(task, groups):
         code, defs = _compile(task["source"], task["name"])
         kwargs = json.loads(task["args_json"])
     except TaskError as e:
-        return {"results": [_error_result(e, None)], "stacked": None}
+        return {"results": [_error_result(e)], "stacked": None}
     for columns_in in groups:
         try:
             value, stdout, stderr = _call(code, defs, task, kwargs, columns_in)
@@ -302,57 +303,42 @@ def run_groups(task, groups):
             result.update(ok=True, stdout=stdout, stderr=stderr)
             results.append(result)
         except TaskError as e:
-            results.append(_error_result(e, None))
+            results.append(_error_result(e))
             break
         except (_convert.ResultError, ValueError) as e:
-            results.append(_error_result(TaskError("BAD_RESULT", f"the UDF's result cannot become a table: {e}"), None))
+            results.append(_error_result(_bad_result(e)))
             break
     return {"results": results, "stacked": _stack(results, tables)}
 
 
 def _stack(results, tables):
-    """Encode the groups' table results as one table when their columns and kinds agree, filling in
-    ``rows``; otherwise encode each on its own (a group whose table cannot be encoded fails and ends the
-    list)."""
+    """Encode the groups' table results as one table, filling in ``rows``, when each group's table alone
+    would have the same columns and kinds (so the result does not depend on which groups share a call);
+    otherwise encode each on its own (a group whose table cannot be encoded fails and ends the list)."""
     if not tables:
         return None
     names = list(tables[0][1])
-    # Stacked only when each group's table alone would have the same columns and kinds, so the result
-    # does not depend on which groups share a call.
     try:
         kinds = _convert.column_kinds(tables[0][1])
-        same = all(list(cols) == names and _convert.column_kinds(cols) == kinds for _, cols in tables[1:])
+        stackable = bool(names) and all(
+            list(cols) == names and len({len(v) for v in cols.values()}) == 1 and _convert.column_kinds(cols) == kinds
+            for _, cols in tables
+        )
+        stacked = _convert.encode_columns({n: [v for _, cols in tables for v in cols[n]] for n in names}) if stackable else None
     except (_convert.ResultError, ValueError, TypeError):
-        same = False
-    if same:
-        merged = {n: [] for n in names}
-        spans = []
+        stacked = None  # kinds that do not combine (or a bad table): encode group by group
+    if stacked is not None:
         at = 0
-        try:
-            for _, cols in tables:
-                n = None
-                for name in names:
-                    values = cols[name]
-                    if not isinstance(values, list):
-                        values = list(values)
-                    if n is None:
-                        n = len(values)
-                    merged[name].extend(values)
-                spans.append((at, n or 0))
-                at += n or 0
-            lengths = {len(v) for v in merged.values()}
-            if len(lengths) == 1:
-                stacked = _convert.encode_columns(merged)
-                for (i, _), span in zip(tables, spans):
-                    results[i]["rows"] = list(span)
-                return stacked
-        except (_convert.ResultError, ValueError, TypeError):
-            pass  # kinds that do not combine (or a bad table): encode group by group
+        for i, cols in tables:
+            n = len(cols[names[0]])
+            results[i]["rows"] = [at, n]
+            at += n
+        return stacked
     for i, cols in tables:
         try:
             results[i].update(kind="table", columns=_convert.encode_columns(cols))
         except (_convert.ResultError, ValueError) as e:
-            results[i] = _error_result(TaskError("BAD_RESULT", f"the UDF's result cannot become a table: {e}"), None)
+            results[i] = _error_result(_bad_result(e))
             del results[i + 1:]
             break
     return None
