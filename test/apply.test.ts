@@ -323,6 +323,13 @@ describe('groupApply', () => {
     expect(rowsOf((kinds.value as unknown[])[3] as never)).toEqual([{ x: 3n }]);
     expect(rowsOf((kinds.value as unknown[])[4] as never)).toEqual([{ x: 2 }]);
 
+    // Columns of unequal length in one group's table fail that group, even when another group's
+    // opposite mismatch would even out the stacked totals.
+    const uneven = 'def f(df):\n    k = df["k"][0]\n    if k == 5:\n        return {"a": [1, 2], "b": [1]}\n    if k == 6:\n        return {"a": [1], "b": [1, 2]}\n    return {"a": [k], "b": [k]}';
+    const ue = await rejectsWith(me.groupApply(t, 'k', { source: uneven }, { parallel: true }), 'BAD_RESULT');
+    expect(ue.partition).toEqual({ k: 5n });
+    expect(ue.message).toMatch(/different lengths/);
+
     // A failing group in the middle of a call names its key.
     const boom = 'def f(df):\n    k = df["k"][0]\n    if k == 2500:\n        raise ValueError("bad group")\n    return {"k": [k]}';
     const e = await rejectsWith(me.groupApply(t, 'k', { source: boom }, { parallel: true }), 'PYTHON_ERROR');
