@@ -1,7 +1,8 @@
 import { Engine, badInput, type Runtime } from '@insitu/core';
 import { SqliteStorage } from '@insitu/adapters';
-import { PyodideRuntime, SandboxRuntime, type PyodideRuntimeOptions } from '@insitu/runtime-pyodide';
+import { PACKAGE_FILES, PyodideRuntime, SandboxRuntime, type PyodideRuntimeOptions } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
+import { bundledWorkers } from './bundled-workers.js';
 
 /** Options for {@link createEngine}. */
 export interface EngineOptions {
@@ -52,18 +53,21 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const storage = new SqliteStorage(opts.database ?? 'insitu.db', opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs });
   let runtime: Runtime;
   try {
+    // Bundled entries start each worker ~0.1 s sooner; without them the packages' own files run.
+    const bundle = bundledWorkers();
     const runtimeOpts: PyodideRuntimeOptions = {
       ...(opts.workers === undefined ? {} : { workers: opts.workers }),
       ...(opts.interruptGraceMs === undefined ? {} : { interruptGraceMs: opts.interruptGraceMs }),
       ...(opts.snapshotDir === undefined ? {} : { snapshotDir: opts.snapshotDir }),
       ...(opts.maxMemoryMb === undefined ? {} : { maxMemoryMb: opts.maxMemoryMb }),
       ...(opts.recycleHeapMb === undefined ? {} : { recycleHeapMb: opts.recycleHeapMb }),
+      ...(bundle === null ? {} : { files: { ...PACKAGE_FILES, worker: bundle.worker, sandboxMain: bundle.sandboxMain } }),
       // Workers open their own connection to the same file for insitu.connect(); :memory: has none.
       ...(storage.inMemory
         ? {}
         : {
             context: {
-              module: import.meta.resolve('@insitu/adapters/sqlite-context'),
+              module: bundle?.context ?? import.meta.resolve('@insitu/adapters/sqlite-context'),
               database: resolve(storage.location),
               ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
             },

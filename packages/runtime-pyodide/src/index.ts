@@ -4,5 +4,5 @@ export { defaultWorkers } from './task-wire.js';
 export type { PyodideRuntimeOptions } from './pyodide-runtime.js';
 export { SandboxRuntime } from './sandbox-runtime.js';
 export { PythonHost } from './python-host.js';
-export { PYTHON_DIR } from './pyodide-boot.js';
+export { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
 export type * from './protocol.js';

@@ -143,6 +143,8 @@ export interface WorkerConfig {
   readonly snapshot: { readonly dir: string; readonly path: string; readonly shared: SharedArrayBuffer | null } | null;
   /** The interpreter's wasm heap cannot grow past this many MiB: allocations beyond it raise MemoryError. */
   readonly maxMemoryMb: number;
+  /** Directory holding the Python package `insitu` (see RuntimeFiles). */
+  readonly pythonDir: string;
   /** Running in the sandbox process: shim what the permission model blocks and harden the interpreter. */
   readonly sandboxed?: boolean;
 }

@@ -6,14 +6,10 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadPyodide, type PyodideInterface } from 'pyodide';
 import type { WorkerConfig } from './protocol.js';
 import { cappedModuleFactory } from './heap-cap.js';
 import { readSnapshot, writeSnapshot } from './snapshot-cache.js';
-
-/** Directory of the Python package `insitu` shipped beside the compiled code. */
-export const PYTHON_DIR = fileURLToPath(new URL('../python/', import.meta.url));
 
 /** Where the `insitu` package is written inside the interpreter's file system. */
 export const SITE_DIR = '/home/pyodide/insitu-site';
@@ -39,7 +35,8 @@ export function installTree(py: PyodideInterface, dir: string, target: string): 
     if (statSync(from).isDirectory()) {
       if (entry !== '__pycache__') installTree(py, from, `${target}/${entry}`);
     } else if (entry.endsWith('.py')) {
-      py.FS.writeFile(`${target}/${entry}`, readFileSync(from, 'utf8'));
+      // Bytes, not a string: Emscripten would encode a string one character at a time.
+      py.FS.writeFile(`${target}/${entry}`, readFileSync(from));
     }
   }
 }
@@ -58,7 +55,7 @@ export async function bootPyodide(config: WorkerConfig): Promise<PyodideInterfac
     }
   }
   const py = await loadPyodide({ ...base, ...(snap === null ? {} : { _makeSnapshot: true }) });
-  installTree(py, join(PYTHON_DIR, 'insitu'), `${SITE_DIR}/insitu`);
+  installTree(py, join(config.pythonDir, 'insitu'), `${SITE_DIR}/insitu`);
   py.runPython(`import sys\nsys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport ${PRELOAD.join(', ')}`);
   if (snap !== null) writeSnapshot(snap.path, snap.dir, py.makeMemorySnapshot());
   return py;

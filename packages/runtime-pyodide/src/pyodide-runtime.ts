@@ -12,11 +12,9 @@ import {
   type Task,
   type TaskOutcome,
 } from '@insitu/core';
-import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { serveHostChannel } from './host-dispatch.js';
-import { PYTHON_DIR } from './pyodide-boot.js';
 import { defaultSnapshotDir, readSharedSnapshot, snapshotPath } from './snapshot-cache.js';
 import type {
   GroupsResponse,
@@ -31,6 +29,7 @@ import type {
 import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkers, groupOutcomes, isAborted, wireInput, wireOutcome } from './task-wire.js';
 import { moving } from './transfer.js';
+import { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
 
 /** Options for {@link PyodideRuntime}. */
 export interface PyodideRuntimeOptions {
@@ -68,13 +67,18 @@ export interface PyodideRuntimeOptions {
    * when that is smaller.
    */
   readonly recycleHeapMb?: number;
+  /**
+   * The entries to start and the Python package to load. Default: this package's own files. The
+   * `insitu` package passes bundled entries, which start faster.
+   */
+  readonly files?: RuntimeFiles;
   /** @internal Set by the sandbox process: workers shim `process.binding` and harden their interpreter. */
   readonly sandboxed?: boolean;
 }
 
 /** The snapshot settings for workers: its path, and its bytes read once here and shared by all workers. */
-function sharedSnapshot(dir: string): NonNullable<WorkerConfig['snapshot']> {
-  const path = snapshotPath(dir, PYTHON_DIR);
+function sharedSnapshot(dir: string, pythonDir: string): NonNullable<WorkerConfig['snapshot']> {
+  const path = snapshotPath(dir, pythonDir);
   return { dir, path, shared: readSharedSnapshot(path) };
 }
 
@@ -83,8 +87,6 @@ interface Sendable {
   readonly req: WorkerRequest;
   readonly transfer: ArrayBufferLike[];
 }
-
-const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
 
 /**
  * Runs UDFs in a piscina pool of worker threads, one warm Pyodide interpreter per thread. All workers
@@ -116,14 +118,16 @@ export class PyodideRuntime implements Runtime {
     const limits = checkMemoryLimits(opts);
     this.#recycleHeapMb = limits.recycleHeapMb;
     const c = opts.context;
+    const files = opts.files ?? PACKAGE_FILES;
     const workerData: WorkerConfig = {
       context: c === undefined ? null : { module: c.module, database: c.database, busyTimeoutMs: c.busyTimeoutMs ?? 5000 },
-      snapshot: opts.snapshotDir === false ? null : sharedSnapshot(opts.snapshotDir ?? defaultSnapshotDir()),
+      snapshot: opts.snapshotDir === false ? null : sharedSnapshot(opts.snapshotDir ?? defaultSnapshotDir(), files.python),
+      pythonDir: files.python,
       maxMemoryMb: limits.maxMemoryMb,
       sandboxed: opts.sandboxed === true,
     };
     this.#pool = new Piscina({
-      filename: WORKER_FILE,
+      filename: files.worker,
       minThreads: workers,
       maxThreads: workers,
       idleTimeout: Number.POSITIVE_INFINITY,

@@ -3,7 +3,8 @@ import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { join } from 'node:path';
 import type { PyodideInterface } from 'pyodide';
 import { fromPyColumns, toWireColumns, type PyColumn, type WireColumn } from './arrow-columns.js';
-import { bootPyodide, installTree, PYTHON_DIR, SITE_DIR } from './pyodide-boot.js';
+import { bootPyodide, installTree, SITE_DIR } from './pyodide-boot.js';
+import { PACKAGE_FILES } from './runtime-files.js';
 import { GroupKeys } from './group-keys.js';
 import { HostChannel, type HostReply } from './host-channel.js';
 import { DEFAULT_MAX_MEMORY_MB } from './memory-limits.js';
@@ -98,7 +99,7 @@ export class PythonHost {
     this.#config = config;
     this.#openContext = openContext;
     // Files live outside wasm memory, so a restored snapshot needs them written again (tracebacks show them).
-    installTree(py, join(PYTHON_DIR, 'insitu'), `${SITE_DIR}/insitu`);
+    installTree(py, join(config.pythonDir, 'insitu'), `${SITE_DIR}/insitu`);
     py.registerJsModule('_insitu_host', {
       ds: (op: string, argsJson: string, blobs: unknown) => this.#ds(op, argsJson, fromPy(blobs) as unknown[]),
       query: (sql: string, paramsJson: string) => this.#query(sql, paramsJson),
@@ -115,7 +116,7 @@ export class PythonHost {
    * Start an interpreter (see `bootPyodide`) with the `insitu` package and, when configured, the
    * database context module.
    */
-  static async start(config: WorkerConfig = { context: null, snapshot: null, maxMemoryMb: DEFAULT_MAX_MEMORY_MB }): Promise<PythonHost> {
+  static async start(config: WorkerConfig = { context: null, snapshot: null, maxMemoryMb: DEFAULT_MAX_MEMORY_MB, pythonDir: PACKAGE_FILES.python }): Promise<PythonHost> {
     return PythonHost.create(await bootPyodide(config), config);
   }
 

@@ -1,5 +1,6 @@
 import type { ContextMode, SerializedError } from '@insitu/core';
 import type { GroupsWire, WireInput } from './protocol.js';
+import type { RuntimeFiles } from './runtime-files.js';
 
 /**
  * Messages between the engine process and the sandbox process that hosts the worker pool (Node IPC
@@ -55,4 +56,5 @@ export interface SandboxConfig {
   readonly recycleHeapMb: number;
   readonly snapshotDir: string | false;
   readonly context?: { readonly module: string; readonly database: string; readonly busyTimeoutMs?: number };
+  readonly files: RuntimeFiles;
 }

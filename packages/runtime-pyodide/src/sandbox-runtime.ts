@@ -17,13 +17,12 @@ import { mkdirSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
 import type { PyodideRuntimeOptions } from './pyodide-runtime.js';
 import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkers, groupOutcomes, isAborted, tableValue, wireInput } from './task-wire.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
 import { defaultSnapshotDir } from './snapshot-cache.js';
-
-const SANDBOX_MAIN = fileURLToPath(new URL('./sandbox-main.js', import.meta.url));
 
 /** The deepest directory containing every path. */
 function commonDir(paths: readonly string[]): string {
@@ -37,13 +36,16 @@ function commonDir(paths: readonly string[]): string {
   return out.join(sep) || sep;
 }
 
-/** Directories holding the code the sandbox process loads (this package and its dependencies). */
-function codeRoot(contextModule: string | undefined): string {
-  const require = createRequire(import.meta.url);
-  const here = realpathSync(fileURLToPath(new URL('..', import.meta.url)));
-  const deps = ['pyodide', 'apache-arrow', 'piscina', '@insitu/core'].map((d) => realpathSync(dirname(require.resolve(d))));
-  const extra = contextModule === undefined ? [] : [realpathSync(dirname(fileURLToPath(contextModule)))];
-  return commonDir([here, ...deps, ...extra]);
+/**
+ * The directory holding all the code the sandbox process loads: this package and its dependencies,
+ * the entries it starts (and the dependencies they resolve) and the context module.
+ */
+function codeRoot(files: RuntimeFiles, contextModule: string | undefined): string {
+  const here = fileURLToPath(new URL('..', import.meta.url));
+  const fromHere = ['pyodide', 'apache-arrow', 'piscina', '@insitu/core'].map((d) => dirname(createRequire(import.meta.url).resolve(d)));
+  const fromEntries = [files.worker, files.sandboxMain].flatMap((f) => ['pyodide', 'piscina'].map((d) => dirname(createRequire(f).resolve(d))));
+  const entries = [files.worker, files.sandboxMain, ...(contextModule === undefined ? [] : [fileURLToPath(contextModule)])].map((f) => dirname(f));
+  return commonDir([here, files.python, ...fromHere, ...fromEntries, ...entries].map((p) => realpathSync(p)));
 }
 
 function outcomeOf(o: SandboxOutcome): TaskOutcome {
@@ -86,14 +88,16 @@ export class SandboxRuntime implements Runtime {
     this.readsQueries = opts.context !== undefined;
     const snapshotDir = opts.snapshotDir === false ? false : resolve(opts.snapshotDir ?? defaultSnapshotDir());
     if (snapshotDir !== false) mkdirSync(snapshotDir, { recursive: true });
+    const files = opts.files ?? PACKAGE_FILES;
     this.#config = {
       workers,
       snapshotDir,
       ...(opts.interruptGraceMs === undefined ? {} : { interruptGraceMs: opts.interruptGraceMs }),
       ...checkMemoryLimits(opts),
       ...(opts.context === undefined ? {} : { context: opts.context }),
+      files,
     };
-    const reads = [codeRoot(opts.context?.module)];
+    const reads = [codeRoot(files, opts.context?.module)];
     const writes: string[] = [];
     if (snapshotDir !== false) {
       reads.push(snapshotDir);
@@ -117,7 +121,7 @@ export class SandboxRuntime implements Runtime {
   }
 
   #spawn(): ChildProcess {
-    const child = fork(SANDBOX_MAIN, [JSON.stringify(this.#config)], {
+    const child = fork(this.#config.files.sandboxMain, [JSON.stringify(this.#config)], {
       execArgv: this.#execArgv,
       // Nothing from the engine's environment. MALLOC_ARENA_MAX: glibc would otherwise keep a malloc arena
       // per worker thread, fragmented by the Arrow buffers that pass through (~60 MB less peak RSS).
