@@ -1,4 +1,4 @@
-import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { ErrorCode, type SerializedError } from '@insitu/core';
 
 /** A request from a worker to the engine on the main thread, on behalf of one running call. */
@@ -20,27 +20,18 @@ export type HostReply =
 
 /**
  * The worker's end of a synchronous channel to the engine: Python calls block on `Atomics.wait` until
- * the main thread has answered, then read the reply with `receiveMessageOnPort`. Each worker thread
- * adopts one port (sent with one of its first tasks) and keeps it for its lifetime.
+ * the main thread has answered, then read the reply with `receiveMessageOnPort`. The worker makes the
+ * channel at start and posts the other end to the pool (a {@link ChannelOffer}).
  */
 export class HostChannel {
   #port: MessagePort | null = null;
 
-  /** Adopt `port` if this thread has none yet; returns whether it was adopted (else it is closed). */
-  adopt(port: MessagePort | undefined): boolean {
-    if (port === undefined) return false;
-    if (this.#port !== null) {
-      port.close();
-      return false;
-    }
-    port.unref();
-    this.#port = port;
-    return true;
-  }
-
-  /** Whether this thread has a channel. */
-  get ready(): boolean {
-    return this.#port !== null;
+  /** Make the channel; returns the end to post to the pool. */
+  open(): MessagePort {
+    const { port1, port2 } = new MessageChannel();
+    port2.unref();
+    this.#port = port2;
+    return port1;
   }
 
   /** Send a request and wait for the reply. */

@@ -1,6 +1,7 @@
 import { ErrorCode, InsituError, type HostApi, type ObjectFormat, type StoredObject } from '@insitu/core';
 import type { MessagePort } from 'node:worker_threads';
 import type { HostReply, HostRequest } from './host-channel.js';
+import type { ChannelOffer } from './protocol.js';
 
 /** Object facts as they travel with a dsSave / dsLoad request. */
 interface WireObjectMeta {
@@ -67,6 +68,11 @@ async function handle(api: HostApi, op: string, args: Record<string, unknown>, b
  * Serve requests from one worker's channel. `lookup` finds the engine services of the call a request
  * belongs to; requests of finished or unknown calls are refused.
  */
+/** Whether a message a worker posted to the pool is its {@link ChannelOffer}. */
+export function isChannelOffer(m: unknown): m is ChannelOffer {
+  return typeof m === 'object' && m !== null && 'insituChannel' in m;
+}
+
 export function serveHostChannel(port: MessagePort, lookup: (callId: number) => HostApi | undefined): void {
   port.on('message', (req: HostRequest) => {
     const api = lookup(req.callId);

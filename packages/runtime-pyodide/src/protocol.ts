@@ -44,8 +44,6 @@ export interface RunRequest {
   readonly callId: number;
   /** What `insitu.connect()` may do in this call. */
   readonly context: ContextMode;
-  /** A channel to the engine, offered until every worker thread has adopted one. */
-  readonly port?: MessagePort;
   /**
    * Shared control words: [0] is Pyodide's interrupt buffer (the pool stores 2 = SIGINT to stop the UDF),
    * [1] is set to 1 by the worker when it starts the task.
@@ -58,7 +56,6 @@ export interface InspectRequest {
   readonly type: 'inspect';
   readonly source: string;
   readonly name: string;
-  readonly port?: MessagePort;
 }
 
 /** Anything the pool sends a worker. */
@@ -73,7 +70,6 @@ export type WireValue =
 /** Which worker thread answered, and whether it has a channel to the engine now. */
 export interface ThreadInfo {
   readonly threadId: number;
-  readonly hasChannel: boolean;
   /** The interpreter failed fatally; the pool terminates this worker and starts a new one. */
   readonly fatal?: boolean;
   /** The worker refused the task without running it (its interpreter was already dead): run it elsewhere. */
@@ -147,6 +143,14 @@ export interface WorkerConfig {
   readonly pythonDir: string;
   /** Running in the sandbox process: shim what the permission model blocks and harden the interpreter. */
   readonly sandboxed?: boolean;
+}
+
+/**
+ * What a worker posts to the pool once, at start: its end of a synchronous channel to the engine (for
+ * `insitu.ds` requests from its UDFs), which the pool serves for the thread's lifetime.
+ */
+export interface ChannelOffer {
+  readonly insituChannel: MessagePort;
 }
 
 /** Anything a worker replies. */

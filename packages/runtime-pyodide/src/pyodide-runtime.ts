@@ -12,9 +12,8 @@ import {
   type Task,
   type TaskOutcome,
 } from '@insitu/core';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { serveHostChannel } from './host-dispatch.js';
+import { isChannelOffer, serveHostChannel } from './host-dispatch.js';
 import { defaultSnapshotDir, readSharedSnapshot, snapshotPath } from './snapshot-cache.js';
 import type {
   GroupsResponse,
@@ -30,6 +29,9 @@ import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkers, groupOutcomes, isAborted, wireInput, wireOutcome } from './task-wire.js';
 import { moving } from './transfer.js';
 import { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
+
+/** At most this many control-word buffers are kept for reuse. */
+const MAX_SPARE_CONTROLS = 64;
 
 /** Options for {@link PyodideRuntime}. */
 export interface PyodideRuntimeOptions {
@@ -103,7 +105,8 @@ export class PyodideRuntime implements Runtime {
   /** Engine services of the calls running now, by call id (for `insitu.ds` requests from workers). */
   readonly #calls = new Map<number, HostApi>();
   /** Worker threads that hold a channel to the engine. */
-  readonly #channelled = new Set<number>();
+  /** Control words of finished calls, for reuse. */
+  readonly #controls: Int32Array[] = [];
   #nextCall = 1;
   readonly #graceMs: number;
   #lastTerminated = 0;
@@ -134,7 +137,10 @@ export class PyodideRuntime implements Runtime {
       concurrentTasksPerWorker: 1,
       workerData,
     });
-    this.#pool.on('workerDestroy', (w: { id: number }) => this.#channelled.delete(w.id));
+    // Each worker posts its end of a channel to the engine once, at start (see worker.ts).
+    this.#pool.on('message', (m: unknown) => {
+      if (isChannelOffer(m)) serveHostChannel(m.insituChannel, (id) => this.#calls.get(id));
+    });
   }
 
   /** @inheritdoc */
@@ -164,13 +170,11 @@ export class PyodideRuntime implements Runtime {
     this.#life.check();
     if (signal?.aborted === true) throw abortError(signal);
     const callId = this.#nextCall++;
-    const control = new Int32Array(new SharedArrayBuffer(8));
-    // Built afresh for each attempt: the Arrow bytes and the channel port are moved, not copied.
+    const control = this.#controls.pop() ?? new Int32Array(new SharedArrayBuffer(8));
+    // Built afresh for each attempt: the Arrow bytes are moved, not copied.
     const build = (): Sendable => {
       const transfer: ArrayBufferLike[] = [];
       const input = wireInput(task.input, transfer);
-      const port = this.#offerChannel();
-      if (port !== undefined) transfer.push(port as unknown as ArrayBufferLike);
       const req: RunRequest = {
         type: 'run',
         source: task.source,
@@ -181,11 +185,19 @@ export class PyodideRuntime implements Runtime {
         callId,
         context: task.context ?? 'read',
         control,
-        ...(port === undefined ? {} : { port }),
       };
       return { req, transfer };
     };
     if (task.host !== undefined) this.#calls.set(callId, task.host);
+    if (signal === undefined) {
+      try {
+        const res = await this.#submit(build);
+        this.#recycle(control);
+        return res;
+      } finally {
+        this.#calls.delete(callId);
+      }
+    }
     const kill = new AbortController();
     let grace: NodeJS.Timeout | undefined;
     const onAbort = () => {
@@ -193,41 +205,35 @@ export class PyodideRuntime implements Runtime {
       Atomics.store(control, 0, 2);
       grace = setTimeout(() => kill.abort(), this.#graceMs);
     };
-    signal?.addEventListener('abort', onAbort, { once: true });
+    signal.addEventListener('abort', onAbort, { once: true });
     let res: ThreadInfo;
     try {
       res = await this.#submit(build, kill.signal, signal);
     } finally {
       this.#calls.delete(callId);
       clearTimeout(grace);
-      signal?.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
     }
-    if (signal !== undefined && isAborted(signal)) throw abortError(signal);
+    if (isAborted(signal)) throw abortError(signal);
+    this.#recycle(control);
     return res;
+  }
+
+  /**
+   * Keep a call's control words for a later call once its worker has replied (the worker switches to
+   * its own idle buffer before replying). Allocating a SharedArrayBuffer per call cost ~50 µs.
+   */
+  #recycle(control: Int32Array): void {
+    if (this.#controls.length >= MAX_SPARE_CONTROLS) return;
+    control.fill(0);
+    this.#controls.push(control);
   }
 
   /** @inheritdoc */
   async inspect(source: string, name: string): Promise<ScriptInspection> {
     this.#life.check();
-    const build = (): Sendable => {
-      const port = this.#offerChannel();
-      const req: WorkerRequest = { type: 'inspect', source, name, ...(port === undefined ? {} : { port }) };
-      return { req, transfer: port === undefined ? [] : [port as unknown as ArrayBufferLike] };
-    };
-    const res = (await this.#submit(build)) as InspectResponse;
+    const res = (await this.#submit(() => ({ req: { type: 'inspect', source, name }, transfer: [] }))) as InspectResponse;
     return res.ok ? { ok: true, functions: res.functions } : { ok: false, error: res.error };
-  }
-
-  /**
-   * A fresh channel to offer with a task while some worker thread has none; the main-thread end serves
-   * `insitu.ds` requests. A thread that already has a channel closes the offered one.
-   */
-  #offerChannel(): MessagePort | undefined {
-    if (this.#channelled.size >= this.concurrency) return undefined;
-    const { port1, port2 } = new MessageChannel();
-    serveHostChannel(port1, (id) => this.#calls.get(id));
-    port1.on('close', () => port1.removeAllListeners());
-    return port2;
   }
 
   #noteThread(info: ThreadInfo): void {
@@ -235,12 +241,10 @@ export class PyodideRuntime implements Runtime {
     if (info.fatal === true || (info.heapMb ?? 0) >= this.#recycleHeapMb) {
       // Its interpreter is dead, or its heap grew too large to keep: terminate the thread; piscina
       // starts a replacement (minThreads), and tasks that reached it meanwhile are sent again.
-      this.#channelled.delete(info.threadId);
       this.#lastTerminated = Date.now();
       void this.#pool.threads.find((w) => w.threadId === info.threadId)?.terminate();
       return;
     }
-    if (info.hasChannel) this.#channelled.add(info.threadId);
   }
 
   /**
@@ -257,7 +261,7 @@ export class PyodideRuntime implements Runtime {
           res = (await this.#pool.run(moving(req, transfer), kill === undefined ? {} : { signal: kill })) as ThreadInfo;
         } catch (e) {
           if (kill?.aborted === true || attempt >= 5 || Date.now() - this.#lastTerminated > 5000) throw e;
-          res = { threadId: -1, hasChannel: false, retry: true };
+          res = { threadId: -1, retry: true };
         }
         this.#noteThread(res);
         if (res.retry !== true || attempt >= 5) return res;

@@ -140,8 +140,7 @@ export class PythonHost {
   }
 
   #run(req: RunRequest): RunResponse | GroupsResponse {
-    const hasChannel = this.channel.adopt(req.port) || this.channel.ready;
-    const thread = { threadId: threadIdOf(), hasChannel };
+    const thread = { threadId: threadIdOf() };
     if (this.fatal) return { ...thread, ...REFUSED };
     Atomics.store(req.control, 1, 1);
     if (req.input.kind === 'groups') return this.#runGroups(req, req.input, thread);
@@ -282,9 +281,8 @@ export class PythonHost {
 
   /** Parse a script and list its top-level functions. */
   inspect(req: InspectRequest): InspectResponse {
-    const hasChannel = this.channel.adopt(req.port) || this.channel.ready;
-    if (this.fatal) return { threadId: threadIdOf(), hasChannel, ...REFUSED };
-    return { threadId: threadIdOf(), hasChannel, ...(this.#call(this.#inspect, req.source, req.name) as Answer) } as InspectResponse;
+    if (this.fatal) return { threadId: threadIdOf(), ...REFUSED };
+    return { threadId: threadIdOf(), ...(this.#call(this.#inspect, req.source, req.name) as Answer) } as InspectResponse;
   }
 
   /** Close the database context connection, if one was opened. */

@@ -2,10 +2,10 @@
  * piscina worker entry: boots one Pyodide interpreter and exports a promise of the task handler, so
  * the thread counts as ready only when Python works. The logic lives in python-host.ts.
  */
-import { threadId, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { bootPyodide } from './pyodide-boot.js';
 import { hardenInterpreter, shimProcessBinding } from './sandbox-hardening.js';
-import type { GroupResult, StackedRows, WireValue, WorkerConfig, WorkerRequest, WorkerResponse } from './protocol.js';
+import type { ChannelOffer, GroupResult, StackedRows, WireValue, WorkerConfig, WorkerRequest, WorkerResponse } from './protocol.js';
 
 function valueBuffers(v: WireValue | StackedRows): ArrayBufferLike[] {
   if (v.kind === 'table') return [v.ipc.buffer];
@@ -37,6 +37,9 @@ export default (async () => {
   if (config.sandboxed === true) hardenInterpreter(py);
   setThreadId(threadId);
   const host = await PythonHost.create(py, config);
+  const port = host.channel.open();
+  const offer: ChannelOffer = { insituChannel: port };
+  parentPort?.postMessage(offer, [port]);
   return (req: WorkerRequest): WorkerResponse => {
     // After a fatal error the reply says so and the pool terminates this thread (see PyodideRuntime).
     const res = req.type === 'run' ? host.run(req) : host.inspect(req);
