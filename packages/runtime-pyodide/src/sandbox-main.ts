@@ -69,15 +69,17 @@ function outcomeOf(o: TaskOutcome): SandboxOutcome {
 async function handle(m: ToSandbox): Promise<void> {
   switch (m.type) {
     case 'run': {
-      const ac = new AbortController();
-      calls.set(m.id, ac);
+      // A call that cannot be aborted runs without a signal: the pool's cheaper path.
+      const ac = m.abortable ? new AbortController() : undefined;
+      if (ac !== undefined) calls.set(m.id, ac);
+      const opts = ac === undefined ? {} : { signal: ac.signal };
       try {
         const task = taskOf(m.id, m.task);
         if (m.groups) {
           // Forwarded as the worker sent it: the engine process decodes the groups.
-          send({ type: 'result', id: m.id, ok: true, groups: await runtime.runGroupsWire(task, { signal: ac.signal }) });
+          send({ type: 'result', id: m.id, ok: true, groups: await runtime.runGroupsWire(task, opts) });
         } else {
-          send({ type: 'result', id: m.id, ok: true, outcome: outcomeOf(await runtime.run(task, { signal: ac.signal })) });
+          send({ type: 'result', id: m.id, ok: true, outcome: outcomeOf(await runtime.run(task, opts)) });
         }
       } catch (e) {
         send({ type: 'result', id: m.id, ok: false, error: errorOf(e) });

@@ -34,7 +34,8 @@ export interface SandboxOutcome {
 
 /** Engine process -> sandbox. */
 export type ToSandbox =
-  | { readonly type: 'run'; readonly id: number; readonly groups: boolean; readonly task: SandboxTask }
+  /** `abortable`: the engine may send an `abort` for this call (it has a signal or a timeout). */
+  | { readonly type: 'run'; readonly id: number; readonly groups: boolean; readonly abortable: boolean; readonly task: SandboxTask }
   | { readonly type: 'inspect'; readonly id: number; readonly source: string; readonly name: string }
   | { readonly type: 'abort'; readonly id: number; readonly reason: SerializedError }
   | { readonly type: 'host-reply'; readonly rid: number; readonly ok: boolean; readonly value?: unknown; readonly error?: SerializedError }

@@ -209,13 +209,13 @@ export class SandboxRuntime implements Runtime {
 
   /** @inheritdoc */
   async run(task: Task, opts: RunOptions = {}): Promise<TaskOutcome> {
-    const res = await this.#request((id) => ({ type: 'run', id, groups: false, task: this.#sandboxTask(task) }), task.host, opts.signal);
+    const res = await this.#request((id) => ({ type: 'run', id, groups: false, abortable: opts.signal !== undefined, task: this.#sandboxTask(task) }), task.host, opts.signal);
     return outcomeOf(res.ok ? res.outcome! : (undefined as never));
   }
 
   /** @inheritdoc */
   async runGroups(task: Task, opts: RunOptions = {}): Promise<GroupOutcome[]> {
-    const res = await this.#request((id) => ({ type: 'run', id, groups: true, task: this.#sandboxTask(task) }), task.host, opts.signal);
+    const res = await this.#request((id) => ({ type: 'run', id, groups: true, abortable: opts.signal !== undefined, task: this.#sandboxTask(task) }), task.host, opts.signal);
     return groupOutcomes(res.ok ? res.groups! : { keys: null, groups: [], stacked: [] });
   }
 
