@@ -1,5 +1,6 @@
 import type { ContextMode, InputType, SerializedError, SqlParam } from '@insitu/core';
 import type { MessagePort } from 'node:worker_threads';
+import type { SharedSnapshot } from './snapshot-cache.js';
 
 /**
  * The messages that cross the thread boundary between the pool (main thread) and a worker. Both sides
@@ -133,10 +134,10 @@ export interface WorkerConfig {
     readonly busyTimeoutMs: number;
   } | null;
   /**
-   * The start-up memory snapshot: its file (in `dir`), and its bytes when the pool already read them
-   * (shared by every worker); null to always boot Pyodide plainly.
+   * The start-up memory snapshot: its file (in `dir`), and its bytes as the pool reads them into memory
+   * shared by every worker (null when there was no file yet); null to always boot Pyodide plainly.
    */
-  readonly snapshot: { readonly dir: string; readonly path: string; readonly shared: SharedArrayBuffer | null } | null;
+  readonly snapshot: { readonly dir: string; readonly path: string; readonly shared: SharedSnapshot | null } | null;
   /** The interpreter's wasm heap cannot grow past this many MiB: allocations beyond it raise MemoryError. */
   readonly maxMemoryMb: number;
   /** Directory holding the Python package `insitu` (see RuntimeFiles). */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { loadPyodide, type PyodideInterface } from 'pyodide';
 import type { WorkerConfig } from './protocol.js';
 import { cappedModuleFactory } from './heap-cap.js';
-import { readSnapshot, writeSnapshot } from './snapshot-cache.js';
+import { readSnapshot, sharedSnapshotBytes, writeSnapshot } from './snapshot-cache.js';
 
 /** Where the `insitu` package is written inside the interpreter's file system. */
 export const SITE_DIR = '/home/pyodide/insitu-site';
@@ -46,7 +46,8 @@ export async function bootPyodide(config: WorkerConfig): Promise<PyodideInterfac
   const createPyodideModule = await cappedModuleFactory(config.maxMemoryMb);
   const base = { stdout: () => {}, stderr: () => {}, createPyodideModule };
   const snap = config.snapshot;
-  const saved = snap === null ? null : snap.shared !== null ? new Uint8Array(snap.shared) : readSnapshot(snap.path);
+  const shared = snap?.shared == null ? null : await sharedSnapshotBytes(snap.shared);
+  const saved = snap === null ? null : (shared ?? readSnapshot(snap.path));
   if (saved !== null) {
     try {
       return await loadPyodide({ ...base, _loadSnapshot: saved });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, read, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { version as pyodideVersion } from 'pyodide';
@@ -58,27 +58,51 @@ export function readSnapshot(path: string): Uint8Array | null {
   }
 }
 
-/** The snapshot bytes read straight into shared memory (for every worker of a pool), or null. */
-export function readSharedSnapshot(path: string): SharedArrayBuffer | null {
-  let fd: number | undefined;
+/**
+ * A snapshot being read into shared memory for every worker of a pool: `state[0]` is 0 while reading,
+ * 1 once `bytes` holds the file, 2 if the read failed.
+ */
+export interface SharedSnapshot {
+  readonly bytes: SharedArrayBuffer;
+  readonly state: Int32Array;
+}
+
+/**
+ * Start reading the snapshot at `path` into shared memory, in the background: workers start booting
+ * meanwhile and wait for the bytes only when they need them (see {@link sharedSnapshotBytes}). Null
+ * when there is no snapshot file.
+ */
+export function readSharedSnapshot(path: string): SharedSnapshot | null {
+  let fd: number;
+  let size: number;
   try {
     fd = openSync(path, 'r');
-    const size = fstatSync(fd).size;
-    const shared = new SharedArrayBuffer(size);
-    const view = new Uint8Array(shared);
-    let off = 0;
-    while (off < size) {
-      const n = readSync(fd, view, off, size - off, off);
-      if (n === 0) return null;
-      off += n;
-    }
-    markUsed(path);
-    return shared;
+    size = fstatSync(fd).size;
   } catch {
     return null;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
+  const bytes = new SharedArrayBuffer(size);
+  const state = new Int32Array(new SharedArrayBuffer(4));
+  const view = new Uint8Array(bytes);
+  const settle = (ok: boolean) => {
+    closeSync(fd);
+    if (ok) markUsed(path);
+    Atomics.store(state, 0, ok ? 1 : 2);
+    Atomics.notify(state, 0);
+  };
+  const readFrom = (off: number): void => {
+    if (off >= size) return settle(true);
+    read(fd, view, off, size - off, off, (err, n) => (err !== null || n === 0 ? settle(false) : readFrom(off + n)));
+  };
+  readFrom(0);
+  return { bytes, state };
+}
+
+/** The bytes of a shared snapshot once they are read, or null if reading failed. */
+export async function sharedSnapshotBytes(s: SharedSnapshot): Promise<Uint8Array | null> {
+  const wait = Atomics.waitAsync(s.state, 0, 0);
+  if (wait.async) await wait.value;
+  return Atomics.load(s.state, 0) === 1 ? new Uint8Array(s.bytes) : null;
 }
 
 /** Write a snapshot atomically (other workers may be reading the same path). Failures are ignored. */
