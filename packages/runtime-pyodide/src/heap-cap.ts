@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { loadPyodide } from 'pyodide';
+import { instantiateWith } from './shared-wasm.js';
 
 type ModuleFactory = NonNullable<NonNullable<Parameters<typeof loadPyodide>[0]>['createPyodideModule']>;
 
@@ -26,8 +27,9 @@ const GROWTH_STEP_CAP = 96 * 1024 * 1024;
 /**
  * Pyodide's module factory, wrapped so the heap stays within `maxMemoryMb` MiB. Pass the result to
  * `loadPyodide({ createPyodideModule })`; it works with plain boots and snapshot restores alike.
+ * With `compiled`, the binary is instantiated from that module when it resolves to one (see shared-wasm.ts).
  */
-export async function cappedModuleFactory(maxMemoryMb: number): Promise<ModuleFactory> {
+export async function cappedModuleFactory(maxMemoryMb: number, compiled?: Promise<WebAssembly.Module | null>): Promise<ModuleFactory> {
   const pyodideDir = dirname(createRequire(import.meta.url).resolve('pyodide'));
   const { default: create } = (await import(pathToFileURL(join(pyodideDir, 'pyodide.asm.mjs')).href)) as { default: ModuleFactory };
   const cap = Math.floor((maxMemoryMb * 1024 * 1024) / WASM_PAGE) * WASM_PAGE;
@@ -45,6 +47,7 @@ export async function cappedModuleFactory(maxMemoryMb: number): Promise<ModuleFa
         if (stepped <= cap || mod.growMemory === undefined) return grow(requested);
         return mod.growMemory(cap) === 1 ? 1 : 0;
       };
+      if (compiled !== undefined) instantiateWith(compiled);
       return instantiate(imports, done);
     };
     return create(settings);

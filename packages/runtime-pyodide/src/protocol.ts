@@ -140,6 +140,8 @@ export interface WorkerConfig {
   readonly snapshot: { readonly dir: string; readonly path: string; readonly shared: SharedSnapshot | null } | null;
   /** The interpreter's wasm heap cannot grow past this many MiB: allocations beyond it raise MemoryError. */
   readonly maxMemoryMb: number;
+  /** The channel the pool hands out its compiled Pyodide binary on (see shared-wasm.ts), or null. */
+  readonly wasmChannel: string | null;
   /** Directory holding the Python package `insitu` (see RuntimeFiles). */
   readonly pythonDir: string;
   /** Running in the sandbox process: shim what the permission model blocks and harden the interpreter. */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { loadPyodide, type PyodideInterface } from 'pyodide';
 import type { WorkerConfig } from './protocol.js';
 import { cappedModuleFactory } from './heap-cap.js';
+import { requestSharedWasm } from './shared-wasm.js';
 import { readSnapshot, sharedSnapshotBytes, writeSnapshot } from './snapshot-cache.js';
 
 /** Where the `insitu` package is written inside the interpreter's file system. */
@@ -43,7 +44,8 @@ export function installTree(py: PyodideInterface, dir: string, target: string): 
 
 /** Start an interpreter for a worker (see the module comment). */
 export async function bootPyodide(config: WorkerConfig): Promise<PyodideInterface> {
-  const createPyodideModule = await cappedModuleFactory(config.maxMemoryMb);
+  const compiled = config.wasmChannel === null ? undefined : requestSharedWasm(config.wasmChannel);
+  const createPyodideModule = await cappedModuleFactory(config.maxMemoryMb, compiled);
   const base = { stdout: () => {}, stderr: () => {}, createPyodideModule };
   const snap = config.snapshot;
   const shared = snap?.shared == null ? null : await sharedSnapshotBytes(snap.shared);

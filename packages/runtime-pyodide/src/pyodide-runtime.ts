@@ -28,6 +28,7 @@ import type {
 import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkers, groupOutcomes, isAborted, wireInput, wireOutcome } from './task-wire.js';
 import { moving } from './transfer.js';
+import { SharedWasm } from './shared-wasm.js';
 import { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
 
 /** At most this many control-word buffers are kept for reuse. */
@@ -78,7 +79,7 @@ export interface PyodideRuntimeOptions {
   readonly sandboxed?: boolean;
 }
 
-/** The snapshot settings for workers: its path, and its bytes read once here and shared by all workers. */
+/** The snapshot settings for workers: its path, and its bytes, read once in the background and shared by all workers. */
 function sharedSnapshot(dir: string, pythonDir: string): NonNullable<WorkerConfig['snapshot']> {
   const path = snapshotPath(dir, pythonDir);
   return { dir, path, shared: readSharedSnapshot(path) };
@@ -104,7 +105,8 @@ export class PyodideRuntime implements Runtime {
   readonly #life = new Lifecycle('Python runtime');
   /** Engine services of the calls running now, by call id (for `insitu.ds` requests from workers). */
   readonly #calls = new Map<number, HostApi>();
-  /** Worker threads that hold a channel to the engine. */
+  /** The compiled Pyodide binary, handed to workers as they start. */
+  readonly #wasm = new SharedWasm();
   /** Control words of finished calls, for reuse. */
   readonly #controls: Int32Array[] = [];
   #nextCall = 1;
@@ -126,6 +128,7 @@ export class PyodideRuntime implements Runtime {
       context: c === undefined ? null : { module: c.module, database: c.database, busyTimeoutMs: c.busyTimeoutMs ?? 5000 },
       snapshot: opts.snapshotDir === false ? null : sharedSnapshot(opts.snapshotDir ?? defaultSnapshotDir(), files.python),
       pythonDir: files.python,
+      wasmChannel: this.#wasm.channel,
       maxMemoryMb: limits.maxMemoryMb,
       sandboxed: opts.sandboxed === true,
     };
@@ -139,7 +142,10 @@ export class PyodideRuntime implements Runtime {
     });
     // Each worker posts its end of a channel to the engine once, at start (see worker.ts).
     this.#pool.on('message', (m: unknown) => {
-      if (isChannelOffer(m)) serveHostChannel(m.insituChannel, (id) => this.#calls.get(id));
+      if (!isChannelOffer(m)) return;
+      const port = m.insituChannel;
+      serveHostChannel(port, (id) => this.#calls.get(id));
+      port.once('close', () => port.removeAllListeners());
     });
   }
 
@@ -281,6 +287,7 @@ export class PyodideRuntime implements Runtime {
         w.threadId < 0 ? Promise.resolve() : new Promise<void>((resolve) => w.once('exit', () => resolve())),
       );
       await this.#pool.destroy();
+      this.#wasm.close();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([Promise.all(exited), new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)))]);
       clearTimeout(timer);

@@ -116,7 +116,7 @@ export class PythonHost {
    * Start an interpreter (see `bootPyodide`) with the `insitu` package and, when configured, the
    * database context module.
    */
-  static async start(config: WorkerConfig = { context: null, snapshot: null, maxMemoryMb: DEFAULT_MAX_MEMORY_MB, pythonDir: PACKAGE_FILES.python }): Promise<PythonHost> {
+  static async start(config: WorkerConfig = { context: null, snapshot: null, maxMemoryMb: DEFAULT_MAX_MEMORY_MB, pythonDir: PACKAGE_FILES.python, wasmChannel: null }): Promise<PythonHost> {
     return PythonHost.create(await bootPyodide(config), config);
   }
 
