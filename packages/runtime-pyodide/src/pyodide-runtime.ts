@@ -106,7 +106,7 @@ export class PyodideRuntime implements Runtime {
   /** Engine services of the calls running now, by call id (for `insitu.ds` requests from workers). */
   readonly #calls = new Map<number, HostApi>();
   /** The compiled Pyodide binary, handed to workers as they start. */
-  readonly #wasm = new SharedWasm();
+  readonly #wasm: SharedWasm;
   /** Control words of finished calls, for reuse. */
   readonly #controls: Int32Array[] = [];
   #nextCall = 1;
@@ -124,6 +124,8 @@ export class PyodideRuntime implements Runtime {
     this.#recycleHeapMb = limits.recycleHeapMb;
     const c = opts.context;
     const files = opts.files ?? PACKAGE_FILES;
+    // Started only once the options are known to be valid.
+    this.#wasm = new SharedWasm();
     const workerData: WorkerConfig = {
       context: c === undefined ? null : { module: c.module, database: c.database, busyTimeoutMs: c.busyTimeoutMs ?? 5000 },
       snapshot: opts.snapshotDir === false ? null : sharedSnapshot(opts.snapshotDir ?? defaultSnapshotDir(), files.python),
@@ -195,32 +197,24 @@ export class PyodideRuntime implements Runtime {
       return { req, transfer };
     };
     if (task.host !== undefined) this.#calls.set(callId, task.host);
-    if (signal === undefined) {
-      try {
-        const res = await this.#submit(build);
-        this.#recycle(control);
-        return res;
-      } finally {
-        this.#calls.delete(callId);
-      }
-    }
-    const kill = new AbortController();
+    // Only a call with a signal can be aborted: the others skip the abort plumbing (and piscina's).
+    const kill = signal === undefined ? undefined : new AbortController();
     let grace: NodeJS.Timeout | undefined;
     const onAbort = () => {
-      if (Atomics.load(control, 1) === 0) return kill.abort();
+      if (Atomics.load(control, 1) === 0) return kill?.abort();
       Atomics.store(control, 0, 2);
-      grace = setTimeout(() => kill.abort(), this.#graceMs);
+      grace = setTimeout(() => kill?.abort(), this.#graceMs);
     };
-    signal.addEventListener('abort', onAbort, { once: true });
+    signal?.addEventListener('abort', onAbort, { once: true });
     let res: ThreadInfo;
     try {
-      res = await this.#submit(build, kill.signal, signal);
+      res = await this.#submit(build, kill?.signal, signal);
     } finally {
       this.#calls.delete(callId);
       clearTimeout(grace);
-      signal.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
     }
-    if (isAborted(signal)) throw abortError(signal);
+    if (signal !== undefined && isAborted(signal)) throw abortError(signal);
     this.#recycle(control);
     return res;
   }

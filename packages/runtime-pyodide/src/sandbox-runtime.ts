@@ -42,7 +42,8 @@ function commonDir(paths: readonly string[]): string {
  */
 function codeRoot(files: RuntimeFiles, contextModule: string | undefined): string {
   const here = fileURLToPath(new URL('..', import.meta.url));
-  const fromHere = ['pyodide', 'apache-arrow', 'piscina', '@insitu/core'].map((d) => dirname(createRequire(import.meta.url).resolve(d)));
+  const require = createRequire(import.meta.url);
+  const fromHere = ['pyodide', 'apache-arrow', 'piscina', '@insitu/core'].map((d) => dirname(require.resolve(d)));
   const fromEntries = [files.worker, files.sandboxMain].flatMap((f) => ['pyodide', 'piscina'].map((d) => dirname(createRequire(f).resolve(d))));
   const entries = [files.worker, files.sandboxMain, ...(contextModule === undefined ? [] : [fileURLToPath(contextModule)])].map((f) => dirname(f));
   return commonDir([here, files.python, ...fromHere, ...fromEntries, ...entries].map((p) => realpathSync(p)));

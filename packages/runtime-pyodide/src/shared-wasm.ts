@@ -7,7 +7,7 @@
  * in time compiles its own, as Pyodide would.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { BroadcastChannel } from 'node:worker_threads';
@@ -26,7 +26,7 @@ export class SharedWasm {
   constructor() {
     const compiled = (async () => {
       const file = join(dirname(createRequire(import.meta.url).resolve('pyodide')), 'pyodide.asm.wasm');
-      return WebAssembly.compile(readFileSync(file));
+      return WebAssembly.compile(await readFile(file));
     })().catch(() => null);
     this.#bc.unref();
     this.#bc.onmessage = (e: unknown) => {
