@@ -134,10 +134,10 @@ export interface WorkerConfig {
     readonly busyTimeoutMs: number;
   } | null;
   /**
-   * The start-up memory snapshot: its file (in `dir`), and its bytes as the pool reads them into memory
-   * shared by every worker (null when there was no file yet); null to always boot Pyodide plainly.
+   * The engine's start-up memory snapshot: its SHA-256, and its bytes as the pool reads them into memory
+   * shared by every worker (null when the file could not be opened); null to always boot Pyodide plainly.
    */
-  readonly snapshot: { readonly dir: string; readonly path: string; readonly shared: SharedSnapshot | null } | null;
+  readonly snapshot: { readonly sha256: string; readonly shared: SharedSnapshot | null } | null;
   /** The interpreter's wasm heap cannot grow past this many MiB: allocations beyond it raise MemoryError. */
   readonly maxMemoryMb: number;
   /** The channel the pool hands out its compiled Pyodide binary on (see shared-wasm.ts), or null. */

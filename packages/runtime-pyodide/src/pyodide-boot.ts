@@ -1,8 +1,9 @@
 /**
  * Booting a worker's Pyodide interpreter, with as few imports as possible so a thread gets to Python
- * fast: only `pyodide` and Node built-ins. A memory snapshot of a prepared interpreter is restored when
- * one is available (shared by the pool as a SharedArrayBuffer, or read from disk); otherwise Pyodide
- * boots plainly, the `insitu` package is imported, and a snapshot is left on disk for the next start.
+ * fast: only `pyodide` and Node built-ins. A memory snapshot of a prepared interpreter, made by the
+ * engine, is restored when one is available (read once by the pool into memory its workers share, and
+ * checked against its SHA-256 by each worker); otherwise Pyodide boots plainly and the `insitu` package
+ * is imported. Workers never write snapshots.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { loadPyodide, type PyodideInterface } from 'pyodide';
 import type { WorkerConfig } from './protocol.js';
 import { cappedModuleFactory } from './heap-cap.js';
 import { requestSharedWasm } from './shared-wasm.js';
-import { readSnapshot, sharedSnapshotBytes, writeSnapshot } from './snapshot-cache.js';
+import { snapshotBytes } from './snapshot-cache.js';
 
 /** Where the `insitu` package is written inside the interpreter's file system. */
 export const SITE_DIR = '/home/pyodide/insitu-site';
@@ -42,24 +43,42 @@ export function installTree(py: PyodideInterface, dir: string, target: string): 
   }
 }
 
-/** Start an interpreter for a worker (see the module comment). */
+/** Load the `insitu` package into a plainly booted interpreter. */
+function loadInsitu(py: PyodideInterface, pythonDir: string): void {
+  installTree(py, join(pythonDir, 'insitu'), `${SITE_DIR}/insitu`);
+  py.runPython(`import sys\nsys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport ${PRELOAD.join(', ')}`);
+}
+
+/**
+ * Start an interpreter for a worker: restore the engine's snapshot when there is one and its bytes
+ * are the ones the engine made, else boot plainly (about 2 s).
+ */
 export async function bootPyodide(config: WorkerConfig): Promise<PyodideInterface> {
   const compiled = config.wasmChannel === null ? undefined : requestSharedWasm(config.wasmChannel);
   const createPyodideModule = await cappedModuleFactory(config.maxMemoryMb, compiled);
   const base = { stdout: () => {}, stderr: () => {}, createPyodideModule };
   const snap = config.snapshot;
-  const shared = snap?.shared == null ? null : await sharedSnapshotBytes(snap.shared);
-  const saved = snap === null ? null : (shared ?? readSnapshot(snap.path));
+  const saved = snap?.shared == null ? null : await snapshotBytes(snap.shared, snap.sha256);
   if (saved !== null) {
     try {
       return await loadPyodide({ ...base, _loadSnapshot: saved });
     } catch {
-      // Unreadable or from another build: boot plainly and replace it.
+      // From another build: boot plainly.
     }
   }
-  const py = await loadPyodide({ ...base, ...(snap === null ? {} : { _makeSnapshot: true }) });
-  installTree(py, join(config.pythonDir, 'insitu'), `${SITE_DIR}/insitu`);
-  py.runPython(`import sys\nsys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport ${PRELOAD.join(', ')}`);
-  if (snap !== null) writeSnapshot(snap.path, snap.dir, py.makeMemorySnapshot());
+  const py = await loadPyodide(base);
+  loadInsitu(py, config.pythonDir);
   return py;
+}
+
+/**
+ * Boot an interpreter plainly, load the `insitu` package and return a memory snapshot of it (the
+ * engine's snapshot maker; see snapshot-prepare.ts). Pyodide gets no environment variables of the
+ * process, so none can end up in the snapshot.
+ */
+export async function makeSnapshotBytes(pythonDir: string, maxMemoryMb: number): Promise<Uint8Array> {
+  const createPyodideModule = await cappedModuleFactory(maxMemoryMb, undefined);
+  const py = await loadPyodide({ stdout: () => {}, stderr: () => {}, createPyodideModule, env: {}, _makeSnapshot: true });
+  loadInsitu(py, pythonDir);
+  return py.makeMemorySnapshot();
 }

@@ -14,7 +14,7 @@ import {
 } from '@insitu/core';
 import { Piscina } from 'piscina';
 import { isChannelOffer, serveHostChannel } from './host-dispatch.js';
-import { defaultSnapshotDir, readSharedSnapshot, snapshotPath } from './snapshot-cache.js';
+import { readSharedSnapshot, type PreparedSnapshot } from './snapshot-cache.js';
 import type {
   GroupsResponse,
   GroupsWire,
@@ -28,6 +28,7 @@ import type {
 import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkers, groupOutcomes, isAborted, wireInput, wireOutcome } from './task-wire.js';
 import { moving } from './transfer.js';
+import type { OsSandbox } from './os-sandbox.js';
 import { SharedWasm } from './shared-wasm.js';
 import { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
 
@@ -51,13 +52,11 @@ export interface PyodideRuntimeOptions {
    */
   readonly interruptGraceMs?: number;
   /**
-   * Where workers keep a memory snapshot of a prepared interpreter, so later starts take ~0.2 s
-   * instead of ~2 s. It is rebuilt automatically when Pyodide or the `insitu` Python package changes.
-   * `false` boots every worker plainly. Default `$XDG_CACHE_HOME/insitu` or `~/.cache/insitu`.
-   * (Uses Pyodide's private snapshot API, pinned to the exact Pyodide version; a failed snapshot
-   * load falls back to a plain boot.)
+   * The start-up snapshot workers restore (~0.25 s instead of ~2 s a worker), as `prepareSnapshot`
+   * made it; absent or null: every worker boots plainly. (Uses Pyodide's private snapshot API, pinned to
+   * the exact Pyodide version; a snapshot whose bytes do not match its hash is not used.)
    */
-  readonly snapshotDir?: string | false;
+  readonly snapshot?: PreparedSnapshot | null;
   /**
    * Hard cap on each worker interpreter's wasm heap, in MiB (128 to 4095). An allocation past it raises
    * MemoryError in the UDF, which fails that call with PYTHON_ERROR; the worker is then replaced.
@@ -75,14 +74,19 @@ export interface PyodideRuntimeOptions {
    * `insitu` package passes bundled entries, which start faster.
    */
   readonly files?: RuntimeFiles;
-  /** @internal Set by the sandbox process: workers shim `process.binding` and harden their interpreter. */
+  /** @internal Set by the sandbox process: workers shim `process.binding`, harden their interpreter and freeze their JS realm. */
   readonly sandboxed?: boolean;
+  /**
+   * For {@link SandboxRuntime}: the OS sandbox around its process. `'bubblewrap'` (default) needs `bwrap`
+   * on PATH and fails to start without it; `'none'` is the explicit opt-out to Node's permission model
+   * alone. Ignored by PyodideRuntime.
+   */
+  readonly osSandbox?: OsSandbox;
 }
 
-/** The snapshot settings for workers: its path, and its bytes, read once in the background and shared by all workers. */
-function sharedSnapshot(dir: string, pythonDir: string): NonNullable<WorkerConfig['snapshot']> {
-  const path = snapshotPath(dir, pythonDir);
-  return { dir, path, shared: readSharedSnapshot(path) };
+/** The snapshot settings for workers: its hash, and its bytes, read once in the background and shared by all workers. */
+function sharedSnapshot(snap: PreparedSnapshot): NonNullable<WorkerConfig['snapshot']> {
+  return { sha256: snap.sha256, shared: readSharedSnapshot(snap.path) };
 }
 
 /** A request and what to move with it. */
@@ -128,7 +132,7 @@ export class PyodideRuntime implements Runtime {
     this.#wasm = new SharedWasm();
     const workerData: WorkerConfig = {
       context: c === undefined ? null : { module: c.module, database: c.database, busyTimeoutMs: c.busyTimeoutMs ?? 5000 },
-      snapshot: opts.snapshotDir === false ? null : sharedSnapshot(opts.snapshotDir ?? defaultSnapshotDir(), files.python),
+      snapshot: opts.snapshot == null ? null : sharedSnapshot(opts.snapshot),
       pythonDir: files.python,
       wasmChannel: this.#wasm.channel,
       maxMemoryMb: limits.maxMemoryMb,

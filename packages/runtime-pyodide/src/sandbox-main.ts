@@ -12,7 +12,7 @@ import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox
 const config = JSON.parse(process.argv[2] ?? '{}') as SandboxConfig;
 const runtime = new PyodideRuntime({
   workers: config.workers,
-  snapshotDir: config.snapshotDir,
+  snapshot: config.snapshot,
   sandboxed: true,
   ...(config.interruptGraceMs === undefined ? {} : { interruptGraceMs: config.interruptGraceMs }),
   maxMemoryMb: config.maxMemoryMb,

@@ -1,6 +1,7 @@
 import type { ContextMode, SerializedError } from '@insitu/core';
 import type { GroupsWire, WireInput } from './protocol.js';
 import type { RuntimeFiles } from './runtime-files.js';
+import type { PreparedSnapshot } from './snapshot-cache.js';
 
 /**
  * Messages between the engine process and the sandbox process that hosts the worker pool (Node IPC
@@ -55,7 +56,7 @@ export interface SandboxConfig {
   readonly interruptGraceMs?: number;
   readonly maxMemoryMb: number;
   readonly recycleHeapMb: number;
-  readonly snapshotDir: string | false;
+  readonly snapshot: PreparedSnapshot | null;
   readonly context?: { readonly module: string; readonly database: string; readonly busyTimeoutMs?: number };
   readonly files: RuntimeFiles;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, read, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, read, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { version as pyodideVersion } from 'pyodide';
@@ -47,12 +47,69 @@ function markUsed(path: string): void {
   }
 }
 
-/** The snapshot bytes, or null when there is none yet. */
-export function readSnapshot(path: string): Uint8Array | null {
+/**
+ * A start-up snapshot the engine made: its file and the SHA-256 of its bytes, which every worker
+ * checks before restoring it (the file is read-only to the sandbox, the hash travels with the config).
+ */
+export interface PreparedSnapshot {
+  readonly path: string;
+  readonly sha256: string;
+}
+
+/**
+ * The record written beside a snapshot: its hash, and the inode, size and mtime of the file written
+ * (another engine's rename over it, or any other change, makes the record stale).
+ */
+interface SnapshotRecord {
+  readonly sha256: string;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+function recordPath(path: string): string {
+  return `${path}.json`;
+}
+
+/** The snapshot at `path` if its record matches the file as it is now; null otherwise. */
+export function recordedSnapshot(path: string): PreparedSnapshot | null {
   try {
-    const bytes = new Uint8Array(readFileSync(path));
+    const rec = JSON.parse(readFileSync(recordPath(path), 'utf8')) as SnapshotRecord;
+    const st = statSync(path);
+    if (typeof rec.sha256 !== 'string' || rec.ino !== st.ino || rec.size !== st.size || rec.mtimeMs !== st.mtimeMs) return null;
     markUsed(path);
-    return bytes;
+    return { path, sha256: rec.sha256 };
+  } catch {
+    return null;
+  }
+}
+
+/** The SHA-256 of `bytes`, hex. */
+export function sha256Of(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Write `bytes` to `path` atomically (another engine may be reading it); the file's stat as written. */
+function writeAtomically(path: string, bytes: Uint8Array | string): Stats {
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  writeFileSync(tmp, bytes);
+  const st = statSync(tmp);
+  renameSync(tmp, path);
+  return st;
+}
+
+/**
+ * Store a snapshot the engine made, with its record (hash, size, mtime), and prune old ones. Null when
+ * it cannot be written (a read-only or full disk only costs later starts their speed).
+ */
+export function storeSnapshot(path: string, dir: string, bytes: Uint8Array): PreparedSnapshot | null {
+  try {
+    mkdirSync(dir, { recursive: true });
+    const sha256 = sha256Of(bytes);
+    const st = writeAtomically(path, bytes);
+    writeAtomically(recordPath(path), JSON.stringify({ sha256, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs } satisfies SnapshotRecord));
+    pruneSnapshots(dir, path);
+    return { path, sha256 };
   } catch {
     return null;
   }
@@ -69,7 +126,7 @@ export interface SharedSnapshot {
 
 /**
  * Start reading the snapshot at `path` into shared memory, in the background: workers start booting
- * meanwhile and wait for the bytes only when they need them (see {@link sharedSnapshotBytes}). Null
+ * meanwhile and wait for the bytes only when they need them (see {@link snapshotBytes}). Null
  * when there is no snapshot file.
  */
 export function readSharedSnapshot(path: string): SharedSnapshot | null {
@@ -86,7 +143,6 @@ export function readSharedSnapshot(path: string): SharedSnapshot | null {
   const view = new Uint8Array(bytes);
   const settle = (ok: boolean) => {
     closeSync(fd);
-    if (ok) markUsed(path);
     Atomics.store(state, 0, ok ? 1 : 2);
     Atomics.notify(state, 0);
   };
@@ -98,24 +154,17 @@ export function readSharedSnapshot(path: string): SharedSnapshot | null {
   return { bytes, state };
 }
 
-/** The bytes of a shared snapshot once they are read, or null if reading failed. */
-export async function sharedSnapshotBytes(s: SharedSnapshot): Promise<Uint8Array | null> {
+/**
+ * A worker's own copy of the snapshot bytes once the pool has read them, or null if reading failed or
+ * the bytes are not the ones the engine made (their SHA-256 differs). The copy is checked, not the
+ * shared bytes, so nothing another thread writes to shared memory later can reach the interpreter.
+ */
+export async function snapshotBytes(s: SharedSnapshot, sha256: string): Promise<Uint8Array | null> {
   const wait = Atomics.waitAsync(s.state, 0, 0);
   if (wait.async) await wait.value;
-  return Atomics.load(s.state, 0) === 1 ? new Uint8Array(s.bytes) : null;
-}
-
-/** Write a snapshot atomically (other workers may be reading the same path). Failures are ignored. */
-export function writeSnapshot(path: string, dir: string, bytes: Uint8Array): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-    pruneSnapshots(dir, path);
-  } catch {
-    // A read-only or full disk only costs the next start its speed.
-  }
+  if (Atomics.load(s.state, 0) !== 1) return null;
+  const own = new Uint8Array(s.bytes).slice();
+  return sha256Of(own) === sha256 ? own : null;
 }
 
 /**
@@ -126,12 +175,15 @@ export function writeSnapshot(path: string, dir: string, bytes: Uint8Array): voi
 export function pruneSnapshots(dir: string, keep: string, now = Date.now()): void {
   for (const entry of readdirSync(dir)) {
     const p = join(dir, entry);
-    if (p === keep || !entry.startsWith('pyodide-')) continue;
+    if (p === keep || p === recordPath(keep) || !entry.startsWith('pyodide-')) continue;
     try {
       const st = statSync(p);
       const last = Math.max(st.atimeMs, st.mtimeMs);
       const stale = entry.endsWith('.snapshot') ? now - last > KEEP_UNUSED_MS : entry.endsWith('.tmp') && now - st.mtimeMs > KEEP_TEMP_MS;
-      if (stale) rmSync(p, { force: true });
+      if (stale) {
+        rmSync(p, { force: true });
+        if (entry.endsWith('.snapshot')) rmSync(recordPath(p), { force: true });
+      }
     } catch {
       // Removed meanwhile by another engine.
     }
