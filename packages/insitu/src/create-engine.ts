@@ -1,6 +1,6 @@
 import { Engine, badInput, type Runtime } from '@insitu/core';
 import { SqliteStorage } from '@insitu/adapters';
-import { PACKAGE_FILES, PyodideRuntime, SandboxRuntime, type PyodideRuntimeOptions } from '@insitu/runtime-pyodide';
+import { PACKAGE_FILES, PyodideRuntime, SandboxRuntime, checkMemoryLimits, defaultSnapshotDir, prepareSnapshot, type PyodideRuntimeOptions } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
 import { bundledWorkers } from './bundled-workers.js';
 
@@ -38,6 +38,14 @@ export interface EngineOptions {
    * this process — faster to start, but **not a security boundary**: only for trusted code.
    */
   readonly isolation?: 'process' | 'thread';
+  /**
+   * With `isolation: 'process'`, the OS sandbox around the sandbox process. `'bubblewrap'` (default):
+   * new user, PID, network and IPC namespaces, an empty root with only the files it needs (read-only
+   * but for the database file and its WAL files); needs `bwrap` on PATH (Debian: `apt-get install
+   * bubblewrap`) and refuses to start without it. `'none'`: an explicit opt-out to Node's permission model
+   * alone, which does not cover signals, network or SQLite's own file I/O — only for trusted code.
+   */
+  readonly osSandbox?: 'bubblewrap' | 'none';
 }
 
 /**
@@ -53,12 +61,15 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const storage = new SqliteStorage(opts.database ?? 'insitu.db', opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs });
   let runtime: Runtime;
   try {
+    const maxMemoryMb = checkMemoryLimits(opts).maxMemoryMb;
     // Bundled entries start each worker ~0.1 s sooner; without them the packages' own files run.
     const bundle = bundledWorkers();
     const runtimeOpts: PyodideRuntimeOptions = {
       ...(opts.workers === undefined ? {} : { workers: opts.workers }),
       ...(opts.interruptGraceMs === undefined ? {} : { interruptGraceMs: opts.interruptGraceMs }),
-      ...(opts.snapshotDir === undefined ? {} : { snapshotDir: opts.snapshotDir }),
+      // Made by the engine (never by a worker) once per Pyodide build and insitu Python package.
+      snapshot: opts.snapshotDir === false ? null : await prepareSnapshot(resolve(opts.snapshotDir ?? defaultSnapshotDir()), PACKAGE_FILES.python, maxMemoryMb),
+      ...(opts.osSandbox === undefined ? {} : { osSandbox: opts.osSandbox }),
       ...(opts.maxMemoryMb === undefined ? {} : { maxMemoryMb: opts.maxMemoryMb }),
       ...(opts.recycleHeapMb === undefined ? {} : { recycleHeapMb: opts.recycleHeapMb }),
       ...(bundle === null ? {} : { files: { ...PACKAGE_FILES, worker: bundle.worker, sandboxMain: bundle.sandboxMain } }),

@@ -6,3 +6,7 @@ export { SandboxRuntime } from './sandbox-runtime.js';
 export { PythonHost } from './python-host.js';
 export { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
 export type * from './protocol.js';
+export { prepareSnapshot } from './snapshot-prepare.js';
+export { defaultSnapshotDir, type PreparedSnapshot } from './snapshot-cache.js';
+export { findBubblewrap, type OsSandbox } from './os-sandbox.js';
+export { checkMemoryLimits } from './memory-limits.js';

@@ -63,6 +63,11 @@ function failure(e: unknown): Answer {
   return { ok: false, error: { code: ErrorCode.RUNTIME_ERROR, message: e instanceof Error ? e.message : String(e) } };
 }
 
+/** The answer to a host-channel call with arguments of the wrong types. */
+function badCall(): Answer {
+  return failure(new InsituError(ErrorCode.BAD_INPUT, 'the engine channel takes strings'));
+}
+
 /** Convert a Python argument (a PyProxy or a primitive) to JS and release the proxy. */
 function fromPy(v: unknown): unknown {
   if (v !== null && typeof v === 'object' && 'toJs' in v) {
@@ -100,11 +105,15 @@ export class PythonHost {
     this.#openContext = openContext;
     // Files live outside wasm memory, so a restored snapshot needs them written again (tracebacks show them).
     installTree(py, join(config.pythonDir, 'insitu'), `${SITE_DIR}/insitu`);
-    py.registerJsModule('_insitu_host', {
-      ds: (op: string, argsJson: string, blobs: unknown) => this.#ds(op, argsJson, fromPy(blobs) as unknown[]),
-      query: (sql: string, paramsJson: string) => this.#query(sql, paramsJson),
-      execute: (sql: string, paramsJson: string) => this.#execute(sql, paramsJson),
-    });
+    // The only JS object Python is given: frozen, with functions that take strings (and blobs) only.
+    py.registerJsModule(
+      '_insitu_host',
+      Object.freeze({
+        ds: Object.freeze((op: unknown, argsJson: unknown, blobs: unknown) => (typeof op === 'string' && typeof argsJson === 'string' ? this.#ds(op, argsJson, fromPy(blobs) as unknown[]) : badCall())),
+        query: Object.freeze((sql: unknown, paramsJson: unknown) => (typeof sql === 'string' && typeof paramsJson === 'string' ? this.#query(sql, paramsJson) : badCall())),
+        execute: Object.freeze((sql: unknown, paramsJson: unknown) => (typeof sql === 'string' && typeof paramsJson === 'string' ? this.#execute(sql, paramsJson) : badCall())),
+      }),
+    );
     py.runPython(`import sys\nif ${JSON.stringify(SITE_DIR)} not in sys.path: sys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport insitu._runner`);
     const runner = py.pyimport('insitu._runner') as unknown as Record<string, PyCallable>;
     this.#runWire = runner['run_wire']!;

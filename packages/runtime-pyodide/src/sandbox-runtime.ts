@@ -3,6 +3,7 @@ import {
   InsituError,
   Lifecycle,
   abortError,
+  badInput,
   deserializeError,
   type GroupOutcome,
   type HostApi,
@@ -12,8 +13,8 @@ import {
   type Task,
   type TaskOutcome,
 } from '@insitu/core';
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, realpathSync } from 'node:fs';
+import { fork, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { closeSync, openSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +23,7 @@ import type { PyodideRuntimeOptions } from './pyodide-runtime.js';
 import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkers, groupOutcomes, isAborted, tableValue, wireInput } from './task-wire.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
-import { defaultSnapshotDir } from './snapshot-cache.js';
+import { bubblewrapArgs, bubblewrapMissing, findBubblewrap } from './os-sandbox.js';
 
 /** The deepest directory containing every path. */
 function commonDir(paths: readonly string[]): string {
@@ -40,12 +41,17 @@ function commonDir(paths: readonly string[]): string {
  * The directory holding all the code the sandbox process loads: this package and its dependencies,
  * the entries it starts (and the dependencies they resolve) and the context module.
  */
+/** A module given as a file URL or a path, as a path. */
+function modulePath(module: string): string {
+  return module.startsWith('file:') ? fileURLToPath(module) : module;
+}
+
 function codeRoot(files: RuntimeFiles, contextModule: string | undefined): string {
   const here = fileURLToPath(new URL('..', import.meta.url));
   const require = createRequire(import.meta.url);
   const fromHere = ['pyodide', 'apache-arrow', 'piscina', '@insitu/core'].map((d) => dirname(require.resolve(d)));
   const fromEntries = [files.worker, files.sandboxMain].flatMap((f) => ['pyodide', 'piscina'].map((d) => dirname(createRequire(f).resolve(d))));
-  const entries = [files.worker, files.sandboxMain, ...(contextModule === undefined ? [] : [fileURLToPath(contextModule)])].map((f) => dirname(f));
+  const entries = [files.worker, files.sandboxMain, ...(contextModule === undefined ? [] : [contextModule])].map((f) => dirname(f));
   return commonDir([here, files.python, ...fromHere, ...fromEntries, ...entries].map((p) => realpathSync(p)));
 }
 
@@ -77,6 +83,10 @@ export class SandboxRuntime implements Runtime {
   readonly #life = new Lifecycle('Python runtime');
   readonly #config: SandboxConfig;
   readonly #execArgv: string[];
+  /** bubblewrap and its arguments, or null without the OS sandbox. */
+  readonly #bwrap: { readonly path: string; readonly args: readonly string[] } | null = null;
+  /** The database file and its WAL files, mounted writable in the OS sandbox. */
+  readonly #databaseFiles: readonly string[] = [];
   #child: ChildProcess | null = null;
   readonly #pending = new Map<number, Pending>();
   readonly #hosts = new Map<number, HostApi>();
@@ -87,49 +97,78 @@ export class SandboxRuntime implements Runtime {
     const workers = checkWorkers(opts.workers);
     this.concurrency = workers;
     this.readsQueries = opts.context !== undefined;
-    const snapshotDir = opts.snapshotDir === false ? false : resolve(opts.snapshotDir ?? defaultSnapshotDir());
-    if (snapshotDir !== false) mkdirSync(snapshotDir, { recursive: true });
     const files = opts.files ?? PACKAGE_FILES;
+    const snapshot = opts.snapshot ?? null;
     this.#config = {
       workers,
-      snapshotDir,
+      snapshot,
       ...(opts.interruptGraceMs === undefined ? {} : { interruptGraceMs: opts.interruptGraceMs }),
       ...checkMemoryLimits(opts),
       ...(opts.context === undefined ? {} : { context: opts.context }),
       files,
     };
-    const reads = [codeRoot(files, opts.context?.module)];
+    const contextModule = opts.context === undefined ? undefined : modulePath(opts.context.module);
+    const database = opts.context === undefined ? undefined : resolve(opts.context.database);
+    // Node's permission model, inside the OS sandbox too: reads of the code, the snapshot and the
+    // database directory (better-sqlite3 checks that it exists); no writes at all from JavaScript.
+    const reads = [codeRoot(files, contextModule)];
+    if (snapshot !== null) reads.push(dirname(snapshot.path));
+    if (database !== undefined) reads.push(dirname(database));
+    const osSandbox = opts.osSandbox ?? 'bubblewrap';
+    if (osSandbox !== 'bubblewrap' && osSandbox !== 'none') throw badInput(`osSandbox must be 'bubblewrap' or 'none', got ${JSON.stringify(osSandbox)}`);
     const writes: string[] = [];
-    if (snapshotDir !== false) {
-      reads.push(snapshotDir);
-      writes.push(snapshotDir);
-    }
-    if (opts.context !== undefined) {
-      const dbDir = dirname(resolve(opts.context.database));
-      reads.push(dbDir);
-      writes.push(dbDir);
-    }
+    if (osSandbox === 'none' && database !== undefined) writes.push(dirname(database));
     this.#execArgv = [
       '--experimental-permission',
       ...reads.map((p) => `--allow-fs-read=${p}${sep}*`),
       ...writes.map((p) => `--allow-fs-write=${p}${sep}*`),
       '--allow-worker',
+      // The workers' own SQLite connections are a native addon. Inside the OS sandbox no writable
+      // directory exists, and the only writable files are the database's, which always start with
+      // SQLite's headers: nothing there can be loaded as code.
       ...(opts.context === undefined ? [] : ['--allow-addons']),
       '--disallow-code-generation-from-strings',
       '--no-warnings',
     ];
+    if (osSandbox === 'bubblewrap') {
+      const bwrap = findBubblewrap();
+      if (bwrap === null) throw bubblewrapMissing();
+      this.#databaseFiles = database === undefined ? [] : [database, `${database}-wal`, `${database}-shm`];
+      this.#ensureDatabaseFiles();
+      this.#bwrap = {
+        path: bwrap,
+        args: bubblewrapArgs({
+          execPath: process.execPath,
+          modules: [files.worker, files.sandboxMain, ...(contextModule === undefined ? [] : [contextModule])],
+          reads: [files.python, ...(snapshot === null ? [] : [snapshot.path])],
+          writes: this.#databaseFiles,
+        }),
+      };
+    }
     this.#spawn();
   }
 
+  /**
+   * The database's WAL files exist while the engine holds it open in WAL mode; create any missing one
+   * (empty is valid), since the sandbox can create no file of its own.
+   */
+  #ensureDatabaseFiles(): void {
+    for (const f of this.#databaseFiles.slice(1)) closeSync(openSync(f, 'a'));
+  }
+
   #spawn(): ChildProcess {
-    const child = fork(this.#config.files.sandboxMain, [JSON.stringify(this.#config)], {
-      execArgv: this.#execArgv,
-      // Nothing from the engine's environment. MALLOC_ARENA_MAX: glibc would otherwise keep a malloc arena
-      // per worker thread, fragmented by the Arrow buffers that pass through (~60 MB less peak RSS).
-      env: { MALLOC_ARENA_MAX: '2' },
-      serialization: 'advanced',
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    });
+    // Nothing from the engine's environment. MALLOC_ARENA_MAX: glibc would otherwise keep a malloc arena
+    // per worker thread, fragmented by the Arrow buffers that pass through (~60 MB less peak RSS).
+    const env = { MALLOC_ARENA_MAX: '2' };
+    const stdio: StdioOptions = ['ignore', 'ignore', 'inherit', 'ipc'];
+    const entry = [this.#config.files.sandboxMain, JSON.stringify(this.#config)];
+    let child: ChildProcess;
+    if (this.#bwrap === null) {
+      child = fork(entry[0]!, entry.slice(1), { execArgv: this.#execArgv, env, serialization: 'advanced', stdio });
+    } else {
+      this.#ensureDatabaseFiles();
+      child = spawn(this.#bwrap.path, [...this.#bwrap.args, process.execPath, ...this.#execArgv, ...entry], { env, serialization: 'advanced', stdio });
+    }
     child.on('message', (m: FromSandbox) => this.#onMessage(m));
     child.on('exit', (code, signal) => {
       if (this.#child === child) this.#child = null;

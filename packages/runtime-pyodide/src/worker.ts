@@ -40,6 +40,7 @@ export default (async () => {
   const port = host.channel.open();
   const offer: ChannelOffer = { insituChannel: port };
   parentPort?.postMessage(offer, [port]);
+  if (config.sandboxed === true) await (await import('./frozen-realm.js')).freezeRealm();
   return (req: WorkerRequest): WorkerResponse => {
     // After a fatal error the reply says so and the pool terminates this thread (see PyodideRuntime).
     const res = req.type === 'run' ? host.run(req) : host.inspect(req);

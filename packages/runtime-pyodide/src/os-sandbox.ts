@@ -1,0 +1,204 @@
+/**
+ * The OS-level sandbox around the sandbox process: bubblewrap (`bwrap`, Debian package `bubblewrap`)
+ * puts it in new user, PID, network, IPC, UTS and cgroup namespaces, as an unprivileged user with no
+ * capabilities, in an empty root where exactly the files it needs are mounted: read-only the Node
+ * binary and its shared libraries, the code it loads and the start-up snapshot; writable only the
+ * database file and its WAL files (no directory), so nothing can be created there, let alone loaded.
+ */
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { ErrorCode, InsituError } from '@insitu/core';
+
+/**
+ * How the sandbox process is confined by the OS: `'bubblewrap'` (default) or `'none'` — only Node's
+ * permission model, which does not cover signals, network, or SQLite's own file I/O (an explicit opt-out).
+ */
+export type OsSandbox = 'bubblewrap' | 'none';
+
+/** The `bwrap` executable on PATH, or null. */
+export function findBubblewrap(path = process.env['PATH'] ?? '/usr/bin:/bin'): string | null {
+  for (const dir of path.split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, 'bwrap');
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/** The error of an engine that wants bubblewrap where there is none. */
+export function bubblewrapMissing(): InsituError {
+  const how =
+    process.platform === 'linux'
+      ? 'install it (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: `dnf install bubblewrap`)'
+      : `it exists only on Linux (this is ${process.platform})`;
+  return new InsituError(
+    ErrorCode.RUNTIME_ERROR,
+    `isolation 'process' runs UDFs inside an OS sandbox made by bubblewrap (bwrap), which was not found on PATH: ${how}, ` +
+      "or create the engine with osSandbox: 'none' to accept the weaker Node-permission-model-only sandbox",
+  );
+}
+
+/**
+ * Paths to mount, with every symbolic link on the way recreated inside, so a path resolves in the
+ * sandbox exactly as it does outside.
+ */
+export class MountPlan {
+  readonly #links = new Map<string, string>();
+  readonly #binds = new Map<string, boolean>();
+
+  /** Mount `path` (a file or directory, read-only unless `write`) at the same place. */
+  expose(path: string, write = false): this {
+    const real = this.#walk(resolve(path), 0);
+    this.#binds.set(real, write || (this.#binds.get(real) ?? false));
+    return this;
+  }
+
+  /** Resolve `path` component by component, noting each symbolic link met; the real path. */
+  #walk(path: string, depth: number): string {
+    if (depth > 40) throw new Error(`too many symbolic links under ${path}`);
+    let cur = '/';
+    for (const part of path.split('/')) {
+      if (part === '') continue;
+      const next = cur === '/' ? `/${part}` : `${cur}/${part}`;
+      if (lstatSync(next).isSymbolicLink()) {
+        const target = readlinkSync(next);
+        this.#links.set(next, target);
+        cur = this.#walk(isAbsolute(target) ? target : resolve(cur, target), depth + 1);
+      } else {
+        cur = next;
+      }
+    }
+    return cur;
+  }
+
+  /** bwrap arguments for the plan: links first, then binds, parents before children. */
+  args(): string[] {
+    const out: string[] = [];
+    for (const [link, target] of this.#links) out.push('--symlink', target, link);
+    for (const [path, write] of [...this.#binds].sort(([a], [b]) => a.length - b.length)) {
+      out.push(write ? '--bind' : '--ro-bind', path, path);
+    }
+    return out;
+  }
+}
+
+/** The shared libraries a binary needs, as `ldd` lists them (empty when ldd is unavailable). */
+function sharedLibraries(binary: string): string[] {
+  try {
+    const out = execFileSync('ldd', [binary], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
+    return [...out.matchAll(/(\/\S+)/g)].map((m) => m[1]!).filter((p) => existsSync(p));
+  } catch {
+    return [];
+  }
+}
+
+const librariesOf = new Map<string, string[]>();
+
+/** Expose a binary and its shared libraries (or, without ldd, the system library directories). */
+function exposeBinary(plan: MountPlan, binary: string): void {
+  plan.expose(binary);
+  let libs = librariesOf.get(binary);
+  if (libs === undefined) {
+    libs = sharedLibraries(binary);
+    librariesOf.set(binary, libs);
+  }
+  if (libs.length === 0) {
+    for (const dir of ['/lib', '/lib64', '/usr/lib', '/usr/lib64']) if (existsSync(dir)) plan.expose(dir);
+    return;
+  }
+  for (const lib of libs) plan.expose(lib);
+}
+
+/** The nearest directory at or above `file` with a package.json. */
+function packageRoot(file: string): string | null {
+  for (let dir = statSync(file).isDirectory() ? file : dirname(file); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return null;
+  }
+}
+
+/** Where Node finds package `name` from a module in `from`: the first `node_modules/name` upward. */
+function locate(name: string, from: string): string | null {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name);
+    try {
+      lstatSync(candidate);
+      return candidate;
+    } catch {
+      // not here
+    }
+    if (dirname(dir) === dir) return null;
+  }
+}
+
+/**
+ * Expose the packages holding `entries` and every package they depend on (dependencies and optional
+ * dependencies, transitively), at the paths Node's resolver will look for them.
+ */
+function exposePackages(plan: MountPlan, entries: readonly string[]): void {
+  const seen = new Set<string>();
+  const todo = entries.map((e) => packageRoot(e)).filter((r): r is string => r !== null);
+  while (todo.length > 0) {
+    const found = todo.pop()!;
+    // Node resolves a package's own imports from its real path.
+    const root = realpathSync(found);
+    plan.expose(found);
+    if (seen.has(root)) continue;
+    seen.add(root);
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
+    const deps = Object.keys({ ...manifest['dependencies'], ...manifest['optionalDependencies'] });
+    for (const dep of deps) {
+      const at = locate(dep, root);
+      if (at !== null) todo.push(at);
+    }
+    // Native addons link against shared libraries of their own.
+    const release = join(root, 'build', 'Release');
+    if (existsSync(release)) {
+      for (const f of readdirSync(release)) if (f.endsWith('.node')) exposeBinary(plan, join(release, f));
+    }
+  }
+}
+
+/** What the sandbox process gets. */
+export interface BubblewrapSpec {
+  /** The Node binary to run. */
+  readonly execPath: string;
+  /** Module files it loads (entries, the context module); their packages and dependencies are mounted. */
+  readonly modules: readonly string[];
+  /** Other files or directories to mount read-only. */
+  readonly reads: readonly string[];
+  /** Files to mount writable (never directories). */
+  readonly writes: readonly string[];
+}
+
+/** The bwrap arguments (up to and including `--`) for running `spec.execPath` in the sandbox. */
+export function bubblewrapArgs(spec: BubblewrapSpec): string[] {
+  const plan = new MountPlan();
+  exposeBinary(plan, spec.execPath);
+  exposePackages(plan, spec.modules);
+  for (const p of spec.modules) plan.expose(p);
+  for (const p of spec.reads) if (existsSync(p)) plan.expose(p);
+  for (const p of spec.writes) {
+    if (statSync(p).isDirectory()) throw new Error(`only files are mounted writable in the sandbox, not ${p}`);
+    plan.expose(p, true);
+  }
+  return [
+    '--unshare-all',
+    '--unshare-user',
+    '--uid', '65534',
+    '--gid', '65534',
+    '--hostname', 'insitu-sandbox',
+    '--die-with-parent',
+    '--new-session',
+    '--proc', '/proc',
+    '--dev', '/dev',
+    ...plan.args(),
+    '--',
+  ];
+}
