@@ -2,7 +2,7 @@
 // apply function. Standard library Python only. Run with `pnpm demo`.
 import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createEngine } from 'insitu';
+import { createEngine, findBubblewrap } from 'insitu';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const database = here('./iris-demo.db');
@@ -15,8 +15,14 @@ const rows = lines.map((line) =>
   Object.fromEntries(line.split(',').map((v, i) => [names[i], names[i] === 'SPECIES' ? v : Number(v)])),
 );
 
+// UDFs run inside an OS sandbox made by bubblewrap. The demo's own code is trusted, so on a machine
+// without bwrap it says so and runs with the weaker, permission-model-only sandbox instead.
+const osSandbox = findBubblewrap() === null ? 'none' : 'bubblewrap';
+if (osSandbox === 'none') {
+  console.log('bubblewrap (bwrap) is not installed: running the demo without the OS sandbox (apt-get install bubblewrap to get it)');
+}
 const started = Date.now();
-const engine = await createEngine({ database, workers: 2 });
+const engine = await createEngine({ database, workers: 2, osSandbox });
 try {
   const me = engine.session({ user: 'alice' });
   const iris = await me.create('IRIS', rows, { overwrite: true });

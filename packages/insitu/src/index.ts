@@ -7,5 +7,5 @@ export type { EngineOptions } from './create-engine.js';
 export * from '@insitu/core';
 export { SqliteStorage } from '@insitu/adapters';
 export type { SqliteStorageOptions } from '@insitu/adapters';
-export { PyodideRuntime, SandboxRuntime, defaultWorkers } from '@insitu/runtime-pyodide';
-export type { PyodideRuntimeOptions } from '@insitu/runtime-pyodide';
+export { PyodideRuntime, SandboxRuntime, defaultWorkers, findBubblewrap, prepareSnapshot } from '@insitu/runtime-pyodide';
+export type { OsSandbox, PreparedSnapshot, PyodideRuntimeOptions } from '@insitu/runtime-pyodide';
