@@ -207,6 +207,7 @@ export class ApplyRunner {
           ...(f.func === undefined ? {} : { func: f.func }),
           input: p.input,
           args,
+          user: this.#user,
           host: this.#host,
           context,
         };
@@ -247,6 +248,7 @@ export class ApplyRunner {
           ...(f.func === undefined ? {} : { func: f.func }),
           input: { kind: 'groups', query, by, ordered, inputType },
           args,
+          user: this.#user,
           host: this.#host,
           context,
         };

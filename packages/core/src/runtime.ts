@@ -70,6 +70,11 @@ export interface Task {
   readonly input: TaskInput;
   /** Keyword arguments (JSON-able). */
   readonly args: Readonly<Record<string, JsonValue>>;
+  /**
+   * The user the call runs as. An interpreter serves one user's calls only: before it serves another
+   * user it is replaced by a clean one, so nothing a UDF leaves behind reaches another user.
+   */
+  readonly user: string;
   /** Engine services for `insitu.ds`, bound to the calling user. */
   readonly host?: HostApi;
   /** What `insitu.connect()` may do. Default `read`. */
@@ -144,8 +149,11 @@ export interface Runtime {
    * group rejects with its error (naming the group as the partition).
    */
   runGroups(task: Task, opts?: RunOptions): Promise<GroupOutcome[]>;
-  /** Parse Python source and list its top-level functions, or report the syntax error and line. */
-  inspect(source: string, name: string): Promise<ScriptInspection>;
+  /**
+   * Parse Python source and list its top-level functions, or report the syntax error and line. It runs
+   * in an interpreter of `user` (whose script it is), like that user's calls.
+   */
+  inspect(source: string, name: string, user: string): Promise<ScriptInspection>;
   /** Stop all workers. Idempotent. */
   close(): Promise<void>;
 }

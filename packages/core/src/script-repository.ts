@@ -104,7 +104,7 @@ export class ScriptRepository {
     if (typeof source !== 'string' || source.trim() === '') throw badInput(`script ${name} needs Python source text`);
     const description = opts.description ?? '';
     if (typeof description !== 'string') throw badInput('description must be a string');
-    await checkSource(this.#runtime, source, name);
+    await checkSource(this.#runtime, source, name, this.#user);
     const global = opts.global === true;
     if (global) {
       const existing = await this.#storage.getScript(name, { global: true });
@@ -161,9 +161,9 @@ export class ScriptRepository {
   }
 }
 
-/** Parse `source` in Python and check it defines the function to call. */
-export async function checkSource(runtime: Runtime, source: string, name: string): Promise<void> {
-  const result = await runtime.inspect(source, name);
+/** Parse `source` in Python (in an interpreter of `user`) and check it defines the function to call. */
+export async function checkSource(runtime: Runtime, source: string, name: string, user: string): Promise<void> {
+  const result = await runtime.inspect(source, name, user);
   if (!result.ok) {
     const { message, line } = result.error;
     throw badInput(`script ${name} does not compile: ${message}`, { script: name, ...(line === undefined ? {} : { line }) });

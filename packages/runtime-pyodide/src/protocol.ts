@@ -50,6 +50,8 @@ export interface RunRequest {
    * [1] is set to 1 by the worker when it starts the task.
    */
   readonly control: Int32Array;
+  /** The user the call runs as: a worker serves one user only (see user-affinity.ts). */
+  readonly user: string;
 }
 
 /** Parse Python source and list its top-level functions. */
@@ -57,6 +59,8 @@ export interface InspectRequest {
   readonly type: 'inspect';
   readonly source: string;
   readonly name: string;
+  /** The user whose script it is. */
+  readonly user: string;
 }
 
 /** Anything the pool sends a worker. */
@@ -73,8 +77,10 @@ export interface ThreadInfo {
   readonly threadId: number;
   /** The interpreter failed fatally; the pool terminates this worker and starts a new one. */
   readonly fatal?: boolean;
-  /** The worker refused the task without running it (its interpreter was already dead): run it elsewhere. */
+  /** The worker refused the task without running it (its interpreter was dead, or serves another user): run it elsewhere. */
   readonly retry?: boolean;
+  /** The worker serves another user: the pool replaces it with a clean one. */
+  readonly replace?: boolean;
   /** Size of the interpreter's wasm heap after the task, in MiB (it never shrinks). */
   readonly heapMb?: number;
 }

@@ -28,6 +28,7 @@ import type {
 import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkers, groupOutcomes, isAborted, wireInput, wireOutcome } from './task-wire.js';
 import { moving } from './transfer.js';
+import { UserScheduler, routedTo } from './user-affinity.js';
 import type { OsSandbox } from './os-sandbox.js';
 import { SharedWasm } from './shared-wasm.js';
 import { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
@@ -89,10 +90,11 @@ function sharedSnapshot(snap: PreparedSnapshot): NonNullable<WorkerConfig['snaps
   return { sha256: snap.sha256, shared: readSharedSnapshot(snap.path) };
 }
 
-/** A request and what to move with it. */
+/** A request, what to move with it, and the user it runs for. */
 interface Sendable {
   readonly req: WorkerRequest;
   readonly transfer: ArrayBufferLike[];
+  readonly user: string;
 }
 
 /**
@@ -106,6 +108,8 @@ export class PyodideRuntime implements Runtime {
   /** Whether workers read partitions themselves (they have a database file to open). */
   readonly readsQueries: boolean;
   readonly #pool: Piscina;
+  /** Which worker runs each task: one user per interpreter. */
+  readonly #scheduler: UserScheduler;
   readonly #life = new Lifecycle('Python runtime');
   /** Engine services of the calls running now, by call id (for `insitu.ds` requests from workers). */
   readonly #calls = new Map<number, HostApi>();
@@ -138,6 +142,11 @@ export class PyodideRuntime implements Runtime {
       maxMemoryMb: limits.maxMemoryMb,
       sandboxed: opts.sandboxed === true,
     };
+    const scheduler = new UserScheduler(
+      () => this.#pool.threads.map((w) => w.threadId).filter((id) => id >= 0),
+      (threadId) => this.#terminate(threadId),
+    );
+    this.#scheduler = scheduler;
     this.#pool = new Piscina({
       filename: files.worker,
       minThreads: workers,
@@ -145,7 +154,10 @@ export class PyodideRuntime implements Runtime {
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
       workerData,
+      loadBalancer: scheduler.balancer,
     });
+    this.#pool.on('workerCreate', () => scheduler.sync());
+    this.#pool.on('workerDestroy', () => queueMicrotask(() => scheduler.sync()));
     // Each worker posts its end of a channel to the engine once, at start (see worker.ts).
     this.#pool.on('message', (m: unknown) => {
       if (!isChannelOffer(m)) return;
@@ -197,8 +209,9 @@ export class PyodideRuntime implements Runtime {
         callId,
         context: task.context ?? 'read',
         control,
+        user: task.user,
       };
-      return { req, transfer };
+      return { req, transfer, user: task.user };
     };
     if (task.host !== undefined) this.#calls.set(callId, task.host);
     // Only a call with a signal can be aborted: the others skip the abort plumbing (and piscina's).
@@ -234,21 +247,27 @@ export class PyodideRuntime implements Runtime {
   }
 
   /** @inheritdoc */
-  async inspect(source: string, name: string): Promise<ScriptInspection> {
+  async inspect(source: string, name: string, user: string): Promise<ScriptInspection> {
     this.#life.check();
-    const res = (await this.#submit(() => ({ req: { type: 'inspect', source, name }, transfer: [] }))) as InspectResponse;
+    const res = (await this.#submit(() => ({ req: { type: 'inspect', source, name, user }, transfer: [], user }))) as InspectResponse;
     return res.ok ? { ok: true, functions: res.functions } : { ok: false, error: res.error };
   }
 
   #noteThread(info: ThreadInfo): void {
     if (info.threadId < 0) return;
-    if (info.fatal === true || (info.heapMb ?? 0) >= this.#recycleHeapMb) {
-      // Its interpreter is dead, or its heap grew too large to keep: terminate the thread; piscina
-      // starts a replacement (minThreads), and tasks that reached it meanwhile are sent again.
-      this.#lastTerminated = Date.now();
-      void this.#pool.threads.find((w) => w.threadId === info.threadId)?.terminate();
+    if (info.fatal === true || info.replace === true || (info.heapMb ?? 0) >= this.#recycleHeapMb) {
+      // Its interpreter is dead, its heap grew too large to keep, or it serves another user: terminate
+      // the thread; piscina starts a replacement (minThreads), and tasks that reached it meanwhile are sent again.
+      this.#terminate(info.threadId);
       return;
     }
+  }
+
+  /** Terminate a worker thread; the pool starts a clean one in its place. */
+  #terminate(threadId: number): void {
+    this.#lastTerminated = Date.now();
+    this.#scheduler.retire(threadId);
+    void this.#pool.threads.find((w) => w.threadId === threadId)?.terminate();
   }
 
   /**
@@ -259,15 +278,19 @@ export class PyodideRuntime implements Runtime {
   async #submit(build: () => Sendable, kill?: AbortSignal, outer?: AbortSignal): Promise<ThreadInfo> {
     try {
       for (let attempt = 0; ; attempt++) {
-        const { req, transfer } = build();
+        const { req, transfer, user } = build();
+        const threadId = await this.#scheduler.acquire(user, outer);
         let res: ThreadInfo;
         try {
-          res = (await this.#pool.run(moving(req, transfer), kill === undefined ? {} : { signal: kill })) as ThreadInfo;
+          res = (await this.#pool.run(moving(routedTo(req, threadId), transfer), kill === undefined ? {} : { signal: kill })) as ThreadInfo;
         } catch (e) {
+          // Aborted (piscina terminates the thread) or failed in the pool: the worker is not reused.
+          this.#terminate(threadId);
           if (kill?.aborted === true || attempt >= 5 || Date.now() - this.#lastTerminated > 5000) throw e;
           res = { threadId: -1, retry: true };
         }
         this.#noteThread(res);
+        this.#scheduler.release(threadId);
         if (res.retry !== true || attempt >= 5) return res;
         await new Promise((r) => setTimeout(r, 25));
       }

@@ -98,6 +98,8 @@ export class PythonHost {
   readonly #config: WorkerConfig;
   #connection: ContextConnection | null = null;
   #current: { callId: number; context: ContextMode } | null = null;
+  /** The one user whose calls this interpreter runs (set by the first). */
+  #user: string | null = null;
 
   private constructor(py: PyodideInterface, config: WorkerConfig, openContext: OpenContext | null) {
     this.#py = py;
@@ -151,6 +153,7 @@ export class PythonHost {
   #run(req: RunRequest): RunResponse | GroupsResponse {
     const thread = { threadId: threadIdOf() };
     if (this.fatal) return { ...thread, ...REFUSED };
+    if (!this.#claim(req.user)) return { ...thread, ...OTHER_USER };
     Atomics.store(req.control, 1, 1);
     if (req.input.kind === 'groups') return this.#runGroups(req, req.input, thread);
     let columns;
@@ -291,7 +294,14 @@ export class PythonHost {
   /** Parse a script and list its top-level functions. */
   inspect(req: InspectRequest): InspectResponse {
     if (this.fatal) return { threadId: threadIdOf(), ...REFUSED };
+    if (!this.#claim(req.user)) return { threadId: threadIdOf(), ...OTHER_USER };
     return { threadId: threadIdOf(), ...(this.#call(this.#inspect, req.source, req.name) as Answer) } as InspectResponse;
+  }
+
+  /** Bind this interpreter to `user` on its first task; false for any other user afterwards. */
+  #claim(user: string): boolean {
+    this.#user ??= user;
+    return this.#user === user;
   }
 
   /** Close the database context connection, if one was opened. */
@@ -384,6 +394,14 @@ export class PythonHost {
 
 /** Interrupt buffer installed between tasks (never signalled). */
 const IDLE_INTERRUPT = new Int32Array(1);
+
+/** The reply of a worker bound to another user: the task did not run; the worker is to be replaced. */
+const OTHER_USER = {
+  ok: false,
+  retry: true,
+  replace: true,
+  error: { code: ErrorCode.RUNTIME_ERROR, message: 'this worker serves another user; it is being replaced' },
+} as const;
 
 /** The reply of a worker whose interpreter is dead: the task did not run and may run elsewhere. */
 const REFUSED = {

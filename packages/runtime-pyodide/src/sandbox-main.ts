@@ -56,7 +56,8 @@ function taskOf(id: number, t: SandboxTask): Task {
     input,
     args: t.args as Task['args'],
     ...(t.context === undefined ? {} : { context: t.context }),
-    ...(t.user === undefined ? {} : { host: hostFor(id, t.user) }),
+    user: t.user,
+    ...(t.host ? { host: hostFor(id, t.user) } : {}),
   };
 }
 
@@ -90,7 +91,7 @@ async function handle(m: ToSandbox): Promise<void> {
     }
     case 'inspect':
       try {
-        send({ type: 'result', id: m.id, ok: true, inspection: await runtime.inspect(m.source, m.name) });
+        send({ type: 'result', id: m.id, ok: true, inspection: await runtime.inspect(m.source, m.name, m.user) });
       } catch (e) {
         send({ type: 'result', id: m.id, ok: false, error: errorOf(e) });
       }

@@ -16,8 +16,10 @@ export interface SandboxTask {
   readonly input: WireInput;
   readonly args: Readonly<Record<string, unknown>>;
   readonly context?: ContextMode;
-  /** The user of the call, when the UDF may call the engine back (`insitu.ds`). */
-  readonly user?: string;
+  /** The user the call runs as. */
+  readonly user: string;
+  /** Whether the UDF may call the engine back (`insitu.ds`). */
+  readonly host: boolean;
 }
 
 /** A UDF's value as it comes out of the sandbox. */
@@ -37,7 +39,7 @@ export interface SandboxOutcome {
 export type ToSandbox =
   /** `abortable`: the engine may send an `abort` for this call (it has a signal or a timeout). */
   | { readonly type: 'run'; readonly id: number; readonly groups: boolean; readonly abortable: boolean; readonly task: SandboxTask }
-  | { readonly type: 'inspect'; readonly id: number; readonly source: string; readonly name: string }
+  | { readonly type: 'inspect'; readonly id: number; readonly source: string; readonly name: string; readonly user: string }
   | { readonly type: 'abort'; readonly id: number; readonly reason: SerializedError }
   | { readonly type: 'host-reply'; readonly rid: number; readonly ok: boolean; readonly value?: unknown; readonly error?: SerializedError }
   | { readonly type: 'close' };

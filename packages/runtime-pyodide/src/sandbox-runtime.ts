@@ -3,7 +3,6 @@ import {
   InsituError,
   Lifecycle,
   abortError,
-  badInput,
   deserializeError,
   type GroupOutcome,
   type HostApi,
@@ -14,46 +13,12 @@ import {
   type TaskOutcome,
 } from '@insitu/core';
 import { fork, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { closeSync, openSync, realpathSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
+import { PACKAGE_FILES } from './runtime-files.js';
 import type { PyodideRuntimeOptions } from './pyodide-runtime.js';
 import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkers, groupOutcomes, isAborted, tableValue, wireInput } from './task-wire.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
-import { bubblewrapArgs, bubblewrapMissing, findBubblewrap } from './os-sandbox.js';
-
-/** The deepest directory containing every path. */
-function commonDir(paths: readonly string[]): string {
-  const parts = paths.map((p) => p.split(sep));
-  const out: string[] = [];
-  for (let i = 0; ; i++) {
-    const seg = parts[0]![i];
-    if (seg === undefined || parts.some((p) => p[i] !== seg)) break;
-    out.push(seg);
-  }
-  return out.join(sep) || sep;
-}
-
-/**
- * The directory holding all the code the sandbox process loads: this package and its dependencies,
- * the entries it starts (and the dependencies they resolve) and the context module.
- */
-/** A module given as a file URL or a path, as a path. */
-function modulePath(module: string): string {
-  return module.startsWith('file:') ? fileURLToPath(module) : module;
-}
-
-function codeRoot(files: RuntimeFiles, contextModule: string | undefined): string {
-  const here = fileURLToPath(new URL('..', import.meta.url));
-  const require = createRequire(import.meta.url);
-  const fromHere = ['pyodide', 'apache-arrow', 'piscina', '@insitu/core'].map((d) => dirname(require.resolve(d)));
-  const fromEntries = [files.worker, files.sandboxMain].flatMap((f) => ['pyodide', 'piscina'].map((d) => dirname(createRequire(f).resolve(d))));
-  const entries = [files.worker, files.sandboxMain, ...(contextModule === undefined ? [] : [contextModule])].map((f) => dirname(f));
-  return commonDir([here, files.python, ...fromHere, ...fromEntries, ...entries].map((p) => realpathSync(p)));
-}
+import { ensureDatabaseFiles, sandboxLaunch, type SandboxLaunch } from './sandbox-launch.js';
 
 function outcomeOf(o: SandboxOutcome): TaskOutcome {
   const v = o.value;
@@ -82,11 +47,11 @@ export class SandboxRuntime implements Runtime {
   readonly readsQueries: boolean;
   readonly #life = new Lifecycle('Python runtime');
   readonly #config: SandboxConfig;
-  readonly #execArgv: string[];
+  readonly #execArgv: readonly string[];
   /** bubblewrap and its arguments, or null without the OS sandbox. */
-  readonly #bwrap: { readonly path: string; readonly args: readonly string[] } | null = null;
+  readonly #bwrap: SandboxLaunch['bwrap'];
   /** The database file and its WAL files, mounted writable in the OS sandbox. */
-  readonly #databaseFiles: readonly string[] = [];
+  readonly #databaseFiles: readonly string[];
   #child: ChildProcess | null = null;
   readonly #pending = new Map<number, Pending>();
   readonly #hosts = new Map<number, HostApi>();
@@ -107,53 +72,11 @@ export class SandboxRuntime implements Runtime {
       ...(opts.context === undefined ? {} : { context: opts.context }),
       files,
     };
-    const contextModule = opts.context === undefined ? undefined : modulePath(opts.context.module);
-    const database = opts.context === undefined ? undefined : resolve(opts.context.database);
-    // Node's permission model, inside the OS sandbox too: reads of the code, the snapshot and the
-    // database directory (better-sqlite3 checks that it exists); no writes at all from JavaScript.
-    const reads = [codeRoot(files, contextModule)];
-    if (snapshot !== null) reads.push(dirname(snapshot.path));
-    if (database !== undefined) reads.push(dirname(database));
-    const osSandbox = opts.osSandbox ?? 'bubblewrap';
-    if (osSandbox !== 'bubblewrap' && osSandbox !== 'none') throw badInput(`osSandbox must be 'bubblewrap' or 'none', got ${JSON.stringify(osSandbox)}`);
-    const writes: string[] = [];
-    if (osSandbox === 'none' && database !== undefined) writes.push(dirname(database));
-    this.#execArgv = [
-      '--experimental-permission',
-      ...reads.map((p) => `--allow-fs-read=${p}${sep}*`),
-      ...writes.map((p) => `--allow-fs-write=${p}${sep}*`),
-      '--allow-worker',
-      // The workers' own SQLite connections are a native addon. Inside the OS sandbox no writable
-      // directory exists, and the only writable files are the database's, which always start with
-      // SQLite's headers: nothing there can be loaded as code.
-      ...(opts.context === undefined ? [] : ['--allow-addons']),
-      '--disallow-code-generation-from-strings',
-      '--no-warnings',
-    ];
-    if (osSandbox === 'bubblewrap') {
-      const bwrap = findBubblewrap();
-      if (bwrap === null) throw bubblewrapMissing();
-      this.#databaseFiles = database === undefined ? [] : [database, `${database}-wal`, `${database}-shm`];
-      this.#ensureDatabaseFiles();
-      this.#bwrap = {
-        path: bwrap,
-        args: bubblewrapArgs({
-          execPath: process.execPath,
-          modules: [files.worker, files.sandboxMain, ...(contextModule === undefined ? [] : [contextModule])],
-          reads: [files.python, ...(snapshot === null ? [] : [snapshot.path])],
-          writes: this.#databaseFiles,
-        }),
-      };
-    }
+    const launch = sandboxLaunch(opts, files, snapshot);
+    this.#execArgv = launch.execArgv;
+    this.#bwrap = launch.bwrap;
+    this.#databaseFiles = launch.databaseFiles;
     this.#spawn();
-  }
-
-  /**
-   * The database's WAL files exist while the engine holds it open in WAL mode; create any missing one
-   * (empty is valid), since the sandbox can create no file of its own.
-   */
-  #ensureDatabaseFiles(): void {
-    for (const f of this.#databaseFiles.slice(1)) closeSync(openSync(f, 'a'));
   }
 
   #spawn(): ChildProcess {
@@ -164,9 +87,9 @@ export class SandboxRuntime implements Runtime {
     const entry = [this.#config.files.sandboxMain, JSON.stringify(this.#config)];
     let child: ChildProcess;
     if (this.#bwrap === null) {
-      child = fork(entry[0]!, entry.slice(1), { execArgv: this.#execArgv, env, serialization: 'advanced', stdio });
+      child = fork(entry[0]!, entry.slice(1), { execArgv: [...this.#execArgv], env, serialization: 'advanced', stdio });
     } else {
-      this.#ensureDatabaseFiles();
+      ensureDatabaseFiles(this.#databaseFiles);
       child = spawn(this.#bwrap.path, [...this.#bwrap.args, process.execPath, ...this.#execArgv, ...entry], { env, serialization: 'advanced', stdio });
     }
     child.on('message', (m: FromSandbox) => this.#onMessage(m));
@@ -238,7 +161,8 @@ export class SandboxRuntime implements Runtime {
       input: wireInput(task.input),
       args: task.args,
       ...(task.context === undefined ? {} : { context: task.context }),
-      ...(task.host === undefined ? {} : { user: task.host.user }),
+      user: task.user,
+      host: task.host !== undefined,
     };
   }
 
@@ -260,8 +184,8 @@ export class SandboxRuntime implements Runtime {
   }
 
   /** @inheritdoc */
-  async inspect(source: string, name: string): Promise<ScriptInspection> {
-    const res = await this.#request((id) => ({ type: 'inspect', id, source, name }), undefined);
+  async inspect(source: string, name: string, user: string): Promise<ScriptInspection> {
+    const res = await this.#request((id) => ({ type: 'inspect', id, source, name, user }), undefined);
     return (res.ok ? res.inspection : undefined) as ScriptInspection;
   }
 

@@ -1,0 +1,165 @@
+/**
+ * One user per interpreter. A worker serves the calls of the first user it runs for and nobody
+ * else's: module state, monkey-patched functions or anything else a UDF leaves in its interpreter is
+ * seen only by later calls of the same user. Switching a worker to another user means replacing it by
+ * a clean one (a new thread restoring the start-up snapshot: ~0.3–0.5 s), so the scheduler here keeps
+ * switches rare: a task goes to an idle worker of its user, else to a clean worker, and it waits for
+ * one of those while its user has workers that will free up; a task that has waited longer than
+ * {@link SWITCH_AFTER_MS} (or whose user has no worker at all) takes the idle worker used longest ago,
+ * which is replaced first. Tasks of a user with workers never wait behind a switch they do not need.
+ */
+import { Piscina } from 'piscina';
+
+type Balancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer']>;
+type PoolTask = Parameters<Balancer>[0];
+type PoolWorker = Parameters<Balancer>[1][number];
+
+/** A waiting task older than this may take another user's idle worker (which is then replaced). */
+export const SWITCH_AFTER_MS = 250;
+
+/** What a request carries (under `Piscina.queueOptionsSymbol`) for the balancer: the worker chosen for it. */
+interface Routing {
+  readonly threadId: number;
+}
+
+/** Attach the chosen worker to a request, where the balancer reads it (symbol keys are not sent to the worker). */
+export function routedTo<T extends object>(req: T, threadId: number): T {
+  return Object.assign(req, { [Piscina.queueOptionsSymbol]: { threadId } satisfies Routing });
+}
+
+interface Slot {
+  /** The user it serves, null while clean. */
+  user: string | null;
+  busy: boolean;
+  /** Being replaced: never given a task. */
+  leaving: boolean;
+  lastUsed: number;
+}
+
+interface Waiter {
+  readonly user: string;
+  readonly since: number;
+  readonly grant: (threadId: number) => void;
+}
+
+/** Chooses the worker each task runs on, keeping interpreters to one user each (see the module comment). */
+export class UserScheduler {
+  readonly #slots = new Map<number, Slot>();
+  readonly #waiting: Waiter[] = [];
+  readonly #threads: () => readonly number[];
+  readonly #replace: (threadId: number) => void;
+  #clock = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  /**
+   * `threads` lists the live worker threads' ids; `replace` terminates one (the pool starts a clean one
+   * in its place, after which {@link sync} is to be called).
+   */
+  constructor(threads: () => readonly number[], replace: (threadId: number) => void) {
+    this.#threads = threads;
+    this.#replace = replace;
+  }
+
+  /** The balancer to give piscina: it sends each task to the worker chosen for it. */
+  readonly balancer: Balancer = (task: PoolTask, workers: PoolWorker[]) => {
+    const routing = (task as unknown as Record<symbol, Routing | null | undefined>)[Piscina.queueOptionsSymbol];
+    // Null while the chosen worker is still starting: piscina queues the task and offers it again
+    // (with every worker) once that worker is ready.
+    return workers.find((w) => w.id === routing?.threadId) ?? null;
+  };
+
+  /** Wait for a worker for a task of `user`; resolves to its thread id. Call {@link release} after the task. */
+  acquire(user: string, signal?: AbortSignal): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const waiter: Waiter = {
+        user,
+        since: Date.now(),
+        grant: (threadId) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(threadId);
+        },
+      };
+      const onAbort = () => {
+        const i = this.#waiting.indexOf(waiter);
+        if (i >= 0) this.#waiting.splice(i, 1);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiting.push(waiter);
+      this.#dispatch();
+    });
+  }
+
+  /** The task on `threadId` is done. */
+  release(threadId: number): void {
+    const slot = this.#slots.get(threadId);
+    if (slot !== undefined) slot.busy = false;
+    this.#dispatch();
+  }
+
+  /** A worker is being replaced (crashed, too large, or switched): give it no more tasks. */
+  retire(threadId: number): void {
+    const slot = this.#slots.get(threadId);
+    if (slot !== undefined) slot.leaving = true;
+  }
+
+  /** Take note of workers started or gone (call on the pool's worker events). */
+  sync(): void {
+    const live = new Set(this.#threads());
+    for (const id of this.#slots.keys()) if (!live.has(id)) this.#slots.delete(id);
+    for (const id of live) if (!this.#slots.has(id)) this.#slots.set(id, { user: null, busy: false, leaving: false, lastUsed: 0 });
+    this.#dispatch();
+  }
+
+  /** Give idle workers to waiting tasks, as long as one fits. */
+  #dispatch(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const now = Date.now();
+    while (this.#waiting.length > 0) {
+      const idle = [...this.#slots].filter(([, s]) => !s.busy && !s.leaving);
+      if (idle.length === 0) break;
+      const pick = this.#choose(idle, now);
+      if (pick === null) break;
+      const [i, threadId] = pick;
+      const [waiter] = this.#waiting.splice(i, 1);
+      const slot = this.#slots.get(threadId)!;
+      slot.user = waiter!.user;
+      slot.busy = true;
+      slot.lastUsed = ++this.#clock;
+      waiter!.grant(threadId);
+    }
+    // Nothing fits now: look again when the oldest task may take another user's worker.
+    const oldest = this.#waiting[0];
+    if (oldest !== undefined && this.#timer === undefined) {
+      this.#timer = setTimeout(() => this.#dispatch(), Math.max(1, oldest.since + SWITCH_AFTER_MS - now));
+      this.#timer.unref();
+    }
+  }
+
+  /** The waiting task (index) and worker to pair next, or null; may start replacing a worker. */
+  #choose(idle: [number, Slot][], now: number): [number, number] | null {
+    const owned = (user: string) => idle.find(([, s]) => s.user === user);
+    const clean = idle.find(([, s]) => s.user === null);
+    const oldest = this.#waiting[0]!;
+    const overdue = now - oldest.since >= SWITCH_AFTER_MS || ![...this.#slots.values()].some((s) => s.user === oldest.user && !s.leaving);
+    // An overdue oldest task comes first: its own idle worker, a clean one, or a switch.
+    if (overdue) {
+      const mine = owned(oldest.user) ?? clean;
+      if (mine !== undefined) return [0, mine[0]];
+    }
+    // Otherwise the first task whose user has an idle worker.
+    for (let i = 0; i < this.#waiting.length; i++) {
+      const mine = owned(this.#waiting[i]!.user);
+      if (mine !== undefined) return [i, mine[0]];
+    }
+    if (clean !== undefined) return [0, clean[0]];
+    if (overdue) {
+      // Replace the idle worker used longest ago; its clean successor goes to the oldest task.
+      const [threadId, slot] = idle.sort(([, a], [, b]) => a.lastUsed - b.lastUsed)[0]!;
+      slot.leaving = true;
+      this.#replace(threadId);
+    }
+    return null;
+  }
+}
