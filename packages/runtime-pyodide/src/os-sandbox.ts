@@ -177,7 +177,42 @@ export interface BubblewrapSpec {
   readonly writes: readonly string[];
 }
 
-/** The bwrap arguments (up to and including `--`) for running `spec.execPath` in the sandbox. */
+/** A program on PATH (or in the usual system directories), or null. */
+function which(name: string): string | null {
+  for (const dir of [...(process.env['PATH'] ?? '').split(delimiter), '/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
+    if (dir === '') continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/**
+ * Run before the sandboxed program when files are mounted writable: remount each of them `noexec`
+ * (bubblewrap cannot), then drop every capability for good and exec the program. Arguments: the number
+ * of files, the files, then the program and its arguments.
+ */
+const NOEXEC_THEN_DROP = [
+  'n=$1; shift',
+  'while [ "$n" -gt 0 ]; do mount -o remount,bind,noexec,nosuid,nodev "$1" || exit 97; shift; n=$((n - 1)); done',
+  'exec setpriv --inh-caps=-all --ambient-caps=-all --bounding-set=-all --no-new-privs -- "$@"',
+].join('\n');
+
+/**
+ * The bwrap arguments for running `spec.execPath` in the sandbox; append the program's own arguments
+ * (starting with `spec.execPath`).
+ *
+ * Without writable files, the program runs as uid 65534 of the new user namespace with no
+ * capabilities. With writable files, a shell first remounts them `noexec` — so nothing written there
+ * can ever be mapped as code, even by a native addon's `dlopen` — using CAP_SYS_ADMIN of the new user
+ * namespace only, then `setpriv` drops every capability (bounding set included, no_new_privs) before
+ * the program starts.
+ */
 export function bubblewrapArgs(spec: BubblewrapSpec): string[] {
   const plan = new MountPlan();
   exposeBinary(plan, spec.execPath);
@@ -188,17 +223,21 @@ export function bubblewrapArgs(spec: BubblewrapSpec): string[] {
     if (statSync(p).isDirectory()) throw new Error(`only files are mounted writable in the sandbox, not ${p}`);
     plan.expose(p, true);
   }
+  const common = ['--unshare-all', '--unshare-user', '--hostname', 'insitu-sandbox', '--die-with-parent', '--new-session', '--proc', '/proc', '--dev', '/dev'];
+  if (spec.writes.length === 0) return [...common, '--uid', '65534', '--gid', '65534', ...plan.args(), '--'];
+  const tools = ['sh', 'mount', 'setpriv'].map((t) => which(t));
+  if (tools.some((t) => t === null)) {
+    throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the OS sandbox needs sh, mount and setpriv (Debian: the util-linux and mount packages) to mount the database files noexec');
+  }
+  for (const t of tools) exposeBinary(plan, t!);
+  const writable = spec.writes.map((p) => realpathSync(p));
   return [
-    '--unshare-all',
-    '--unshare-user',
-    '--uid', '65534',
-    '--gid', '65534',
-    '--hostname', 'insitu-sandbox',
-    '--die-with-parent',
-    '--new-session',
-    '--proc', '/proc',
-    '--dev', '/dev',
+    ...common,
+    '--uid', '0',
+    '--gid', '0',
+    '--cap-add', 'CAP_SYS_ADMIN',
     ...plan.args(),
     '--',
+    tools[0]!, '-c', NOEXEC_THEN_DROP, 'insitu-sandbox', String(writable.length), ...writable,
   ];
 }
