@@ -26,6 +26,7 @@ const PRELOAD = [
   'insitu.ds',
   'insitu.errors',
   'insitu.frame',
+  'insitu._interruptible_waits',
 ];
 
 /** Copy the Python package at `dir` into the interpreter's file system under `target`. */
@@ -59,7 +60,8 @@ export async function bootPyodide(config: WorkerConfig): Promise<PyodideInterfac
   }
   const py = await loadPyodide({ ...base, ...(snap === null ? {} : { _makeSnapshot: true }) });
   installTree(py, join(config.pythonDir, 'insitu'), `${SITE_DIR}/insitu`);
-  py.runPython(`import sys\nsys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport ${PRELOAD.join(', ')}`);
+  // Sleeps and timed waits become interruptible before the snapshot, so restored interpreters have them too.
+  py.runPython(`import sys\nsys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport ${PRELOAD.join(', ')}\ninsitu._interruptible_waits.install()`);
   if (snap !== null) writeSnapshot(snap.path, snap.dir, py.makeMemorySnapshot());
   return py;
 }

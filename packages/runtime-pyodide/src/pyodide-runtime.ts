@@ -28,6 +28,7 @@ import type {
 import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkers, groupOutcomes, isAborted, wireInput, wireOutcome } from './task-wire.js';
 import { moving } from './transfer.js';
+import { interrupt } from './interrupt-wait.js';
 import { SharedWasm } from './shared-wasm.js';
 import { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
 
@@ -46,8 +47,9 @@ export interface PyodideRuntimeOptions {
   readonly context?: { readonly module: string; readonly database: string; readonly busyTimeoutMs?: number };
   /**
    * Milliseconds a UDF gets to stop after it is interrupted (timeout or abort) before its worker is
-   * terminated and replaced. Pure-Python code stops within a few ms; `time.sleep` and long C calls
-   * cannot be interrupted. Default 500.
+   * terminated and replaced. Pure-Python code and waits in `time.sleep`, `select.select` and
+   * threading's Event/Condition/queue waits stop within a few ms; long C calls cannot be interrupted.
+   * Default 500.
    */
   readonly interruptGraceMs?: number;
   /**
@@ -202,7 +204,7 @@ export class PyodideRuntime implements Runtime {
     let grace: NodeJS.Timeout | undefined;
     const onAbort = () => {
       if (Atomics.load(control, 1) === 0) return kill?.abort();
-      Atomics.store(control, 0, 2);
+      interrupt(control);
       grace = setTimeout(() => kill?.abort(), this.#graceMs);
     };
     signal?.addEventListener('abort', onAbort, { once: true });

@@ -7,6 +7,7 @@ import { bootPyodide, installTree, SITE_DIR } from './pyodide-boot.js';
 import { PACKAGE_FILES } from './runtime-files.js';
 import { GroupKeys } from './group-keys.js';
 import { HostChannel, type HostReply } from './host-channel.js';
+import { interruptibleWait } from './interrupt-wait.js';
 import { DEFAULT_MAX_MEMORY_MB } from './memory-limits.js';
 import type {
   GroupResult,
@@ -93,6 +94,8 @@ export class PythonHost {
   readonly #config: WorkerConfig;
   #connection: ContextConnection | null = null;
   #current: { callId: number; context: ContextMode } | null = null;
+  /** The interrupt word Python sees now: the running call's control words, or the idle buffer. */
+  #interruptWord: Int32Array = IDLE_INTERRUPT;
 
   private constructor(py: PyodideInterface, config: WorkerConfig, openContext: OpenContext | null) {
     this.#py = py;
@@ -104,6 +107,8 @@ export class PythonHost {
       ds: (op: string, argsJson: string, blobs: unknown) => this.#ds(op, argsJson, fromPy(blobs) as unknown[]),
       query: (sql: string, paramsJson: string) => this.#query(sql, paramsJson),
       execute: (sql: string, paramsJson: string) => this.#execute(sql, paramsJson),
+      // Python's sleeps and timed waits block here, so an interrupt ends them (see interrupt-wait.ts).
+      wait: (seconds: number) => interruptibleWait(this.#interruptWord, seconds, () => py.checkInterrupt()),
     });
     py.runPython(`import sys\nif ${JSON.stringify(SITE_DIR)} not in sys.path: sys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport insitu._runner`);
     const runner = py.pyimport('insitu._runner') as unknown as Record<string, PyCallable>;
@@ -244,10 +249,12 @@ export class PythonHost {
   #inCall(req: RunRequest, entry: PyCallable, ...args: unknown[]): unknown {
     this.#current = { callId: req.callId, context: req.context };
     this.#py.setInterruptBuffer(req.control);
+    this.#interruptWord = req.control;
     try {
       return this.#call(entry, this.#taskOf(req), ...args);
     } finally {
       this.#current = null;
+      this.#interruptWord = IDLE_INTERRUPT;
       if (!this.fatal) this.#py.setInterruptBuffer(IDLE_INTERRUPT);
     }
   }
