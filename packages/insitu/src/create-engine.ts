@@ -1,6 +1,6 @@
 import { Engine, badInput, type Runtime } from '@insitu/core';
 import { SqliteStorage } from '@insitu/adapters';
-import { PACKAGE_FILES, PyodideRuntime, SandboxRuntime, type PyodideRuntimeOptions } from '@insitu/runtime-pyodide';
+import { PACKAGE_FILES, PyodideRuntime, SandboxRuntime, type PyodideRuntimeOptions, type RuntimeLogSink } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
 import { bundledWorkers } from './bundled-workers.js';
 
@@ -38,6 +38,13 @@ export interface EngineOptions {
    * this process — faster to start, but **not a security boundary**: only for trusted code.
    */
   readonly isolation?: 'process' | 'thread';
+  /**
+   * Receives what the Python runtime itself prints — Pyodide's console output in the worker threads
+   * (such as its "fatal error" report when a UDF crashes an interpreter) and the sandbox process's
+   * console and stderr — one entry per message. Not UDF output, which each call returns. Errors it
+   * throws are ignored. Default: every line on `process.stderr`, prefixed `insitu:`.
+   */
+  readonly onRuntimeLog?: RuntimeLogSink;
 }
 
 /**
@@ -61,6 +68,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
       ...(opts.snapshotDir === undefined ? {} : { snapshotDir: opts.snapshotDir }),
       ...(opts.maxMemoryMb === undefined ? {} : { maxMemoryMb: opts.maxMemoryMb }),
       ...(opts.recycleHeapMb === undefined ? {} : { recycleHeapMb: opts.recycleHeapMb }),
+      ...(opts.onRuntimeLog === undefined ? {} : { onLog: opts.onRuntimeLog }),
       ...(bundle === null ? {} : { files: { ...PACKAGE_FILES, worker: bundle.worker, sandboxMain: bundle.sandboxMain } }),
       // Workers open their own connection to the same file for insitu.connect(); :memory: has none.
       ...(storage.inMemory

@@ -8,4 +8,4 @@ export * from '@insitu/core';
 export { SqliteStorage } from '@insitu/adapters';
 export type { SqliteStorageOptions } from '@insitu/adapters';
 export { PyodideRuntime, SandboxRuntime, defaultWorkers } from '@insitu/runtime-pyodide';
-export type { PyodideRuntimeOptions } from '@insitu/runtime-pyodide';
+export type { PyodideRuntimeOptions, RuntimeLogEntry, RuntimeLogLevel, RuntimeLogSink } from '@insitu/runtime-pyodide';

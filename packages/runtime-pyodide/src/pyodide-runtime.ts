@@ -29,6 +29,7 @@ import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkers, groupOutcomes, isAborted, wireInput, wireOutcome } from './task-wire.js';
 import { moving } from './transfer.js';
 import { interrupt } from './interrupt-wait.js';
+import { isRuntimeLogMessage, writeRuntimeLogToStderr, type RuntimeLogSink } from './runtime-log.js';
 import { SharedWasm } from './shared-wasm.js';
 import { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
 
@@ -77,6 +78,12 @@ export interface PyodideRuntimeOptions {
    * `insitu` package passes bundled entries, which start faster.
    */
   readonly files?: RuntimeFiles;
+  /**
+   * Receives what the runtime itself prints (Pyodide's console output in the workers, such as its
+   * report of a fatal error), not UDF output. Errors it throws are ignored. Default: each line on
+   * `process.stderr`, prefixed `insitu:`.
+   */
+  readonly onLog?: RuntimeLogSink;
   /** @internal Set by the sandbox process: workers shim `process.binding` and harden their interpreter. */
   readonly sandboxed?: boolean;
 }
@@ -144,8 +151,17 @@ export class PyodideRuntime implements Runtime {
       concurrentTasksPerWorker: 1,
       workerData,
     });
-    // Each worker posts its end of a channel to the engine once, at start (see worker.ts).
+    const onLog = opts.onLog ?? writeRuntimeLogToStderr;
+    // Each worker posts its end of a channel to the engine once, at start (see worker.ts), and its console output.
     this.#pool.on('message', (m: unknown) => {
+      if (isRuntimeLogMessage(m)) {
+        try {
+          onLog(m.insituLog);
+        } catch {
+          // A failing log sink loses the line, not the pool.
+        }
+        return;
+      }
       if (!isChannelOffer(m)) return;
       const port = m.insituChannel;
       serveHostChannel(port, (id) => this.#calls.get(id));

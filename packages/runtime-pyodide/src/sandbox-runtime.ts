@@ -23,6 +23,7 @@ import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkers, groupOutcomes, isAborted, tableValue, wireInput } from './task-wire.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
 import { defaultSnapshotDir } from './snapshot-cache.js';
+import { lineSplitter, writeRuntimeLogToStderr, type RuntimeLogEntry, type RuntimeLogSink } from './runtime-log.js';
 
 /** The deepest directory containing every path. */
 function commonDir(paths: readonly string[]): string {
@@ -80,6 +81,7 @@ export class SandboxRuntime implements Runtime {
   #child: ChildProcess | null = null;
   readonly #pending = new Map<number, Pending>();
   readonly #hosts = new Map<number, HostApi>();
+  readonly #onLog: RuntimeLogSink;
   #nextId = 1;
 
   /** Start the sandbox process (its workers boot in the background). */
@@ -90,6 +92,7 @@ export class SandboxRuntime implements Runtime {
     const snapshotDir = opts.snapshotDir === false ? false : resolve(opts.snapshotDir ?? defaultSnapshotDir());
     if (snapshotDir !== false) mkdirSync(snapshotDir, { recursive: true });
     const files = opts.files ?? PACKAGE_FILES;
+    this.#onLog = opts.onLog ?? writeRuntimeLogToStderr;
     this.#config = {
       workers,
       snapshotDir,
@@ -128,8 +131,11 @@ export class SandboxRuntime implements Runtime {
       // per worker thread, fragmented by the Arrow buffers that pass through (~60 MB less peak RSS).
       env: { MALLOC_ARENA_MAX: '2' },
       serialization: 'advanced',
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
+    // Whatever reaches the process's stderr outside the console (a crash report, say) is logged line by line.
+    const lines = lineSplitter((message) => this.#log({ level: 'error', source: 'sandbox', message }));
+    child.stderr?.setEncoding('utf8').on('data', lines.push).on('end', lines.end);
     child.on('message', (m: FromSandbox) => this.#onMessage(m));
     child.on('exit', (code, signal) => {
       if (this.#child === child) this.#child = null;
@@ -148,6 +154,16 @@ export class SandboxRuntime implements Runtime {
       p?.resolve(m);
     } else if (m.type === 'host') {
       void this.#serveHost(m);
+    } else if (m.type === 'log') {
+      this.#log(m.entry);
+    }
+  }
+
+  #log(entry: RuntimeLogEntry): void {
+    try {
+      this.#onLog(entry);
+    } catch {
+      // A failing log sink loses the line, not the sandbox.
     }
   }
 
