@@ -1,13 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, type Engine, type Session } from 'insitu';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createEngine, type Engine, type RuntimeLogEntry, type Session } from 'insitu';
 import { rejectsWith, tempDatabase } from './helpers.js';
 
 let engine: Engine;
 let me: Session;
 const db = tempDatabase();
+/** What the runtime printed (the crash test expects Pyodide's fatal-error report here, not on stderr). */
+const runtimeLog: RuntimeLogEntry[] = [];
 
 beforeAll(async () => {
-  engine = await createEngine({ database: db.path, workers: 2, interruptGraceMs: 300 });
+  engine = await createEngine({ database: db.path, workers: 2, interruptGraceMs: 300, onRuntimeLog: (e) => runtimeLog.push(e) });
   me = engine.session({ user: 'rel' });
 });
 afterAll(async () => {
@@ -84,6 +86,12 @@ describe('crashes', () => {
     const crash = 'import ctypes\ndef f():\n    return ctypes.string_at(0xFFFFFF00, 1000)';
     const e = await rejectsWith(me.doEval({ source: crash }), 'RUNTIME_ERROR');
     expect(e.message).toMatch(/crashed/);
+    // Pyodide's own report of the crash reached the engine's runtime log, from the worker that crashed.
+    await vi.waitFor(() => {
+      const report = runtimeLog.find((l) => l.message.includes('Pyodide has suffered a fatal error'));
+      expect(report).toMatchObject({ source: 'worker', level: 'error' });
+      expect(runtimeLog.some((l) => l.threadId === report?.threadId && l.message.includes('memory access out of bounds'))).toBe(true);
+    }, { timeout: 5000 });
     const t = await me.create('AFTER_CRASH', [{ a: 1 }, { a: 2 }, { a: 3 }], { overwrite: true });
     expect((await me.rowApply(t, { source: 'def f(df):\n    return df["a"][0]' }, { parallel: true })).value).toEqual([1, 2, 3]);
     const after = await me.indexApply(6, { source: 'def f(i):\n    return i + 1' }, { parallel: true });

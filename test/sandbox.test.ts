@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, type Engine, type Session } from 'insitu';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createEngine, type Engine, type RuntimeLogEntry, type Session } from 'insitu';
 import { tempDatabase } from './helpers.js';
 
 // A secret in the engine process's environment that no UDF may see.
@@ -8,9 +8,11 @@ process.env['INSITU_TEST_SECRET'] = 'do-not-leak-42';
 let engine: Engine;
 let me: Session;
 const db = tempDatabase();
+/** What the runtime printed: a denied system() is a fatal interpreter error, which Pyodide reports. */
+const runtimeLog: RuntimeLogEntry[] = [];
 
 beforeAll(async () => {
-  engine = await createEngine({ database: db.path, workers: 2 }); // default isolation: 'process'
+  engine = await createEngine({ database: db.path, workers: 2, onRuntimeLog: (e) => runtimeLog.push(e) }); // default isolation: 'process'
   me = engine.session({ user: 'mallory' });
   await me.create('SAFE', [{ a: 1 }]);
 });
@@ -59,6 +61,16 @@ describe('sandbox (default isolation)', () => {
       expect(await me.table('SAFE').count()).toBe(1);
     });
   }
+
+  it('reports the denied system() as the fatal interpreter error it is, through the runtime log', async () => {
+    runtimeLog.length = 0;
+    expect(await attempt(ESCAPES['ctypes system()']!)).toBe('refused: RUNTIME_ERROR');
+    await vi.waitFor(() => {
+      const report = runtimeLog.findIndex((l) => l.message.includes('Pyodide has suffered a fatal error'));
+      expect(report).toBeGreaterThanOrEqual(0);
+      expect(runtimeLog.slice(report).some((l) => l.message.includes('ERR_ACCESS_DENIED'))).toBe(true);
+    }, { timeout: 5000 });
+  });
 
   it('lets no bytes out through sockets', async () => {
     const net = await import('node:net');

@@ -1,6 +1,6 @@
 import { Engine, badInput, type Runtime } from '@insitu/core';
 import { SqliteStorage } from '@insitu/adapters';
-import { PACKAGE_FILES, PyodideRuntime, SandboxRuntime, checkMemoryLimits, defaultSnapshotDir, prepareSnapshot, type PyodideRuntimeOptions } from '@insitu/runtime-pyodide';
+import { PACKAGE_FILES, PyodideRuntime, SandboxRuntime, checkMemoryLimits, defaultSnapshotDir, prepareSnapshot, type PyodideRuntimeOptions, type RuntimeLogSink } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
 import { bundledWorkers } from './bundled-workers.js';
 
@@ -46,6 +46,13 @@ export interface EngineOptions {
    * alone, which does not cover signals, network or SQLite's own file I/O — only for trusted code.
    */
   readonly osSandbox?: 'bubblewrap' | 'none';
+  /**
+   * Receives what the Python runtime itself prints — Pyodide's console output in the worker threads
+   * (such as its "fatal error" report when a UDF crashes an interpreter) and the sandbox process's
+   * console and stderr — one entry per message. Not UDF output, which each call returns. Errors it
+   * throws are ignored. Default: every line on `process.stderr`, prefixed `insitu:`.
+   */
+  readonly onRuntimeLog?: RuntimeLogSink;
 }
 
 /**
@@ -72,6 +79,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
       ...(opts.osSandbox === undefined ? {} : { osSandbox: opts.osSandbox }),
       ...(opts.maxMemoryMb === undefined ? {} : { maxMemoryMb: opts.maxMemoryMb }),
       ...(opts.recycleHeapMb === undefined ? {} : { recycleHeapMb: opts.recycleHeapMb }),
+      ...(opts.onRuntimeLog === undefined ? {} : { onLog: opts.onRuntimeLog }),
       ...(bundle === null ? {} : { files: { ...PACKAGE_FILES, worker: bundle.worker, sandboxMain: bundle.sandboxMain } }),
       // Workers open their own connection to the same file for insitu.connect(); :memory: has none.
       ...(storage.inMemory

@@ -8,4 +8,4 @@ export * from '@insitu/core';
 export { SqliteStorage } from '@insitu/adapters';
 export type { SqliteStorageOptions } from '@insitu/adapters';
 export { PyodideRuntime, SandboxRuntime, defaultWorkers, findBubblewrap, prepareSnapshot } from '@insitu/runtime-pyodide';
-export type { OsSandbox, PreparedSnapshot, PyodideRuntimeOptions } from '@insitu/runtime-pyodide';
+export type { OsSandbox, PreparedSnapshot, PyodideRuntimeOptions, RuntimeLogEntry, RuntimeLogLevel, RuntimeLogSink } from '@insitu/runtime-pyodide';

@@ -5,6 +5,7 @@ export type { PyodideRuntimeOptions } from './pyodide-runtime.js';
 export { SandboxRuntime } from './sandbox-runtime.js';
 export { PythonHost } from './python-host.js';
 export { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
+export { writeRuntimeLogToStderr, type RuntimeLogEntry, type RuntimeLogLevel, type RuntimeLogSink } from './runtime-log.js';
 export type * from './protocol.js';
 export { prepareSnapshot } from './snapshot-prepare.js';
 export { defaultSnapshotDir, type PreparedSnapshot } from './snapshot-cache.js';

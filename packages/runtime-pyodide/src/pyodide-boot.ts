@@ -27,6 +27,7 @@ const PRELOAD = [
   'insitu.ds',
   'insitu.errors',
   'insitu.frame',
+  'insitu._interruptible_waits',
 ];
 
 /** Copy the Python package at `dir` into the interpreter's file system under `target`. */
@@ -46,7 +47,8 @@ export function installTree(py: PyodideInterface, dir: string, target: string): 
 /** Load the `insitu` package into a plainly booted interpreter. */
 function loadInsitu(py: PyodideInterface, pythonDir: string): void {
   installTree(py, join(pythonDir, 'insitu'), `${SITE_DIR}/insitu`);
-  py.runPython(`import sys\nsys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport ${PRELOAD.join(', ')}`);
+  // Sleeps and timed waits become interruptible before the snapshot, so restored interpreters have them too.
+  py.runPython(`import sys\nsys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport ${PRELOAD.join(', ')}\ninsitu._interruptible_waits.install()`);
 }
 
 /**

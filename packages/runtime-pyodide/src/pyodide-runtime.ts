@@ -30,6 +30,8 @@ import { checkWorkers, groupOutcomes, isAborted, wireInput, wireOutcome } from '
 import { moving } from './transfer.js';
 import { UserScheduler, routedTo } from './user-affinity.js';
 import type { OsSandbox } from './os-sandbox.js';
+import { interrupt } from './interrupt-wait.js';
+import { isRuntimeLogMessage, writeRuntimeLogToStderr, type RuntimeLogSink } from './runtime-log.js';
 import { SharedWasm } from './shared-wasm.js';
 import { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
 
@@ -48,8 +50,9 @@ export interface PyodideRuntimeOptions {
   readonly context?: { readonly module: string; readonly database: string; readonly busyTimeoutMs?: number };
   /**
    * Milliseconds a UDF gets to stop after it is interrupted (timeout or abort) before its worker is
-   * terminated and replaced. Pure-Python code stops within a few ms; `time.sleep` and long C calls
-   * cannot be interrupted. Default 500.
+   * terminated and replaced. Pure-Python code and waits in `time.sleep`, `select.select` and
+   * threading's Event/Condition/queue waits stop within a few ms; long C calls cannot be interrupted.
+   * Default 500.
    */
   readonly interruptGraceMs?: number;
   /**
@@ -75,6 +78,12 @@ export interface PyodideRuntimeOptions {
    * `insitu` package passes bundled entries, which start faster.
    */
   readonly files?: RuntimeFiles;
+  /**
+   * Receives what the runtime itself prints (Pyodide's console output in the workers, such as its
+   * report of a fatal error), not UDF output. Errors it throws are ignored. Default: each line on
+   * `process.stderr`, prefixed `insitu:`.
+   */
+  readonly onLog?: RuntimeLogSink;
   /** @internal Set by the sandbox process: workers shim `process.binding`, harden their interpreter and freeze their JS realm. */
   readonly sandboxed?: boolean;
   /**
@@ -158,8 +167,17 @@ export class PyodideRuntime implements Runtime {
     });
     this.#pool.on('workerCreate', () => scheduler.sync());
     this.#pool.on('workerDestroy', () => queueMicrotask(() => scheduler.sync()));
-    // Each worker posts its end of a channel to the engine once, at start (see worker.ts).
+    const onLog = opts.onLog ?? writeRuntimeLogToStderr;
+    // Each worker posts its end of a channel to the engine once, at start (see worker.ts), and its console output.
     this.#pool.on('message', (m: unknown) => {
+      if (isRuntimeLogMessage(m)) {
+        try {
+          onLog(m.insituLog);
+        } catch {
+          // A failing log sink loses the line, not the pool.
+        }
+        return;
+      }
       if (!isChannelOffer(m)) return;
       const port = m.insituChannel;
       serveHostChannel(port, (id) => this.#calls.get(id));
@@ -219,7 +237,7 @@ export class PyodideRuntime implements Runtime {
     let grace: NodeJS.Timeout | undefined;
     const onAbort = () => {
       if (Atomics.load(control, 1) === 0) return kill?.abort();
-      Atomics.store(control, 0, 2);
+      interrupt(control);
       grace = setTimeout(() => kill?.abort(), this.#graceMs);
     };
     signal?.addEventListener('abort', onAbort, { once: true });

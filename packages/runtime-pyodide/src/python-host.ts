@@ -7,6 +7,7 @@ import { bootPyodide, installTree, SITE_DIR } from './pyodide-boot.js';
 import { PACKAGE_FILES } from './runtime-files.js';
 import { GroupKeys } from './group-keys.js';
 import { HostChannel, type HostReply } from './host-channel.js';
+import { interruptibleWait } from './interrupt-wait.js';
 import { DEFAULT_MAX_MEMORY_MB } from './memory-limits.js';
 import type {
   GroupResult,
@@ -100,6 +101,8 @@ export class PythonHost {
   #current: { callId: number; context: ContextMode } | null = null;
   /** The one user whose calls this interpreter runs (set by the first). */
   #user: string | null = null;
+  /** The interrupt word Python sees now: the running call's control words, or the idle buffer. */
+  #interruptWord: Int32Array = IDLE_INTERRUPT;
 
   private constructor(py: PyodideInterface, config: WorkerConfig, openContext: OpenContext | null) {
     this.#py = py;
@@ -114,6 +117,8 @@ export class PythonHost {
         ds: Object.freeze((op: unknown, argsJson: unknown, blobs: unknown) => (typeof op === 'string' && typeof argsJson === 'string' ? this.#ds(op, argsJson, fromPy(blobs) as unknown[]) : badCall())),
         query: Object.freeze((sql: unknown, paramsJson: unknown) => (typeof sql === 'string' && typeof paramsJson === 'string' ? this.#query(sql, paramsJson) : badCall())),
         execute: Object.freeze((sql: unknown, paramsJson: unknown) => (typeof sql === 'string' && typeof paramsJson === 'string' ? this.#execute(sql, paramsJson) : badCall())),
+        // Python's sleeps and timed waits block here, so an interrupt ends them (see interrupt-wait.ts).
+        wait: Object.freeze((seconds: unknown) => interruptibleWait(this.#interruptWord, typeof seconds === 'number' ? seconds : 0, () => py.checkInterrupt())),
       }),
     );
     py.runPython(`import sys\nif ${JSON.stringify(SITE_DIR)} not in sys.path: sys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport insitu._runner`);
@@ -256,10 +261,12 @@ export class PythonHost {
   #inCall(req: RunRequest, entry: PyCallable, ...args: unknown[]): unknown {
     this.#current = { callId: req.callId, context: req.context };
     this.#py.setInterruptBuffer(req.control);
+    this.#interruptWord = req.control;
     try {
       return this.#call(entry, this.#taskOf(req), ...args);
     } finally {
       this.#current = null;
+      this.#interruptWord = IDLE_INTERRUPT;
       if (!this.fatal) this.#py.setInterruptBuffer(IDLE_INTERRUPT);
     }
   }

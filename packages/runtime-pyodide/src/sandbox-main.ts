@@ -7,10 +7,20 @@ import { deserializeError, ErrorCode, InsituError, type HostApi, type Task, type
 import { tableToIPC } from 'apache-arrow';
 import { PyodideRuntime } from './pyodide-runtime.js';
 import { dataInput } from './task-wire.js';
+import { routeConsole, type RuntimeLogEntry } from './runtime-log.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
+
+const send = (m: FromSandbox) => process.send?.(m);
+/** Console output of the workers and of this process goes to the engine's log sink (stderr once disconnected). */
+const log = (entry: RuntimeLogEntry) => {
+  if (process.connected) send({ type: 'log', entry });
+  else process.stderr.write(`${entry.message}\n`);
+};
+routeConsole((level, message) => log({ level, source: 'sandbox', message }));
 
 const config = JSON.parse(process.argv[2] ?? '{}') as SandboxConfig;
 const runtime = new PyodideRuntime({
+  onLog: log,
   workers: config.workers,
   snapshot: config.snapshot,
   sandboxed: true,
@@ -24,7 +34,6 @@ const calls = new Map<number, AbortController>();
 const asked = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
 let nextRid = 1;
 
-const send = (m: FromSandbox) => process.send?.(m);
 const errorOf = (e: unknown) =>
   e instanceof InsituError ? e.toJSON() : { code: ErrorCode.RUNTIME_ERROR, message: e instanceof Error ? e.message : String(e) };
 

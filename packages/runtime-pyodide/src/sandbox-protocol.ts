@@ -2,6 +2,7 @@ import type { ContextMode, SerializedError } from '@insitu/core';
 import type { GroupsWire, WireInput } from './protocol.js';
 import type { RuntimeFiles } from './runtime-files.js';
 import type { PreparedSnapshot } from './snapshot-cache.js';
+import type { RuntimeLogEntry } from './runtime-log.js';
 
 /**
  * Messages between the engine process and the sandbox process that hosts the worker pool (Node IPC
@@ -50,7 +51,9 @@ export type FromSandbox =
   | { readonly type: 'result'; readonly id: number; readonly ok: true; readonly outcome?: SandboxOutcome; readonly groups?: GroupsWire; readonly inspection?: unknown }
   | { readonly type: 'result'; readonly id: number; readonly ok: false; readonly error: SerializedError }
   | { readonly type: 'host'; readonly rid: number; readonly id: number; readonly op: string; readonly args: readonly unknown[] }
-  | { readonly type: 'closed' };
+  | { readonly type: 'closed' }
+  /** Console output of a worker or of the sandbox process (see runtime-log.ts). */
+  | { readonly type: 'log'; readonly entry: RuntimeLogEntry };
 
 /** Settings the sandbox process starts its pool with (passed as JSON in argv). */
 export interface SandboxConfig {

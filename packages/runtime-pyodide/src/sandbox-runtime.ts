@@ -19,6 +19,7 @@ import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkers, groupOutcomes, isAborted, tableValue, wireInput } from './task-wire.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
 import { ensureDatabaseFiles, sandboxLaunch, type SandboxLaunch } from './sandbox-launch.js';
+import { lineSplitter, writeRuntimeLogToStderr, type RuntimeLogEntry, type RuntimeLogSink } from './runtime-log.js';
 
 function outcomeOf(o: SandboxOutcome): TaskOutcome {
   const v = o.value;
@@ -55,6 +56,7 @@ export class SandboxRuntime implements Runtime {
   #child: ChildProcess | null = null;
   readonly #pending = new Map<number, Pending>();
   readonly #hosts = new Map<number, HostApi>();
+  readonly #onLog: RuntimeLogSink;
   #nextId = 1;
 
   /** Start the sandbox process (its workers boot in the background). */
@@ -64,6 +66,7 @@ export class SandboxRuntime implements Runtime {
     this.readsQueries = opts.context !== undefined;
     const files = opts.files ?? PACKAGE_FILES;
     const snapshot = opts.snapshot ?? null;
+    this.#onLog = opts.onLog ?? writeRuntimeLogToStderr;
     this.#config = {
       workers,
       snapshot,
@@ -83,7 +86,7 @@ export class SandboxRuntime implements Runtime {
     // Nothing from the engine's environment. MALLOC_ARENA_MAX: glibc would otherwise keep a malloc arena
     // per worker thread, fragmented by the Arrow buffers that pass through (~60 MB less peak RSS).
     const env = { MALLOC_ARENA_MAX: '2' };
-    const stdio: StdioOptions = ['ignore', 'ignore', 'inherit', 'ipc'];
+    const stdio: StdioOptions = ['ignore', 'ignore', 'pipe', 'ipc'];
     const entry = [this.#config.files.sandboxMain, JSON.stringify(this.#config)];
     let child: ChildProcess;
     if (this.#bwrap === null) {
@@ -92,6 +95,9 @@ export class SandboxRuntime implements Runtime {
       ensureDatabaseFiles(this.#databaseFiles);
       child = spawn(this.#bwrap.path, [...this.#bwrap.args, process.execPath, ...this.#execArgv, ...entry], { env, serialization: 'advanced', stdio });
     }
+    // Whatever reaches the process's stderr outside the console (a crash report, say) is logged line by line.
+    const lines = lineSplitter((message) => this.#log({ level: 'error', source: 'sandbox', message }));
+    child.stderr?.setEncoding('utf8').on('data', lines.push).on('end', lines.end);
     child.on('message', (m: FromSandbox) => this.#onMessage(m));
     child.on('exit', (code, signal) => {
       if (this.#child === child) this.#child = null;
@@ -110,6 +116,16 @@ export class SandboxRuntime implements Runtime {
       p?.resolve(m);
     } else if (m.type === 'host') {
       void this.#serveHost(m);
+    } else if (m.type === 'log') {
+      this.#log(m.entry);
+    }
+  }
+
+  #log(entry: RuntimeLogEntry): void {
+    try {
+      this.#onLog(entry);
+    } catch {
+      // A failing log sink loses the line, not the sandbox.
     }
   }
 

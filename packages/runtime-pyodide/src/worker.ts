@@ -5,6 +5,7 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { bootPyodide } from './pyodide-boot.js';
 import { hardenInterpreter, shimProcessBinding } from './sandbox-hardening.js';
+import { routeConsole, type RuntimeLogMessage } from './runtime-log.js';
 import type { ChannelOffer, GroupResult, StackedRows, WireValue, WorkerConfig, WorkerRequest, WorkerResponse } from './protocol.js';
 
 function valueBuffers(v: WireValue | StackedRows): ArrayBufferLike[] {
@@ -25,6 +26,11 @@ function buffersOf(res: WorkerResponse): ArrayBufferLike[] {
 
 export default (async () => {
   const config = workerData as WorkerConfig;
+  // Pyodide reports to the console (a fatal error, for one): the pool hands it to the engine's log sink.
+  routeConsole((level, message) => {
+    const log: RuntimeLogMessage = { insituLog: { level, source: 'worker', threadId, message } };
+    parentPort?.postMessage(log);
+  });
   if (config.sandboxed === true) shimProcessBinding();
   // The heavier modules (Arrow, the engine core, the database context) load while Pyodide waits on its
   // wasm compile and file reads; PythonHost.create then finds the context module already loaded.
