@@ -16,6 +16,8 @@ import {
   type RowApplyOptions,
 } from './apply-options.js';
 import { ErrorCode } from './errors.js';
+import type { ResultBudget } from './result-budget.js';
+import { groupOutcomesBytes, outcomeBytes } from './result-size.js';
 import { runOrdered } from './ordered-runner.js';
 import type { Partition } from './partition.js';
 import { groupPartitions, indexPartitions, rowChunks, wholePartition } from './partitioner.js';
@@ -41,6 +43,8 @@ export interface ApplyDefaults {
   readonly timeoutMs?: number;
   /** Default database context of every call. */
   readonly context?: ContextMode;
+  /** The engine's budget of result bytes in flight, shared by all its calls (absent: no budget). */
+  readonly budget?: ResultBudget;
 }
 
 /** Runs the five apply functions for one user. Used by `Session`. */
@@ -196,29 +200,36 @@ export class ApplyRunner {
     const signal = opts.signal;
     const context: ContextMode = checkContext(opts.context ?? this.#defaults.context);
     const keys: Partition['key'][] = [];
-    const outcomes = await runOrdered(
-      parts,
-      degree,
-      async (p, i) => {
-        keys[i] = p.key;
-        const task: Task = {
-          source: f.source,
-          name: f.name,
-          ...(f.func === undefined ? {} : { func: f.func }),
-          input: p.input,
-          args,
-          host: this.#host,
-          context,
-        };
-        try {
-          return await this.#runtime.run(task, signal === undefined ? {} : { signal });
-        } catch (e) {
-          throw e instanceof InsituError && p.key !== null ? e.withPartition(p.key) : e;
-        }
-      },
-      signal,
-    );
-    return assemble(shape, keys, outcomes);
+    const lease = this.#defaults.budget?.lease();
+    try {
+      const outcomes = await runOrdered(
+        parts,
+        degree,
+        async (p, i) => {
+          keys[i] = p.key;
+          const task: Task = {
+            source: f.source,
+            name: f.name,
+            ...(f.func === undefined ? {} : { func: f.func }),
+            input: p.input,
+            args,
+            host: this.#host,
+            context,
+          };
+          try {
+            const outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
+            lease?.charge(outcomeBytes(outcome));
+            return outcome;
+          } catch (e) {
+            throw e instanceof InsituError && p.key !== null ? e.withPartition(p.key) : e;
+          }
+        },
+        signal,
+      );
+      return assemble(shape, keys, outcomes);
+    } finally {
+      lease?.release();
+    }
   }
 
   /** groupApply where workers read key ranges themselves and call the UDF per group. */
@@ -237,29 +248,36 @@ export class ApplyRunner {
     async function* items(): AsyncGenerator<GroupRange> {
       yield* ranges;
     }
-    const perRange = await runOrdered(
-      items(),
-      degree,
-      ({ query, ordered }) => {
-        const task: Task = {
-          source: f.source,
-          name: f.name,
-          ...(f.func === undefined ? {} : { func: f.func }),
-          input: { kind: 'groups', query, by, ordered, inputType },
-          args,
-          host: this.#host,
-          context,
-        };
-        return this.#runtime.runGroups(task, signal === undefined ? {} : { signal });
-      },
-      signal,
-    );
-    const groups = perRange.flat();
-    return assemble(
-      shape,
-      groups.map((g) => g.key as Record<string, CellKey>),
-      groups.map((g) => g.outcome),
-    );
+    const lease = this.#defaults.budget?.lease();
+    try {
+      const perRange = await runOrdered(
+        items(),
+        degree,
+        async ({ query, ordered }) => {
+          const task: Task = {
+            source: f.source,
+            name: f.name,
+            ...(f.func === undefined ? {} : { func: f.func }),
+            input: { kind: 'groups', query, by, ordered, inputType },
+            args,
+            host: this.#host,
+            context,
+          };
+          const groups = await this.#runtime.runGroups(task, signal === undefined ? {} : { signal });
+          lease?.charge(groupOutcomesBytes(groups));
+          return groups;
+        },
+        signal,
+      );
+      const groups = perRange.flat();
+      return assemble(
+        shape,
+        groups.map((g) => g.key as Record<string, CellKey>),
+        groups.map((g) => g.outcome),
+      );
+    } finally {
+      lease?.release();
+    }
   }
 
   async #resolve(func: FuncRef): Promise<ResolvedFunc> {

@@ -54,9 +54,21 @@ export type { CellKey } from './partition-key.js';
 export { keyOf, sameKey } from './partition-key.js';
 export { Session } from './session.js';
 export type { ApplyDefaults } from './apply-runner.js';
+export { ResultBudget, ResultLease } from './result-budget.js';
+export {
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_MAX_RESULT_BYTES,
+  DEFAULT_MAX_RESULT_BYTES_IN_FLIGHT,
+  checkByteCount,
+  checkResultLimits,
+  formatBytes,
+  resultTooLarge,
+} from './result-limits.js';
+export type { ResultLimits } from './result-limits.js';
+export { groupOutcomesBytes, jsonBytes, outcomeBytes, tableBytes } from './result-size.js';
 export { abortError } from './ordered-runner.js';
 export { Engine, DEFAULT_USER } from './engine.js';
-export type { SessionOptions } from './engine.js';
+export type { EngineSettings, SessionOptions } from './engine.js';
 export { DatastoreService } from './datastore-service.js';
 export type { ListDatastoresOptions, LoadDatastoreOptions, SaveDatastoreOptions } from './datastore-service.js';
 export { PythonObject, tableFromStored } from './host-values.js';
