@@ -1,6 +1,7 @@
 import type { ContextMode, SerializedError } from '@insitu/core';
 import type { GroupsWire, WireInput } from './protocol.js';
 import type { RuntimeFiles } from './runtime-files.js';
+import type { WorkerLimits } from './worker-limits.js';
 
 /**
  * Messages between the engine process and the sandbox process that hosts the worker pool (Node IPC
@@ -55,6 +56,7 @@ export interface SandboxConfig {
   readonly interruptGraceMs?: number;
   readonly maxMemoryMb: number;
   readonly recycleHeapMb: number;
+  readonly limits: WorkerLimits;
   readonly snapshotDir: string | false;
   readonly context?: { readonly module: string; readonly database: string; readonly busyTimeoutMs?: number };
   readonly files: RuntimeFiles;

@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
 import type { PyodideRuntimeOptions } from './pyodide-runtime.js';
 import { checkMemoryLimits } from './memory-limits.js';
+import { checkWorkerLimits } from './worker-limits.js';
 import { checkWorkers, groupOutcomes, isAborted, tableValue, wireInput } from './task-wire.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
 import { defaultSnapshotDir } from './snapshot-cache.js';
@@ -95,6 +96,7 @@ export class SandboxRuntime implements Runtime {
       snapshotDir,
       ...(opts.interruptGraceMs === undefined ? {} : { interruptGraceMs: opts.interruptGraceMs }),
       ...checkMemoryLimits(opts),
+      limits: checkWorkerLimits(opts),
       ...(opts.context === undefined ? {} : { context: opts.context }),
       files,
     };
