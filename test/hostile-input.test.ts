@@ -97,4 +97,17 @@ describe('hostile and malformed input', () => {
     await rejectsWith(me.doEval({ source: 'def f():\n    return {"a": [2**70]}' }), 'BAD_RESULT');
     await stillServing();
   });
+
+  it('answers circular and absurdly deep values with BAD_INPUT, not a stack overflow', async () => {
+    const loop: Record<string, unknown> = { a: 1 };
+    loop['me'] = loop;
+    const e = await rejectsWith(me.datastores.save('loop', { loop }), 'BAD_INPUT');
+    expect(e.message).toContain('loop.me (a circular reference)');
+    await rejectsWith(me.doEval({ source: 'def f(x):\n    return 1' }, { args: { x: loop as never } }), 'BAD_INPUT');
+    let deep: unknown = 0;
+    for (let i = 0; i < 20_000; i++) deep = { d: deep };
+    await rejectsWith(me.doEval({ source: 'def f(x):\n    return 1' }, { args: { x: deep as never } }), 'BAD_INPUT');
+    await rejectsWith(me.datastores.save('deep', { deep }), 'BAD_INPUT');
+    await stillServing();
+  });
 });

@@ -16,6 +16,7 @@ import {
   type RowApplyOptions,
 } from './apply-options.js';
 import { ErrorCode } from './errors.js';
+import { asInsituError } from './error-boundary.js';
 import type { ResultBudget } from './result-budget.js';
 import { groupOutcomesBytes, outcomeBytes } from './result-size.js';
 import { runOrdered } from './ordered-runner.js';
@@ -91,33 +92,36 @@ export class ApplyRunner {
 
   /** f(**args), once, no input data. */
   doEval(func: FuncRef, opts: ApplyOptions = {}): Promise<ApplyResult> {
-    return this.#guarded(opts, (o) => this.#doEval(func, o));
+    return this.#guarded('doEval', opts, (o) => this.#doEval(func, o));
   }
 
   /** f(whole data, **args), once. */
   tableApply(data: TableProxy, func: FuncRef, opts: DataApplyOptions = {}): Promise<ApplyResult> {
-    return this.#guarded(opts, (o) => this.#tableApply(data, func, o));
+    return this.#guarded('tableApply', opts, (o) => this.#tableApply(data, func, o));
   }
 
   /** f(chunk, **args) for successive chunks of `rows` rows. */
   rowApply(data: TableProxy, func: FuncRef, opts: RowApplyOptions = {}): Promise<ApplyResult> {
-    return this.#guarded(opts, (o) => this.#rowApply(data, func, o));
+    return this.#guarded('rowApply', opts, (o) => this.#rowApply(data, func, o));
   }
 
   /** f(group, **args) once per distinct value combination of `by`, in ascending key order. */
   groupApply(data: TableProxy, by: readonly string[] | string, func: FuncRef, opts: GroupApplyOptions = {}): Promise<ApplyResult> {
-    return this.#guarded(opts, (o) => this.#groupApply(data, by, func, o));
+    return this.#guarded('groupApply', opts, (o) => this.#groupApply(data, by, func, o));
   }
 
   /** f(i, **args) for i = 1..times. */
   indexApply(times: number, func: FuncRef, opts: IndexApplyOptions = {}): Promise<ApplyResult> {
-    return this.#guarded(opts, (o) => this.#indexApply(times, func, o));
+    return this.#guarded('indexApply', opts, (o) => this.#indexApply(times, func, o));
   }
 
-  async #guarded<O extends ApplyOptions>(opts: O, body: (o: O) => Promise<ApplyResult>): Promise<ApplyResult> {
+  /** Run one apply call under its signal; whatever fails leaves as an InsituError. */
+  async #guarded<O extends ApplyOptions>(what: string, opts: O, body: (o: O) => Promise<ApplyResult>): Promise<ApplyResult> {
     const call = this.#callSignal(opts ?? ({} as O));
     try {
       return await body(call.signal === undefined ? opts : { ...opts, signal: call.signal });
+    } catch (e) {
+      throw asInsituError(e, what);
     } finally {
       call.done();
     }
@@ -221,7 +225,8 @@ export class ApplyRunner {
             lease?.charge(outcomeBytes(outcome));
             return outcome;
           } catch (e) {
-            throw e instanceof InsituError && p.key !== null ? e.withPartition(p.key) : e;
+            const error = asInsituError(e, 'a partition');
+            throw p.key !== null ? error.withPartition(p.key) : error;
           }
         },
         signal,

@@ -1,4 +1,5 @@
 import { badInput } from './errors.js';
+import { asInsituError } from './error-boundary.js';
 import { Lifecycle } from './lifecycle.js';
 import type { ApplyDefaults } from './apply-runner.js';
 import { ResultBudget } from './result-budget.js';
@@ -71,7 +72,7 @@ export class Engine implements AsyncDisposable {
     return this.#life.close(async () => {
       const results = await Promise.allSettled([this.runtime.close(), this.storage.close()]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed !== undefined) throw failed.reason;
+      if (failed !== undefined) throw asInsituError(failed.reason, 'close');
     });
   }
 

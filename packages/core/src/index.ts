@@ -2,7 +2,7 @@
 export { ErrorCode, InsituError, badInput, deserializeError, toInsituError } from './errors.js';
 export type { InsituErrorDetails, SerializedError } from './errors.js';
 export { checkIdentifier, quoteIdentifier, MAX_IDENTIFIER_LENGTH } from './identifiers.js';
-export { findNonJson } from './values.js';
+export { findNonJson, MAX_JSON_DEPTH } from './values.js';
 export { arrowTypeOf, canonicalTable, kindOfArrowType, schemaOf, tableOfColumns } from './column-kind.js';
 export type { ColumnKind } from './column-kind.js';
 export type { CellValue, JsonValue, RowObject, SqlParam } from './values.js';
@@ -66,6 +66,7 @@ export {
 } from './result-limits.js';
 export type { ResultLimits } from './result-limits.js';
 export { groupOutcomesBytes, jsonBytes, outcomeBytes, tableBytes } from './result-size.js';
+export { asInsituError, withBoundary } from './error-boundary.js';
 export { abortError } from './ordered-runner.js';
 export { Engine, DEFAULT_USER } from './engine.js';
 export type { EngineSettings, SessionOptions } from './engine.js';

@@ -3,6 +3,8 @@ import { tableFromArrays } from 'apache-arrow';
 import { ResultBudget } from '../dist/result-budget.js';
 import { DEFAULT_MAX_RESULT_BYTES_IN_FLIGHT, checkResultLimits } from '../dist/result-limits.js';
 import { groupOutcomesBytes, jsonBytes, outcomeBytes, tableBytes } from '../dist/result-size.js';
+import { asInsituError, withBoundary } from '../dist/error-boundary.js';
+import { findNonJson } from '../dist/values.js';
 import { InsituError } from '../dist/errors.js';
 import type { TaskOutcome } from '../dist/runtime.js';
 
@@ -96,5 +98,33 @@ describe('result sizes', () => {
       outcome: outcome({ kind: 'table', table: stack.slice(offset, all[i + 1] ?? 10_000), stacked: { table: stack, offset } }, 'x'),
     }));
     expect(groupOutcomesBytes(groups)).toBe(tableBytes(stack) + 3);
+  });
+});
+
+describe('the error boundary', () => {
+  it('keeps InsituErrors and turns anything else into a coded InsituError with its cause', async () => {
+    const own = new InsituError('PRIVILEGE', 'no');
+    expect(asInsituError(own, 'x')).toBe(own);
+    const range = new RangeError('Invalid typed array length: -1');
+    const wrapped = asInsituError(range, 'doEval');
+    expect(wrapped.code).toBe('RUNTIME_ERROR');
+    expect(wrapped.message).toBe('doEval failed unexpectedly: RangeError: Invalid typed array length: -1');
+    expect(wrapped.cause).toBe(range);
+    const sqlite = Object.assign(new Error('disk I/O error'), { name: 'SqliteError', code: 'SQLITE_IOERR' });
+    expect(asInsituError(sqlite, 'pull').code).toBe('STORAGE_ERROR');
+    expect(codeOf(() => withBoundary('sync', () => { throw new TypeError('boom'); }))).toBe('RUNTIME_ERROR');
+    await expect(withBoundary('async', () => Promise.reject(new TypeError('boom')))).rejects.toMatchObject({ code: 'RUNTIME_ERROR' });
+    expect(await withBoundary('fine', () => Promise.resolve(5))).toBe(5);
+  });
+
+  it('finds cycles and too deep nesting in JSON-able values instead of overflowing the stack', () => {
+    const loop: Record<string, unknown> = { a: [1, 2] };
+    loop['self'] = { back: loop };
+    expect(findNonJson(loop, 'args')).toBe('args.self.back (a circular reference)');
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(findNonJson(deep)).toMatch(/nested more than 500 levels deep/);
+    const shared = { x: 1 };
+    expect(findNonJson({ a: shared, b: [shared, shared] })).toBeNull();
   });
 });

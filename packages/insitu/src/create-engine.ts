@@ -1,4 +1,4 @@
-import { Engine, badInput, checkResultLimits, type ResultLimits, type Runtime } from '@insitu/core';
+import { Engine, asInsituError, badInput, checkResultLimits, type ResultLimits, type Runtime } from '@insitu/core';
 import { SqliteStorage } from '@insitu/adapters';
 import { PACKAGE_FILES, PyodideRuntime, SandboxRuntime, type PyodideRuntimeOptions } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
@@ -100,7 +100,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     runtime = isolation === 'thread' ? new PyodideRuntime(runtimeOpts) : new SandboxRuntime(runtimeOpts);
   } catch (e) {
     await storage.close();
-    throw e;
+    throw asInsituError(e, 'createEngine');
   }
   return new Engine(storage, runtime, {
     ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
