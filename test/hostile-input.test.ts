@@ -98,6 +98,14 @@ describe('hostile and malformed input', () => {
     await stillServing();
   });
 
+  it('refuses a result over the default maxResultBytes (256 MiB) before it leaves Python', async () => {
+    const e = await rejectsWith(me.doEval({ source: 'def f():\n    return b"x" * (256 * 2**20 + 1)' }), 'RESULT_TOO_LARGE');
+    expect(e.message).toContain('bytes of length 268435457 bytes (256.0 MiB)');
+    expect(e.message).toContain('maxResultBytes, 268435456 bytes (256 MiB)');
+    expect(engine.resultBudget.limit).toBe(2 ** 30);
+    await stillServing();
+  });
+
   it('answers circular and absurdly deep values with BAD_INPUT, not a stack overflow', async () => {
     const loop: Record<string, unknown> = { a: 1 };
     loop['me'] = loop;
