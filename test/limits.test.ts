@@ -114,17 +114,20 @@ describe('result caps', () => {
   });
 
   it('refuses JSON and table results over the limit, naming what was measured', async () => {
+    const side = bystander();
     const json = await rejectsWith(attacker.doEval({ source: 'def f():\n    return ["x" * 1000] * 10_000' }), 'RESULT_TOO_LARGE');
     expect(json.message).toContain('JSON text of 10040000 bytes (9.6 MiB)');
     const table = await rejectsWith(attacker.doEval({ source: 'def f():\n    return {"a": [1.5] * 2_000_000}' }), 'RESULT_TOO_LARGE');
     expect(table.message).toContain('a table whose columns take 16000001 bytes (15.3 MiB)');
     const text = await rejectsWith(attacker.doEval({ source: 'def f():\n    return [{"s": "é" * 100, "i": i} for i in range(50_000)]' }), 'RESULT_TOO_LARGE');
     expect(text.message).toMatch(/a table whose columns take (at least )?\d+ bytes/);
+    expectBystander(await side);
     await stillServing();
   });
 
   it('refuses one partition of a rowApply or one group of a groupApply over the limit, naming it', async () => {
     const rows = other.table('ROWS');
+    const side = bystander();
     const row = await rejectsWith(
       attacker.rowApply(rows, { source: 'def f(df):\n    return {"v": [float(x) for x in df["v"]] * (4000 if df["v"][0] == 1000 else 1)}' }, { rows: 500, parallel: true }),
       'RESULT_TOO_LARGE',
@@ -136,6 +139,7 @@ describe('result caps', () => {
     expect(group.partition).toEqual({ g: 2n });
     const fine = await attacker.groupApply(rows, 'g', { source: 'def f(df):\n    return {"n": [len(df)]}' });
     expect((fine.value as { numRows: number }).numRows).toBe(4);
+    expectBystander(await side);
     await stillServing();
   });
 });
