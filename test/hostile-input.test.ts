@@ -89,11 +89,33 @@ describe('hostile and malformed input', () => {
   it('handles huge outputs and non-serialisable results with typed errors', async () => {
     const big = await me.doEval({ source: 'def f():\n    return {"i": list(range(2_000_000))}' });
     expect((big.value as { numRows: number }).numRows).toBe(2_000_000);
+    // Past the default maxOutputBytes (4 MiB) stdout is cut, with a marker line (see limits.test.ts).
     const printed = await me.doEval({ source: 'def f():\n    print("x" * 5_000_000)\n    return 1' });
-    expect(printed.stdout.length).toBe(5_000_001);
+    expect(printed.stdout.startsWith(`${'x'.repeat(4 * 2 ** 20)}\n[insitu: stdout truncated: ${5_000_001 - 4 * 2 ** 20} more bytes dropped`)).toBe(true);
     await rejectsWith(me.doEval({ source: 'def f():\n    return {1, 2}.__iter__()' }), 'BAD_RESULT');
     await rejectsWith(me.doEval({ source: 'def f():\n    a = []\n    a.append(a)\n    return a' }), 'BAD_RESULT');
     await rejectsWith(me.doEval({ source: 'def f():\n    return {"a": [2**70]}' }), 'BAD_RESULT');
+    await stillServing();
+  });
+
+  it('refuses a result over the default maxResultBytes (256 MiB) before it leaves Python', async () => {
+    const e = await rejectsWith(me.doEval({ source: 'def f():\n    return b"x" * (256 * 2**20 + 1)' }), 'RESULT_TOO_LARGE');
+    expect(e.message).toContain('bytes of length 268435457 bytes (256.0 MiB)');
+    expect(e.message).toContain('maxResultBytes, 268435456 bytes (256 MiB)');
+    expect(engine.resultBudget.limit).toBe(2 ** 30);
+    await stillServing();
+  });
+
+  it('answers circular and absurdly deep values with BAD_INPUT, not a stack overflow', async () => {
+    const loop: Record<string, unknown> = { a: 1 };
+    loop['me'] = loop;
+    const e = await rejectsWith(me.datastores.save('loop', { loop }), 'BAD_INPUT');
+    expect(e.message).toContain('loop.me (a circular reference)');
+    await rejectsWith(me.doEval({ source: 'def f(x):\n    return 1' }, { args: { x: loop as never } }), 'BAD_INPUT');
+    let deep: unknown = 0;
+    for (let i = 0; i < 20_000; i++) deep = { d: deep };
+    await rejectsWith(me.doEval({ source: 'def f(x):\n    return 1' }, { args: { x: deep as never } }), 'BAD_INPUT');
+    await rejectsWith(me.datastores.save('deep', { deep }), 'BAD_INPUT');
     await stillServing();
   });
 });

@@ -16,6 +16,9 @@ import {
   type RowApplyOptions,
 } from './apply-options.js';
 import { ErrorCode } from './errors.js';
+import { asInsituError } from './error-boundary.js';
+import type { ResultBudget } from './result-budget.js';
+import { groupOutcomesBytes, outcomeBytes } from './result-size.js';
 import { runOrdered } from './ordered-runner.js';
 import type { Partition } from './partition.js';
 import { groupPartitions, indexPartitions, rowChunks, wholePartition } from './partitioner.js';
@@ -41,6 +44,8 @@ export interface ApplyDefaults {
   readonly timeoutMs?: number;
   /** Default database context of every call. */
   readonly context?: ContextMode;
+  /** The engine's budget of result bytes in flight, shared by all its calls (absent: no budget). */
+  readonly budget?: ResultBudget;
 }
 
 /** Runs the five apply functions for one user. Used by `Session`. */
@@ -87,33 +92,36 @@ export class ApplyRunner {
 
   /** f(**args), once, no input data. */
   doEval(func: FuncRef, opts: ApplyOptions = {}): Promise<ApplyResult> {
-    return this.#guarded(opts, (o) => this.#doEval(func, o));
+    return this.#guarded('doEval', opts, (o) => this.#doEval(func, o));
   }
 
   /** f(whole data, **args), once. */
   tableApply(data: TableProxy, func: FuncRef, opts: DataApplyOptions = {}): Promise<ApplyResult> {
-    return this.#guarded(opts, (o) => this.#tableApply(data, func, o));
+    return this.#guarded('tableApply', opts, (o) => this.#tableApply(data, func, o));
   }
 
   /** f(chunk, **args) for successive chunks of `rows` rows. */
   rowApply(data: TableProxy, func: FuncRef, opts: RowApplyOptions = {}): Promise<ApplyResult> {
-    return this.#guarded(opts, (o) => this.#rowApply(data, func, o));
+    return this.#guarded('rowApply', opts, (o) => this.#rowApply(data, func, o));
   }
 
   /** f(group, **args) once per distinct value combination of `by`, in ascending key order. */
   groupApply(data: TableProxy, by: readonly string[] | string, func: FuncRef, opts: GroupApplyOptions = {}): Promise<ApplyResult> {
-    return this.#guarded(opts, (o) => this.#groupApply(data, by, func, o));
+    return this.#guarded('groupApply', opts, (o) => this.#groupApply(data, by, func, o));
   }
 
   /** f(i, **args) for i = 1..times. */
   indexApply(times: number, func: FuncRef, opts: IndexApplyOptions = {}): Promise<ApplyResult> {
-    return this.#guarded(opts, (o) => this.#indexApply(times, func, o));
+    return this.#guarded('indexApply', opts, (o) => this.#indexApply(times, func, o));
   }
 
-  async #guarded<O extends ApplyOptions>(opts: O, body: (o: O) => Promise<ApplyResult>): Promise<ApplyResult> {
+  /** Run one apply call under its signal; whatever fails leaves as an InsituError. */
+  async #guarded<O extends ApplyOptions>(what: string, opts: O, body: (o: O) => Promise<ApplyResult>): Promise<ApplyResult> {
     const call = this.#callSignal(opts ?? ({} as O));
     try {
       return await body(call.signal === undefined ? opts : { ...opts, signal: call.signal });
+    } catch (e) {
+      throw asInsituError(e, what);
     } finally {
       call.done();
     }
@@ -196,30 +204,38 @@ export class ApplyRunner {
     const signal = opts.signal;
     const context: ContextMode = checkContext(opts.context ?? this.#defaults.context);
     const keys: Partition['key'][] = [];
-    const outcomes = await runOrdered(
-      parts,
-      degree,
-      async (p, i) => {
-        keys[i] = p.key;
-        const task: Task = {
-          source: f.source,
-          name: f.name,
-          ...(f.func === undefined ? {} : { func: f.func }),
-          input: p.input,
-          args,
-          user: this.#user,
-          host: this.#host,
-          context,
-        };
-        try {
-          return await this.#runtime.run(task, signal === undefined ? {} : { signal });
-        } catch (e) {
-          throw e instanceof InsituError && p.key !== null ? e.withPartition(p.key) : e;
-        }
-      },
-      signal,
-    );
-    return assemble(shape, keys, outcomes);
+    const lease = this.#defaults.budget?.lease();
+    try {
+      const outcomes = await runOrdered(
+        parts,
+        degree,
+        async (p, i) => {
+          keys[i] = p.key;
+          const task: Task = {
+            source: f.source,
+            name: f.name,
+            ...(f.func === undefined ? {} : { func: f.func }),
+            input: p.input,
+            args,
+            user: this.#user,
+            host: this.#host,
+            context,
+          };
+          try {
+            const outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
+            lease?.charge(outcomeBytes(outcome));
+            return outcome;
+          } catch (e) {
+            const error = asInsituError(e, 'a partition');
+            throw p.key !== null ? error.withPartition(p.key) : error;
+          }
+        },
+        signal,
+      );
+      return assemble(shape, keys, outcomes);
+    } finally {
+      lease?.release();
+    }
   }
 
   /** groupApply where workers read key ranges themselves and call the UDF per group. */
@@ -238,30 +254,37 @@ export class ApplyRunner {
     async function* items(): AsyncGenerator<GroupRange> {
       yield* ranges;
     }
-    const perRange = await runOrdered(
-      items(),
-      degree,
-      ({ query, ordered }) => {
-        const task: Task = {
-          source: f.source,
-          name: f.name,
-          ...(f.func === undefined ? {} : { func: f.func }),
-          input: { kind: 'groups', query, by, ordered, inputType },
-          args,
-          user: this.#user,
-          host: this.#host,
-          context,
-        };
-        return this.#runtime.runGroups(task, signal === undefined ? {} : { signal });
-      },
-      signal,
-    );
-    const groups = perRange.flat();
-    return assemble(
-      shape,
-      groups.map((g) => g.key as Record<string, CellKey>),
-      groups.map((g) => g.outcome),
-    );
+    const lease = this.#defaults.budget?.lease();
+    try {
+      const perRange = await runOrdered(
+        items(),
+        degree,
+        async ({ query, ordered }) => {
+          const task: Task = {
+            source: f.source,
+            name: f.name,
+            ...(f.func === undefined ? {} : { func: f.func }),
+            input: { kind: 'groups', query, by, ordered, inputType },
+            args,
+            user: this.#user,
+            host: this.#host,
+            context,
+          };
+          const groups = await this.#runtime.runGroups(task, signal === undefined ? {} : { signal });
+          lease?.charge(groupOutcomesBytes(groups));
+          return groups;
+        },
+        signal,
+      );
+      const groups = perRange.flat();
+      return assemble(
+        shape,
+        groups.map((g) => g.key as Record<string, CellKey>),
+        groups.map((g) => g.outcome),
+      );
+    } finally {
+      lease?.release();
+    }
   }
 
   async #resolve(func: FuncRef): Promise<ResolvedFunc> {

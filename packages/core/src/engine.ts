@@ -1,6 +1,9 @@
 import { badInput } from './errors.js';
+import { asInsituError } from './error-boundary.js';
 import { Lifecycle } from './lifecycle.js';
 import type { ApplyDefaults } from './apply-runner.js';
+import { ResultBudget } from './result-budget.js';
+import { checkResultLimits } from './result-limits.js';
 import type { Runtime } from './runtime.js';
 import { Session } from './session.js';
 import type { Storage } from './storage.js';
@@ -14,6 +17,15 @@ export interface SessionOptions {
   readonly user?: string;
 }
 
+/** Engine-wide settings: defaults of every apply call, and the budget of result bytes in flight. */
+export interface EngineSettings extends Omit<ApplyDefaults, 'budget'> {
+  /**
+   * Bytes of partition results that calls still running may hold together (default 1 GiB): a call
+   * whose next result would go past it fails with RESULT_TOO_LARGE and releases what it held.
+   */
+  readonly maxResultBytesInFlight?: number;
+}
+
 /**
  * An insitu engine: one storage backend and one Python runtime. Create it with `createEngine()` from
  * the `insitu` package, open sessions per user, and close it once (`await using` works too).
@@ -23,14 +35,21 @@ export class Engine implements AsyncDisposable {
   readonly storage: Storage;
   /** The Python runtime. */
   readonly runtime: Runtime;
+  /** The budget of result bytes held by this engine's running calls (shared by all its sessions). */
+  readonly resultBudget: ResultBudget;
   readonly #life = new Lifecycle('engine');
   readonly #defaults: ApplyDefaults;
 
-  /** Wire a storage backend and a runtime; the engine owns both and closes them. `defaults` apply to every call. */
-  constructor(storage: Storage, runtime: Runtime, defaults: ApplyDefaults = {}) {
+  /**
+   * Wire a storage backend and a runtime; the engine owns both and closes them. `settings` apply to
+   * every call (an invalid one is BAD_INPUT).
+   */
+  constructor(storage: Storage, runtime: Runtime, settings: EngineSettings = {}) {
+    const { maxResultBytesInFlight, ...defaults } = settings;
+    this.resultBudget = new ResultBudget(checkResultLimits({ maxResultBytesInFlight }).maxResultBytesInFlight);
     this.storage = storage;
     this.runtime = runtime;
-    this.#defaults = defaults;
+    this.#defaults = { ...defaults, budget: this.resultBudget };
   }
 
   /** Whether close() has been called. */
@@ -53,7 +72,7 @@ export class Engine implements AsyncDisposable {
     return this.#life.close(async () => {
       const results = await Promise.allSettled([this.runtime.close(), this.storage.close()]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed !== undefined) throw failed.reason;
+      if (failed !== undefined) throw asInsituError(failed.reason, 'close');
     });
   }
 

@@ -23,6 +23,11 @@ export const ErrorCode = {
   PYTHON_ERROR: 'PYTHON_ERROR',
   /** The UDF returned something that cannot become a result (ragged columns, unknown objects). */
   BAD_RESULT: 'BAD_RESULT',
+  /**
+   * A partition's result is larger than `maxResultBytes`, or the call's results would take the engine
+   * past its budget of result bytes in flight (`maxResultBytesInFlight`).
+   */
+  RESULT_TOO_LARGE: 'RESULT_TOO_LARGE',
   /** A Python package the call needs is not installed in the interpreter. */
   PACKAGE_MISSING: 'PACKAGE_MISSING',
   /** The engine (or a component of it) was used after close(). */

@@ -2,7 +2,7 @@
 export { ErrorCode, InsituError, badInput, deserializeError, toInsituError } from './errors.js';
 export type { InsituErrorDetails, SerializedError } from './errors.js';
 export { checkIdentifier, quoteIdentifier, MAX_IDENTIFIER_LENGTH } from './identifiers.js';
-export { findNonJson } from './values.js';
+export { findNonJson, MAX_JSON_DEPTH } from './values.js';
 export { arrowTypeOf, canonicalTable, kindOfArrowType, schemaOf, tableOfColumns } from './column-kind.js';
 export type { ColumnKind } from './column-kind.js';
 export type { CellValue, JsonValue, RowObject, SqlParam } from './values.js';
@@ -54,9 +54,22 @@ export type { CellKey } from './partition-key.js';
 export { keyOf, sameKey } from './partition-key.js';
 export { Session } from './session.js';
 export type { ApplyDefaults } from './apply-runner.js';
+export { ResultBudget, ResultLease } from './result-budget.js';
+export {
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_MAX_RESULT_BYTES,
+  DEFAULT_MAX_RESULT_BYTES_IN_FLIGHT,
+  checkByteCount,
+  checkResultLimits,
+  formatBytes,
+  resultTooLarge,
+} from './result-limits.js';
+export type { ResultLimits } from './result-limits.js';
+export { groupOutcomesBytes, jsonBytes, outcomeBytes, tableBytes } from './result-size.js';
+export { asInsituError, withBoundary } from './error-boundary.js';
 export { abortError } from './ordered-runner.js';
 export { Engine, DEFAULT_USER } from './engine.js';
-export type { SessionOptions } from './engine.js';
+export type { EngineSettings, SessionOptions } from './engine.js';
 export { DatastoreService } from './datastore-service.js';
 export type { ListDatastoresOptions, LoadDatastoreOptions, SaveDatastoreOptions } from './datastore-service.js';
 export { PythonObject, tableFromStored } from './host-values.js';

@@ -29,9 +29,12 @@ export interface ApplyResult {
    * value (doEval, tableApply) or the per-partition values in partition order.
    */
   readonly value: ResultValue | ResultValue[];
-  /** All partitions' stdout, concatenated in partition order. */
+  /**
+   * All partitions' stdout, concatenated in partition order (up to 256 Mi characters; past that a marker
+   * line stands for the rest, which `partitions` still has).
+   */
   readonly stdout: string;
-  /** All partitions' stderr, concatenated in partition order. */
+  /** All partitions' stderr, concatenated in partition order (cut like `stdout`). */
   readonly stderr: string;
   /** All figures, in partition order. */
   readonly images: readonly Image[];
@@ -114,6 +117,24 @@ function stackedBatches(outcomes: readonly TaskOutcome[]): RecordBatch[] | null 
   return batches;
 }
 
+/** The most characters of output the call-level `stdout` / `stderr` join (JavaScript strings stop near 512 Mi). */
+export const MAX_JOINED_OUTPUT = 2 ** 28;
+
+/**
+ * The partitions' texts one after the other, up to {@link MAX_JOINED_OUTPUT} characters; past it a
+ * marker line says how many partitions' texts were left out (each partition still has its own).
+ */
+function joinOutput(texts: readonly string[], stream: string): string {
+  let total = 0;
+  for (let i = 0; i < texts.length; i++) {
+    if (total + texts[i]!.length > MAX_JOINED_OUTPUT) {
+      return `${texts.slice(0, i).join('')}\n[insitu: ${stream} of ${texts.length - i} more partitions left out here; see result.partitions]\n`;
+    }
+    total += texts[i]!.length;
+  }
+  return texts.join('');
+}
+
 /** Combine per-partition outcomes into an {@link ApplyResult}. */
 export function assemble(
   shape: AssemblyShape,
@@ -127,8 +148,8 @@ export function assemble(
     stderr: o.stderr,
     images: o.images,
   }));
-  const stdout = partitions.map((p) => p.stdout).join('');
-  const stderr = partitions.map((p) => p.stderr).join('');
+  const stdout = joinOutput(partitions.map((p) => p.stdout), 'stdout');
+  const stderr = joinOutput(partitions.map((p) => p.stderr), 'stderr');
   const images = partitions.flatMap((p) => p.images);
   let value: ResultValue | ResultValue[];
   const tables = partitions.map((p) => p.value).filter((v): v is Table => v instanceof Table);

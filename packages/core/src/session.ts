@@ -4,6 +4,7 @@ import { ApplyRunner, type ApplyDefaults } from './apply-runner.js';
 import { DatastoreService } from './datastore-service.js';
 import { GrantService, type GrantTarget } from './grant-service.js';
 import { badInput } from './errors.js';
+import { guardedService, withBoundary } from './error-boundary.js';
 import { checkIdentifier } from './identifiers.js';
 import type { ApplyResult } from './result-assembly.js';
 import type { Runtime } from './runtime.js';
@@ -33,10 +34,10 @@ export class Session {
     this.user = user;
     this.#storage = storage;
     this.#check = check;
-    this.scripts = new ScriptRepository(storage, runtime, user, check);
+    this.scripts = guardedService(new ScriptRepository(storage, runtime, user, check), 'scripts', () => {});
     this.#apply = new ApplyRunner(storage, runtime, user, defaults);
     this.#grants = new GrantService(storage, user);
-    this.datastores = guarded(new DatastoreService(storage, user), check);
+    this.datastores = guardedService(new DatastoreService(storage, user), 'datastores', check);
   }
 
   /**
@@ -44,14 +45,18 @@ export class Session {
    * your datastores saved with `grantable: true`. Only the owner grants.
    */
   grant(target: GrantTarget): Promise<void> {
-    this.#check();
-    return this.#grants.grant(target);
+    return withBoundary('grant', () => {
+      this.#check();
+      return this.#grants.grant(target);
+    });
   }
 
   /** Take back a grant; resolves to whether there was one. */
   revoke(target: GrantTarget): Promise<boolean> {
-    this.#check();
-    return this.#grants.revoke(target);
+    return withBoundary('revoke', () => {
+      this.#check();
+      return this.#grants.revoke(target);
+    });
   }
 
   /**
@@ -59,11 +64,13 @@ export class Session {
    * from the Arrow schema, or are inferred from the values. An existing table is ALREADY_EXISTS unless
    * `overwrite` is set; the write is one transaction either way.
    */
-  async create(name: string, data: Table | readonly RowObject[], opts: CreateTableOptions = {}): Promise<TableProxy> {
-    this.#check();
-    checkIdentifier(name, 'table');
-    await this.#storage.createTable(name, data, opts);
-    return new TableProxy(this.#storage, { kind: 'table', name });
+  create(name: string, data: Table | readonly RowObject[], opts: CreateTableOptions = {}): Promise<TableProxy> {
+    return withBoundary('create', async () => {
+      this.#check();
+      checkIdentifier(name, 'table');
+      await this.#storage.createTable(name, data, opts);
+      return new TableProxy(this.#storage, { kind: 'table', name });
+    });
   }
 
   /** A proxy of an existing table or view. Nothing is read until it is pulled or applied. */
@@ -85,45 +92,41 @@ export class Session {
 
   /** Run `func(**args)` once, with no input data. */
   doEval(func: FuncRef, opts?: ApplyOptions): Promise<ApplyResult> {
-    this.#check();
-    return this.#apply.doEval(func, opts);
+    return withBoundary('doEval', () => {
+      this.#check();
+      return this.#apply.doEval(func, opts);
+    });
   }
 
   /** Run `func(data, **args)` once on all rows of `data`. */
   tableApply(data: TableProxy, func: FuncRef, opts?: DataApplyOptions): Promise<ApplyResult> {
-    this.#check();
-    return this.#apply.tableApply(data, func, opts);
+    return withBoundary('tableApply', () => {
+      this.#check();
+      return this.#apply.tableApply(data, func, opts);
+    });
   }
 
   /** Run `func(chunk, **args)` on successive chunks of `rows` rows, streamed. */
   rowApply(data: TableProxy, func: FuncRef, opts?: RowApplyOptions): Promise<ApplyResult> {
-    this.#check();
-    return this.#apply.rowApply(data, func, opts);
+    return withBoundary('rowApply', () => {
+      this.#check();
+      return this.#apply.rowApply(data, func, opts);
+    });
   }
 
   /** Run `func(group, **args)` once per distinct combination of the `by` columns, in ascending key order. */
   groupApply(data: TableProxy, by: readonly string[] | string, func: FuncRef, opts?: GroupApplyOptions): Promise<ApplyResult> {
-    this.#check();
-    return this.#apply.groupApply(data, by, func, opts);
+    return withBoundary('groupApply', () => {
+      this.#check();
+      return this.#apply.groupApply(data, by, func, opts);
+    });
   }
 
   /** Run `func(i, **args)` for i = 1..times. */
   indexApply(times: number, func: FuncRef, opts?: IndexApplyOptions): Promise<ApplyResult> {
-    this.#check();
-    return this.#apply.indexApply(times, func, opts);
+    return withBoundary('indexApply', () => {
+      this.#check();
+      return this.#apply.indexApply(times, func, opts);
+    });
   }
-}
-
-/** Wrap a service so every method first checks that the engine is open. */
-function guarded<T extends object>(service: T, check: () => void): T {
-  return new Proxy(service, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        check();
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
 }

@@ -1,5 +1,6 @@
 import { type Schema, Table } from 'apache-arrow';
 import { badInput } from './errors.js';
+import { withBoundary } from './error-boundary.js';
 import { checkIdentifier, quoteIdentifier } from './identifiers.js';
 import type { QuerySpec, TableScan, TableStorage } from './storage.js';
 import type { SqlParam } from './values.js';
@@ -114,7 +115,7 @@ export class TableProxy {
 
   /** Arrow schema of the rows (runs no query, but checks it). */
   schema(): Promise<Schema> {
-    return this.#storage.describe(this.toQuery());
+    return withBoundary('schema', () => this.#storage.describe(this.toQuery()));
   }
 
   /** Column names, in order. */
@@ -124,16 +125,18 @@ export class TableProxy {
 
   /** Number of rows. */
   count(): Promise<number> {
-    return this.#storage.count(this.toQuery());
+    return withBoundary('count', () => this.#storage.count(this.toQuery()));
   }
 
   /** Read all rows into one Arrow table (`.toArray()` gives row objects). */
-  async pull(opts: { signal?: AbortSignal } = {}): Promise<Table> {
-    const schema = await this.schema();
-    const batches = [];
-    const scanOpts = opts.signal === undefined ? { batchRows: 65536 } : { batchRows: 65536, signal: opts.signal };
-    for await (const t of this.#storage.scan(this.toQuery(), scanOpts)) batches.push(...t.batches);
-    return batches.length === 0 ? new Table(schema) : new Table(batches);
+  pull(opts: { signal?: AbortSignal } = {}): Promise<Table> {
+    return withBoundary('pull', async () => {
+      const schema = await this.schema();
+      const batches = [];
+      const scanOpts = opts.signal === undefined ? { batchRows: 65536 } : { batchRows: 65536, signal: opts.signal };
+      for await (const t of this.#storage.scan(this.toQuery(), scanOpts)) batches.push(...t.batches);
+      return batches.length === 0 ? new Table(schema) : new Table(batches);
+    });
   }
 
   #with(change: Partial<ProxyPlan>): TableProxy {

@@ -1,4 +1,4 @@
-import { Engine, badInput, type Runtime } from '@insitu/core';
+import { Engine, asInsituError, badInput, checkResultLimits, type ResultLimits, type Runtime } from '@insitu/core';
 import { SqliteStorage } from '@insitu/adapters';
 import { PACKAGE_FILES, PyodideRuntime, SandboxRuntime, checkMemoryLimits, defaultSnapshotDir, prepareSnapshot, type PyodideRuntimeOptions, type RuntimeLogSink } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
@@ -53,6 +53,23 @@ export interface EngineOptions {
    * throws are ignored. Default: every line on `process.stderr`, prefixed `insitu:`.
    */
   readonly onRuntimeLog?: RuntimeLogSink;
+  /**
+   * Bytes of stdout, and of stderr, kept per partition (default 4 MiB). Past it the UDF keeps running; the
+   * rest is dropped inside Python and a marker line at the end says how many bytes were.
+   */
+  readonly maxOutputBytes?: number;
+  /**
+   * Largest result one partition may return, in bytes (default 256 MiB): bytes length, JSON text length,
+   * table columns, checked in Python before the value is copied out, then the Arrow IPC size. A larger
+   * one fails the call with RESULT_TOO_LARGE.
+   */
+  readonly maxResultBytes?: number;
+  /**
+   * Bytes of partition results that calls still running may hold together, engine-wide (default 1 GiB).
+   * A call whose next result would go past it fails with RESULT_TOO_LARGE and releases what it held;
+   * other calls go on.
+   */
+  readonly maxResultBytesInFlight?: number;
 }
 
 /**
@@ -67,8 +84,10 @@ export interface EngineOptions {
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const storage = new SqliteStorage(opts.database ?? 'insitu.db', opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs });
   let runtime: Runtime;
+  let limits: ResultLimits;
   try {
     const maxMemoryMb = checkMemoryLimits(opts).maxMemoryMb;
+    limits = checkResultLimits(opts);
     // Bundled entries start each worker ~0.1 s sooner; without them the packages' own files run.
     const bundle = bundledWorkers();
     const runtimeOpts: PyodideRuntimeOptions = {
@@ -80,6 +99,9 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
       ...(opts.maxMemoryMb === undefined ? {} : { maxMemoryMb: opts.maxMemoryMb }),
       ...(opts.recycleHeapMb === undefined ? {} : { recycleHeapMb: opts.recycleHeapMb }),
       ...(opts.onRuntimeLog === undefined ? {} : { onLog: opts.onRuntimeLog }),
+      maxOutputBytes: limits.maxOutputBytes,
+      maxResultBytes: limits.maxResultBytes,
+      maxTaskResultBytes: limits.maxResultBytesInFlight,
       ...(bundle === null ? {} : { files: { ...PACKAGE_FILES, worker: bundle.worker, sandboxMain: bundle.sandboxMain } }),
       // Workers open their own connection to the same file for insitu.connect(); :memory: has none.
       ...(storage.inMemory
@@ -97,7 +119,10 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     runtime = isolation === 'thread' ? new PyodideRuntime(runtimeOpts) : new SandboxRuntime(runtimeOpts);
   } catch (e) {
     await storage.close();
-    throw e;
+    throw asInsituError(e, 'createEngine');
   }
-  return new Engine(storage, runtime, opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs });
+  return new Engine(storage, runtime, {
+    ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+    maxResultBytesInFlight: limits.maxResultBytesInFlight,
+  });
 }

@@ -1,6 +1,7 @@
 import type { ContextMode, InputType, SerializedError, SqlParam } from '@insitu/core';
 import type { MessagePort } from 'node:worker_threads';
 import type { SharedSnapshot } from './snapshot-cache.js';
+import type { WorkerLimits } from './worker-limits.js';
 
 /**
  * The messages that cross the thread boundary between the pool (main thread) and a worker. Both sides
@@ -146,6 +147,8 @@ export interface WorkerConfig {
   readonly snapshot: { readonly sha256: string; readonly shared: SharedSnapshot | null } | null;
   /** The interpreter's wasm heap cannot grow past this many MiB: allocations beyond it raise MemoryError. */
   readonly maxMemoryMb: number;
+  /** Caps on the output and results a UDF sends back. */
+  readonly limits: WorkerLimits;
   /** The channel the pool hands out its compiled Pyodide binary on (see shared-wasm.ts), or null. */
   readonly wasmChannel: string | null;
   /** Directory holding the Python package `insitu` (see RuntimeFiles). */

@@ -20,8 +20,10 @@ export const SITE_DIR = '/home/pyodide/insitu-site';
 const PRELOAD = [
   'insitu',
   'insitu._runner',
+  'insitu._capture',
   'insitu._convert',
   'insitu._host',
+  'insitu._limits',
   'insitu._pickling',
   'insitu.context',
   'insitu.ds',

@@ -34,12 +34,13 @@ import { interrupt } from './interrupt-wait.js';
 import { isRuntimeLogMessage, writeRuntimeLogToStderr, type RuntimeLogSink } from './runtime-log.js';
 import { SharedWasm } from './shared-wasm.js';
 import { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
+import { checkWorkerLimits, type WorkerLimitOptions } from './worker-limits.js';
 
 /** At most this many control-word buffers are kept for reuse. */
 const MAX_SPARE_CONTROLS = 64;
 
 /** Options for {@link PyodideRuntime}. */
-export interface PyodideRuntimeOptions {
+export interface PyodideRuntimeOptions extends WorkerLimitOptions {
   /** Worker threads, each with its own Pyodide interpreter. Default min(available cores, 4). */
   readonly workers?: number;
   /**
@@ -138,6 +139,7 @@ export class PyodideRuntime implements Runtime {
     this.readsQueries = opts.context !== undefined;
     this.#graceMs = opts.interruptGraceMs ?? 500;
     const limits = checkMemoryLimits(opts);
+    const workerLimits = checkWorkerLimits(opts);
     this.#recycleHeapMb = limits.recycleHeapMb;
     const c = opts.context;
     const files = opts.files ?? PACKAGE_FILES;
@@ -149,6 +151,7 @@ export class PyodideRuntime implements Runtime {
       pythonDir: files.python,
       wasmChannel: this.#wasm.channel,
       maxMemoryMb: limits.maxMemoryMb,
+      limits: workerLimits,
       sandboxed: opts.sandboxed === true,
     };
     const scheduler = new UserScheduler(

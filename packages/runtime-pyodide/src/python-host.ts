@@ -1,4 +1,4 @@
-import { ErrorCode, InsituError, keyOf, sameKey, tableFromStored, type CellKey, type ContextMode, type SerializedError, type SqlParam } from '@insitu/core';
+import { ErrorCode, InsituError, keyOf, resultTooLarge, sameKey, tableFromStored, type CellKey, type ContextMode, type SerializedError, type SqlParam } from '@insitu/core';
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { join } from 'node:path';
 import type { PyodideInterface } from 'pyodide';
@@ -9,6 +9,7 @@ import { GroupKeys } from './group-keys.js';
 import { HostChannel, type HostReply } from './host-channel.js';
 import { interruptibleWait } from './interrupt-wait.js';
 import { DEFAULT_MAX_MEMORY_MB } from './memory-limits.js';
+import { checkWorkerLimits, taskResultTooLarge } from './worker-limits.js';
 import type {
   GroupResult,
   GroupsResponse,
@@ -52,11 +53,37 @@ type PyResult =
 /** Rows of groups handed to Python in one call (a batch ends at the group that reaches it). */
 const GROUP_BATCH_ROWS = 65536;
 
-/** The wire form of a successful Python result that is not stacked. */
-function wireValueOf(r: PyResult & { ok: true }): WireValue {
-  if (r.kind === 'table') return { kind: 'table', ipc: tableToIPC(fromPyColumns(r.columns), 'stream') };
-  if (r.kind === 'json') return { kind: 'json', json: r.json };
-  return { kind: 'bytes', value: r.value };
+/**
+ * The wire form of a successful Python result that is not stacked. Python checked its size already
+ * (before copying it out); this checks again what actually crosses, the Arrow IPC bytes of a table
+ * included. Throws RESULT_TOO_LARGE past `maxResultBytes`.
+ */
+function wireValueOf(r: PyResult & { ok: true }, maxResultBytes: number): WireValue {
+  let value: WireValue;
+  let bytes: number;
+  if (r.kind === 'table') {
+    value = { kind: 'table', ipc: tableToIPC(fromPyColumns(r.columns), 'stream') };
+    bytes = value.ipc.byteLength;
+  } else if (r.kind === 'json') {
+    value = { kind: 'json', json: r.json };
+    bytes = r.json.length;
+  } else {
+    value = { kind: 'bytes', value: r.value };
+    bytes = r.value.byteLength;
+  }
+  if (bytes > maxResultBytes) {
+    const what = r.kind === 'table' ? 'a table whose Arrow IPC encoding takes' : r.kind === 'json' ? 'JSON text of' : 'bytes of length';
+    throw resultTooLarge(what, bytes, maxResultBytes);
+  }
+  return value;
+}
+
+/** Bytes of a group's result in a task's reply (its value unless stacked, and its output). */
+function groupBytes(g: GroupResult): number {
+  if (!g.ok) return 0;
+  const v = g.value;
+  const value = v.kind === 'table' ? v.ipc.byteLength : v.kind === 'bytes' ? v.value.byteLength : v.kind === 'json' ? v.json.length : 0;
+  return value + g.stdout.length + g.stderr.length;
 }
 
 function failure(e: unknown): Answer {
@@ -122,6 +149,10 @@ export class PythonHost {
       }),
     );
     py.runPython(`import sys\nif ${JSON.stringify(SITE_DIR)} not in sys.path: sys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport insitu._runner`);
+    // Output written to the file descriptors themselves (os.write(1, ...), sys.__stdout__) is dropped
+    // as it comes: Pyodide's default handler would gather it into one JavaScript string per line.
+    py.setStdout({ write: (buffer: Uint8Array) => buffer.length });
+    py.setStderr({ write: (buffer: Uint8Array) => buffer.length });
     const runner = py.pyimport('insitu._runner') as unknown as Record<string, PyCallable>;
     this.#runWire = runner['run_wire']!;
     this.#runGroupsWire = runner['run_groups_wire']!;
@@ -132,7 +163,9 @@ export class PythonHost {
    * Start an interpreter (see `bootPyodide`) with the `insitu` package and, when configured, the
    * database context module.
    */
-  static async start(config: WorkerConfig = { context: null, snapshot: null, maxMemoryMb: DEFAULT_MAX_MEMORY_MB, pythonDir: PACKAGE_FILES.python, wasmChannel: null }): Promise<PythonHost> {
+  static async start(
+    config: WorkerConfig = { context: null, snapshot: null, maxMemoryMb: DEFAULT_MAX_MEMORY_MB, limits: checkWorkerLimits({}), pythonDir: PACKAGE_FILES.python, wasmChannel: null },
+  ): Promise<PythonHost> {
     return PythonHost.create(await bootPyodide(config), config);
   }
 
@@ -179,7 +212,12 @@ export class PythonHost {
     const keys = new GroupKeys(input.by);
     const groups: GroupResult[] = [];
     const stacked: Uint8Array[] = [];
+    const cap = this.#config.limits.maxTaskResultBytes;
+    let bytes = 0;
+    let tooLarge: SerializedError | null = null;
     const done = (ok: boolean, error?: SerializedError): GroupsResponse => {
+      // Of a reply over the cap only the error is sent back (naming the last group of the batch that crossed it).
+      if (tooLarge !== null) return { ...thread, ok: false, keys: null, groups: [], stacked: [], error: tooLarge };
       return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok, keys: keys.toWire(), groups, stacked, ...(error === undefined ? {} : { error }) };
     };
     let batch: Table[] = [];
@@ -190,7 +228,17 @@ export class PythonHost {
       const todo = batch;
       batch = [];
       batchRows = 0;
-      return todo.length === 0 || this.#runGroupBatch(req, todo, keys, groups, stacked);
+      if (todo.length === 0) return true;
+      const [fromGroup, fromPart] = [groups.length, stacked.length];
+      const ok = this.#runGroupBatch(req, todo, keys, groups, stacked);
+      for (const g of groups.slice(fromGroup)) bytes += groupBytes(g);
+      for (const b of stacked.slice(fromPart)) bytes += b.byteLength;
+      if (ok && bytes > cap) {
+        // A reply this large could never fit the engine's budget of results in flight: stop here.
+        tooLarge = taskResultTooLarge(bytes, cap, keyOf(todo[todo.length - 1]!, input.by));
+        return false;
+      }
+      return ok;
     };
     const add = (group: Table): boolean => {
       // One call takes groups of one schema (kinds decided by values may differ between reads).
@@ -241,17 +289,22 @@ export class PythonHost {
       return false;
     }
     const part = out.stacked == null ? -1 : stacked.push(tableToIPC(fromPyColumns(out.stacked), 'stream')) - 1;
-    out.results.forEach((r, i) => {
+    for (const [i, r] of out.results.entries()) {
       keys.add(batch[i]!);
       if (!r.ok) {
         groups.push({ ok: false, error: r.error });
-        return;
+        return false;
       }
-      const value: WireValue | StackedRows =
-        r.rows !== undefined ? { kind: 'rows', part, offset: r.rows[0], length: r.rows[1] } : wireValueOf(r);
+      let value: WireValue | StackedRows;
+      try {
+        value = r.rows !== undefined ? { kind: 'rows', part, offset: r.rows[0], length: r.rows[1] } : wireValueOf(r, this.#config.limits.maxResultBytes);
+      } catch (e) {
+        groups.push(failure(e) as { ok: false; error: SerializedError });
+        return false;
+      }
       groups.push({ ok: true, value, stdout: r.stdout, stderr: r.stderr });
-    });
-    return out.results.length === batch.length && out.results.every((r) => r.ok);
+    }
+    return out.results.length === batch.length;
   }
 
   /**
@@ -281,6 +334,8 @@ export class PythonHost {
       input_type: req.input.kind === 'index' || req.input.kind === 'none' ? 'auto' : req.input.inputType,
       index: req.input.kind === 'index' ? req.input.index : undefined,
       args_json: req.argsJson,
+      max_output_bytes: this.#config.limits.maxOutputBytes,
+      max_result_bytes: this.#config.limits.maxResultBytes,
     };
   }
 
@@ -288,7 +343,11 @@ export class PythonHost {
   #runOnce(req: RunRequest, columns: WireColumn[] | undefined, thread: ThreadInfo): RunResponse {
     const out = this.#inCall(req, this.#runWire, columns) as PyResult;
     if (!out.ok) return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok: false, error: out.error };
-    return { ...thread, ok: true, value: wireValueOf(out), stdout: out.stdout, stderr: out.stderr };
+    try {
+      return { ...thread, ok: true, value: wireValueOf(out, this.#config.limits.maxResultBytes), stdout: out.stdout, stderr: out.stderr };
+    } catch (e) {
+      return { ...thread, ...(failure(e) as { ok: false; error: SerializedError }) };
+    }
   }
 
   /** The partition's columns: decoded from the Arrow bytes sent, or read here from the database. */

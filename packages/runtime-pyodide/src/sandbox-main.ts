@@ -27,6 +27,7 @@ const runtime = new PyodideRuntime({
   ...(config.interruptGraceMs === undefined ? {} : { interruptGraceMs: config.interruptGraceMs }),
   maxMemoryMb: config.maxMemoryMb,
   recycleHeapMb: config.recycleHeapMb,
+  ...config.limits,
   files: config.files,
   ...(config.context === undefined ? {} : { context: config.context }),
 });

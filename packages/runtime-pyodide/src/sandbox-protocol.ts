@@ -3,6 +3,7 @@ import type { GroupsWire, WireInput } from './protocol.js';
 import type { RuntimeFiles } from './runtime-files.js';
 import type { PreparedSnapshot } from './snapshot-cache.js';
 import type { RuntimeLogEntry } from './runtime-log.js';
+import type { WorkerLimits } from './worker-limits.js';
 
 /**
  * Messages between the engine process and the sandbox process that hosts the worker pool (Node IPC
@@ -62,6 +63,7 @@ export interface SandboxConfig {
   readonly maxMemoryMb: number;
   readonly recycleHeapMb: number;
   readonly snapshot: PreparedSnapshot | null;
+  readonly limits: WorkerLimits;
   readonly context?: { readonly module: string; readonly database: string; readonly busyTimeoutMs?: number };
   readonly files: RuntimeFiles;
 }

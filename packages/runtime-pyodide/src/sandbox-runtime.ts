@@ -16,6 +16,7 @@ import { fork, spawn, type ChildProcess, type StdioOptions } from 'node:child_pr
 import { PACKAGE_FILES } from './runtime-files.js';
 import type { PyodideRuntimeOptions } from './pyodide-runtime.js';
 import { checkMemoryLimits } from './memory-limits.js';
+import { checkWorkerLimits } from './worker-limits.js';
 import { checkWorkers, groupOutcomes, isAborted, tableValue, wireInput } from './task-wire.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
 import { ensureDatabaseFiles, sandboxLaunch, type SandboxLaunch } from './sandbox-launch.js';
@@ -72,6 +73,7 @@ export class SandboxRuntime implements Runtime {
       snapshot,
       ...(opts.interruptGraceMs === undefined ? {} : { interruptGraceMs: opts.interruptGraceMs }),
       ...checkMemoryLimits(opts),
+      limits: checkWorkerLimits(opts),
       ...(opts.context === undefined ? {} : { context: opts.context }),
       files,
     };
@@ -210,7 +212,8 @@ export class SandboxRuntime implements Runtime {
     return this.#life.close(async () => {
       const child = this.#child;
       if (child === null || child.exitCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      // 'close': the process has exited and its stdio pipes are closed (no descriptor left behind).
+      const exited = new Promise<void>((r) => child.once('close', () => r()));
       child.send({ type: 'close' } satisfies ToSandbox);
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;

@@ -10,6 +10,8 @@ import numbers
 from array import array
 from itertools import accumulate
 
+from . import _limits
+
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 _EPOCH = datetime.datetime(1970, 1, 1)
 _INT64_MIN = -(2**63)
@@ -217,17 +219,47 @@ def column_kinds(columns):
     return tuple(_kind_of(name, values) for name, values in columns.items())
 
 
-def encode_columns(columns):
-    """Encode an ordered dict of column name -> list of values for the host (checks equal length)."""
+def _buffer_bytes(column):
+    """Bytes of an encoded column: its buffers, and its name (which crosses to the host as text)."""
+    return len(column["name"]) + sum(len(column[k]) for k in ("data", "offsets", "validity") if column[k] is not None)
+
+
+def encode_columns(columns, limit=None):
+    """Encode an ordered dict of column name -> list of values for the host (checks equal length). With
+    a ``limit``, stops with ResultTooLarge as soon as the encoded buffers take more bytes than that."""
     lengths = {name: len(values) for name, values in columns.items()}
     if len(set(lengths.values())) > 1:
         shown = ", ".join(f"{k}={v}" for k, v in lengths.items())
         raise ResultError(f"the returned columns have different lengths ({shown}); every column of a table needs the same number of values")
     out = []
+    size = 0
     for name, values in columns.items():
         if not isinstance(name, str):
             raise ResultError(f"column names must be str, got {type(name).__name__} {name!r}")
         if not isinstance(values, list):
             values = list(values)
         out.append(_encode_fast(name, values) or _encode(name, _kind_of(name, values), values))
+        if limit is not None:
+            size += _buffer_bytes(out[-1])
+            more = len(out) < len(columns)
+            _limits.check_result("a table whose columns take at least" if more else "a table whose columns take", size, limit)
     return out
+
+
+_WIDTH = {"float64": 8, "int64": 8, "timestamp": 8, "int32": 4, "date": 4, "null": 0}
+
+
+def span_bytes(columns, at, n):
+    """Bytes that rows ``at .. at + n`` take in encoded ``columns`` (as they would encoded on their own)."""
+    size = 0
+    for c in columns:
+        if c["offsets"] is not None:
+            offs = memoryview(c["offsets"]).cast("i")
+            size += offs[at + n] - offs[at] + 4 * (n + 1)
+        elif c["kind"] == "bool":
+            size += (n + 7) // 8
+        else:
+            size += _WIDTH[c["kind"]] * n
+        if c["validity"] is not None:
+            size += (n + 7) // 8
+    return size

@@ -6,6 +6,7 @@ has ``ok`` and either the result or an ``error``.
 
 import json
 
+from ._limits import JS_MAX_STRING, format_bytes
 from .errors import InsituError, from_host
 
 
@@ -17,6 +18,13 @@ def _bridge():
     return _insitu_host
 
 
+def _text(text, what):
+    """``text`` when JavaScript can hold it as one string; BAD_INPUT otherwise (it could not cross)."""
+    if len(text) > JS_MAX_STRING:
+        raise InsituError("BAD_INPUT", f"{what} is {format_bytes(len(text))} long, more than the engine can take as text")
+    return text
+
+
 def _unwrap(res):
     res = res.to_py() if hasattr(res, "to_py") else res
     if not res.get("ok"):
@@ -26,7 +34,7 @@ def _unwrap(res):
 
 def call(op, args, blobs=()):
     """Call an engine service: returns (decoded JSON result, list of bytes blobs or column dicts)."""
-    res = _unwrap(_bridge().ds(op, json.dumps(args), list(blobs)))
+    res = _unwrap(_bridge().ds(op, _text(json.dumps(args), "the request"), list(blobs)))
     text = res.get("json")
     value = json.loads(text) if isinstance(text, str) else None
     blobs = res.get("blobs")
@@ -35,9 +43,9 @@ def call(op, args, blobs=()):
 
 def query(sql, params):
     """Rows of a read-only query on the worker's own connection, as wire columns."""
-    return _unwrap(_bridge().query(sql, json.dumps(params)))["columns"]
+    return _unwrap(_bridge().query(_text(sql, "the SQL"), _text(json.dumps(params), "the parameters")))["columns"]
 
 
 def execute(sql, params):
     """Run one statement on the worker's own connection; rows changed."""
-    return _unwrap(_bridge().execute(sql, json.dumps(params)))["changes"]
+    return _unwrap(_bridge().execute(_text(sql, "the SQL"), _text(json.dumps(params), "the parameters")))["changes"]

@@ -7,14 +7,14 @@ Everything returned to the host is a plain dict; errors are dicts with a stable 
 import ast
 import builtins
 import importlib.util
-import io
 import json
 import linecache
 import math
 import sys
 import traceback
 
-from . import _convert
+from . import _convert, _limits
+from ._capture import CappedOutput
 from .errors import InsituError
 from .frame import Frame
 
@@ -22,6 +22,9 @@ _CACHE = {}
 _CACHE_MAX = 128
 _PANDAS = None
 _NAMESPACE = None
+# Limits a task carries (see WorkerLimits); these apply when it carries none.
+_DEFAULT_MAX_OUTPUT_BYTES = 4 * 2**20
+_DEFAULT_MAX_RESULT_BYTES = 256 * 2**20
 
 
 def current_namespace():
@@ -183,17 +186,45 @@ def _bad_result(e):
     return TaskError("BAD_RESULT", f"the UDF's result cannot become a table: {e}")
 
 
-def convert_result(value):
-    """The host form of a UDF's return value."""
+def _max_result_bytes(task):
+    return task.get("max_result_bytes", _DEFAULT_MAX_RESULT_BYTES)
+
+
+def convert_result(value, limit=_DEFAULT_MAX_RESULT_BYTES):
+    """The host form of a UDF's return value; RESULT_TOO_LARGE past ``limit`` bytes, found before the
+    value is copied out of Python."""
     try:
         cols = table_columns(value)
         if cols is not None:
-            return {"kind": "table", "columns": _convert.encode_columns(cols)}
+            return {"kind": "table", "columns": _convert.encode_columns(cols, limit)}
         if isinstance(value, (bytes, bytearray, memoryview)):
+            _limits.check_result("bytes of length", value.nbytes if isinstance(value, memoryview) else len(value), limit)
             return {"kind": "bytes", "value": bytes(value)}
-        return {"kind": "json", "json": _to_json(value)}
+        text = _to_json(value)
+        _limits.check_json(text, limit)
+        return {"kind": "json", "json": text}
+    except _limits.ResultTooLarge as e:
+        raise TaskError("RESULT_TOO_LARGE", str(e)) from None
     except (_convert.ResultError, ValueError) as e:
         raise _bad_result(e) from None
+
+
+def _format_traceback(e, tb):
+    """The traceback text, cut at MAX_ERROR_TEXT characters (so a huge exception message is not copied
+    whole more than once)."""
+    limit = _limits.MAX_ERROR_TEXT
+    try:
+        parts = []
+        size = 0
+        for line in traceback.TracebackException(type(e), e, tb).format():
+            if size + len(line) > limit:
+                parts.append(_limits.clip(line, max(0, limit - size), "traceback"))
+                break
+            parts.append(line)
+            size += len(line)
+        return "".join(parts)
+    except MemoryError:
+        return f"{type(e).__name__} (the traceback could not be formatted: out of memory)\n"
 
 
 def _python_error(e, name):
@@ -208,30 +239,38 @@ def _python_error(e, name):
         if t.tb_frame.f_code.co_filename == filename:
             line = t.tb_lineno
         t = t.tb_next
-    text = "".join(traceback.format_exception(type(e), e, tb))
-    msg = f"{type(e).__name__}: {e}"
+    text = _format_traceback(e, tb)
+    message = _limits.clip(str(e), _limits.MAX_ERROR_TEXT, "message")
+    msg = f"{type(e).__name__}: {message}"
     if line is not None:
         msg += f" (script {name}, line {line})"
     details = {"pythonType": type(e).__name__, "traceback": text, "script": name}
     if line is not None:
         details["line"] = line
     if isinstance(e, InsituError):
-        return TaskError(e.code, str(e), **details)
+        return TaskError(e.code, message, **details)
     return TaskError("PYTHON_ERROR", msg, **details)
 
 
 def _error_result(e):
-    return {"ok": False, "error": {"code": e.code, "message": str(e), **e.details}}
+    """The host form of a TaskError; its texts are cut at MAX_ERROR_TEXT characters (a message can
+    quote anything, a column name or a value of the UDF's)."""
+    error = {"code": e.code, "message": _limits.clip(str(e), _limits.MAX_ERROR_TEXT, "message"), **e.details}
+    if isinstance(error.get("traceback"), str):
+        error["traceback"] = _limits.clip(error["traceback"], _limits.MAX_ERROR_TEXT, "traceback")
+    return {"ok": False, "error": error}
 
 
 def _call(code, defs, task, kwargs, columns_in):
-    """Run the UDF once in a fresh namespace with stdout/stderr captured. Returns (value, stdout, stderr);
-    raises TaskError (its stdout so far in ``details``)."""
+    """Run the UDF once in a fresh namespace with stdout/stderr captured (each up to the task's
+    ``max_output_bytes``). Returns (value, stdout, stderr); raises TaskError (its stdout so far in
+    ``details``)."""
     global _NAMESPACE
     name = task["name"]
     ns = {"__name__": "__insitu_udf__", "__builtins__": builtins, "__insitu_source__": task["source"]}
-    out = io.StringIO()
-    err = io.StringIO()
+    cap = task.get("max_output_bytes", _DEFAULT_MAX_OUTPUT_BYTES)
+    out = CappedOutput("stdout", cap)
+    err = CappedOutput("stderr", cap)
     saved = sys.stdout, sys.stderr
     _NAMESPACE = ns
     sys.stdout, sys.stderr = out, err
@@ -251,8 +290,9 @@ def _call(code, defs, task, kwargs, columns_in):
         except BaseException as e:  # noqa: BLE001 - every UDF failure (SystemExit too) is reported
             raise _python_error(e, name) from None
     except TaskError as e:
-        if out.getvalue():
-            e.details["stdout"] = out.getvalue()
+        stdout = out.getvalue()
+        if stdout:
+            e.details["stdout"] = stdout
         raise
     finally:
         sys.stdout, sys.stderr = saved
@@ -266,7 +306,7 @@ def run(task, columns_in):
     try:
         code, defs = _compile(task["source"], task["name"])
         value, stdout, stderr = _call(code, defs, task, json.loads(task["args_json"]), columns_in)
-        result = convert_result(value)
+        result = convert_result(value, _max_result_bytes(task))
         result["ok"] = True
         result["stdout"] = stdout
         result["stderr"] = stderr
@@ -286,6 +326,7 @@ def run_groups(task, groups):
     """
     results = []
     tables = []  # (result index, columns)
+    limit = _max_result_bytes(task)
     try:
         code, defs = _compile(task["source"], task["name"])
         kwargs = json.loads(task["args_json"])
@@ -296,7 +337,7 @@ def run_groups(task, groups):
             value, stdout, stderr = _call(code, defs, task, kwargs, columns_in)
             cols = table_columns(value)
             if cols is None:
-                result = convert_result(value)
+                result = convert_result(value, limit)
             else:
                 result = {}
                 tables.append((len(results), cols))
@@ -308,13 +349,14 @@ def run_groups(task, groups):
         except (_convert.ResultError, ValueError) as e:
             results.append(_error_result(_bad_result(e)))
             break
-    return {"results": results, "stacked": _stack(results, tables)}
+    return {"results": results, "stacked": _stack(results, tables, limit)}
 
 
-def _stack(results, tables):
+def _stack(results, tables, limit):
     """Encode the groups' table results as one table, filling in ``rows``, when each group's table alone
     would have the same columns and kinds (so the result does not depend on which groups share a call);
-    otherwise encode each on its own (a group whose table cannot be encoded fails and ends the list)."""
+    otherwise encode each on its own. A group whose table cannot be encoded, or takes more than ``limit``
+    bytes, fails and ends the list."""
     if not tables:
         return None
     names = list(tables[0][1])
@@ -329,14 +371,25 @@ def _stack(results, tables):
         stacked = None  # kinds that do not combine (or a bad table): encode group by group
     if stacked is not None:
         at = 0
-        for i, cols in tables:
+        for k, (i, cols) in enumerate(tables):
             n = len(cols[names[0]])
+            size = _convert.span_bytes(stacked, at, n) + sum(map(len, names))
+            if size > limit:
+                # This group's table alone is too large: it fails, and the groups before it are stacked without it.
+                message = _limits.too_large_message("a table whose columns take", size, limit)
+                results[i] = _error_result(TaskError("RESULT_TOO_LARGE", message))
+                del results[i + 1:]
+                return _stack(results, tables[:k], limit)
             results[i]["rows"] = [at, n]
             at += n
         return stacked
     for i, cols in tables:
         try:
-            results[i].update(kind="table", columns=_convert.encode_columns(cols))
+            results[i].update(kind="table", columns=_convert.encode_columns(cols, limit))
+        except _limits.ResultTooLarge as e:
+            results[i] = _error_result(TaskError("RESULT_TOO_LARGE", str(e)))
+            del results[i + 1:]
+            break
         except (_convert.ResultError, ValueError) as e:
             results[i] = _error_result(_bad_result(e))
             del results[i + 1:]
@@ -344,15 +397,25 @@ def _stack(results, tables):
     return None
 
 
+def _failed_outside_udf(e):
+    """The host form of a failure of the runner itself rather than the UDF (MemoryError while converting
+    a result, say), its text cut short."""
+    why = _limits.clip(str(e), _limits.MAX_ERROR_TEXT, "message")
+    return {"ok": False, "error": {"code": "RUNTIME_ERROR", "message": f"the Python runtime failed outside the UDF: {type(e).__name__}: {why}"}}
+
+
 def run_wire(task, columns):
     """Entry point from the worker's JS: ``task`` and ``columns`` are JS objects (see arrow-columns.ts)."""
-    task = task.to_py()
-    cols = None
-    if columns is not None:
-        cols = {}
-        for c in columns.to_py():
-            cols[c["name"]] = _convert.column_values(c["kind"], c["chunks"])
-    return run(task, cols)
+    try:
+        task = task.to_py()
+        cols = None
+        if columns is not None:
+            cols = {}
+            for c in columns.to_py():
+                cols[c["name"]] = _convert.column_values(c["kind"], c["chunks"])
+        return run(task, cols)
+    except Exception as e:  # noqa: BLE001 - answered as an error whose text cannot be huge
+        return _failed_outside_udf(e)
 
 
 def run_groups_wire(task, columns, group_chunks):
@@ -371,4 +434,7 @@ def run_groups_wire(task, columns, group_chunks):
                 yield {name: [v for ch in chunks[at:at + n] for v in ch] for name, chunks in per_column}
             at += n
 
-    return run_groups(task, groups())
+    try:
+        return run_groups(task, groups())
+    except Exception as e:  # noqa: BLE001 - answered as an error whose text cannot be huge
+        return _failed_outside_udf(e)
