@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createEngine } from 'insitu';
@@ -50,6 +50,61 @@ describe('start-up snapshot', () => {
       expect((await engine.session().doEval({ source: 'def f():\n    return 7' })).value).toBe(7);
     } finally {
       await engine.close();
+    }
+  });
+});
+
+describe('start-up snapshot integrity', () => {
+  it('holds no host path or environment variable of the engine', async () => {
+    const tmp = tempDatabase();
+    process.env['INSITU_SNAPSHOT_CANARY'] = 'canary-4711-do-not-bake';
+    try {
+      const dir = join(tmp.dir, 'snapshots');
+      const engine = await createEngine({ database: ':memory:', workers: 1, snapshotDir: dir });
+      await engine.close();
+      const [file] = snapshots(dir);
+      const bytes = readFileSync(join(dir, file!)).toString('latin1');
+      for (const needle of ['canary-4711', process.cwd(), tmp.dir]) {
+        expect(bytes.includes(needle), `the snapshot contains ${needle}`).toBe(false);
+      }
+    } finally {
+      delete process.env['INSITU_SNAPSHOT_CANARY'];
+      tmp.cleanup();
+    }
+  });
+
+  it('is not restored when its bytes do not match the hash the engine recorded', async () => {
+    const tmp = tempDatabase();
+    const dir = join(tmp.dir, 'snapshots');
+    const version = async () => {
+      const engine = await createEngine({ database: ':memory:', workers: 1, snapshotDir: dir });
+      try {
+        return (await engine.session().doEval({ source: 'import insitu\ndef f():\n    return insitu.__doc__.split("\\n")[0]' })).value;
+      } finally {
+        await engine.close();
+      }
+    };
+    try {
+      const doc = 'The ``insitu`` module that every user-defined function can import.';
+      expect(await version()).toBe(doc);
+      // Plant another docstring in the interpreter's memory image.
+      const path = join(dir, snapshots(dir)[0]!);
+      const bytes = readFileSync(path);
+      let planted = 0;
+      for (let i = bytes.indexOf('that every user-defined'); i >= 0; i = bytes.indexOf('that every user-defined', i + 1)) planted++;
+      const text = bytes.toString('latin1').replaceAll('that every user-defined', 'that EVERY user-defined');
+      const fd = openSync(path, 'r+');
+      writeSync(fd, Buffer.from(text, 'latin1'), 0, bytes.length, 0);
+      closeSync(fd);
+      // A change the engine's stat check would not see (same inode and size; the record's time made to
+      // match, as a tamperer preserving the time to the nanosecond would): only the bytes' hash tells.
+      const record = JSON.parse(readFileSync(`${path}.json`, 'utf8')) as { ino: number; size: number; mtimeMs: number };
+      writeFileSync(`${path}.json`, JSON.stringify({ ...record, mtimeMs: statSync(path).mtimeMs }));
+      expect([statSync(path).ino, statSync(path).size]).toEqual([record.ino, record.size]);
+      expect(planted).toBeGreaterThan(0);
+      expect(await version()).toBe(doc);
+    } finally {
+      tmp.cleanup();
     }
   });
 });

@@ -77,38 +77,44 @@ export class MountPlan {
     return cur;
   }
 
-  /** bwrap arguments for the plan: links first, then binds, parents before children. */
+  /**
+   * bwrap arguments for the plan: links first, then binds, parents before children; last, the root
+   * and /dev (tmpfs that bwrap builds, writable and not noexec) are made read-only, so the only
+   * writable paths left are the files bound writable.
+   */
   args(): string[] {
     const out: string[] = [];
     for (const [link, target] of this.#links) out.push('--symlink', target, link);
     for (const [path, write] of [...this.#binds].sort(([a], [b]) => a.length - b.length)) {
       out.push(write ? '--bind' : '--ro-bind', path, path);
     }
+    out.push('--remount-ro', '/dev', '--remount-ro', '/');
     return out;
   }
 }
 
-/** The shared libraries a binary needs, as `ldd` lists them (empty when ldd is unavailable). */
-function sharedLibraries(binary: string): string[] {
+/**
+ * The shared libraries a binary needs, as `ldd` lists them: empty for a statically linked one, null
+ * when ldd itself cannot run.
+ */
+function sharedLibraries(binary: string): string[] | null {
   try {
     const out = execFileSync('ldd', [binary], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
     return [...out.matchAll(/(\/\S+)/g)].map((m) => m[1]!).filter((p) => existsSync(p));
-  } catch {
-    return [];
+  } catch (e) {
+    // ldd exits non-zero for a static binary ("not a dynamic executable"): it needs no library.
+    return (e as { code?: unknown }).code === 'ENOENT' ? null : [];
   }
 }
 
-const librariesOf = new Map<string, string[]>();
+const librariesOf = new Map<string, string[] | null>();
 
 /** Expose a binary and its shared libraries (or, without ldd, the system library directories). */
 function exposeBinary(plan: MountPlan, binary: string): void {
   plan.expose(binary);
-  let libs = librariesOf.get(binary);
-  if (libs === undefined) {
-    libs = sharedLibraries(binary);
-    librariesOf.set(binary, libs);
-  }
-  if (libs.length === 0) {
+  const libs = librariesOf.has(binary) ? librariesOf.get(binary)! : sharedLibraries(binary);
+  librariesOf.set(binary, libs);
+  if (libs === null) {
     for (const dir of ['/lib', '/lib64', '/usr/lib', '/usr/lib64']) if (existsSync(dir)) plan.expose(dir);
     return;
   }

@@ -7,5 +7,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { makeSnapshotBytes } from './pyodide-boot.js';
 
 const { pythonDir, maxMemoryMb } = workerData as { pythonDir: string; maxMemoryMb: number };
+// Emscripten takes the program name from argv[1] (this file's host path) and would keep it in the
+// interpreter's memory, and so in the snapshot: give it none.
+process.argv = [process.argv0];
 const bytes = await makeSnapshotBytes(pythonDir, maxMemoryMb);
 parentPort?.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
