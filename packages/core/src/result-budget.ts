@@ -58,6 +58,7 @@ export class ResultLease {
    */
   charge(bytes: number): void {
     if (this.#closed) return;
+    if (!Number.isFinite(bytes) || bytes < 0) throw new InsituError(ErrorCode.RUNTIME_ERROR, `a partition's result has no valid size (${bytes})`);
     const total = this.#budget.inFlight + bytes;
     if (total > this.#budget.limit) {
       const held = this.#held;

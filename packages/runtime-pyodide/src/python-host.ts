@@ -7,6 +7,7 @@ import { bootPyodide, installTree, SITE_DIR } from './pyodide-boot.js';
 import { PACKAGE_FILES } from './runtime-files.js';
 import { GroupKeys } from './group-keys.js';
 import { HostChannel, type HostReply } from './host-channel.js';
+import { badAnswer, functionNames, outputText, pythonError } from './python-answers.js';
 import { interruptibleWait } from './interrupt-wait.js';
 import { DEFAULT_MAX_MEMORY_MB } from './memory-limits.js';
 import { checkWorkerLimits, taskResultTooLarge } from './worker-limits.js';
@@ -35,6 +36,7 @@ interface ContextConnection {
   scan(sql: string, params: readonly SqlParam[], batchRows: number, breakOn: readonly string[]): Iterable<Table>;
   groups(sql: string, params: readonly SqlParam[], key: string): Iterable<Table>;
   execute(sql: string, params: readonly SqlParam[], mode: ContextMode): number;
+  reset(): void;
   close(): void;
 }
 type OpenContext = (path: string, opts: { busyTimeoutMs: number }) => ContextConnection;
@@ -65,17 +67,30 @@ function wireValueOf(r: PyResult & { ok: true }, maxResultBytes: number): WireVa
     value = { kind: 'table', ipc: tableToIPC(fromPyColumns(r.columns), 'stream') };
     bytes = value.ipc.byteLength;
   } else if (r.kind === 'json') {
+    if (typeof r.json !== 'string') throw badAnswer('JSON result');
     value = { kind: 'json', json: r.json };
     bytes = r.json.length;
-  } else {
+  } else if (r.kind === 'bytes') {
+    if (!(r.value instanceof Uint8Array)) throw badAnswer('bytes result');
     value = { kind: 'bytes', value: r.value };
     bytes = r.value.byteLength;
+  } else {
+    throw badAnswer('result');
   }
   if (bytes > maxResultBytes) {
     const what = r.kind === 'table' ? 'a table whose Arrow IPC encoding takes' : r.kind === 'json' ? 'JSON text of' : 'bytes of length';
     throw resultTooLarge(what, bytes, maxResultBytes);
   }
   return value;
+}
+
+/** A group's rows of a stacked table, as Python reported them: whole numbers, in a table that exists. */
+function stackedRows(rows: unknown, part: number): StackedRows {
+  const [offset, length] = Array.isArray(rows) ? (rows as unknown[]) : [];
+  if (part < 0 || !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || (offset as number) < 0 || (length as number) < 0) {
+    throw badAnswer('group row range');
+  }
+  return { kind: 'rows', part, offset: offset as number, length: length as number };
 }
 
 /** Bytes of a group's result in a task's reply (its value unless stacked, and its output). */
@@ -126,6 +141,8 @@ export class PythonHost {
   readonly #config: WorkerConfig;
   #connection: ContextConnection | null = null;
   #current: { callId: number; context: ContextMode } | null = null;
+  /** Whether the running UDF used the database connection (it is reset after the call). */
+  #udfUsedConnection = false;
   /** The one user whose calls this interpreter runs (set by the first). */
   #user: string | null = null;
   /** The interrupt word Python sees now: the running call's control words, or the idle buffer. */
@@ -283,26 +300,27 @@ export class PythonHost {
     const out = this.#inCall(req, this.#runGroupsWire, toWireColumns(rows), batch.map((g) => g.batches.length)) as
       | { results: PyResult[]; stacked: PyColumn[] | null | undefined }
       | { ok: false; error: SerializedError };
-    if (!('results' in out)) {
+    if (!('results' in out) || !Array.isArray(out.results)) {
       keys.add(batch[0]!);
-      groups.push(out);
+      groups.push({ ok: false, error: pythonError((out as { error?: unknown }).error) });
       return false;
     }
     const part = out.stacked == null ? -1 : stacked.push(tableToIPC(fromPyColumns(out.stacked), 'stream')) - 1;
     for (const [i, r] of out.results.entries()) {
       keys.add(batch[i]!);
-      if (!r.ok) {
-        groups.push({ ok: false, error: r.error });
+      if (r.ok !== true) {
+        groups.push({ ok: false, error: pythonError((r as { error?: unknown }).error) });
         return false;
       }
       let value: WireValue | StackedRows;
       try {
-        value = r.rows !== undefined ? { kind: 'rows', part, offset: r.rows[0], length: r.rows[1] } : wireValueOf(r, this.#config.limits.maxResultBytes);
+        value = r.rows !== undefined ? stackedRows(r.rows, part) : wireValueOf(r, this.#config.limits.maxResultBytes);
       } catch (e) {
         groups.push(failure(e) as { ok: false; error: SerializedError });
         return false;
       }
-      groups.push({ ok: true, value, stdout: r.stdout, stderr: r.stderr });
+      const limit = this.#config.limits.maxOutputBytes;
+      groups.push({ ok: true, value, stdout: outputText(r.stdout, limit), stderr: outputText(r.stderr, limit) });
     }
     return out.results.length === batch.length;
   }
@@ -320,6 +338,7 @@ export class PythonHost {
     } finally {
       this.#current = null;
       this.#interruptWord = IDLE_INTERRUPT;
+      if (this.#udfUsedConnection) this.#resetConnection();
       if (!this.fatal) this.#py.setInterruptBuffer(IDLE_INTERRUPT);
     }
   }
@@ -342,9 +361,10 @@ export class PythonHost {
   /** Run the UDF once on the given input columns. */
   #runOnce(req: RunRequest, columns: WireColumn[] | undefined, thread: ThreadInfo): RunResponse {
     const out = this.#inCall(req, this.#runWire, columns) as PyResult;
-    if (!out.ok) return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok: false, error: out.error };
+    if (out.ok !== true) return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok: false, error: pythonError((out as { error?: unknown }).error) };
     try {
-      return { ...thread, ok: true, value: wireValueOf(out, this.#config.limits.maxResultBytes), stdout: out.stdout, stderr: out.stderr };
+      const limit = this.#config.limits.maxOutputBytes;
+      return { ...thread, ok: true, value: wireValueOf(out, this.#config.limits.maxResultBytes), stdout: outputText(out.stdout, limit), stderr: outputText(out.stderr, limit) };
     } catch (e) {
       return { ...thread, ...(failure(e) as { ok: false; error: SerializedError }) };
     }
@@ -361,7 +381,15 @@ export class PythonHost {
   inspect(req: InspectRequest): InspectResponse {
     if (this.fatal) return { threadId: threadIdOf(), ...REFUSED };
     if (!this.#claim(req.user)) return { threadId: threadIdOf(), ...OTHER_USER };
-    return { threadId: threadIdOf(), ...(this.#call(this.#inspect, req.source, req.name) as Answer) } as InspectResponse;
+    const answer = this.#call(this.#inspect, req.source, req.name) as Record<string, unknown>;
+    const threadId = threadIdOf();
+    if (this.fatal) return { threadId, fatal: true, ok: false, error: pythonError(answer['error']) };
+    if (answer['ok'] !== true) return { threadId, ok: false, error: pythonError(answer['error']) };
+    try {
+      return { threadId, ok: true, functions: functionNames(answer['functions']) };
+    } catch (e) {
+      return { threadId, ...(failure(e) as { ok: false; error: SerializedError }) };
+    }
   }
 
   /** Bind this interpreter to `user` on its first task; false for any other user afterwards. */
@@ -437,7 +465,18 @@ export class PythonHost {
     return this.#connection;
   }
 
+  /** Roll back what the UDF left open on the connection; a connection that cannot be reset is closed. */
+  #resetConnection(): void {
+    this.#udfUsedConnection = false;
+    try {
+      this.#connection?.reset();
+    } catch {
+      this.close();
+    }
+  }
+
   #query(sql: string, paramsJson: string): Answer {
+    this.#udfUsedConnection = true;
     try {
       if (this.#current === null) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'insitu.connect() is only available while a UDF runs');
       const table = this.#connectionFor().query(sql, JSON.parse(paramsJson) as SqlParam[]);
@@ -448,6 +487,7 @@ export class PythonHost {
   }
 
   #execute(sql: string, paramsJson: string): Answer {
+    this.#udfUsedConnection = true;
     try {
       if (this.#current === null) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'insitu.connect() is only available while a UDF runs');
       const changes = this.#connectionFor().execute(sql, JSON.parse(paramsJson) as SqlParam[], this.#current.context);

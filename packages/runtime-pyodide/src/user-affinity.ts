@@ -4,9 +4,10 @@
  * seen only by later calls of the same user. Switching a worker to another user means replacing it by
  * a clean one (a new thread restoring the start-up snapshot: ~0.3–0.5 s), so the scheduler here keeps
  * switches rare: a task goes to an idle worker of its user, else to a clean worker, and it waits for
- * one of those while its user has workers that will free up; a task that has waited longer than
- * {@link SWITCH_AFTER_MS} (or whose user has no worker at all) takes the idle worker used longest ago,
- * which is replaced first. Tasks of a user with workers never wait behind a switch they do not need.
+ * one of those while its user has workers that will free up. A task that has waited longer than
+ * {@link SWITCH_AFTER_MS} (or whose user has no worker at all) comes first: the next worker to be idle
+ * is its own or is replaced for it, so no user's stream of calls can starve another's. A running
+ * call is never pre-empted: a user whose long calls hold every worker delays the others until one ends.
  */
 import { Piscina } from 'piscina';
 
@@ -40,6 +41,8 @@ interface Waiter {
   readonly user: string;
   readonly since: number;
   readonly grant: (threadId: number) => void;
+  /** A worker is being replaced for this task. */
+  switching: boolean;
 }
 
 /** Chooses the worker each task runs on, keeping interpreters to one user each (see the module comment). */
@@ -74,6 +77,7 @@ export class UserScheduler {
       const waiter: Waiter = {
         user,
         since: Date.now(),
+        switching: false,
         grant: (threadId) => {
           signal?.removeEventListener('abort', onAbort);
           resolve(threadId);
@@ -142,24 +146,27 @@ export class UserScheduler {
     const owned = (user: string) => idle.find(([, s]) => s.user === user);
     const clean = idle.find(([, s]) => s.user === null);
     const oldest = this.#waiting[0]!;
-    const overdue = now - oldest.since >= SWITCH_AFTER_MS || ![...this.#slots.values()].some((s) => s.user === oldest.user && !s.leaving);
-    // An overdue oldest task comes first: its own idle worker, a clean one, or a switch.
-    if (overdue) {
+    const hasWorker = [...this.#slots.values()].some((s) => s.user === oldest.user && !s.leaving);
+    // The oldest task comes first once it is overdue, or at once when its user has no worker at all:
+    // its own idle worker, a clean one, or else the idle worker used longest ago is replaced for it
+    // (once per task) — never handed to somebody else's next task meanwhile.
+    if (now - oldest.since >= SWITCH_AFTER_MS || !hasWorker) {
       const mine = owned(oldest.user) ?? clean;
       if (mine !== undefined) return [0, mine[0]];
+      if (!oldest.switching) {
+        const [threadId, slot] = [...idle].sort(([, x], [, y]) => x.lastUsed - y.lastUsed)[0]!;
+        oldest.switching = true;
+        slot.leaving = true;
+        this.#replace(threadId);
+        idle = idle.filter(([id]) => id !== threadId);
+      }
     }
-    // Otherwise the first task whose user has an idle worker.
+    // Otherwise the first task whose user has an idle worker; a clean worker goes to the oldest.
     for (let i = 0; i < this.#waiting.length; i++) {
-      const mine = owned(this.#waiting[i]!.user);
+      const mine = idle.find(([, s]) => s.user === this.#waiting[i]!.user);
       if (mine !== undefined) return [i, mine[0]];
     }
-    if (clean !== undefined) return [0, clean[0]];
-    if (overdue) {
-      // Replace the idle worker used longest ago; its clean successor goes to the oldest task.
-      const [threadId, slot] = idle.sort(([, a], [, b]) => a.lastUsed - b.lastUsed)[0]!;
-      slot.leaving = true;
-      this.#replace(threadId);
-    }
-    return null;
+    const free = idle.find(([, s]) => s.user === null);
+    return free === undefined ? null : [0, free[0]];
   }
 }

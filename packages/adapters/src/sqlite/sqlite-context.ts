@@ -21,6 +21,8 @@ export interface ContextConnection {
   groups(sql: string, params: readonly SqlParam[], key: string): Iterable<Table>;
   /** Run one statement; `write` allows changes to user tables. Returns the number of rows changed. */
   execute(sql: string, params: readonly SqlParam[], mode: 'read' | 'write'): number;
+  /** Undo what a call left on the connection: an open transaction (rolled back), attached databases. */
+  reset(): void;
   /** Close the connection. */
   close(): void;
 }
@@ -76,6 +78,14 @@ export function openContextConnection(path: string, opts: { busyTimeoutMs?: numb
         return stmt.run(...bindable(params)).changes;
       } catch (e) {
         throw sqlError(e, sql);
+      }
+    },
+    reset() {
+      // A UDF's BEGIN left open would hold SQLite's write lock (or a read snapshot that stops the WAL
+      // from being checkpointed) after its call; an ATTACH would outlive it.
+      if (db.inTransaction) db.exec('ROLLBACK');
+      for (const { name } of db.pragma('database_list') as { name: string }[]) {
+        if (name !== 'main' && name !== 'temp') db.exec(`DETACH DATABASE "${name.replaceAll('"', '""')}"`);
       }
     },
     close() {
