@@ -76,3 +76,4 @@ export { PythonObject, tableFromStored } from './host-values.js';
 export type { DatastoreValue } from './host-values.js';
 export { GrantService } from './grant-service.js';
 export type { GrantTarget } from './grant-service.js';
+export { leadingKeyword } from './sql-text.js';

@@ -10,6 +10,7 @@ import type { ApplyResult } from './result-assembly.js';
 import type { Runtime } from './runtime.js';
 import { ScriptRepository } from './script-repository.js';
 import type { CreateTableOptions, Storage } from './storage.js';
+import { leadingKeyword } from './sql-text.js';
 import { TableProxy } from './table-proxy.js';
 import type { RowObject, SqlParam } from './values.js';
 
@@ -87,6 +88,10 @@ export class Session {
     this.#check();
     if (typeof sql !== 'string' || sql.trim() === '') throw badInput('query() needs a SQL string');
     if (!Array.isArray(params)) throw badInput('query() params must be an array');
+    const keyword = leadingKeyword(sql);
+    if (!['SELECT', 'WITH', 'VALUES'].includes(keyword)) {
+      throw badInput(`query() takes one read-only SELECT (or WITH ... SELECT, VALUES); this statement starts with ${keyword || 'no keyword'}`);
+    }
     return new TableProxy(this.#storage, { kind: 'query', sql, params: [...params] });
   }
 

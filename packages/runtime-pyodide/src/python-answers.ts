@@ -9,10 +9,16 @@ import { ErrorCode, InsituError, type SerializedError } from '@insitu/core';
 /** Longest message, traceback or other error text kept from Python (characters). */
 const MAX_ERROR_TEXT = 1 << 20;
 
-/** Text from Python: a string, at most `limit` characters (the runner already caps it in UTF-8 bytes). */
+/** Room past the cap for the runner's own truncation marker line. */
+const MARKER_ROOM = 4096;
+
+/**
+ * Text from Python: a string, at most `limit` characters plus the runner's marker line (the runner
+ * already caps it in UTF-8 bytes, which are never fewer than its characters).
+ */
 export function outputText(v: unknown, limit: number): string {
   if (typeof v !== 'string') return '';
-  if (v.length <= limit) return v;
+  if (v.length <= limit + MARKER_ROOM) return v;
   return `${v.slice(0, limit)}\n[insitu: output truncated by the worker at ${limit} characters]\n`;
 }
 

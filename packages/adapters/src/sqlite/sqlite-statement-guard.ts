@@ -1,4 +1,4 @@
-import { ErrorCode, InsituError, badInput, type SqlParam } from '@insitu/core';
+import { ErrorCode, InsituError, badInput, leadingKeyword, type SqlParam } from '@insitu/core';
 import type BetterSqlite3 from 'better-sqlite3';
 
 /** Bind values for better-sqlite3: booleans as 0/1, Dates as ISO text, Uint8Array as Buffer. */
@@ -27,12 +27,56 @@ export function sqlError(e: unknown, sql: string): InsituError {
 /** What a statement may do. */
 export type StatementUse = 'query' | 'read' | 'write';
 
+/** Pragmas a statement may run: they only report (no assignment is ever allowed). */
+const REPORTING_PRAGMAS = new Set([
+  'table_info', 'table_xinfo', 'table_list', 'index_list', 'index_info', 'index_xinfo', 'foreign_key_list',
+  'collation_list', 'function_list', 'compile_options', 'user_version', 'schema_version', 'data_version',
+  'encoding', 'page_size', 'page_count', 'freelist_count', 'foreign_key_check', 'integrity_check', 'quick_check',
+]);
+
+/** Statements never allowed, whatever the context: they reach outside the database or the engine's transaction. */
+const REFUSED_KEYWORDS = new Set(['ATTACH', 'DETACH', 'VACUUM', 'BEGIN', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE']);
+
+/** Opcodes of such statements, however they are spelled. */
+const REFUSED_OPCODES = new Set(['Vacuum', 'AutoCommit', 'Savepoint', 'JournalMode']);
+
+/** Opcodes whose P3 is the index of the database they open a b-tree in. */
+const DATABASE_OPENS = new Set(['OpenRead', 'OpenWrite', 'ReopenIdx']);
+
+/** SQL functions that attach, detach or load code. */
+const REFUSED_FUNCTIONS = /^(sqlite_attach|sqlite_detach|load_extension)\(/i;
+
+function refused(sql: string, what: string): InsituError {
+  return new InsituError(ErrorCode.PRIVILEGE, `${what} is not allowed here: ${sql.slice(0, 200)}`);
+}
+
+/** Refuse statements that leave the database or its transaction, read as text and as bytecode. */
+function refuseOutsideReach(sql: string, ops: readonly { opcode: string; p3: number; p4: unknown }[]): void {
+  const keyword = leadingKeyword(sql);
+  if (REFUSED_KEYWORDS.has(keyword)) throw refused(sql, `${keyword}`);
+  if (keyword === 'PRAGMA') {
+    const m = /^\s*PRAGMA\s+(?:(?:main|temp)\s*\.\s*)?"?([A-Za-z_]+)"?\s*(=)?/i.exec(sql.replace(/\/\*[\s\S]*?\*\/|--[^\n]*/g, ' '));
+    if (m === null || m[2] !== undefined || !REPORTING_PRAGMAS.has(m[1]!.toLowerCase())) throw refused(sql, 'this PRAGMA');
+  }
+  for (const op of ops) {
+    if (REFUSED_OPCODES.has(op.opcode)) throw refused(sql, 'this statement');
+    if ((op.opcode === 'Function' || op.opcode === 'PureFunc') && typeof op.p4 === 'string' && REFUSED_FUNCTIONS.test(op.p4)) {
+      throw refused(sql, `${op.p4.replace(/\(.*$/, '')}()`);
+    }
+    // Database 0 is the engine's file, 1 the connection's temporary one; anything else was attached.
+    if (DATABASE_OPENS.has(op.opcode) && op.p3 >= 2) throw refused(sql, 'a statement on an attached database');
+  }
+}
+
 /**
  * Prepare one statement and check it before anything runs:
  * - `query`: a single read-only statement that returns rows (query proxies, `conn.query`);
  * - `read`: a single read-only statement (`conn.execute` in a read-only context);
- * - `write`: a single statement that may change user tables, but not ATTACH/DETACH, PRAGMA or VACUUM.
- * No statement may open an engine table (`insitu_*`, found from its bytecode) or name one.
+ * - `write`: a single statement that may change user tables.
+ * In every use, ATTACH, DETACH, VACUUM (INTO), transaction control, load_extension(), pragmas that set
+ * anything and statements on attached databases are refused (PRIVILEGE), decided from the statement's
+ * first keyword past any comments and from its bytecode; and no statement may open an engine table
+ * (`insitu_*`, found from its bytecode) or name one.
  */
 export function prepareGuarded(db: BetterSqlite3.Database, sql: string, params: readonly SqlParam[], use: StatementUse): BetterSqlite3.Statement {
   if (typeof sql !== 'string' || sql.trim() === '') throw badInput('SQL text must be a non-empty string');
@@ -45,29 +89,31 @@ export function prepareGuarded(db: BetterSqlite3.Database, sql: string, params: 
     }
     throw sqlError(e, sql);
   }
+  const ops = explain(db, sql, params);
+  refuseOutsideReach(sql, ops);
   if (use !== 'write' && !stmt.readonly) {
     const msg = `this statement would write, and ${use === 'query' ? 'a query must be read-only (a SELECT)' : "this call's database context is read-only; make the call with { context: 'write' } to change tables"}: ${sql.slice(0, 200)}`;
     throw use === 'query' ? badInput(msg) : new InsituError(ErrorCode.PRIVILEGE, msg);
   }
   if (use === 'query' && !stmt.reader) throw badInput(`a query must return rows (a SELECT): ${sql.slice(0, 200)}`);
-  if (use !== 'query' && (/^\s*(ATTACH|DETACH)\b/i.test(sql) || (!stmt.readonly && /^\s*(PRAGMA|VACUUM)\b/i.test(sql)))) {
-    throw new InsituError(ErrorCode.PRIVILEGE, `ATTACH, DETACH, PRAGMA and VACUUM are not allowed from a UDF: ${sql.slice(0, 200)}`);
-  }
   if (!stmt.readonly && /insitu_/i.test(sql)) throw new InsituError(ErrorCode.PRIVILEGE, 'statements cannot change engine tables (insitu_*)');
-  refuseEngineTables(db, sql, params);
+  refuseEngineTables(db, ops);
   return stmt;
 }
 
-/** Refuse statements that open any b-tree of an `insitu_*` table (found from the statement's bytecode). */
-function refuseEngineTables(db: BetterSqlite3.Database, sql: string, params: readonly SqlParam[]): void {
-  const roots = new Set(db.prepare(`SELECT rootpage FROM sqlite_schema WHERE tbl_name LIKE 'insitu\\_%' ESCAPE '\\'`).pluck().all() as number[]);
-  if (roots.size === 0) return;
-  let ops: { opcode: string; p2: number; p3: number }[];
+/** The statement's bytecode. */
+function explain(db: BetterSqlite3.Database, sql: string, params: readonly SqlParam[]): { opcode: string; p2: number; p3: number; p4: unknown }[] {
   try {
-    ops = db.prepare(`EXPLAIN ${sql}`).all(...bindable(params)) as typeof ops;
+    return db.prepare(`EXPLAIN ${sql}`).all(...bindable(params)) as { opcode: string; p2: number; p3: number; p4: unknown }[];
   } catch (e) {
     throw sqlError(e, sql);
   }
+}
+
+/** Refuse statements that open any b-tree of an `insitu_*` table (found from the statement's bytecode). */
+function refuseEngineTables(db: BetterSqlite3.Database, ops: readonly { opcode: string; p2: number; p3: number }[]): void {
+  const roots = new Set(db.prepare(`SELECT rootpage FROM sqlite_schema WHERE tbl_name LIKE 'insitu\\_%' ESCAPE '\\'`).pluck().all() as number[]);
+  if (roots.size === 0) return;
   for (const op of ops) {
     if ((op.opcode === 'OpenRead' || op.opcode === 'OpenWrite') && op.p3 === 0 && roots.has(op.p2)) {
       throw badInput('queries cannot read engine tables (insitu_*); use the scripts and datastores APIs instead');
