@@ -217,7 +217,12 @@ describe('privileges', () => {
 
     // A grant is read only: no writes, no re-granting by the grantee.
     await rejectsWith(bob.datastores.delete('secret_ds', { owner: 'alice' }), 'PRIVILEGE');
-    await rejectsWith(bob.grant({ datastore: 'secret_ds', to: 'carol' }), 'DATASTORE_NOT_FOUND');
+    // Bob can see both objects, so re-granting them is a missing privilege, not a missing object.
+    await rejectsWith(bob.grant({ datastore: 'secret_ds', to: 'carol' }), 'PRIVILEGE');
+    await rejectsWith(bob.grant({ script: 'priv_script', to: 'carol' }), 'PRIVILEGE');
+    await rejectsWith(bob.revoke({ script: 'priv_script', to: 'bob' }), 'PRIVILEGE');
+    // Carol, who sees neither, still gets "not found".
+    await rejectsWith(carol.grant({ script: 'priv_script', to: 'carol' }), 'SCRIPT_NOT_FOUND');
     // Carol still sees nothing.
     await rejectsWith(carol.doEval({ name: 'priv_script', owner: 'alice' }), 'SCRIPT_NOT_FOUND');
     await rejectsWith(udfLoad(carol, 'secret_ds', 'alice'), 'DATASTORE_NOT_FOUND');

@@ -42,6 +42,18 @@ export class GrantService {
     return this.#storage.deleteGrant(g);
   }
 
+  /**
+   * Whether another user's object of that name is visible to the caller through a grant: re-granting
+   * it is then a missing privilege, not a missing object (the caller can see it).
+   */
+  async #grantedToMe(kind: Grant['kind'], name: string): Promise<boolean> {
+    const visible =
+      kind === 'script'
+        ? await this.#storage.listScripts({ user: this.#user, type: 'granted', name })
+        : await this.#storage.listDatastores({ user: this.#user, type: 'granted', name });
+    return visible.some((o) => o.name === name);
+  }
+
   async #ownGrant(target: GrantTarget, action: 'grant' | 'revoke'): Promise<Grant> {
     const { kind, name, to } = checkTarget(target);
     const grantee = to.toUpperCase() === PUBLIC ? PUBLIC : to;
@@ -49,11 +61,17 @@ export class GrantService {
       if ((await this.#storage.getScript(name, { owner: this.#user })) === null) {
         const global = await this.#storage.getScript(name, { global: true });
         if (global !== null) throw badInput(`script ${name} is global and visible to everyone already; grants apply to private scripts`, { script: name });
+        if (await this.#grantedToMe('script', name)) throw privilegeError(`script ${name}, which another user owns and granted to you`, this.#user, action, { script: name });
         throw scriptNotFound(name, this.#user);
       }
     } else {
       const ds = await this.#storage.getDatastore(this.#user, name);
-      if (ds === null) throw datastoreNotFound(name, this.#user, this.#user);
+      if (ds === null) {
+        if (await this.#grantedToMe('datastore', name)) {
+          throw privilegeError(`datastore ${name}, which another user owns and granted to you`, this.#user, action, { datastore: name });
+        }
+        throw datastoreNotFound(name, this.#user, this.#user);
+      }
       if (action === 'grant' && !ds.grantable) {
         throw privilegeError(`datastore ${name}, which was saved with grantable: false`, this.#user, 'grant', { datastore: name });
       }
