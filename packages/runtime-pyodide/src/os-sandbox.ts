@@ -6,7 +6,8 @@
  * database file and its WAL files (no directory), so nothing can be created there, let alone loaded.
  */
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { defaultSnapshotDir } from './snapshot-cache.js';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ErrorCode, InsituError } from '@insitu/core';
 
@@ -93,32 +94,110 @@ export class MountPlan {
   }
 }
 
+/** Libraries found per binary (null: ldd could not run), kept for the life of the process. */
+const librariesOf = new Map<string, string[] | null>();
+
 /**
- * The shared libraries a binary needs, as `ldd` lists them: empty for a statically linked one, null
- * when ldd itself cannot run.
+ * Find the shared libraries of `binaries` with one `ldd` run (it takes several files and prints a
+ * section per file): a statically linked one needs none; null for all when ldd itself cannot run.
  */
-function sharedLibraries(binary: string): string[] | null {
+function findLibraries(binaries: readonly string[]): void {
+  const cache = readLibraryCache();
+  const todo = [...new Set(binaries)].filter((b) => {
+    if (librariesOf.has(b)) return false;
+    const hit = cache.get(b);
+    if (hit !== undefined && hit.stamp === stampOf(b)) librariesOf.set(b, hit.libs);
+    return !librariesOf.has(b);
+  });
+  if (todo.length === 0) return;
   try {
-    const out = execFileSync('ldd', [binary], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
-    return [...out.matchAll(/(\/\S+)/g)].map((m) => m[1]!).filter((p) => existsSync(p));
-  } catch (e) {
-    // ldd exits non-zero for a static binary ("not a dynamic executable"): it needs no library.
-    return (e as { code?: unknown }).code === 'ENOENT' ? null : [];
+    runLdd(todo);
+  } finally {
+    writeLibraryCache(cache, todo);
   }
 }
 
-const librariesOf = new Map<string, string[] | null>();
+/** Where the libraries found are kept between processes (ldd takes ~20 ms a binary). */
+function libraryCachePath(): string {
+  return join(defaultSnapshotDir(), 'libraries.json');
+}
 
-/** Expose a binary and its shared libraries (or, without ldd, the system library directories). */
-function exposeBinary(plan: MountPlan, binary: string): void {
-  plan.expose(binary);
-  const libs = librariesOf.has(binary) ? librariesOf.get(binary)! : sharedLibraries(binary);
-  librariesOf.set(binary, libs);
-  if (libs === null) {
-    for (const dir of ['/lib', '/lib64', '/usr/lib', '/usr/lib64']) if (existsSync(dir)) plan.expose(dir);
-    return;
+/** A file's identity for the cache: size and mtime. */
+function stampOf(path: string): string {
+  try {
+    const st = statSync(path);
+    return `${st.size}:${st.mtimeMs}`;
+  } catch {
+    return '';
   }
-  for (const lib of libs) plan.expose(lib);
+}
+
+function readLibraryCache(): Map<string, { stamp: string; libs: string[] }> {
+  try {
+    const raw = JSON.parse(readFileSync(libraryCachePath(), 'utf8')) as Record<string, { stamp: string; libs: string[] }>;
+    return new Map(Object.entries(raw).filter(([, v]) => typeof v?.stamp === 'string' && Array.isArray(v.libs)));
+  } catch {
+    return new Map();
+  }
+}
+
+function writeLibraryCache(cache: Map<string, { stamp: string; libs: string[] }>, found: readonly string[]): void {
+  let changed = false;
+  for (const b of found) {
+    const libs = librariesOf.get(b);
+    if (libs == null) continue;
+    cache.set(b, { stamp: stampOf(b), libs });
+    changed = true;
+  }
+  if (!changed) return;
+  try {
+    mkdirSync(dirname(libraryCachePath()), { recursive: true });
+    const tmp = `${libraryCachePath()}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(Object.fromEntries(cache)));
+    renameSync(tmp, libraryCachePath());
+  } catch {
+    // An unwritable cache only costs the next start its ldd run.
+  }
+}
+
+function runLdd(todo: readonly string[]): void {
+  let out: string;
+  try {
+    out = execFileSync('ldd', todo, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
+  } catch (e) {
+    const err = e as { code?: unknown; stdout?: unknown };
+    if (err.code === 'ENOENT' || typeof err.stdout !== 'string') {
+      for (const b of todo) librariesOf.set(b, null);
+      return;
+    }
+    // ldd exits non-zero when one of the files is static ("not a dynamic executable"): still parsed.
+    out = err.stdout;
+  }
+  const sections = new Map<string, string[]>(todo.map((b) => [b, []]));
+  let current: string[] | undefined = todo.length === 1 ? sections.get(todo[0]!) : undefined;
+  for (const line of out.split('\n')) {
+    const header = /^(\S.*):$/.exec(line);
+    if (header !== null && sections.has(header[1]!)) {
+      current = sections.get(header[1]!);
+      continue;
+    }
+    for (const m of line.matchAll(/(\/\S+)/g)) if (existsSync(m[1]!)) current?.push(m[1]!);
+  }
+  for (const [b, libs] of sections) librariesOf.set(b, libs);
+}
+
+/** Expose binaries and their shared libraries (or, without ldd, the system library directories). */
+function exposeBinaries(plan: MountPlan, binaries: readonly string[]): void {
+  findLibraries(binaries);
+  for (const binary of binaries) {
+    plan.expose(binary);
+    const libs = librariesOf.get(binary) ?? null;
+    if (libs === null) {
+      for (const dir of ['/lib', '/lib64', '/usr/lib', '/usr/lib64']) if (existsSync(dir)) plan.expose(dir);
+      continue;
+    }
+    for (const lib of libs) plan.expose(lib);
+  }
 }
 
 /** The nearest directory at or above `file` with a package.json. */
@@ -145,9 +224,11 @@ function locate(name: string, from: string): string | null {
 
 /**
  * Expose the packages holding `entries` and every package they depend on (dependencies and optional
- * dependencies, transitively), at the paths Node's resolver will look for them.
+ * dependencies, transitively), at the paths Node's resolver will look for them; the native addons
+ * found in them.
  */
-function exposePackages(plan: MountPlan, entries: readonly string[]): void {
+function exposePackages(plan: MountPlan, entries: readonly string[]): string[] {
+  const addons: string[] = [];
   const seen = new Set<string>();
   const todo = entries.map((e) => packageRoot(e)).filter((r): r is string => r !== null);
   while (todo.length > 0) {
@@ -165,10 +246,9 @@ function exposePackages(plan: MountPlan, entries: readonly string[]): void {
     }
     // Native addons link against shared libraries of their own.
     const release = join(root, 'build', 'Release');
-    if (existsSync(release)) {
-      for (const f of readdirSync(release)) if (f.endsWith('.node')) exposeBinary(plan, join(release, f));
-    }
+    if (existsSync(release)) for (const f of readdirSync(release)) if (f.endsWith('.node')) addons.push(join(release, f));
   }
+  return addons;
 }
 
 /** What the sandbox process gets. */
@@ -221,21 +301,21 @@ const NOEXEC_THEN_DROP = [
  */
 export function bubblewrapArgs(spec: BubblewrapSpec): string[] {
   const plan = new MountPlan();
-  exposeBinary(plan, spec.execPath);
-  exposePackages(plan, spec.modules);
+  const binaries = [spec.execPath, ...exposePackages(plan, spec.modules)];
   for (const p of spec.modules) plan.expose(p);
   for (const p of spec.reads) if (existsSync(p)) plan.expose(p);
   for (const p of spec.writes) {
     if (statSync(p).isDirectory()) throw new Error(`only files are mounted writable in the sandbox, not ${p}`);
     plan.expose(p, true);
   }
-  const common = ['--unshare-all', '--unshare-user', '--hostname', 'insitu-sandbox', '--die-with-parent', '--new-session', '--proc', '/proc', '--dev', '/dev'];
-  if (spec.writes.length === 0) return [...common, '--uid', '65534', '--gid', '65534', ...plan.args(), '--'];
-  const tools = ['sh', 'mount', 'setpriv'].map((t) => which(t));
+  const tools = spec.writes.length === 0 ? [] : ['sh', 'mount', 'setpriv'].map((t) => which(t));
   if (tools.some((t) => t === null)) {
     throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the OS sandbox needs sh, mount and setpriv (Debian: the util-linux and mount packages) to mount the database files noexec');
   }
-  for (const t of tools) exposeBinary(plan, t!);
+  // One ldd run for every binary that will be loaded (a run per binary cost ~90 ms of start-up).
+  exposeBinaries(plan, [...binaries, ...(tools as string[])]);
+  const common = ['--unshare-all', '--unshare-user', '--hostname', 'insitu-sandbox', '--die-with-parent', '--new-session', '--proc', '/proc', '--dev', '/dev'];
+  if (spec.writes.length === 0) return [...common, '--uid', '65534', '--gid', '65534', ...plan.args(), '--'];
   const writable = spec.writes.map((p) => realpathSync(p));
   return [
     ...common,

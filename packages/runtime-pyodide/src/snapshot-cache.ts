@@ -40,11 +40,33 @@ export function snapshotPath(dir: string, pythonDir: string): string {
 
 /** Record that the snapshot at `path` was used now (its access time; pruning keeps recently used ones). */
 function markUsed(path: string): void {
+  // A file of its own: the snapshot's mtime must stay exactly as recorded (utimes would round it).
+  const used = usedPath(path);
+  const now = new Date();
   try {
-    utimesSync(path, new Date(), statSync(path).mtime);
+    utimesSync(used, now, now);
   } catch {
-    // A read-only cache directory: nothing is pruned there either.
+    try {
+      writeFileSync(used, '');
+    } catch {
+      // A read-only cache directory: nothing is pruned there either.
+    }
   }
+}
+
+function usedPath(path: string): string {
+  return `${path}.used`;
+}
+
+/** When the snapshot at `path` was last written, read or marked used. */
+function lastUsedMs(path: string, st: Stats): number {
+  let used = 0;
+  try {
+    used = statSync(usedPath(path)).mtimeMs;
+  } catch {
+    // never marked
+  }
+  return Math.max(st.atimeMs, st.mtimeMs, used);
 }
 
 /**
@@ -175,14 +197,13 @@ export async function snapshotBytes(s: SharedSnapshot, sha256: string): Promise<
 export function pruneSnapshots(dir: string, keep: string, now = Date.now()): void {
   for (const entry of readdirSync(dir)) {
     const p = join(dir, entry);
-    if (p === keep || p === recordPath(keep) || !entry.startsWith('pyodide-')) continue;
+    if (p === keep || p === recordPath(keep) || p === usedPath(keep) || !entry.startsWith('pyodide-')) continue;
     try {
       const st = statSync(p);
-      const last = Math.max(st.atimeMs, st.mtimeMs);
-      const stale = entry.endsWith('.snapshot') ? now - last > KEEP_UNUSED_MS : entry.endsWith('.tmp') && now - st.mtimeMs > KEEP_TEMP_MS;
+      const stale = entry.endsWith('.snapshot') ? now - lastUsedMs(p, st) > KEEP_UNUSED_MS : entry.endsWith('.tmp') && now - st.mtimeMs > KEEP_TEMP_MS;
       if (stale) {
         rmSync(p, { force: true });
-        if (entry.endsWith('.snapshot')) rmSync(recordPath(p), { force: true });
+        if (entry.endsWith('.snapshot')) for (const companion of [recordPath(p), usedPath(p)]) rmSync(companion, { force: true });
       }
     } catch {
       // Removed meanwhile by another engine.
