@@ -1,7 +1,8 @@
 // Peak RSS of a rowApply (score UDF) over every row of DATA in the given database, in a new process.
-// With the default isolation the workers live in the sandbox process: its peak (VmHWM) is added.
-import { readFileSync } from 'node:fs';
+// With the default isolation the workers live in the sandbox process (under bubblewrap by default):
+// the peaks of the engine's children and their descendants are added.
 import { createEngine } from 'insitu';
+import { peakRssTree } from './process-tree.mjs';
 import { SCORE } from './workloads.mjs';
 
 const isolation = process.argv[4] ?? 'process';
@@ -12,7 +13,10 @@ const r = await me.rowApply(me.table('DATA').select(['id', 'x1', 'x2', 'x3']), {
 const ms = Date.now() - t;
 const rows = r.value.numRows;
 const pid = engine.runtime.pid;
-const childPeakMb = pid === undefined ? 0 : Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const children = pid === undefined ? [] : peakRssTree(pid);
+const childPeakMb = children.reduce((a, c) => a + c.peakMb, 0);
 await engine.close();
-const ownPeakMb = process.resourceUsage().maxRSS / 1024;
-console.log(JSON.stringify({ rows, ms, isolation, ownPeakMb, childPeakMb, maxRssMb: ownPeakMb + childPeakMb }));
+// VmHWM, not getrusage's maxRSS: Linux carries maxRSS over fork and exec, so a child of a large
+// process (the benchmark runner) would report at least the runner's size.
+const ownPeakMb = peakRssTree(process.pid)[0].peakMb;
+console.log(JSON.stringify({ rows, ms, isolation, ownPeakMb, childPeakMb, children, maxRssMb: ownPeakMb + childPeakMb }));
