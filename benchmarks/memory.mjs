@@ -1,12 +1,14 @@
 // Peak RSS of a rowApply (score UDF) over every row of DATA in the given database, in a new process.
-// With the default isolation the workers live in the sandbox process (under bubblewrap by default):
-// the peaks of the engine's children and their descendants are added.
+// Arguments: database, chunk rows, mode (see sandbox-modes.mjs), snapshot directory. In the process
+// modes the workers live in the sandbox process (under bubblewrap by default): the peaks of the
+// engine's children and their descendants are added.
 import { createEngine } from 'insitu';
 import { peakRssTree } from './process-tree.mjs';
+import { MODES } from './sandbox-modes.mjs';
 import { SCORE } from './workloads.mjs';
 
-const isolation = process.argv[4] ?? 'process';
-const engine = await createEngine({ database: process.argv[2], workers: 2, isolation });
+const mode = process.argv[4] ?? 'bubblewrap';
+const engine = await createEngine({ database: process.argv[2], workers: 2, snapshotDir: process.argv[5], ...MODES[mode].options });
 const me = engine.session();
 const t = Date.now();
 const r = await me.rowApply(me.table('DATA').select(['id', 'x1', 'x2', 'x3']), { source: SCORE }, { rows: Number(process.argv[3] ?? 100_000), parallel: true, inputType: 'frame' });
@@ -19,4 +21,4 @@ await engine.close();
 // VmHWM, not getrusage's maxRSS: Linux carries maxRSS over fork and exec, so a child of a large
 // process (the benchmark runner) would report at least the runner's size.
 const ownPeakMb = peakRssTree(process.pid)[0].peakMb;
-console.log(JSON.stringify({ rows, ms, isolation, ownPeakMb, childPeakMb, children, maxRssMb: ownPeakMb + childPeakMb }));
+console.log(JSON.stringify({ rows, ms, mode, ownPeakMb, childPeakMb, children, maxRssMb: ownPeakMb + childPeakMb }));
