@@ -1,7 +1,7 @@
 // insitu benchmarks: each workload next to its peers, in one run. `pnpm bench` (1M rows) or
 // `pnpm bench --quick` (small sizes, a smoke test with no speed claims). Prints a table of absolute
 // figures and ratios, the cost of bubblewrap around the sandbox process against the issue's budget,
-// and writes benchmarks/out/results-<timestamp>.json.
+// the cost of user switches, and writes benchmarks/out/results-<timestamp>.json.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -16,7 +16,8 @@ import { budgetTable, sandboxBudget } from './sandbox-budget.mjs';
 import { MODES, MODE_KEYS, rotated } from './sandbox-modes.mjs';
 import { readColumns, readRows } from './scan-read.mjs';
 import { SNAPSHOT_DIR, keepSnapshotsValid, snapshotState, snapshotWritten } from './snapshot-fixture.mjs';
-import { median, quantile } from './stats.mjs';
+import { median, medianRun, quantile } from './stats.mjs';
+import { concurrentCalls, switchRound } from './user-switch.mjs';
 import { FIT, SCORE, TRIVIAL } from './workloads.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
@@ -30,6 +31,10 @@ const REPEAT = quick ? 1 : 3;
 const COLD_STARTS = quick ? 1 : 5;
 /** Blocks the warm doEval calls of each mode are split into, interleaved with the other modes' blocks. */
 const LATENCY_BLOCKS = 10;
+/** User switches per mode on a 1-worker engine (p50 reported). */
+const SWITCHES = quick ? 3 : 20;
+/** Calls in the multi-user throughput runs. */
+const USER_CALLS = quick ? 8 : 40;
 const loadAtStart = loadavg();
 
 const db = generate(here(`./out/data-v2-${ROWS}.db`), ROWS);
@@ -308,6 +313,46 @@ for (const mode of MODE_KEYS) {
   }
 }
 
+// ---- user switches ------------------------------------------------------------------------------------
+// A call by another user on a 1-worker engine replaces its worker; against a call by the same user.
+const switchState = Object.fromEntries(MODE_KEYS.map((mode) => [mode, {}]));
+const switches = Object.fromEntries(MODE_KEYS.map((mode) => [mode, { same: [], switched: [], wrong: 0 }]));
+await interleaved(MODE_KEYS, 1, SWITCHES, ({ engine }, mode) => switchRound(engine, switchState[mode], switches[mode]));
+for (const mode of MODE_KEYS) {
+  const s = switches[mode];
+  record('user switch', `1 worker: call by the user it serves, p50 (${MODES[mode].label})`, quantile(s.same, 0.5), 'ms', { times: s.same });
+  record('user switch', `1 worker: call by another user (worker replaced), p50 of ${s.switched.length} (${MODES[mode].label})`, quantile(s.switched, 0.5), 'ms', { times: s.switched });
+}
+const switchWrong = MODE_KEYS.filter((mode) => switches[mode].wrong > 0);
+
+// N calls at once among 4 users on 2 workers, against N calls of one user (whose workers are its own):
+// each on its own engine, taking turns, median of REPEAT runs after one untimed run each.
+const userRuns = {};
+for (const mode of MODE_KEYS) {
+  const runs = { one: [], four: [] };
+  const solo = await openEngine(2, mode);
+  const shared = await openEngine(2, mode);
+  try {
+    const seenSolo = new Set();
+    const seenShared = new Set();
+    const users = ['user-1', 'user-2', 'user-3', 'user-4'];
+    await concurrentCalls(solo.engine, ['bench'], USER_CALLS, seenSolo);
+    await concurrentCalls(shared.engine, users, USER_CALLS, seenShared);
+    for (let r = 0; r < REPEAT; r++) {
+      const oneFirst = r % 2 === 0;
+      if (oneFirst) runs.one.push(await concurrentCalls(solo.engine, ['bench'], USER_CALLS, seenSolo));
+      runs.four.push(await concurrentCalls(shared.engine, users, USER_CALLS, seenShared));
+      if (!oneFirst) runs.one.push(await concurrentCalls(solo.engine, ['bench'], USER_CALLS, seenSolo));
+    }
+  } finally {
+    await solo.engine.close();
+    await shared.engine.close();
+  }
+  userRuns[mode] = runs;
+  record('user switch', `${USER_CALLS} calls at once of 1 user, 2 workers (${MODES[mode].label})`, medianRun(runs.one).callsPerSecond, 'calls/s', { runs: runs.one });
+  record('user switch', `${USER_CALLS} calls at once of 4 users in turn, 2 workers (${MODES[mode].label})`, medianRun(runs.four).callsPerSecond, 'calls/s', { runs: runs.four });
+}
+
 const memDb = generate(here(`./out/data-${MEMORY_ROWS}.db`), MEMORY_ROWS);
 for (const mode of MODE_KEYS) {
   const mem = memory(memDb, mode);
@@ -358,6 +403,22 @@ const budgetRows = sandboxBudget(
     ]),
   ),
 );
+const switchRows = MODE_KEYS.map((mode) => {
+  const s = switches[mode];
+  const one = medianRun(userRuns[mode].one);
+  const four = medianRun(userRuns[mode].four);
+  return {
+    mode,
+    sameP50Ms: quantile(s.same, 0.5),
+    switchP50Ms: quantile(s.switched, 0.5),
+    switchMaxMs: Math.max(...s.switched),
+    switches: s.switched.length,
+    oneUserMs: one.ms,
+    fourUsersMs: four.ms,
+    fourUsersNewInterpreters: userRuns[mode].four.map((r) => r.newInterpreters),
+    throughputRatio: four.callsPerSecond / one.callsPerSecond,
+  };
+});
 const loadAtEnd = loadavg();
 
 const fmt = (r) => (r.unit === 'rows/s' ? `${(r.value / 1e6).toFixed(3)} M rows/s` : `${r.value.toFixed(r.unit === 'ms' ? 2 : 0)} ${r.unit}`);
@@ -370,7 +431,14 @@ console.log('\n| ratio | value |\n|---|---|');
 for (const [k, v] of Object.entries(ratios)) console.log(`| ${k} | ${v.toFixed(2)}x |`);
 console.log(`\nThe cost of bubblewrap around the sandbox process (cold start: median of ${COLD_STARTS} new processes per mode; warm doEval: ${LATENCY_CALLS} calls per mode; score: best of ${REPEAT}; modes interleaved):\n`);
 console.log(budgetTable(budgetRows));
+console.log(`\nUser switches (1 worker: p50 over ${SWITCHES} switches and ${SWITCHES} same-user calls; ${USER_CALLS} calls at once on 2 workers: the median of ${REPEAT} runs):\n`);
+console.log(`| mode | call by the user the worker serves, p50 | call by another user (worker replaced), p50 / max | ${USER_CALLS} calls of 1 user | ${USER_CALLS} calls of 4 users in turn (new interpreters per run) | 4 users / 1 user, throughput |`);
+console.log('|---|---|---|---|---|---|');
+for (const r of switchRows) {
+  console.log(`| ${MODES[r.mode].label} | ${r.sameP50Ms.toFixed(2)} ms | ${r.switchP50Ms.toFixed(0)} / ${r.switchMaxMs.toFixed(0)} ms | ${r.oneUserMs.toFixed(0)} ms | ${r.fourUsersMs.toFixed(0)} ms (${r.fourUsersNewInterpreters.join(', ')}) | ${r.throughputRatio.toFixed(2)}x |`);
+}
 console.log(`\nresults agree with the native peer: score ${checksumsAgree ? 'yes' : `NO (${scoreDisagree.join(', ')})`}, fit ${fitAgree ? 'yes' : 'NO'}`);
+console.log(`every switch replaced the worker and every same-user call kept it: ${switchWrong.length === 0 ? 'yes' : `NO (${switchWrong.join(', ')})`}`);
 console.log(`cold starts that had to make a start-up snapshot: ${coldSnapshotWrites.length === 0 ? 'none' : coldSnapshotWrites.join(', ')}`);
 
 mkdirSync(here('./out'), { recursive: true });
@@ -378,10 +446,10 @@ const file = here(`./out/results-${new Date().toISOString().replace(/[:.]/g, '-'
 writeFileSync(
   file,
   JSON.stringify(
-    { date: new Date().toISOString(), quick, rows: ROWS, cores: cpus().length, node: process.version, loadAtStart, loadAtEnd, results, ratios, sandboxBudget: budgetRows, strongestPeer: { score: scorePeer, fit: fitPeer }, checksumsAgree, scoreDisagree, fitAgree, coldSnapshotWrites },
+    { date: new Date().toISOString(), quick, rows: ROWS, cores: cpus().length, node: process.version, loadAtStart, loadAtEnd, results, ratios, sandboxBudget: budgetRows, userSwitches: switchRows, strongestPeer: { score: scorePeer, fit: fitPeer }, checksumsAgree, scoreDisagree, fitAgree, switchWrong, coldSnapshotWrites },
     null,
     2,
   ),
 );
 console.log(`\nwritten: ${file}`);
-if (!checksumsAgree || !fitAgree) process.exitCode = 1;
+if (!checksumsAgree || !fitAgree || switchWrong.length > 0) process.exitCode = 1;
