@@ -202,8 +202,9 @@ async function latencies() {
     return round === 0 ? [] : times;
   });
   return Object.fromEntries(MODE_KEYS.map((mode) => {
-    const times = blocks[mode].flat();
-    return [mode, { p50: quantile(times, 0.5), p99: quantile(times, 0.99), calls: times.length }];
+    const timed = blocks[mode].slice(1);
+    const times = timed.flat();
+    return [mode, { p50: quantile(times, 0.5), p99: quantile(times, 0.99), calls: times.length, blockP50s: timed.map((b) => quantile(b, 0.5)) }];
   }));
 }
 
@@ -280,7 +281,7 @@ const fitAgree = agrees(fit2, fitNative1) && agrees(fitSmall2, fitSmallNative1);
 
 const lat = await latencies();
 for (const mode of MODE_KEYS) {
-  record('latency', `insitu warm doEval p50 (${MODES[mode].label})`, lat[mode].p50, 'ms');
+  record('latency', `insitu warm doEval p50 (${MODES[mode].label})`, lat[mode].p50, 'ms', { blockP50s: lat[mode].blockP50s });
   record('latency', `insitu warm doEval p99 (${MODES[mode].label})`, lat[mode].p99, 'ms');
 }
 
@@ -394,11 +395,19 @@ const budgetRows = sandboxBudget(
     MODE_KEYS.map((mode) => [
       mode,
       {
+        createEngineMs: coldMedian(mode, 'fromCreateEngine'),
         coldFirstMs: coldMedian(mode, 'fromCreateFirstResult'),
         coldBothMs: coldMedian(mode, 'fromCreateBothWorkers'),
         p50Ms: lat[mode].p50,
         p99Ms: lat[mode].p99,
         scoreRowsPerS: rate(scoreBy[mode].rows, scoreBy[mode].ms),
+        runs: {
+          createEngineMs: colds[mode].map((c) => c.fromCreateEngine),
+          coldFirstMs: colds[mode].map((c) => c.fromCreateFirstResult),
+          coldBothMs: colds[mode].map((c) => c.fromCreateBothWorkers),
+          p50Ms: lat[mode].blockP50s,
+          scoreMs: scoreRuns[mode].map((r) => r.ms),
+        },
       },
     ]),
   ),
