@@ -1,18 +1,24 @@
 // Peak RSS of a rowApply (score UDF) over every row of DATA in the given database, in a new process.
-// With the default isolation the workers live in the sandbox process: its peak (VmHWM) is added.
-import { readFileSync } from 'node:fs';
+// Arguments: database, chunk rows, mode (see sandbox-modes.mjs), snapshot directory. In the process
+// modes the workers live in the sandbox process (under bubblewrap by default): the peaks of the
+// engine's children and their descendants are added.
 import { createEngine } from 'insitu';
+import { peakRssTree } from './process-tree.mjs';
+import { MODES } from './sandbox-modes.mjs';
 import { SCORE } from './workloads.mjs';
 
-const isolation = process.argv[4] ?? 'process';
-const engine = await createEngine({ database: process.argv[2], workers: 2, isolation });
+const mode = process.argv[4] ?? 'bubblewrap';
+const engine = await createEngine({ database: process.argv[2], workers: 2, snapshotDir: process.argv[5], ...MODES[mode].options });
 const me = engine.session();
 const t = Date.now();
 const r = await me.rowApply(me.table('DATA').select(['id', 'x1', 'x2', 'x3']), { source: SCORE }, { rows: Number(process.argv[3] ?? 100_000), parallel: true, inputType: 'frame' });
 const ms = Date.now() - t;
 const rows = r.value.numRows;
 const pid = engine.runtime.pid;
-const childPeakMb = pid === undefined ? 0 : Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+const children = pid === undefined ? [] : peakRssTree(pid);
+const childPeakMb = children.reduce((a, c) => a + c.peakMb, 0);
 await engine.close();
-const ownPeakMb = process.resourceUsage().maxRSS / 1024;
-console.log(JSON.stringify({ rows, ms, isolation, ownPeakMb, childPeakMb, maxRssMb: ownPeakMb + childPeakMb }));
+// VmHWM, not getrusage's maxRSS: Linux carries maxRSS over fork and exec, so a child of a large
+// process (the benchmark runner) would report at least the runner's size.
+const ownPeakMb = peakRssTree(process.pid)[0].peakMb;
+console.log(JSON.stringify({ rows, ms, mode, ownPeakMb, childPeakMb, children, maxRssMb: ownPeakMb + childPeakMb }));

@@ -15,3 +15,20 @@ def fit(df):
 `;
 
 export const TRIVIAL = 'def f():\n    return 1';
+
+/**
+ * A trivial UDF answering with a token of the interpreter that ran it: random, made on its first call
+ * and kept in a module of that interpreter, so two calls answer alike exactly when one interpreter
+ * served both (the start-up snapshot is made before the token, so clean interpreters differ).
+ */
+export const INTERPRETER_TOKEN = `
+def f():
+    import sys
+    m = sys.modules.get("_bench_interpreter")
+    if m is None:
+        import os, types
+        m = types.ModuleType("_bench_interpreter")
+        m.token = os.urandom(8).hex()
+        sys.modules["_bench_interpreter"] = m
+    return m.token
+`;
