@@ -32,6 +32,8 @@ interface Slot {
   /** The user it serves, null while clean. */
   user: string | null;
   busy: boolean;
+  /** When its current task was given to it. */
+  busySince: number;
   /** Being replaced: never given a task. */
   leaving: boolean;
   lastUsed: number;
@@ -111,7 +113,7 @@ export class UserScheduler {
   sync(): void {
     const live = new Set(this.#threads());
     for (const id of this.#slots.keys()) if (!live.has(id)) this.#slots.delete(id);
-    for (const id of live) if (!this.#slots.has(id)) this.#slots.set(id, { user: null, busy: false, leaving: false, lastUsed: 0 });
+    for (const id of live) if (!this.#slots.has(id)) this.#slots.set(id, { user: null, busy: false, busySince: 0, leaving: false, lastUsed: 0 });
     this.#dispatch();
   }
 
@@ -130,15 +132,24 @@ export class UserScheduler {
       const slot = this.#slots.get(threadId)!;
       slot.user = waiter!.user;
       slot.busy = true;
+      slot.busySince = now;
       slot.lastUsed = ++this.#clock;
       waiter!.grant(threadId);
     }
     // Nothing fits now: look again when the oldest task may take another user's worker.
     const oldest = this.#waiting[0];
     if (oldest !== undefined && this.#timer === undefined) {
-      this.#timer = setTimeout(() => this.#dispatch(), Math.max(1, oldest.since + SWITCH_AFTER_MS - now));
+      const at = Math.max(oldest.since + SWITCH_AFTER_MS, this.#ownBusySince(oldest.user) + SWITCH_AFTER_MS);
+      this.#timer = setTimeout(() => this.#dispatch(), Math.max(1, at - now));
       this.#timer.unref();
     }
+  }
+
+  /** When the most recent task still running on a worker of `user` started (0: none runs). */
+  #ownBusySince(user: string): number {
+    let latest = 0;
+    for (const s of this.#slots.values()) if (s.user === user && s.busy && !s.leaving) latest = Math.max(latest, s.busySince);
+    return latest;
   }
 
   /** The waiting task (index) and worker to pair next, or null; may start replacing a worker. */
@@ -153,7 +164,10 @@ export class UserScheduler {
     if (now - oldest.since >= SWITCH_AFTER_MS || !hasWorker) {
       const mine = owned(oldest.user) ?? clean;
       if (mine !== undefined) return [0, mine[0]];
-      if (!oldest.switching) {
+      // A worker of its own that started its task lately will likely free up sooner than a switch
+      // (~0.5 s) would take: wait for it until that task, too, has run SWITCH_AFTER_MS.
+      const ownRecent = now - this.#ownBusySince(oldest.user) < SWITCH_AFTER_MS;
+      if (!oldest.switching && !ownRecent) {
         const [threadId, slot] = [...idle].sort(([, x], [, y]) => x.lastUsed - y.lastUsed)[0]!;
         oldest.switching = true;
         slot.leaving = true;

@@ -86,6 +86,22 @@ describe('UserScheduler (one user per interpreter)', () => {
     expect([a, b]).not.toContain(second);
   });
 
+  it("waits for its own worker that started a task lately rather than switching another one", async () => {
+    vi.useFakeTimers();
+    const { scheduler, replaced } = harness(2);
+    const b = await scheduler.acquire('bob');
+    scheduler.release(b);
+    const a1 = await scheduler.acquire('alice');
+    let a2: number | undefined;
+    void scheduler.acquire('alice').then((t) => (a2 = t));
+    await vi.advanceTimersByTimeAsync(200);
+    // alice's own task is 200 ms old and her waiting task not yet overdue: nothing switches.
+    scheduler.release(a1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(a2).toBe(a1);
+    expect(replaced).toEqual([]);
+  });
+
   it('drops a waiting task whose signal aborts', async () => {
     const { scheduler } = harness(1);
     const a = await scheduler.acquire('alice');
