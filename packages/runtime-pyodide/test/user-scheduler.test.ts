@@ -93,13 +93,22 @@ describe('UserScheduler (one user per interpreter)', () => {
     scheduler.release(b);
     const a1 = await scheduler.acquire('alice');
     let a2: number | undefined;
+    let a3: number | undefined;
     void scheduler.acquire('alice').then((t) => (a2 = t));
-    await vi.advanceTimersByTimeAsync(200);
-    // alice's own task is 200 ms old and her waiting task not yet overdue: nothing switches.
+    void scheduler.acquire('alice').then((t) => (a3 = t));
+    await vi.advanceTimersByTimeAsync(SWITCH_AFTER_MS - 10);
+    // Her first task ends: the second takes her worker. The third is overdue soon after, but her worker
+    // has only just started a task, so bob's idle worker is left alone for now...
     scheduler.release(a1);
-    await vi.advanceTimersByTimeAsync(1);
+    await vi.advanceTimersByTimeAsync(30);
+    scheduler.sync(); // any event makes the scheduler look again
     expect(a2).toBe(a1);
     expect(replaced).toEqual([]);
+    // ...until that task, too, has run SWITCH_AFTER_MS: then bob's worker is replaced for her.
+    await vi.advanceTimersByTimeAsync(SWITCH_AFTER_MS + 20);
+    expect(replaced).toEqual([b]);
+    expect(a3).toBeDefined();
+    expect([a1, b]).not.toContain(a3);
   });
 
   it('drops a waiting task whose signal aborts', async () => {
