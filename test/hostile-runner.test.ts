@@ -6,12 +6,13 @@ import { createEngine, type Engine, type Session } from 'insitu';
 import { tempDatabase } from './helpers.js';
 
 let engine: Engine;
+const logs: string[] = [];
 let mallory: Session;
 let alice: Session;
 const db = tempDatabase();
 
 beforeAll(async () => {
-  engine = await createEngine({ database: db.path, workers: 2, maxResultBytesInFlight: 1 << 20, onRuntimeLog: () => {} });
+  engine = await createEngine({ database: db.path, workers: 2, maxResultBytesInFlight: 1 << 20, onRuntimeLog: (e) => logs.push(e.message) });
   mallory = engine.session({ user: 'mallory' });
   alice = engine.session({ user: 'alice' });
   await alice.create('LEDGER', [{ n: 0 }]);
@@ -117,5 +118,34 @@ describe("a UDF that holds on to what the engine lends it", () => {
     expect(value).toBe('served');
     expect(waited).toBeLessThan(5000);
     expect(calls).toBeGreaterThan(0);
+  });
+
+  it('cannot keep a worker or the write lock past its timeout with a statement no interrupt reaches', async () => {
+    const victor = engine.session({ user: 'victor' });
+    await victor.create('SINK', [{ x: 1 }]);
+    await victor.doEval({ source: 'def f():\n    return 1' }); // his worker is up: the timeout below is spent in SQLite
+    // One INSERT ... SELECT over a recursive CTE: minutes inside SQLite, holding the write lock, where
+    // neither Python's interrupt nor terminating the worker thread reaches it.
+    const stuck = await victor
+      .doEval(
+        {
+          source:
+            'import insitu\ndef f():\n    return insitu.connect().execute("INSERT INTO SINK SELECT x FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 3000000000) SELECT x FROM c) WHERE x < 0")',
+        },
+        { context: 'write', timeoutMs: 1500 },
+      )
+      .then(
+        () => 'finished',
+        (e: { code: string }) => e.code,
+      );
+    expect(stuck).toBe('TIMEOUT');
+    // The worker does not exit: the engine is told, and the sandbox process holding it is retired...
+    for (let i = 0; i < 100 && !logs.some((m) => m.includes('stayed in native code')); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(logs.some((m) => m.includes('stayed in native code'))).toBe(true);
+    // ...so others are served, and can write, within seconds.
+    const t0 = Date.now();
+    expect((await alice.doEval({ source: 'def g():\n    return "served"' }, { timeoutMs: 20_000 })).value).toBe('served');
+    await alice.create('AFTER', [{ y: 1 }], { overwrite: true });
+    expect(Date.now() - t0).toBeLessThan(20_000);
   });
 });

@@ -75,9 +75,61 @@ function aligned<T>(bytes: Uint8Array, Ctor: { new (b: ArrayBuffer, o: number, l
   return new Ctor(copy.buffer as ArrayBuffer, copy.byteOffset, copy.byteLength / Ctor.BYTES_PER_ELEMENT);
 }
 
-/** Build an Arrow table from the columns Python returned. */
-export function fromPyColumns(columns: readonly PyColumn[]): Table {
+/** Bytes a value of each fixed-width kind takes. */
+const WIDTH: Partial<Record<WireKind, number>> = { int64: 8, timestamp: 8, float64: 8, int32: 4, date: 4 };
+
+function malformed(name: unknown, what: string): InsituError {
+  return new InsituError(ErrorCode.BAD_RESULT, `result column ${String(name).slice(0, 100)}: ${what} (was the insitu module changed by the UDF?)`);
+}
+
+/**
+ * Check that columns Python returned are what they claim: one length for all, buffers of the right
+ * types and at least the sizes that length needs, string offsets that start at 0, never decrease and stay
+ * inside the data. A UDF can rewrite the converter in its interpreter, so a column declaring millions of
+ * rows over 8 bytes must not reach the engine.
+ */
+function checkPyColumns(columns: readonly PyColumn[]): number {
+  if (!Array.isArray(columns)) throw malformed('?', 'the columns are not a list');
   const length = columns[0]?.length ?? 0;
+  for (const c of columns) {
+    if (c === null || typeof c !== 'object' || typeof c.name !== 'string') throw malformed('?', 'a column without a name');
+    if (!Number.isSafeInteger(c.length) || c.length < 0 || c.length !== length) throw malformed(c.name, 'its length differs from the first column');
+    const bytes = (b: unknown, need: number, what: string) => {
+      if (!(b instanceof Uint8Array) || b.byteLength < need) throw malformed(c.name, `its ${what} buffer is missing or shorter than ${need} bytes`);
+    };
+    if (c.validity !== undefined && c.validity !== null) bytes(c.validity, Math.ceil(c.length / 8), 'validity');
+    const width = WIDTH[c.kind as WireKind];
+    if (width !== undefined) bytes(c.data, c.length * width, 'data');
+    else if (c.kind === 'bool') bytes(c.data, Math.ceil(c.length / 8), 'data');
+    else if (c.kind === 'utf8' || c.kind === 'binary') {
+      bytes(c.data, 0, 'data');
+      bytes(c.offsets, (c.length + 1) * 4, 'offsets');
+      const o = new DataView(c.offsets!.buffer, c.offsets!.byteOffset, (c.length + 1) * 4);
+      let prev = o.getInt32(0, true);
+      if (prev !== 0) throw malformed(c.name, 'its offsets do not start at 0');
+      for (let i = 1; i <= c.length; i++) {
+        const next = o.getInt32(i * 4, true);
+        if (next < prev) throw malformed(c.name, 'its offsets decrease');
+        prev = next;
+      }
+      if (prev > c.data.byteLength) throw malformed(c.name, 'its offsets point past its data');
+    } else if (c.kind !== 'null') throw malformed(c.name, `unknown column kind ${String(c.kind).slice(0, 40)}`);
+  }
+  return length;
+}
+
+/**
+ * The bytes a result table counts for against the result limits: its Arrow IPC size, but at least 8 per
+ * value (rows × columns), so that columns without buffers (all nulls) still count for what holding
+ * their rows costs the engine.
+ */
+export function resultFootprint(table: Table, ipcBytes: number): number {
+  return Math.max(ipcBytes, table.numRows * Math.max(1, table.numCols) * 8);
+}
+
+/** Build an Arrow table from the columns Python returned (checked first, see above). */
+export function fromPyColumns(columns: readonly PyColumn[]): Table {
+  const length = checkPyColumns(columns);
   const data: Data[] = columns.map((c) => {
     const type = arrowTypeOf(c.kind);
     const nullBitmap = c.validity;

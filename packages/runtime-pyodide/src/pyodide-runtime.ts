@@ -13,6 +13,7 @@ import {
   type TaskOutcome,
 } from '@insitu/core';
 import { Piscina } from 'piscina';
+import type { Worker } from 'node:worker_threads';
 import { isChannelOffer, serveHostChannel } from './host-dispatch.js';
 import { readSharedSnapshot, type PreparedSnapshot } from './snapshot-cache.js';
 import type {
@@ -93,7 +94,12 @@ export interface PyodideRuntimeOptions extends WorkerLimitOptions {
    * alone. Ignored by PyodideRuntime.
    */
   readonly osSandbox?: OsSandbox;
+  /** @internal Called when a terminated worker thread has not exited (it is stuck in native code). */
+  readonly onStuckWorker?: () => void;
 }
+
+/** A terminated worker that has not exited after this long is stuck in native code. */
+const STUCK_AFTER_MS = 2000;
 
 /** The snapshot settings for workers: its hash, and its bytes, read once in the background and shared by all workers. */
 function sharedSnapshot(snap: PreparedSnapshot): NonNullable<WorkerConfig['snapshot']> {
@@ -118,6 +124,9 @@ export class PyodideRuntime implements Runtime {
   /** Whether workers read partitions themselves (they have a database file to open). */
   readonly readsQueries: boolean;
   readonly #pool: Piscina;
+  /** Threads being terminated, watched for not exiting. */
+  readonly #watched = new Set<Worker>();
+  readonly #onStuck: (() => void) | undefined;
   /** Which worker runs each task: one user per interpreter. */
   readonly #scheduler: UserScheduler;
   readonly #life = new Lifecycle('Python runtime');
@@ -138,6 +147,7 @@ export class PyodideRuntime implements Runtime {
     this.concurrency = workers;
     this.readsQueries = opts.context !== undefined;
     this.#graceMs = opts.interruptGraceMs ?? 500;
+    this.#onStuck = opts.onStuckWorker;
     const limits = checkMemoryLimits(opts);
     const workerLimits = checkWorkerLimits(opts);
     this.#recycleHeapMb = limits.recycleHeapMb;
@@ -284,11 +294,26 @@ export class PyodideRuntime implements Runtime {
     }
   }
 
-  /** Terminate a worker thread; the pool starts a clean one in its place. */
-  #terminate(threadId: number): void {
+  /**
+   * Terminate a worker thread; the pool starts a clean one in its place. A thread that has not exited
+   * {@link STUCK_AFTER_MS} later is inside native code no termination reaches (a long SQLite
+   * statement): `onStuckWorker` is told (the sandbox process then has itself replaced).
+   */
+  #terminate(threadId: number, known?: Worker): void {
     this.#lastTerminated = Date.now();
     this.#scheduler.retire(threadId);
-    void this.#pool.threads.find((w) => w.threadId === threadId)?.terminate();
+    // piscina may have dropped a thread it terminated itself (an aborted task) from its list already.
+    const worker = known ?? this.#pool.threads.find((w) => w.threadId === threadId);
+    if (worker === undefined) return;
+    if (!this.#watched.has(worker)) {
+      this.#watched.add(worker);
+      // An exited Worker's threadId is -1.
+      setTimeout(() => {
+        this.#watched.delete(worker);
+        if (worker.threadId >= 0) this.#onStuck?.();
+      }, STUCK_AFTER_MS).unref();
+    }
+    void worker.terminate();
   }
 
   /**
@@ -301,12 +326,13 @@ export class PyodideRuntime implements Runtime {
       for (let attempt = 0; ; attempt++) {
         const { req, transfer, user } = build();
         const threadId = await this.#scheduler.acquire(user, outer);
+        const worker = this.#pool.threads.find((w) => w.threadId === threadId);
         let res: ThreadInfo;
         try {
           res = (await this.#pool.run(moving(routedTo(req, threadId), transfer), kill === undefined ? {} : { signal: kill })) as ThreadInfo;
         } catch (e) {
           // Aborted (piscina terminates the thread) or failed in the pool: the worker is not reused.
-          this.#terminate(threadId);
+          this.#terminate(threadId, worker);
           if (kill?.aborted === true || attempt >= 5 || Date.now() - this.#lastTerminated > 5000) throw e;
           res = { threadId: -1, retry: true };
         }

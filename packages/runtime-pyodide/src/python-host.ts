@@ -2,7 +2,7 @@ import { ErrorCode, InsituError, keyOf, resultTooLarge, sameKey, tableFromStored
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { join } from 'node:path';
 import type { PyodideInterface } from 'pyodide';
-import { fromPyColumns, toWireColumns, type PyColumn, type WireColumn } from './arrow-columns.js';
+import { fromPyColumns, resultFootprint, toWireColumns, type PyColumn, type WireColumn } from './arrow-columns.js';
 import { bootPyodide, installTree, SITE_DIR } from './pyodide-boot.js';
 import { PACKAGE_FILES } from './runtime-files.js';
 import { GroupKeys } from './group-keys.js';
@@ -64,8 +64,9 @@ function wireValueOf(r: PyResult & { ok: true }, maxResultBytes: number): WireVa
   let value: WireValue;
   let bytes: number;
   if (r.kind === 'table') {
-    value = { kind: 'table', ipc: tableToIPC(fromPyColumns(r.columns), 'stream') };
-    bytes = value.ipc.byteLength;
+    const table = fromPyColumns(r.columns);
+    value = { kind: 'table', ipc: tableToIPC(table, 'stream') };
+    bytes = resultFootprint(table, value.ipc.byteLength);
   } else if (r.kind === 'json') {
     if (typeof r.json !== 'string') throw badAnswer('JSON result');
     value = { kind: 'json', json: r.json };
@@ -249,7 +250,7 @@ export class PythonHost {
       const [fromGroup, fromPart] = [groups.length, stacked.length];
       const ok = this.#runGroupBatch(req, todo, keys, groups, stacked);
       for (const g of groups.slice(fromGroup)) bytes += groupBytes(g);
-      for (const b of stacked.slice(fromPart)) bytes += b.byteLength;
+      for (const b of stacked.slice(fromPart)) bytes += resultFootprint(tableFromIPC(b), b.byteLength);
       if (ok && bytes > cap) {
         // A reply this large could never fit the engine's budget of results in flight: stop here.
         tooLarge = taskResultTooLarge(bytes, cap, keyOf(todo[todo.length - 1]!, input.by));

@@ -24,6 +24,7 @@ const runtime = new PyodideRuntime({
   workers: config.workers,
   snapshot: config.snapshot,
   sandboxed: true,
+  onStuckWorker: () => send({ type: 'stuck' }),
   ...(config.interruptGraceMs === undefined ? {} : { interruptGraceMs: config.interruptGraceMs }),
   maxMemoryMb: config.maxMemoryMb,
   recycleHeapMb: config.recycleHeapMb,

@@ -54,7 +54,9 @@ export type FromSandbox =
   | { readonly type: 'host'; readonly rid: number; readonly id: number; readonly op: string; readonly args: readonly unknown[] }
   | { readonly type: 'closed' }
   /** Console output of a worker or of the sandbox process (see runtime-log.ts). */
-  | { readonly type: 'log'; readonly entry: RuntimeLogEntry };
+  | { readonly type: 'log'; readonly entry: RuntimeLogEntry }
+  /** A worker did not stop after it was terminated (stuck in native code): the engine retires this process. */
+  | { readonly type: 'stuck' };
 
 /** Settings the sandbox process starts its pool with (passed as JSON in argv). */
 export interface SandboxConfig {

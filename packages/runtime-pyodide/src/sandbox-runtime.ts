@@ -22,6 +22,9 @@ import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox
 import { ensureDatabaseFiles, sandboxLaunch, type SandboxLaunch } from './sandbox-launch.js';
 import { lineSplitter, writeRuntimeLogToStderr, type RuntimeLogEntry, type RuntimeLogSink } from './runtime-log.js';
 
+/** How long a retired sandbox process may go on serving the calls it has before it is killed. */
+const DRAIN_MS = 5_000;
+
 function outcomeOf(o: SandboxOutcome): TaskOutcome {
   const v = o.value;
   const value =
@@ -55,7 +58,9 @@ export class SandboxRuntime implements Runtime {
   /** The database file and its WAL files, mounted writable in the OS sandbox. */
   readonly #databaseFiles: readonly string[];
   #child: ChildProcess | null = null;
-  readonly #pending = new Map<number, Pending>();
+  /** Older sandbox processes that take no new calls and end once their calls are done (see #retire). */
+  readonly #draining = new Set<ChildProcess>();
+  readonly #pending = new Map<number, Pending & { readonly child: ChildProcess }>();
   readonly #hosts = new Map<number, HostApi>();
   readonly #onLog: RuntimeLogSink;
   #nextId = 1;
@@ -100,27 +105,59 @@ export class SandboxRuntime implements Runtime {
     // Whatever reaches the process's stderr outside the console (a crash report, say) is logged line by line.
     const lines = lineSplitter((message) => this.#log({ level: 'error', source: 'sandbox', message }));
     child.stderr?.setEncoding('utf8').on('data', lines.push).on('end', lines.end);
-    child.on('message', (m: FromSandbox) => this.#onMessage(m));
+    child.on('message', (m: FromSandbox) => this.#onMessage(child, m));
     child.on('exit', (code, signal) => {
       if (this.#child === child) this.#child = null;
+      this.#draining.delete(child);
       const error = new InsituError(ErrorCode.RUNTIME_ERROR, `the sandbox process exited (${signal ?? code}); its calls failed, the next call starts a new one`);
-      for (const p of this.#pending.values()) p.reject(error);
-      this.#pending.clear();
+      for (const [id, p] of this.#pending) {
+        if (p.child !== child) continue;
+        this.#pending.delete(id);
+        p.reject(error);
+      }
     });
     this.#child = child;
     return child;
   }
 
-  #onMessage(m: FromSandbox): void {
+  #onMessage(child: ChildProcess, m: FromSandbox): void {
     if (m.type === 'result') {
       const p = this.#pending.get(m.id);
+      if (p?.child !== child) return;
       this.#pending.delete(m.id);
-      p?.resolve(m);
+      p.resolve(m);
+      if (this.#draining.has(child) && !this.#busy(child)) child.kill('SIGKILL');
     } else if (m.type === 'host') {
-      void this.#serveHost(m);
+      void this.#serveHost(child, m);
     } else if (m.type === 'log') {
       this.#log(m.entry);
+    } else if (m.type === 'stuck') {
+      this.#retire(child);
     }
+  }
+
+  #busy(child: ChildProcess): boolean {
+    for (const p of this.#pending.values()) if (p.child === child) return true;
+    return false;
+  }
+
+  /**
+   * A worker of `child` did not stop when it was terminated: it is inside native code (a long SQLite
+   * statement, say) that no interrupt reaches, still using a core and maybe holding the database's write
+   * lock. The only sure stop is the process: new calls go to a new sandbox process at once, and this one
+   * is killed as soon as its other calls are done, or after {@link DRAIN_MS}.
+   */
+  #retire(child: ChildProcess): void {
+    if (this.#child !== child || this.#draining.has(child)) return;
+    this.#child = null;
+    this.#draining.add(child);
+    this.#log({
+      level: 'warn',
+      source: 'sandbox',
+      message: 'a UDF stayed in native code after its call was stopped; new calls go to a new sandbox process and this one is ended when its calls finish',
+    });
+    if (!this.#busy(child)) child.kill('SIGKILL');
+    else setTimeout(() => child.kill('SIGKILL'), DRAIN_MS).unref();
   }
 
   #log(entry: RuntimeLogEntry): void {
@@ -131,7 +168,7 @@ export class SandboxRuntime implements Runtime {
     }
   }
 
-  async #serveHost(m: Extract<FromSandbox, { type: 'host' }>): Promise<void> {
+  async #serveHost(child: ChildProcess, m: Extract<FromSandbox, { type: 'host' }>): Promise<void> {
     const api = this.#hosts.get(m.id);
     let reply: ToSandbox;
     try {
@@ -143,7 +180,7 @@ export class SandboxRuntime implements Runtime {
       const error = e instanceof InsituError ? e.toJSON() : { code: ErrorCode.RUNTIME_ERROR, message: e instanceof Error ? e.message : String(e) };
       reply = { type: 'host-reply', rid: m.rid, ok: false, error };
     }
-    this.#child?.send(reply);
+    if (child.connected) child.send(reply);
   }
 
   async #request(build: (id: number) => ToSandbox, host: HostApi | undefined, signal?: AbortSignal): Promise<Extract<FromSandbox, { type: 'result' }>> {
@@ -156,7 +193,7 @@ export class SandboxRuntime implements Runtime {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const res = await new Promise<Extract<FromSandbox, { type: 'result' }>>((resolvePromise, reject) => {
-        this.#pending.set(id, { resolve: resolvePromise, reject });
+        this.#pending.set(id, { resolve: resolvePromise, reject, child });
         child.send(build(id));
       });
       if (signal !== undefined && isAborted(signal)) throw abortError(signal);
@@ -210,6 +247,7 @@ export class SandboxRuntime implements Runtime {
   /** Stop the sandbox process (and its workers). Idempotent. */
   close(): Promise<void> {
     return this.#life.close(async () => {
+      for (const old of this.#draining) old.kill('SIGKILL');
       const child = this.#child;
       if (child === null || child.exitCode !== null) return;
       // 'close': the process has exited and its stdio pipes are closed (no descriptor left behind).
