@@ -42,6 +42,7 @@ const REFUSED: Record<string, string> = {
   'BEGIN': 'BEGIN IMMEDIATE',
   'SAVEPOINT': '/* */ SAVEPOINT s',
   'COMMIT': 'COMMIT',
+  'the dbstat table (page counts of engine tables)': 'SELECT name, sum(pgsize) AS n FROM "DBSTAT" GROUP BY name',
 };
 
 async function fromUdf(sql: string, context: 'read' | 'write', method: 'query' | 'execute'): Promise<string> {

@@ -6,8 +6,8 @@
  */
 import { ErrorCode, InsituError, type SerializedError } from '@insitu/core';
 
-/** Longest message, traceback or other error text kept from Python (characters). */
-const MAX_ERROR_TEXT = 1 << 20;
+/** Longest message, traceback or other error text kept from Python (characters): the runner cuts at 1 Mi plus a marker line. */
+const MAX_ERROR_TEXT = (1 << 20) + 4096;
 
 /** Room past the cap for the runner's own truncation marker line. */
 const MARKER_ROOM = 4096;
@@ -24,16 +24,20 @@ export function outputText(v: unknown, limit: number): string {
 
 const CODES = new Set<string>(Object.values(ErrorCode));
 
-/** An error as Python reported it, with known fields of the right types only. */
-export function pythonError(v: unknown): SerializedError {
+/**
+ * An error as Python reported it, with known fields of the right types only; the stdout printed before
+ * it is kept up to `outputLimit` like any output.
+ */
+export function pythonError(v: unknown, outputLimit: number): SerializedError {
   const e = (v !== null && typeof v === 'object' ? v : {}) as Record<string, unknown>;
   const text = (x: unknown) => (typeof x === 'string' ? x.slice(0, MAX_ERROR_TEXT) : undefined);
   const code = typeof e['code'] === 'string' && CODES.has(e['code']) ? (e['code'] as SerializedError['code']) : ErrorCode.RUNTIME_ERROR;
   const out: Record<string, unknown> = { code, message: text(e['message']) ?? 'the Python runtime reported an error without a message' };
-  for (const k of ['pythonType', 'traceback', 'script', 'datastore', 'stdout'] as const) {
+  for (const k of ['pythonType', 'traceback', 'script', 'datastore'] as const) {
     const t = text(e[k]);
     if (t !== undefined) out[k] = t;
   }
+  if (typeof e['stdout'] === 'string') out['stdout'] = outputText(e['stdout'], outputLimit);
   if (Number.isSafeInteger(e['line'])) out['line'] = e['line'];
   return out as unknown as SerializedError;
 }

@@ -303,14 +303,14 @@ export class PythonHost {
       | { ok: false; error: SerializedError };
     if (!('results' in out) || !Array.isArray(out.results)) {
       keys.add(batch[0]!);
-      groups.push({ ok: false, error: pythonError((out as { error?: unknown }).error) });
+      groups.push({ ok: false, error: pythonError((out as { error?: unknown }).error, this.#config.limits.maxOutputBytes) });
       return false;
     }
     const part = out.stacked == null ? -1 : stacked.push(tableToIPC(fromPyColumns(out.stacked), 'stream')) - 1;
     for (const [i, r] of out.results.entries()) {
       keys.add(batch[i]!);
       if (r.ok !== true) {
-        groups.push({ ok: false, error: pythonError((r as { error?: unknown }).error) });
+        groups.push({ ok: false, error: pythonError((r as { error?: unknown }).error, this.#config.limits.maxOutputBytes) });
         return false;
       }
       let value: WireValue | StackedRows;
@@ -362,7 +362,7 @@ export class PythonHost {
   /** Run the UDF once on the given input columns. */
   #runOnce(req: RunRequest, columns: WireColumn[] | undefined, thread: ThreadInfo): RunResponse {
     const out = this.#inCall(req, this.#runWire, columns) as PyResult;
-    if (out.ok !== true) return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok: false, error: pythonError((out as { error?: unknown }).error) };
+    if (out.ok !== true) return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok: false, error: pythonError((out as { error?: unknown }).error, this.#config.limits.maxOutputBytes) };
     try {
       const limit = this.#config.limits.maxOutputBytes;
       return { ...thread, ok: true, value: wireValueOf(out, this.#config.limits.maxResultBytes), stdout: outputText(out.stdout, limit), stderr: outputText(out.stderr, limit) };
@@ -384,8 +384,8 @@ export class PythonHost {
     if (!this.#claim(req.user)) return { threadId: threadIdOf(), ...OTHER_USER };
     const answer = this.#call(this.#inspect, req.source, req.name) as Record<string, unknown>;
     const threadId = threadIdOf();
-    if (this.fatal) return { threadId, fatal: true, ok: false, error: pythonError(answer['error']) };
-    if (answer['ok'] !== true) return { threadId, ok: false, error: pythonError(answer['error']) };
+    if (this.fatal) return { threadId, fatal: true, ok: false, error: pythonError(answer['error'], this.#config.limits.maxOutputBytes) };
+    if (answer['ok'] !== true) return { threadId, ok: false, error: pythonError(answer['error'], this.#config.limits.maxOutputBytes) };
     try {
       return { threadId, ok: true, functions: functionNames(answer['functions']) };
     } catch (e) {

@@ -58,6 +58,8 @@ function refuseOutsideReach(sql: string, ops: readonly { opcode: string; p3: num
     const m = /^\s*PRAGMA\s+(?:(?:main|temp)\s*\.\s*)?"?([A-Za-z_]+)"?\s*(=)?/i.exec(sql.replace(/\/\*[\s\S]*?\*\/|--[^\n]*/g, ' '));
     if (m === null || m[2] !== undefined || !REPORTING_PRAGMAS.has(m[1]!.toLowerCase())) throw refused(sql, 'this PRAGMA');
   }
+  // dbstat reports the pages of every table, engine tables included (their sizes tell about others' data).
+  if (/dbstat/i.test(sql)) throw refused(sql, 'the dbstat table');
   for (const op of ops) {
     if (REFUSED_OPCODES.has(op.opcode)) throw refused(sql, 'this statement');
     if ((op.opcode === 'Function' || op.opcode === 'PureFunc') && typeof op.p4 === 'string' && REFUSED_FUNCTIONS.test(op.p4)) {
