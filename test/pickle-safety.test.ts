@@ -163,6 +163,27 @@ describe('loading pickled objects another user saved', () => {
     expect(await markers()).toEqual([]);
   });
 
+  it('from a visible script, takes only the classes and functions it defines, not what it imported', async () => {
+    // A hand-made by-value reference into train_line's namespace, reaching the insitu module it imports.
+    const craft =
+      'import insitu\nfrom insitu import _pickling\nclass Reach:\n    def __init__(self, src): self.src = src\n' +
+      '    def __reduce__(self): return (_pickling._rebuild, (self.src, "insitu.connect"))\n' +
+      'def f(src):\n    insitu.ds.save({"x": Reach(src)}, "evil_reach", overwrite=True, grantable=True)';
+    await alice.doEval({ source: craft }, { args: { src: TRAIN_LINE } });
+    await alice.grant({ datastore: 'evil_reach', to: 'bob' });
+    await alice.grant({ script: 'train_line', to: 'bob' });
+    try {
+      const v = (await bob.doEval('load', { args: { name: 'evil_reach' } })).value as { code: string; message: string };
+      expect(v.code).toBe('PRIVILEGE');
+      expect(v.message).toContain('insitu.connect');
+    } finally {
+      await alice.revoke({ script: 'train_line', to: 'bob' });
+    }
+    // The engine answers only a well-formed hash, and only whether such a script is visible.
+    const bad = await bob.doEval({ source: 'import insitu\ndef f():\n    try:\n        insitu._host.call("dsVisibleScript", {"hash": "../x"})\n    except insitu.InsituError as e:\n        return e.code' });
+    expect(bad.value).toBe('BAD_INPUT');
+  });
+
   it('refuses a by-value class whose source is no script the loader can see, without running that source', async () => {
     const v = (await bob.doEval('load', { args: { name: 'evil_byvalue' } })).value as { code: string; message: string };
     expect(v.code).toBe('PRIVILEGE');
