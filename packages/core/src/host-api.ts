@@ -1,5 +1,6 @@
 import { DatastoreService } from './datastore-service.js';
 import type { HostApi } from './runtime.js';
+import { visibleScriptBySourceHash } from './script-visibility.js';
 import type { Storage } from './storage.js';
 
 /** The engine services a UDF running as `user` may call (`insitu.ds`), with that user's privileges. */
@@ -12,5 +13,6 @@ export function hostApiFor(storage: Storage, user: string): HostApi {
     dsList: (opts) => ds.list(opts),
     dsDescribe: (name, opts) => ds.describe(name, opts),
     dsDelete: (name, opts) => ds.delete(name, opts),
+    dsVisibleScript: (sourceHash) => visibleScriptBySourceHash(storage, user, sourceHash),
   };
 }

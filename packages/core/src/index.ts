@@ -75,5 +75,6 @@ export type { ListDatastoresOptions, LoadDatastoreOptions, SaveDatastoreOptions 
 export { PythonObject, tableFromStored } from './host-values.js';
 export type { DatastoreValue } from './host-values.js';
 export { GrantService } from './grant-service.js';
+export type { VisibleScriptRef } from './script-visibility.js';
 export type { GrantTarget } from './grant-service.js';
 export { leadingKeyword } from './sql-text.js';

@@ -1,6 +1,7 @@
 import type { Table } from 'apache-arrow';
 import type { SerializedError } from './errors.js';
 import type { DatastoreInfo, DatastoreListType, ObjectInfo, QuerySpec, StoredObject } from './storage.js';
+import type { VisibleScriptRef } from './script-visibility.js';
 import type { JsonValue } from './values.js';
 
 /**
@@ -53,6 +54,12 @@ export interface HostApi {
   dsList(opts: { name?: string; type?: DatastoreListType }): Promise<DatastoreInfo[]>;
   dsDescribe(name: string, opts: { owner?: string }): Promise<ObjectInfo[]>;
   dsDelete(name: string, opts: { objs?: readonly string[] }): Promise<number>;
+  /**
+   * The script the user can see (own, global, granted to them or PUBLIC) whose source has this SHA-256
+   * (64 lowercase hex digits), or null. Used to decide whether code carried by another user's pickled
+   * object may run when the user loads it.
+   */
+  dsVisibleScript(sourceHash: string): Promise<VisibleScriptRef | null>;
 }
 
 /** One call of a UDF on one partition. */

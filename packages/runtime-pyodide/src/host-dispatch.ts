@@ -38,7 +38,9 @@ async function handle(api: HostApi, op: string, args: Record<string, unknown>, b
     }
     case 'dsLoad': {
       const objects = await api.dsLoad(name, clean(opts));
-      const metas = objects.map(({ data: _data, ...meta }) => meta);
+      // Who saved the objects: the loader's Python unpickles another owner's pickles restrictively.
+      const owner = typeof opts['owner'] === 'string' ? opts['owner'] : api.user;
+      const metas = objects.map(({ data: _data, ...meta }) => ({ ...meta, owner, own: owner === api.user }));
       return { ok: true, json: JSON.stringify(metas), blobs: objects.map((o) => o.data) };
     }
     case 'dsList': {
@@ -57,6 +59,8 @@ async function handle(api: HostApi, op: string, args: Record<string, unknown>, b
     }
     case 'dsDescribe':
       return { ok: true, json: JSON.stringify(await api.dsDescribe(name, clean(opts))), blobs: [] };
+    case 'dsVisibleScript':
+      return { ok: true, json: JSON.stringify(await api.dsVisibleScript(args['hash'] as string)), blobs: [] };
     case 'dsDelete':
       return { ok: true, json: JSON.stringify(await api.dsDelete(name, clean(opts))), blobs: [] };
     default:

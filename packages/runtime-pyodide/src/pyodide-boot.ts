@@ -25,6 +25,8 @@ const PRELOAD = [
   'insitu._host',
   'insitu._limits',
   'insitu._pickling',
+  'insitu._safe_unpickle',
+  'insitu._unpickle_allowlist',
   'insitu.context',
   'insitu.ds',
   'insitu.errors',

@@ -48,7 +48,7 @@ function hostFor(id: number, user: string): HostApi {
         asked.set(rid, { resolve: resolve as (v: unknown) => void, reject });
         send({ type: 'host', rid, id, op, args });
       });
-  return { user, dsSave: ask('dsSave'), dsLoad: ask('dsLoad'), dsList: ask('dsList'), dsDescribe: ask('dsDescribe'), dsDelete: ask('dsDelete') };
+  return { user, dsSave: ask('dsSave'), dsLoad: ask('dsLoad'), dsList: ask('dsList'), dsDescribe: ask('dsDescribe'), dsDelete: ask('dsDelete'), dsVisibleScript: ask('dsVisibleScript') };
 }
 
 function taskOf(id: number, t: SandboxTask): Task {

@@ -46,13 +46,18 @@ def _source_of(obj):
     return None
 
 
-def _rebuild(source, qualname):
+def rebuilt_namespace(source):
+    """The globals of UDF script ``source`` run once in this interpreter (cached by source)."""
     ns = _REBUILT.get(source)
     if ns is None:
         ns = {"__name__": UDF_MODULE, "__insitu_source__": source, "__builtins__": __builtins__}
         exec(compile(source, "<datastore script>", "exec"), ns)
         _REBUILT[source] = ns
-    obj = ns
+    return ns
+
+
+def _rebuild(source, qualname):
+    obj = rebuilt_namespace(source)
     for part in qualname.split("."):
         obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
     return obj
@@ -74,4 +79,5 @@ def dumps(obj):
 
 
 def loads(data):
+    """Unpickle without restrictions: for the loader's own objects, or others' loaded with ``trust=True``."""
     return pickle.loads(data)

@@ -1,13 +1,15 @@
 """insitu.ds: datastores from inside a UDF, with the calling user's privileges.
 
 Objects are named; JSON-able values are stored as JSON and Frames as Arrow tables (both readable from
-the host too); anything else is pickled (protocol 5, script-defined classes by value).
+the host too); anything else is pickled (protocol 5, script-defined classes by value). Pickles another
+user saved are loaded restrictively (see ``_safe_unpickle``) unless the loader passes ``trust=True``.
 """
 
+import hashlib
 import json
 import math
 
-from . import _host, _pickling
+from . import _host, _pickling, _safe_unpickle
 from ._convert import column_values, encode_columns
 from .frame import Frame
 
@@ -67,24 +69,60 @@ def save(objs, name, *, description="", overwrite=False, append=False, grantable
     _host.call("dsSave", {"name": name, "objects": metas, "opts": opts}, blobs)
 
 
-def _deserialize(meta, blob):
+def _script_visibility():
+    """``visible(source)``: whether ``source`` is the running UDF's own script or one the calling user
+    can see (asked of the engine by SHA-256, answers cached for one load)."""
+    from . import _runner
+
+    ns = _runner.current_namespace()
+    running = ns.get("__insitu_source__") if ns is not None else None
+    answers = {}
+
+    def visible(source):
+        if running is not None and source == running:
+            return True
+        if source not in answers:
+            try:
+                digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
+            except UnicodeEncodeError:
+                answers[source] = False
+            else:
+                found, _ = _host.call("dsVisibleScript", {"hash": digest})
+                answers[source] = found is not None
+        return answers[source]
+
+    return visible
+
+
+def _deserialize(meta, blob, datastore, trust, visible):
     fmt = meta["format"]
     if fmt == "json":
         return json.loads(bytes(blob).decode("utf-8"))
     if fmt == "arrow":
         return Frame({c["name"]: column_values(c["kind"], c["chunks"]) for c in blob})
-    return _pickling.loads(bytes(blob))
+    if trust or meta.get("own") is True:
+        return _pickling.loads(bytes(blob))
+    what = f"object {meta['name']!r} of datastore {datastore!r} saved by user {meta.get('owner')}"
+    return _safe_unpickle.loads(bytes(blob), what, visible)
 
 
-def load(name, objs=None, owner=None, to_globals=False):
+def load(name, objs=None, owner=None, to_globals=False, trust=False):
     """Load all objects of datastore ``name`` (or those in ``objs``) as a dict; ``owner`` for granted ones.
+
+    Pickled objects another user saved may only use standard containers and scalars, ``datetime``,
+    ``decimal``, ``fractions``, ``collections`` basics, ``insitu.Frame``, and classes and functions of
+    scripts you can see; anything else raises PRIVILEGE (naming it) before any of it runs.
+    ``trust=True`` lifts that: the saver's code then runs in your call, with your privileges.
 
     With ``to_globals=True`` the objects also become globals of the calling UDF.
     """
+    if not isinstance(trust, bool):
+        raise TypeError(f"trust must be True or False, got {trust!r}")
     if isinstance(objs, str):
         objs = [objs]
     metas, blobs = _host.call("dsLoad", {"name": name, "opts": {"objs": objs, "owner": owner}})
-    out = {m["name"]: _deserialize(m, b) for m, b in zip(metas, blobs)}
+    visible = _script_visibility()
+    out = {m["name"]: _deserialize(m, b, name, trust, visible) for m, b in zip(metas, blobs)}
     if to_globals:
         from . import _runner
 
