@@ -77,3 +77,4 @@ export type { DatastoreValue } from './host-values.js';
 export { GrantService } from './grant-service.js';
 export type { GrantTarget } from './grant-service.js';
 export { leadingKeyword } from './sql-text.js';
+export type { StoredUser, UserDeletion, UserObjects, UserStorage } from './user-storage.js';
