@@ -1,10 +1,10 @@
-import { admittedStorage } from './admitted-storage.js';
 import { asInsituError, guardedService } from './error-boundary.js';
 import { Lifecycle } from './lifecycle.js';
 import type { ApplyDefaults } from './apply-runner.js';
 import { ResultBudget } from './result-budget.js';
 import { checkResultLimits } from './result-limits.js';
 import type { Runtime } from './runtime.js';
+import { admissionOf, admitted } from './session-admission.js';
 import { Session } from './session.js';
 import type { Storage } from './storage.js';
 import { checkUserMode, UserDirectory, type UserMode } from './user-directory.js';
@@ -79,8 +79,8 @@ export class Engine implements AsyncDisposable {
   session(opts: SessionOptions = {}): Session {
     this.#life.check();
     const user = checkUserName(opts.user ?? DEFAULT_USER);
-    const storage = admittedStorage(this.storage, this.#directory, user);
-    return new Session(storage, this.runtime, user, () => this.#life.check(), this.#defaults, this.#directory);
+    const admit = admissionOf(this.#directory, user);
+    return new Session(admitted(this.storage, admit), admitted(this.runtime, admit), user, () => this.#life.check(), this.#defaults, this.#directory);
   }
 
   /** Stop the workers and close the database. Idempotent; later calls on the engine fail with CLOSED. */
