@@ -51,10 +51,7 @@ export class UserDirectory {
    */
   admit(user: string): Promise<void> {
     if (this.mode === 'open') {
-      // Read first: most sessions are of known users, and a read takes no write lock.
-      const registering = this.#storage
-        .getUser(user)
-        .then((found) => (found === null ? this.#storage.putUser({ name: user, description: '', created: new Date() }, { ifMissing: true }) : false));
+      const registering = this.#storage.putUser({ name: user, description: '', created: new Date() }, { ifMissing: true });
       this.#pending.set(user, registering);
       const done = () => {
         if (this.#pending.get(user) === registering) this.#pending.delete(user);
