@@ -185,3 +185,37 @@ describe('worker reads of split scans', () => {
     }
   });
 });
+
+describe('SqliteStorage users', () => {
+  it('registers, on upgrade, the valid user names that already own or hold objects', async () => {
+    const path = join(dir, 'v2.db');
+    const db = new Database(path);
+    db.exec(MIGRATIONS[0]!);
+    db.exec(MIGRATIONS[1]!);
+    db.pragma('user_version = 2');
+    const at = new Date(0).toISOString();
+    db.prepare(`INSERT INTO insitu_scripts VALUES ('s', 'olive', 0, 'olive', 'def s(): pass', '', ?)`).run(at);
+    db.prepare(`INSERT INTO insitu_datastores VALUES ('dora', 'd', '', 1, ?)`).run(at);
+    db.prepare(`INSERT INTO insitu_grants VALUES ('datastore', 'dora', 'd', 'gus', ?)`).run(at);
+    db.prepare(`INSERT INTO insitu_grants VALUES ('datastore', 'dora', 'd', 'PUBLIC', ?)`).run(at);
+    db.prepare(`INSERT INTO insitu_grants VALUES ('datastore', 'dora', 'd', 'not-a-name', ?)`).run(at);
+    db.close();
+    const upgraded = new SqliteStorage(path);
+    try {
+      expect((await upgraded.listUsers()).map((u) => u.name)).toEqual(['dora', 'gus', 'olive']);
+      expect(await codeOf(upgraded.putUser({ name: 'gus', description: '', created: new Date() }, { ifMissing: false }))).toBe('ALREADY_EXISTS');
+      expect(await upgraded.putUser({ name: 'gus', description: '', created: new Date() }, { ifMissing: true })).toBe(false);
+      // dora owns a datastore and two grants on it: refused without cascade, nothing removed.
+      expect(await upgraded.deleteUser('dora', { cascade: false })).toEqual({ deleted: false, owned: { scripts: 0, datastores: 1, grants: 3 }, revoked: 0 });
+      expect(await upgraded.getDatastore('dora', 'd')).not.toBeNull();
+      expect(await upgraded.deleteUser('gus', { cascade: false })).toEqual({ deleted: true, owned: { scripts: 0, datastores: 0, grants: 0 }, revoked: 1 });
+      expect(await upgraded.deleteUser('dora', { cascade: true })).toMatchObject({ deleted: true, revoked: 0 });
+      expect(await upgraded.getDatastore('dora', 'd')).toBeNull();
+      expect(await upgraded.hasGrant('datastore', 'dora', 'd', 'anyone')).toBe(false);
+      expect(await upgraded.deleteUser('nobody', { cascade: true })).toBeNull();
+      expect((await upgraded.listUsers()).map((u) => u.name)).toEqual(['olive']);
+    } finally {
+      await upgraded.close();
+    }
+  });
+});

@@ -1,12 +1,15 @@
-import { badInput } from './errors.js';
-import { asInsituError } from './error-boundary.js';
+import { asInsituError, guardedService } from './error-boundary.js';
 import { Lifecycle } from './lifecycle.js';
 import type { ApplyDefaults } from './apply-runner.js';
 import { ResultBudget } from './result-budget.js';
 import { checkResultLimits } from './result-limits.js';
 import type { Runtime } from './runtime.js';
+import { admissionOf, admitted } from './session-admission.js';
 import { Session } from './session.js';
 import type { Storage } from './storage.js';
+import { checkUserMode, UserDirectory, type UserMode } from './user-directory.js';
+import { checkUserName } from './user-names.js';
+import { UserService } from './user-service.js';
 
 /** User a session runs as when none is given. */
 export const DEFAULT_USER = 'default';
@@ -24,6 +27,12 @@ export interface EngineSettings extends Omit<ApplyDefaults, 'budget'> {
    * whose next result would go past it fails with RESULT_TOO_LARGE and releases what it held.
    */
   readonly maxResultBytesInFlight?: number;
+  /**
+   * Which session users are accepted: `open` (default) registers a user the first time a session of
+   * it is made; `registered` refuses sessions of users not created with `engine.users.create()`
+   * (every call of such a session fails with PRIVILEGE).
+   */
+  readonly users?: UserMode;
 }
 
 /**
@@ -37,6 +46,9 @@ export class Engine implements AsyncDisposable {
   readonly runtime: Runtime;
   /** The budget of result bytes held by this engine's running calls (shared by all its sessions). */
   readonly resultBudget: ResultBudget;
+  /** The known users: create, list, drop. */
+  readonly users: UserService;
+  readonly #directory: UserDirectory;
   readonly #life = new Lifecycle('engine');
   readonly #defaults: ApplyDefaults;
 
@@ -45,7 +57,9 @@ export class Engine implements AsyncDisposable {
    * every call (an invalid one is BAD_INPUT).
    */
   constructor(storage: Storage, runtime: Runtime, settings: EngineSettings = {}) {
-    const { maxResultBytesInFlight, ...defaults } = settings;
+    const { maxResultBytesInFlight, users, ...defaults } = settings;
+    this.#directory = new UserDirectory(storage, checkUserMode(users));
+    this.users = guardedService(new UserService(storage, this.#directory), 'users', () => this.#life.check());
     this.resultBudget = new ResultBudget(checkResultLimits({ maxResultBytesInFlight }).maxResultBytesInFlight);
     this.storage = storage;
     this.runtime = runtime;
@@ -57,14 +71,16 @@ export class Engine implements AsyncDisposable {
     return this.#life.closed;
   }
 
-  /** A session acting as `user`. */
+  /**
+   * A session acting as `user` (a name with the identifier rules, BAD_INPUT otherwise). In `open` mode
+   * the user is registered now if new; in `registered` mode every call of a session of an unknown user
+   * fails with PRIVILEGE.
+   */
   session(opts: SessionOptions = {}): Session {
     this.#life.check();
-    const user = opts.user ?? DEFAULT_USER;
-    if (typeof user !== 'string' || user.length === 0 || user.length > 128 || /[\u0000-\u001f]/.test(user)) {
-      throw badInput('user must be a string of 1 to 128 characters without control characters');
-    }
-    return new Session(this.storage, this.runtime, user, () => this.#life.check(), this.#defaults);
+    const user = checkUserName(opts.user ?? DEFAULT_USER);
+    const admit = admissionOf(this.#directory, user);
+    return new Session(admitted(this.storage, admit), admitted(this.runtime, admit), user, () => this.#life.check(), this.#defaults, this.#directory);
   }
 
   /** Stop the workers and close the database. Idempotent; later calls on the engine fail with CLOSED. */

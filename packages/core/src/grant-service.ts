@@ -3,6 +3,7 @@ import { checkIdentifier } from './identifiers.js';
 import { datastoreNotFound, privilegeError } from './privileges.js';
 import { scriptNotFound } from './script-repository.js';
 import { PUBLIC, type Grant, type Storage } from './storage.js';
+import type { UserDirectory } from './user-directory.js';
 
 /** What to grant or revoke: exactly one of `script` or `datastore`, and a grantee. */
 export type GrantTarget =
@@ -23,11 +24,13 @@ function checkTarget(t: unknown): { kind: Grant['kind']; name: string; to: strin
 export class GrantService {
   readonly #storage: Storage;
   readonly #user: string;
+  readonly #users: Pick<UserDirectory, 'known'>;
 
-  /** @internal Use `session.grant()` / `session.revoke()`. */
-  constructor(storage: Storage, user: string) {
+  /** @internal Use `session.grant()` / `session.revoke()`. `users` says who may be granted to. */
+  constructor(storage: Storage, user: string, users: Pick<UserDirectory, 'known'>) {
     this.#storage = storage;
     this.#user = user;
+    this.#users = users;
   }
 
   /** Let `to` (a user, or PUBLIC for everyone) read one of your private scripts or grantable datastores. */
@@ -75,6 +78,12 @@ export class GrantService {
       if (action === 'grant' && !ds.grantable) {
         throw privilegeError(`datastore ${name}, which was saved with grantable: false`, this.#user, 'grant', { datastore: name });
       }
+    }
+    // Only the owner gets this far, so only an owner learns whether a user exists.
+    if (action === 'grant' && !(await this.#users.known(grantee))) {
+      throw badInput(`cannot grant ${kind} ${name} to user ${JSON.stringify(grantee.slice(0, 128))}: no such user (create it with engine.users.create, or grant to PUBLIC)`, {
+        [kind]: name,
+      });
     }
     return { kind, owner: this.#user, name, grantee };
   }

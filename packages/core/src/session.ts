@@ -12,6 +12,7 @@ import { ScriptRepository } from './script-repository.js';
 import type { CreateTableOptions, Storage } from './storage.js';
 import { leadingKeyword } from './sql-text.js';
 import { TableProxy } from './table-proxy.js';
+import type { UserDirectory } from './user-directory.js';
 import type { RowObject, SqlParam } from './values.js';
 
 /**
@@ -31,13 +32,13 @@ export class Session {
   readonly #check: () => void;
 
   /** @internal Use `engine.session()`. */
-  constructor(storage: Storage, runtime: Runtime, user: string, check: () => void, defaults: ApplyDefaults = {}) {
+  constructor(storage: Storage, runtime: Runtime, user: string, check: () => void, defaults: ApplyDefaults, users: UserDirectory) {
     this.user = user;
     this.#storage = storage;
     this.#check = check;
     this.scripts = guardedService(new ScriptRepository(storage, runtime, user, check), 'scripts', () => {});
     this.#apply = new ApplyRunner(storage, runtime, user, defaults);
-    this.#grants = new GrantService(storage, user);
+    this.#grants = new GrantService(storage, user, users);
     this.datastores = guardedService(new DatastoreService(storage, user), 'datastores', check);
   }
 

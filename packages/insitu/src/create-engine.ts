@@ -1,4 +1,4 @@
-import { Engine, asInsituError, badInput, checkResultLimits, type ResultLimits, type Runtime } from '@insitu/core';
+import { Engine, asInsituError, badInput, checkResultLimits, checkUserMode, type ResultLimits, type Runtime, type UserMode } from '@insitu/core';
 import { SqliteStorage } from '@insitu/adapters';
 import { PACKAGE_FILES, PyodideRuntime, SandboxRuntime, checkMemoryLimits, defaultSnapshotDir, prepareSnapshot, type PyodideRuntimeOptions, type RuntimeLogSink } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
@@ -70,6 +70,12 @@ export interface EngineOptions {
    * other calls go on.
    */
   readonly maxResultBytesInFlight?: number;
+  /**
+   * Which session users are accepted. `'open'` (default, for embedding): a user is registered the
+   * first time a session of it is made. `'registered'`: only users created with
+   * `engine.users.create()`; every call of a session of another user fails with PRIVILEGE.
+   */
+  readonly users?: UserMode;
 }
 
 /**
@@ -85,7 +91,9 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const storage = new SqliteStorage(opts.database ?? 'insitu.db', opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs });
   let runtime: Runtime;
   let limits: ResultLimits;
+  let users: UserMode;
   try {
+    users = checkUserMode(opts.users);
     const maxMemoryMb = checkMemoryLimits(opts).maxMemoryMb;
     limits = checkResultLimits(opts);
     // Bundled entries start each worker ~0.1 s sooner; without them the packages' own files run.
@@ -124,5 +132,6 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   return new Engine(storage, runtime, {
     ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
     maxResultBytesInFlight: limits.maxResultBytesInFlight,
+    users,
   });
 }

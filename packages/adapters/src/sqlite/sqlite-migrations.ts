@@ -49,6 +49,19 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (kind, owner, name, grantee)
    ) WITHOUT ROWID;
    CREATE INDEX insitu_grants_by_grantee ON insitu_grants (grantee, kind);`,
+  // 3: known users. Names are case-sensitive, as owners are. Users that already own or hold objects
+  // are registered from them, when their names are valid user names (identifiers, not PUBLIC).
+  `CREATE TABLE insitu_users (
+     name        TEXT NOT NULL PRIMARY KEY,
+     description TEXT NOT NULL DEFAULT '',
+     created     TEXT NOT NULL
+   ) WITHOUT ROWID;
+   INSERT OR IGNORE INTO insitu_users (name, description, created)
+     SELECT name, '', strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM (
+       SELECT owner AS name FROM insitu_scripts UNION SELECT owner FROM insitu_datastores
+       UNION SELECT owner FROM insitu_grants UNION SELECT grantee FROM insitu_grants)
+     WHERE length(name) BETWEEN 1 AND 128 AND name GLOB '[A-Za-z_]*' AND name NOT GLOB '*[^A-Za-z0-9_]*'
+       AND upper(name) <> 'PUBLIC' AND lower(substr(name, 1, 7)) NOT IN ('insitu_', 'sqlite_');`,
 ];
 
 /** Bring the database up to the latest schema version. Refuses a database from a newer insitu. */

@@ -22,6 +22,8 @@ import {
   type ScriptFilter,
   type Storage,
   type StoredScript,
+  type StoredUser,
+  type UserDeletion,
 } from '@insitu/core';
 import type { Schema, Table } from 'apache-arrow';
 import Database from 'better-sqlite3';
@@ -33,6 +35,7 @@ import { bindable, prepareGuarded, sqlError } from './sqlite-statement-guard.js'
 import { SqliteDatastoreStore } from './sqlite-datastore-store.js';
 import { SqliteGrantStore } from './sqlite-grant-store.js';
 import { SqliteScriptStore } from './sqlite-script-store.js';
+import { SqliteUserStore } from './sqlite-user-store.js';
 import { writeTable } from './sqlite-table-writer.js';
 
 /** Options for {@link SqliteStorage}. */
@@ -52,6 +55,7 @@ export class SqliteStorage implements Storage {
   readonly #scripts: SqliteScriptStore;
   readonly #grants: SqliteGrantStore;
   readonly #datastores: SqliteDatastoreStore;
+  readonly #users: SqliteUserStore;
   readonly #busyTimeoutMs: number;
   readonly #readers = new Set<BetterSqlite3.Database>();
 
@@ -72,6 +76,7 @@ export class SqliteStorage implements Storage {
     this.#scripts = new SqliteScriptStore(this.#db);
     this.#grants = new SqliteGrantStore(this.#db);
     this.#datastores = new SqliteDatastoreStore(this.#db);
+    this.#users = new SqliteUserStore(this.#db);
   }
 
   /** Whether the database lives only in this connection's memory. */
@@ -354,6 +359,28 @@ export class SqliteStorage implements Storage {
   /** @inheritdoc */
   deleteDatastore(owner: string, name: string, objects?: readonly string[]): Promise<number> {
     return this.#datastores.deleteDatastore(owner, name, objects);
+  }
+
+  // ---- users --------------------------------------------------------------------------------------
+
+  /** @inheritdoc */
+  putUser(user: StoredUser, opts: { ifMissing: boolean }): Promise<boolean> {
+    return this.#users.putUser(user, opts);
+  }
+
+  /** @inheritdoc */
+  getUser(name: string): Promise<StoredUser | null> {
+    return this.#users.getUser(name);
+  }
+
+  /** @inheritdoc */
+  listUsers(): Promise<StoredUser[]> {
+    return this.#users.listUsers();
+  }
+
+  /** @inheritdoc */
+  deleteUser(name: string, opts: { cascade: boolean }): Promise<UserDeletion | null> {
+    return this.#users.deleteUser(name, opts);
   }
 
   /** @inheritdoc */

@@ -1,0 +1,98 @@
+import { badInput } from './errors.js';
+import type { UserDirectory } from './user-directory.js';
+import { checkUserName } from './user-names.js';
+import type { UserObjects, UserStorage } from './user-storage.js';
+
+/** A registered user, as `engine.users.list()` gives it. */
+export interface UserInfo {
+  /** The user's name. */
+  readonly name: string;
+  /** When the user was registered (created, or first seen by an `open`-mode engine). */
+  readonly created: Date;
+  /** Free-text description ('' when none). */
+  readonly description: string;
+}
+
+/** Options for {@link UserService.create}. */
+export interface CreateUserOptions {
+  /** Free-text description. Default ''. */
+  readonly description?: string;
+}
+
+/** Options for {@link UserService.drop}. */
+export interface DropUserOptions {
+  /** Also remove everything the user owns (scripts, datastores, the grants on them). Default false. */
+  readonly cascade?: boolean;
+}
+
+/** What {@link UserService.drop} removed. */
+export interface DroppedUser {
+  /** The user's objects removed with them (all zero when they owned nothing). */
+  readonly removed: UserObjects;
+  /** Grants other users had given to the dropped user, revoked. */
+  readonly revoked: number;
+}
+
+const MAX_DESCRIPTION = 4000;
+
+function describeOwned(o: UserObjects): string {
+  const parts = [
+    [o.scripts, 'script'],
+    [o.datastores, 'datastore'],
+    [o.grants, 'grant'],
+  ] as const;
+  return parts
+    .filter(([n]) => n > 0)
+    .map(([n, what]) => `${n} ${what}${n === 1 ? '' : 's'}`)
+    .join(', ');
+}
+
+/**
+ * The engine's known users (`engine.users`): create, list, drop. An engine-level administration API:
+ * whoever holds the engine may use it (the future REST server will guard it).
+ */
+export class UserService {
+  readonly #storage: UserStorage;
+  readonly #directory: UserDirectory;
+
+  /** @internal Use `engine.users`. */
+  constructor(storage: UserStorage, directory: UserDirectory) {
+    this.#storage = storage;
+    this.#directory = directory;
+  }
+
+  /** Register a user. A bad or reserved name is BAD_INPUT; an existing user ALREADY_EXISTS. */
+  async create(name: string, opts: CreateUserOptions = {}): Promise<UserInfo> {
+    const user = checkUserName(name);
+    const description = opts.description ?? '';
+    if (typeof description !== 'string' || description.length > MAX_DESCRIPTION) {
+      throw badInput(`description must be a string of at most ${MAX_DESCRIPTION} characters`);
+    }
+    const created = new Date();
+    await this.#storage.putUser({ name: user, description, created }, { ifMissing: false });
+    return { name: user, created, description };
+  }
+
+  /** Every registered user, ordered by name. */
+  async list(): Promise<UserInfo[]> {
+    return (await this.#storage.listUsers()).map((u) => ({ name: u.name, created: u.created, description: u.description }));
+  }
+
+  /**
+   * Remove a user. One who owns scripts or datastores is BAD_INPUT (naming what they own) unless
+   * `cascade`, which removes those objects, the grants on them and the user in one transaction.
+   * Grants other users gave to them are revoked either way, so a later user of that name starts with
+   * nothing. An unknown user is BAD_INPUT.
+   */
+  async drop(name: string, opts: DropUserOptions = {}): Promise<DroppedUser> {
+    const user = checkUserName(name);
+    if (opts.cascade !== undefined && typeof opts.cascade !== 'boolean') throw badInput('cascade must be a boolean');
+    const outcome = await this.#storage.deleteUser(user, { cascade: opts.cascade === true });
+    if (outcome === null) throw badInput(`user ${user} does not exist`);
+    if (!outcome.deleted) {
+      throw badInput(`user ${user} owns ${describeOwned(outcome.owned)}; pass { cascade: true } to drop the user with them`);
+    }
+    this.#directory.dropped();
+    return { removed: outcome.owned, revoked: outcome.revoked };
+  }
+}

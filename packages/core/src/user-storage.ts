@@ -1,0 +1,48 @@
+/** A registered user as kept by storage. */
+export interface StoredUser {
+  /** The user's name (see `checkUserName`). */
+  readonly name: string;
+  /** Free-text description. */
+  readonly description: string;
+  /** When the user was registered. */
+  readonly created: Date;
+}
+
+/** What a user owns: counted before a drop, removed by a cascading one. */
+export interface UserObjects {
+  /** Scripts the user created, private and global. */
+  readonly scripts: number;
+  /** Datastores the user owns. */
+  readonly datastores: number;
+  /** Grants the user gave on their own scripts and datastores. */
+  readonly grants: number;
+}
+
+/** The outcome of {@link UserStorage.deleteUser} for a user that exists. */
+export interface UserDeletion {
+  /** Whether the user was removed (false: they own objects and the drop did not cascade). */
+  readonly deleted: boolean;
+  /** What the user owned when the drop ran (removed with them when `deleted`). */
+  readonly owned: UserObjects;
+  /** Grants other users had given to this user, revoked with them (0 when not `deleted`). */
+  readonly revoked: number;
+}
+
+/** The registry of known users. */
+export interface UserStorage {
+  /**
+   * Register a user. An existing one is ALREADY_EXISTS unless `ifMissing`, when nothing changes.
+   * Resolves to whether the user was added.
+   */
+  putUser(user: StoredUser, opts: { ifMissing: boolean }): Promise<boolean>;
+  /** The user of that exact name, or null. */
+  getUser(name: string): Promise<StoredUser | null>;
+  /** Every registered user, ordered by name. */
+  listUsers(): Promise<StoredUser[]>;
+  /**
+   * In one transaction: count what `name` owns; unless they own something and `cascade` is false,
+   * delete their scripts, datastores and the grants on them, revoke the grants given to them and
+   * remove the user. Resolves to null when there is no such user.
+   */
+  deleteUser(name: string, opts: { cascade: boolean }): Promise<UserDeletion | null>;
+}
