@@ -106,6 +106,8 @@ export class SandboxRuntime implements Runtime {
     const lines = lineSplitter((message) => this.#log({ level: 'error', source: 'sandbox', message }));
     child.stderr?.setEncoding('utf8').on('data', lines.push).on('end', lines.end);
     child.on('message', (m: FromSandbox) => this.#onMessage(child, m));
+    // A send to a process that was just killed fails with an 'error' event: its calls fail on 'exit' anyway.
+    child.on('error', (e) => this.#log({ level: 'error', source: 'sandbox', message: `sandbox process: ${e.message}` }));
     child.on('exit', (code, signal) => {
       if (this.#child === child) this.#child = null;
       this.#draining.delete(child);
@@ -189,7 +191,9 @@ export class SandboxRuntime implements Runtime {
     const child = this.#child ?? this.#spawn();
     const id = this.#nextId++;
     if (host !== undefined) this.#hosts.set(id, host);
-    const onAbort = () => child.send({ type: 'abort', id, reason: abortError(signal!).toJSON() } satisfies ToSandbox);
+    const onAbort = () => {
+      if (child.connected) child.send({ type: 'abort', id, reason: abortError(signal!).toJSON() } satisfies ToSandbox);
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const res = await new Promise<Extract<FromSandbox, { type: 'result' }>>((resolvePromise, reject) => {
