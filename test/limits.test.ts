@@ -148,27 +148,31 @@ describe('budget of result bytes in flight', () => {
   const sevenMiB = (fill: string) => ({ source: `def f(i):\n    return b"${fill}" * ${7 * MiB}` });
 
   it('fails the call that would take the engine past the budget and lets the others finish', async () => {
-    // Each call alone fits (3 x 7 MiB of 24 MiB), both together do not: whichever call's result would
-    // cross the line fails and frees what it held, so the other one always fits.
+    // The attacker's call holds 3 x 7 MiB of the 24 MiB while its 4th partition still runs; bob's call,
+    // made then, would take the engine past the budget with its first result: it fails and frees what it
+    // held, the attacker's call and a small call of a third user go on.
     const pid = sandboxPid();
-    const settled = await Promise.allSettled([
-      attacker.indexApply(3, sevenMiB('a'), { parallel: true }),
+    const holding = attacker.indexApply(
+      4,
+      { source: `import time\ndef f(i):\n    if i == 4:\n        time.sleep(3)\n        return b"z"\n    return b"a" * ${7 * MiB}` },
+      { parallel: true },
+    );
+    for (let i = 0; i < 300 && engine.resultBudget.inFlight < 21 * MiB; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(engine.resultBudget.inFlight).toBeGreaterThanOrEqual(21 * MiB);
+    const [b, small] = await Promise.allSettled([
       engine.session({ user: 'bob' }).indexApply(3, sevenMiB('b'), { parallel: true }),
       other.doEval({ source: 'def f():\n    return b"c" * 1_000_000' }),
     ]);
-    const [a, b, small] = settled;
-    const failed = [a, b].filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    const passed = [a, b].filter((r) => r.status === 'fulfilled');
-    expect(failed).toHaveLength(1);
-    expect(passed).toHaveLength(1);
-    const e = await rejectsWith(Promise.reject(failed[0]!.reason), 'RESULT_TOO_LARGE');
+    expect(b.status).toBe('rejected');
+    const e = await rejectsWith(Promise.reject((b as PromiseRejectedResult).reason), 'RESULT_TOO_LARGE');
     expect(e.message).toContain('maxResultBytesInFlight, 25165824 bytes (24 MiB)');
     expect(e.message).toContain('createEngine({ maxResultBytesInFlight })');
-    const values = (passed[0] as PromiseFulfilledResult<{ value: Uint8Array[] }>).value.value;
-    expect(values.map((v) => v.byteLength)).toEqual([7 * MiB, 7 * MiB, 7 * MiB]);
     expect(small.status).toBe('fulfilled');
+    const values = (await holding).value as Uint8Array[];
+    expect(values.map((v) => v.byteLength)).toEqual([7 * MiB, 7 * MiB, 7 * MiB, 1]);
     expect(sandboxPid()).toBe(pid);
     // Everything was released: a call holding 21 MiB fits again.
+    expect(engine.resultBudget.inFlight).toBe(0);
     await stillServing();
     expect((await attacker.indexApply(3, sevenMiB('d'), { parallel: true })).partitions).toHaveLength(3);
   });

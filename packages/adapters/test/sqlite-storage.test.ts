@@ -187,7 +187,7 @@ describe('worker reads of split scans', () => {
 });
 
 describe('SqliteStorage users', () => {
-  it('registers, on upgrade, the valid user names that already own or hold objects', async () => {
+  it('registers, on upgrade, the users that already own or hold objects (not PUBLIC)', async () => {
     const path = join(dir, 'v2.db');
     const db = new Database(path);
     db.exec(MIGRATIONS[0]!);
@@ -198,11 +198,11 @@ describe('SqliteStorage users', () => {
     db.prepare(`INSERT INTO insitu_datastores VALUES ('dora', 'd', '', 1, ?)`).run(at);
     db.prepare(`INSERT INTO insitu_grants VALUES ('datastore', 'dora', 'd', 'gus', ?)`).run(at);
     db.prepare(`INSERT INTO insitu_grants VALUES ('datastore', 'dora', 'd', 'PUBLIC', ?)`).run(at);
-    db.prepare(`INSERT INTO insitu_grants VALUES ('datastore', 'dora', 'd', 'not-a-name', ?)`).run(at);
+    db.prepare(`INSERT INTO insitu_grants VALUES ('datastore', 'dora', 'd', 'ann@example.com', ?)`).run(at);
     db.close();
     const upgraded = new SqliteStorage(path);
     try {
-      expect((await upgraded.listUsers()).map((u) => u.name)).toEqual(['dora', 'gus', 'olive']);
+      expect((await upgraded.listUsers()).map((u) => u.name)).toEqual(['ann@example.com', 'dora', 'gus', 'olive']);
       expect(await codeOf(upgraded.putUser({ name: 'gus', description: '', created: new Date() }, { ifMissing: false }))).toBe('ALREADY_EXISTS');
       expect(await upgraded.putUser({ name: 'gus', description: '', created: new Date() }, { ifMissing: true })).toBe(false);
       // dora owns a datastore and two grants on it: refused without cascade, nothing removed.
@@ -213,7 +213,7 @@ describe('SqliteStorage users', () => {
       expect(await upgraded.getDatastore('dora', 'd')).toBeNull();
       expect(await upgraded.hasGrant('datastore', 'dora', 'd', 'anyone')).toBe(false);
       expect(await upgraded.deleteUser('nobody', { cascade: true })).toBeNull();
-      expect((await upgraded.listUsers()).map((u) => u.name)).toEqual(['olive']);
+      expect((await upgraded.listUsers()).map((u) => u.name)).toEqual(['ann@example.com', 'olive']);
     } finally {
       await upgraded.close();
     }

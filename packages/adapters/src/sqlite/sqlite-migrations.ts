@@ -50,7 +50,7 @@ export const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    CREATE INDEX insitu_grants_by_grantee ON insitu_grants (grantee, kind);`,
   // 3: known users. Names are case-sensitive, as owners are. Users that already own or hold objects
-  // are registered from them, when their names are valid user names (identifiers, not PUBLIC).
+  // are registered from them (any name of 1 to 128 characters but PUBLIC).
   `CREATE TABLE insitu_users (
      name        TEXT NOT NULL PRIMARY KEY,
      description TEXT NOT NULL DEFAULT '',
@@ -60,8 +60,7 @@ export const MIGRATIONS: readonly string[] = [
      SELECT name, '', strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM (
        SELECT owner AS name FROM insitu_scripts UNION SELECT owner FROM insitu_datastores
        UNION SELECT owner FROM insitu_grants UNION SELECT grantee FROM insitu_grants)
-     WHERE length(name) BETWEEN 1 AND 128 AND name GLOB '[A-Za-z_]*' AND name NOT GLOB '*[^A-Za-z0-9_]*'
-       AND upper(name) <> 'PUBLIC' AND lower(substr(name, 1, 7)) NOT IN ('insitu_', 'sqlite_');`,
+     WHERE length(name) BETWEEN 1 AND 128 AND upper(name) <> 'PUBLIC';`,
 ];
 
 /** Bring the database up to the latest schema version. Refuses a database from a newer insitu. */
