@@ -19,17 +19,7 @@ export type OsSandbox = 'bubblewrap' | 'none';
 
 /** The `bwrap` executable on PATH, or null. */
 export function findBubblewrap(path = process.env['PATH'] ?? '/usr/bin:/bin'): string | null {
-  for (const dir of path.split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, 'bwrap');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
+  return which('bwrap', path.split(delimiter));
 }
 
 /** The error of an engine that wants bubblewrap where there is none. */
@@ -49,7 +39,7 @@ export function bubblewrapMissing(): InsituError {
  * Paths to mount, with every symbolic link on the way recreated inside, so a path resolves in the
  * sandbox exactly as it does outside.
  */
-export class MountPlan {
+class MountPlan {
   readonly #links = new Map<string, string>();
   readonly #binds = new Map<string, boolean>();
 
@@ -263,9 +253,9 @@ export interface BubblewrapSpec {
   readonly writes: readonly string[];
 }
 
-/** A program on PATH (or in the usual system directories), or null. */
-function which(name: string): string | null {
-  for (const dir of [...(process.env['PATH'] ?? '').split(delimiter), '/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
+/** The first executable `name` in `dirs` (default: PATH, then the usual system directories), or null. */
+function which(name: string, dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/bin', '/bin', '/usr/sbin', '/sbin']): string | null {
+  for (const dir of dirs) {
     if (dir === '') continue;
     const candidate = join(dir, name);
     try {

@@ -247,10 +247,9 @@ export class PythonHost {
       batch = [];
       batchRows = 0;
       if (todo.length === 0) return true;
-      const [fromGroup, fromPart] = [groups.length, stacked.length];
-      const ok = this.#runGroupBatch(req, todo, keys, groups, stacked);
+      const fromGroup = groups.length;
+      const ok = this.#runGroupBatch(req, todo, keys, groups, stacked, (n) => (bytes += n));
       for (const g of groups.slice(fromGroup)) bytes += groupBytes(g);
-      for (const b of stacked.slice(fromPart)) bytes += resultFootprint(tableFromIPC(b), b.byteLength);
       if (ok && bytes > cap) {
         // A reply this large could never fit the engine's budget of results in flight: stop here.
         tooLarge = taskResultTooLarge(bytes, cap, keyOf(todo[todo.length - 1]!, input.by));
@@ -296,7 +295,7 @@ export class PythonHost {
    * Run the UDF on each of `batch`'s groups in one Python call; append their keys, results and stacked
    * table. False when a group failed (the results stop there) or the interpreter did.
    */
-  #runGroupBatch(req: RunRequest, batch: Table[], keys: GroupKeys, groups: GroupResult[], stacked: Uint8Array[]): boolean {
+  #runGroupBatch(req: RunRequest, batch: Table[], keys: GroupKeys, groups: GroupResult[], stacked: Uint8Array[], count: (bytes: number) => void): boolean {
     const rows = new Table(batch.flatMap((g) => g.batches));
     const out = this.#inCall(req, this.#runGroupsWire, toWireColumns(rows), batch.map((g) => g.batches.length)) as
       | { results: PyResult[]; stacked: PyColumn[] | null | undefined }
@@ -306,7 +305,13 @@ export class PythonHost {
       groups.push({ ok: false, error: pythonError((out as { error?: unknown }).error, this.#config.limits.maxOutputBytes) });
       return false;
     }
-    const part = out.stacked == null ? -1 : stacked.push(tableToIPC(fromPyColumns(out.stacked), 'stream')) - 1;
+    let part = -1;
+    if (out.stacked != null) {
+      const table = fromPyColumns(out.stacked);
+      const ipc = tableToIPC(table, 'stream');
+      count(resultFootprint(table, ipc.byteLength));
+      part = stacked.push(ipc) - 1;
+    }
     for (const [i, r] of out.results.entries()) {
       keys.add(batch[i]!);
       if (r.ok !== true) {

@@ -107,7 +107,7 @@ export function recordedSnapshot(path: string): PreparedSnapshot | null {
 }
 
 /** The SHA-256 of `bytes`, hex. */
-export function sha256Of(bytes: Uint8Array): string {
+function sha256Of(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
