@@ -36,10 +36,19 @@ export { INPUT_TYPES } from './runtime.js';
 export type { ContextMode, GroupOutcome, HostApi, Image, InputType, RunOptions, Runtime, ScriptInspection, Task, TaskInput, TaskOutcome, TaskValue } from './runtime.js';
 export { Lifecycle } from './lifecycle.js';
 export { TableProxy } from './table-proxy.js';
-export type { ProxySource } from './table-proxy.js';
+export type { ProxySource } from './data-plan.js';
 export { ScriptRepository } from './script-repository.js';
 export type { CreateScriptOptions, ListScriptsOptions, Script, ScriptInfo } from './script-repository.js';
+export { APPLY_KINDS, CALL_OPTION_NAMES, callOf, checkApplyCall, checkFuncRef, splitOptions } from './apply-call.js';
+export type { ApplyCall, ApplyKind, CallControls, CallOptions } from './apply-call.js';
+export { decodePlan, encodePlan } from './data-plan.js';
+export type { DataPlan } from './data-plan.js';
+export { decodeScalar, encodeScalar } from './json-params.js';
+export type { JsonScalar } from './json-params.js';
+export { decodeResult, encodeResult } from './result-codec.js';
+export { ProgressReporter, PROGRESS_INTERVAL_MS } from './progress-reporter.js';
 export type {
+  ApplyProgress,
   ApplyOptions,
   DataApplyOptions,
   FuncRef,
