@@ -122,17 +122,32 @@ describe('jobs on one file, several engines', () => {
     for (const id of ids) expect((await bobOnB.jobs.result(id)).value).toMatch(/^t\d$/);
   });
 
-  it('closing the engine that runs a job ends it INTERRUPTED at once, never leaving it running', async () => {
+  /** Submit a long job and return the engine running it and the other one. */
+  async function runningLong(): Promise<{ id: string; runner: Engine; other: Engine }> {
     const { id } = await alice.jobs.submit({ kind: 'doEval', func: { source: 'import time\ndef f():\n    time.sleep(60)' } });
     let holder: string | null = null;
     for (let i = 0; i < 400 && holder === null; i++) {
       const raw = new Database(db.path, { readonly: true });
-      holder = raw.prepare("SELECT lease_owner FROM insitu_jobs WHERE id = ? AND state = 'running'").pluck().get(id) as string | null;
+      holder = (raw.prepare("SELECT lease_owner FROM insitu_jobs WHERE id = ? AND state = 'running'").pluck().get(id) as string | undefined) ?? null;
       raw.close();
       if (holder === null) await new Promise((r) => setTimeout(r, 25));
     }
     const [runner, other] = holder === a.jobs.engineId ? [a, b] : [b, a];
     expect(runner.jobs.engineId).toBe(holder);
+    return { id, runner, other };
+  }
+
+  it('a cancel made through another engine stops the job where it runs', async () => {
+    const { id, other } = await runningLong();
+    const t0 = Date.now();
+    await other.session({ user: 'alice' }).jobs.cancel(id);
+    const st = await other.session({ user: 'alice' }).jobs.wait(id, { timeoutMs: 20_000 });
+    expect(st.state).toBe('cancelled');
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it('closing the engine that runs a job ends it INTERRUPTED at once, never leaving it running', async () => {
+    const { id, runner, other } = await runningLong();
     const t0 = Date.now();
     await runner.close();
     expect(Date.now() - t0).toBeLessThan(10_000);

@@ -131,7 +131,8 @@ export class JobService {
       await this.#recover();
       this.#pump();
     });
-    every(Math.max(1, Math.floor(this.#s.jobLeaseMs / 3)), () => this.#heartbeat());
+    // Renewal also carries cancels and deletes made through other engines: at least every poll.
+    every(Math.max(1, Math.min(this.#s.jobPollMs, Math.floor(this.#s.jobLeaseMs / 3))), () => this.#heartbeat());
     every(Math.max(1000, Math.min(this.#s.jobRetentionMs, 3_600_000)), () => this.#purge());
   }
 
