@@ -288,46 +288,46 @@ export class SqliteStorage implements Storage {
   // ---- scripts ------------------------------------------------------------------------------------
 
   /** @inheritdoc */
-  putScript(script: StoredScript, opts: { overwrite: boolean }): Promise<void> {
+  async putScript(script: StoredScript, opts: { overwrite: boolean }): Promise<void> {
     return this.#scripts.putScript(script, opts);
   }
 
   /** @inheritdoc */
-  getScript(name: string, scope: { owner: string } | { global: true }): Promise<StoredScript | null> {
+  async getScript(name: string, scope: { owner: string } | { global: true }): Promise<StoredScript | null> {
     return this.#scripts.getScript(name, scope);
   }
 
   /** @inheritdoc */
-  listScripts(filter: ScriptFilter): Promise<StoredScriptGrant[]> {
+  async listScripts(filter: ScriptFilter): Promise<StoredScriptGrant[]> {
     return this.#scripts.listScripts(filter);
   }
 
   /** @inheritdoc */
-  deleteScript(name: string, scope: { owner: string } | { global: true }): Promise<boolean> {
+  async deleteScript(name: string, scope: { owner: string } | { global: true }): Promise<boolean> {
     return this.#scripts.deleteScript(name, scope);
   }
 
   // ---- grants -------------------------------------------------------------------------------------
 
   /** @inheritdoc */
-  putGrant(grant: Grant): Promise<void> {
+  async putGrant(grant: Grant): Promise<void> {
     return this.#grants.putGrant(grant);
   }
 
   /** @inheritdoc */
-  deleteGrant(grant: Grant): Promise<boolean> {
+  async deleteGrant(grant: Grant): Promise<boolean> {
     return this.#grants.deleteGrant(grant);
   }
 
   /** @inheritdoc */
-  hasGrant(kind: GrantKind, owner: string, name: string, user: string): Promise<boolean> {
+  async hasGrant(kind: GrantKind, owner: string, name: string, user: string): Promise<boolean> {
     return this.#grants.hasGrant(kind, owner, name, user);
   }
 
   // ---- datastores ---------------------------------------------------------------------------------
 
   /** @inheritdoc */
-  saveDatastore(
+  async saveDatastore(
     owner: string,
     name: string,
     objects: readonly StoredObject[],
@@ -337,27 +337,27 @@ export class SqliteStorage implements Storage {
   }
 
   /** @inheritdoc */
-  getDatastore(owner: string, name: string): Promise<DatastoreInfo | null> {
+  async getDatastore(owner: string, name: string): Promise<DatastoreInfo | null> {
     return this.#datastores.getDatastore(owner, name);
   }
 
   /** @inheritdoc */
-  loadObjects(owner: string, name: string, objects?: readonly string[]): Promise<StoredObject[]> {
+  async loadObjects(owner: string, name: string, objects?: readonly string[]): Promise<StoredObject[]> {
     return this.#datastores.loadObjects(owner, name, objects);
   }
 
   /** @inheritdoc */
-  describeObjects(owner: string, name: string): Promise<ObjectInfo[]> {
+  async describeObjects(owner: string, name: string): Promise<ObjectInfo[]> {
     return this.#datastores.describeObjects(owner, name);
   }
 
   /** @inheritdoc */
-  listDatastores(filter: { user: string; type: DatastoreListType; name?: string }): Promise<DatastoreInfo[]> {
+  async listDatastores(filter: { user: string; type: DatastoreListType; name?: string }): Promise<DatastoreInfo[]> {
     return this.#datastores.listDatastores(filter);
   }
 
   /** @inheritdoc */
-  deleteDatastore(owner: string, name: string, objects?: readonly string[]): Promise<number> {
+  async deleteDatastore(owner: string, name: string, objects?: readonly string[]): Promise<number> {
     return this.#datastores.deleteDatastore(owner, name, objects);
   }
 
