@@ -126,26 +126,30 @@ def f(i):
     expect(await values('OUT5')).toEqual([1]);
   });
 
-  it('writing partitions in parallel wait for each other, and the engine waits for them without blocking them', async () => {
+  it('writing partitions in parallel wait for each other, and the engine waits for them without blocking its thread', async () => {
     await emptyOut('OUT6');
     const src = `import insitu, time
 def f(i):
     insitu.connect().execute("INSERT INTO OUT6 VALUES (?)", [i])
-    time.sleep(0.8)
+    time.sleep(1.2)
     return i`;
     const call = me.indexApply(2, { source: src }, { parallel: true, context: 'write' });
     // While a partition holds the write lock, the engine's own connection writes (a datastore save from
-    // the host): it waits on its busy timeout for the partition to end; the partition needs nothing from
-    // the engine to end.
+    // the host): it waits for the partitions to end (they need nothing from the engine to end), and the
+    // engine's thread stays free meanwhile (a timer fires on time).
     await new Promise((r) => setTimeout(r, 400));
     const started = Date.now();
+    let timerAfter = Number.POSITIVE_INFINITY;
+    setTimeout(() => (timerAfter = Date.now() - started), 50);
     await me.datastores.save('from_host', { x: 1 }, { overwrite: true });
     const waited = Date.now() - started;
     const res = await call;
     expect(res.value).toEqual([1, 2]);
     expect(await values('OUT6')).toEqual([1, 2]);
     expect(await datastores()).toContain('from_host');
+    expect(waited).toBeGreaterThan(500);
     expect(waited).toBeLessThan(4000);
+    expect(timerAfter).toBeLessThan(300);
   });
 
   it('a partition waiting for the write lock stops when its call times out', async () => {

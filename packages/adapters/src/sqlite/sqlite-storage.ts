@@ -37,6 +37,7 @@ import { SqliteGrantStore } from './sqlite-grant-store.js';
 import { SqliteScriptStore } from './sqlite-script-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
 import { writeTable } from './sqlite-table-writer.js';
+import { writeWhenUnlocked } from './sqlite-write-wait.js';
 
 /** Options for {@link SqliteStorage}. */
 export interface SqliteStorageOptions {
@@ -93,7 +94,7 @@ export class SqliteStorage implements Storage {
       throw new InsituError(ErrorCode.ALREADY_EXISTS, `table ${name} already exists; pass { overwrite: true } to replace it`);
     }
     try {
-      writeTable(this.#db, name, data, opts.overwrite === true, exists);
+      await this.#write(() => writeTable(this.#db, name, data, opts.overwrite === true, exists));
     } catch (e) {
       throw sqlError(e, `CREATE TABLE ${name}`);
     }
@@ -289,7 +290,7 @@ export class SqliteStorage implements Storage {
 
   /** @inheritdoc */
   async putScript(script: StoredScript, opts: { overwrite: boolean }): Promise<void> {
-    return this.#scripts.putScript(script, opts);
+    return this.#write(() => this.#scripts.putScript(script, opts));
   }
 
   /** @inheritdoc */
@@ -304,19 +305,19 @@ export class SqliteStorage implements Storage {
 
   /** @inheritdoc */
   async deleteScript(name: string, scope: { owner: string } | { global: true }): Promise<boolean> {
-    return this.#scripts.deleteScript(name, scope);
+    return this.#write(() => this.#scripts.deleteScript(name, scope));
   }
 
   // ---- grants -------------------------------------------------------------------------------------
 
   /** @inheritdoc */
   async putGrant(grant: Grant): Promise<void> {
-    return this.#grants.putGrant(grant);
+    return this.#write(() => this.#grants.putGrant(grant));
   }
 
   /** @inheritdoc */
   async deleteGrant(grant: Grant): Promise<boolean> {
-    return this.#grants.deleteGrant(grant);
+    return this.#write(() => this.#grants.deleteGrant(grant));
   }
 
   /** @inheritdoc */
@@ -333,7 +334,7 @@ export class SqliteStorage implements Storage {
     objects: readonly StoredObject[],
     opts: { mode: SaveMode; description: string; grantable: boolean },
   ): Promise<void> {
-    return this.#datastores.saveDatastore(owner, name, objects, opts);
+    return this.#write(() => this.#datastores.saveDatastore(owner, name, objects, opts));
   }
 
   /** @inheritdoc */
@@ -358,14 +359,14 @@ export class SqliteStorage implements Storage {
 
   /** @inheritdoc */
   async deleteDatastore(owner: string, name: string, objects?: readonly string[]): Promise<number> {
-    return this.#datastores.deleteDatastore(owner, name, objects);
+    return this.#write(() => this.#datastores.deleteDatastore(owner, name, objects));
   }
 
   // ---- users --------------------------------------------------------------------------------------
 
   /** @inheritdoc */
   putUser(user: StoredUser, opts: { ifMissing: boolean }): Promise<boolean> {
-    return this.#users.putUser(user, opts);
+    return this.#write(() => this.#users.putUser(user, opts));
   }
 
   /** @inheritdoc */
@@ -380,7 +381,12 @@ export class SqliteStorage implements Storage {
 
   /** @inheritdoc */
   deleteUser(name: string, opts: { cascade: boolean }): Promise<UserDeletion | null> {
-    return this.#users.deleteUser(name, opts);
+    return this.#write(() => this.#users.deleteUser(name, opts));
+  }
+
+  /** Run a write on the engine's connection once SQLite's write lock is free (see sqlite-write-wait.ts). */
+  #write<T>(write: () => T | Promise<T>): Promise<T> {
+    return writeWhenUnlocked(this.#db, this.#busyTimeoutMs, write);
   }
 
   /** @inheritdoc */
