@@ -10,7 +10,12 @@ export interface EngineOptions {
   readonly database?: string;
   /** Worker threads running Python, one Pyodide interpreter each. Default min(cores, 4). */
   readonly workers?: number;
-  /** Milliseconds SQLite waits for a lock before failing. Default 5000. */
+  /**
+   * Milliseconds a connection waits for SQLite's write lock before failing (`STORAGE_ERROR`). Default
+   * 5000. A partition that writes holds the lock until it ends, so this bounds how long the engine's own
+   * writes and other partitions' first writes wait for a writing partition (README: "A failed partition
+   * writes nothing").
+   */
   readonly busyTimeoutMs?: number;
   /** Default `timeoutMs` of every apply call; a call's own `timeoutMs` overrides it. Default: none. */
   readonly timeoutMs?: number;

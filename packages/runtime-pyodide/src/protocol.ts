@@ -122,6 +122,11 @@ export interface GroupsWire {
   readonly stacked: readonly Uint8Array[];
   /** Set when reading the rows failed. */
   readonly error?: SerializedError;
+  /**
+   * How many groups, from the first, committed their writes (see python-host.ts: a batch of groups run
+   * in one Python call commits together). Absent: none.
+   */
+  readonly committed?: number;
 }
 
 /** Reply to a RunRequest with `groups` input. */

@@ -213,7 +213,13 @@ export class PyodideRuntime implements Runtime {
   /** Like {@link runGroups}, but the reply as the worker sent it (the sandbox forwards it as is). */
   async runGroupsWire(task: Task, opts: RunOptions = {}): Promise<GroupsWire> {
     const res = (await this.#execute(task, opts.signal)) as GroupsResponse;
-    return { keys: res.keys, groups: res.groups, stacked: res.stacked, ...(res.error === undefined ? {} : { error: res.error }) };
+    return {
+      keys: res.keys,
+      groups: res.groups,
+      stacked: res.stacked,
+      ...(res.error === undefined ? {} : { error: res.error }),
+      ...(res.committed === undefined ? {} : { committed: res.committed }),
+    };
   }
 
   /**
@@ -262,7 +268,10 @@ export class PyodideRuntime implements Runtime {
       clearTimeout(grace);
       signal?.removeEventListener('abort', onAbort);
     }
-    if (signal !== undefined && isAborted(signal)) throw abortError(signal);
+    // A partition that finished (and committed) before the abort took effect is reported as it ended,
+    // and so are groups (they say which committed): the apply call still fails with the abort's error.
+    const finished = (res as { ok?: unknown }).ok === true || 'groups' in res;
+    if (signal !== undefined && isAborted(signal) && !finished) throw abortError(signal);
     this.#recycle(control);
     return res;
   }

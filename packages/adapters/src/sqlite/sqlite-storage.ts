@@ -37,6 +37,7 @@ import { SqliteGrantStore } from './sqlite-grant-store.js';
 import { SqliteScriptStore } from './sqlite-script-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
 import { writeTable } from './sqlite-table-writer.js';
+import { writeWhenUnlocked } from './sqlite-write-wait.js';
 
 /** Options for {@link SqliteStorage}. */
 export interface SqliteStorageOptions {
@@ -93,7 +94,7 @@ export class SqliteStorage implements Storage {
       throw new InsituError(ErrorCode.ALREADY_EXISTS, `table ${name} already exists; pass { overwrite: true } to replace it`);
     }
     try {
-      writeTable(this.#db, name, data, opts.overwrite === true, exists);
+      await this.#write(() => writeTable(this.#db, name, data, opts.overwrite === true, exists));
     } catch (e) {
       throw sqlError(e, `CREATE TABLE ${name}`);
     }
@@ -288,84 +289,84 @@ export class SqliteStorage implements Storage {
   // ---- scripts ------------------------------------------------------------------------------------
 
   /** @inheritdoc */
-  putScript(script: StoredScript, opts: { overwrite: boolean }): Promise<void> {
-    return this.#scripts.putScript(script, opts);
+  async putScript(script: StoredScript, opts: { overwrite: boolean }): Promise<void> {
+    return this.#write(() => this.#scripts.putScript(script, opts));
   }
 
   /** @inheritdoc */
-  getScript(name: string, scope: { owner: string } | { global: true }): Promise<StoredScript | null> {
+  async getScript(name: string, scope: { owner: string } | { global: true }): Promise<StoredScript | null> {
     return this.#scripts.getScript(name, scope);
   }
 
   /** @inheritdoc */
-  listScripts(filter: ScriptFilter): Promise<StoredScriptGrant[]> {
+  async listScripts(filter: ScriptFilter): Promise<StoredScriptGrant[]> {
     return this.#scripts.listScripts(filter);
   }
 
   /** @inheritdoc */
-  deleteScript(name: string, scope: { owner: string } | { global: true }): Promise<boolean> {
-    return this.#scripts.deleteScript(name, scope);
+  async deleteScript(name: string, scope: { owner: string } | { global: true }): Promise<boolean> {
+    return this.#write(() => this.#scripts.deleteScript(name, scope));
   }
 
   // ---- grants -------------------------------------------------------------------------------------
 
   /** @inheritdoc */
-  putGrant(grant: Grant): Promise<void> {
-    return this.#grants.putGrant(grant);
+  async putGrant(grant: Grant): Promise<void> {
+    return this.#write(() => this.#grants.putGrant(grant));
   }
 
   /** @inheritdoc */
-  deleteGrant(grant: Grant): Promise<boolean> {
-    return this.#grants.deleteGrant(grant);
+  async deleteGrant(grant: Grant): Promise<boolean> {
+    return this.#write(() => this.#grants.deleteGrant(grant));
   }
 
   /** @inheritdoc */
-  hasGrant(kind: GrantKind, owner: string, name: string, user: string): Promise<boolean> {
+  async hasGrant(kind: GrantKind, owner: string, name: string, user: string): Promise<boolean> {
     return this.#grants.hasGrant(kind, owner, name, user);
   }
 
   // ---- datastores ---------------------------------------------------------------------------------
 
   /** @inheritdoc */
-  saveDatastore(
+  async saveDatastore(
     owner: string,
     name: string,
     objects: readonly StoredObject[],
     opts: { mode: SaveMode; description: string; grantable: boolean },
   ): Promise<void> {
-    return this.#datastores.saveDatastore(owner, name, objects, opts);
+    return this.#write(() => this.#datastores.saveDatastore(owner, name, objects, opts));
   }
 
   /** @inheritdoc */
-  getDatastore(owner: string, name: string): Promise<DatastoreInfo | null> {
+  async getDatastore(owner: string, name: string): Promise<DatastoreInfo | null> {
     return this.#datastores.getDatastore(owner, name);
   }
 
   /** @inheritdoc */
-  loadObjects(owner: string, name: string, objects?: readonly string[]): Promise<StoredObject[]> {
+  async loadObjects(owner: string, name: string, objects?: readonly string[]): Promise<StoredObject[]> {
     return this.#datastores.loadObjects(owner, name, objects);
   }
 
   /** @inheritdoc */
-  describeObjects(owner: string, name: string): Promise<ObjectInfo[]> {
+  async describeObjects(owner: string, name: string): Promise<ObjectInfo[]> {
     return this.#datastores.describeObjects(owner, name);
   }
 
   /** @inheritdoc */
-  listDatastores(filter: { user: string; type: DatastoreListType; name?: string }): Promise<DatastoreInfo[]> {
+  async listDatastores(filter: { user: string; type: DatastoreListType; name?: string }): Promise<DatastoreInfo[]> {
     return this.#datastores.listDatastores(filter);
   }
 
   /** @inheritdoc */
-  deleteDatastore(owner: string, name: string, objects?: readonly string[]): Promise<number> {
-    return this.#datastores.deleteDatastore(owner, name, objects);
+  async deleteDatastore(owner: string, name: string, objects?: readonly string[]): Promise<number> {
+    return this.#write(() => this.#datastores.deleteDatastore(owner, name, objects));
   }
 
   // ---- users --------------------------------------------------------------------------------------
 
   /** @inheritdoc */
   putUser(user: StoredUser, opts: { ifMissing: boolean }): Promise<boolean> {
-    return this.#users.putUser(user, opts);
+    return this.#write(() => this.#users.putUser(user, opts));
   }
 
   /** @inheritdoc */
@@ -380,7 +381,12 @@ export class SqliteStorage implements Storage {
 
   /** @inheritdoc */
   deleteUser(name: string, opts: { cascade: boolean }): Promise<UserDeletion | null> {
-    return this.#users.deleteUser(name, opts);
+    return this.#write(() => this.#users.deleteUser(name, opts));
+  }
+
+  /** Run a write on the engine's connection once SQLite's write lock is free (see sqlite-write-wait.ts). */
+  #write<T>(write: () => T | Promise<T>): Promise<T> {
+    return writeWhenUnlocked(this.#db, this.#busyTimeoutMs, write);
   }
 
   /** @inheritdoc */

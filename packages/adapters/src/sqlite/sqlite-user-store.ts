@@ -22,6 +22,8 @@ export class SqliteUserStore implements UserStorage {
 
   /** @inheritdoc */
   async putUser(u: StoredUser, opts: { ifMissing: boolean }): Promise<boolean> {
+    // A known user needs no write (so no wait for a partition holding the write lock).
+    if (opts.ifMissing && this.#db.prepare(`SELECT 1 FROM insitu_users WHERE name = ?`).get(u.name) !== undefined) return false;
     const added =
       this.#db
         .prepare(`INSERT INTO insitu_users (name, description, created) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`)
