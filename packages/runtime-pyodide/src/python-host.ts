@@ -39,7 +39,7 @@ interface ContextConnection {
   reset(): void;
   close(): void;
 }
-type OpenContext = (path: string, opts: { busyTimeoutMs: number }) => ContextConnection;
+type OpenContext = (path: string, opts: { busyTimeoutMs: number; user: string } & Readonly<Record<string, string | number>>) => ContextConnection;
 
 type Answer = { ok: true; [k: string]: unknown } | { ok: false; error: SerializedError };
 
@@ -467,7 +467,10 @@ export class PythonHost {
         'insitu.connect() needs the engine to use a database file; this engine runs on :memory:, whose data only the engine itself can see',
       );
     }
-    this.#connection ??= this.#openContext(this.#config.context.database, { busyTimeoutMs: this.#config.context.busyTimeoutMs });
+    if (this.#user === null) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'insitu.connect() is only available while a UDF runs');
+    // The interpreter serves one user, so its connection acts as that user for good.
+    const { database, busyTimeoutMs, options } = this.#config.context;
+    this.#connection ??= this.#openContext(database, { ...options, busyTimeoutMs, user: this.#user });
     return this.#connection;
   }
 

@@ -1,9 +1,12 @@
-import { ErrorCode, InsituError, schemaOf, type SqlParam } from '@insitu/core';
+import { ErrorCode, InsituError, checkUnownedTables, schemaOf, type SqlParam } from '@insitu/core';
 import { Table } from 'apache-arrow';
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { declaredKinds, groupedByNumericKey, readByColumn, scanBatches } from './sqlite-scanner.js';
-import { bindable, prepareGuarded, sqlError } from './sqlite-statement-guard.js';
+import { runSchemaChange } from './sqlite-schema-change.js';
+import { bindable, guardStatement, prepareGuarded, sqlError, type StatementUser } from './sqlite-statement-guard.js';
+import { SqliteTableAccess } from './sqlite-table-access.js';
+import { SqliteTablePrivileges } from './sqlite-table-privileges.js';
 
 /**
  * The database connection behind `insitu.connect()` inside a UDF. It lives in the worker thread, on a
@@ -27,11 +30,24 @@ export interface ContextConnection {
   close(): void;
 }
 
-/** Open the context connection for database file `path`. */
-export function openContextConnection(path: string, opts: { busyTimeoutMs?: number } = {}): ContextConnection {
+/** Options of {@link openContextConnection}. */
+export interface ContextConnectionOptions {
+  /** Milliseconds to wait for a lock. Default 5000. */
+  readonly busyTimeoutMs?: number;
+  /** The user every statement runs as (a worker serves one user): each table is checked against their privileges. */
+  readonly user: string;
+  /** What every user may do with tables without an insitu owner (the engine's option). Default `read`. */
+  readonly unownedTables?: string;
+}
+
+/** Open the context connection for database file `path`, acting as `opts.user`. */
+export function openContextConnection(path: string, opts: ContextConnectionOptions): ContextConnection {
   let db: BetterSqlite3.Database;
+  let as: StatementUser;
   try {
     db = new Database(path, { fileMustExist: true, timeout: opts.busyTimeoutMs ?? 5000 });
+    if (typeof opts.user !== 'string' || opts.user === '') throw new Error('the context connection needs the user it acts for');
+    as = { access: new SqliteTableAccess(db, new SqliteTablePrivileges(db, checkUnownedTables(opts.unownedTables))), user: opts.user };
   } catch (e) {
     throw new InsituError(ErrorCode.STORAGE_ERROR, `cannot open the database for the UDF context: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -40,10 +56,10 @@ export function openContextConnection(path: string, opts: { busyTimeoutMs?: numb
       try {
         // Each column statement is checked like the whole; the whole is prepared only when it is read.
         if (byColumn !== undefined && byColumn.length > 0) {
-          const table = readByColumn(db, byColumn.map((s) => prepareGuarded(db, s, params, 'query')), bindable(params));
+          const table = readByColumn(db, byColumn.map((s) => prepareGuarded(db, s, params, 'query', as)), bindable(params));
           if (table !== null) return table;
         }
-        const stmt = prepareGuarded(db, sql, params, 'query');
+        const stmt = prepareGuarded(db, sql, params, 'query', as);
         const batches = [...scanBatches(stmt, bindable(params), 65536)].flatMap((t) => t.batches);
         if (batches.length > 0) return new Table(batches);
         const { names, kinds } = declaredKinds(stmt);
@@ -53,7 +69,7 @@ export function openContextConnection(path: string, opts: { busyTimeoutMs?: numb
       }
     },
     *scan(sql, params, batchRows, breakOn) {
-      const stmt = prepareGuarded(db, sql, params, 'query');
+      const stmt = prepareGuarded(db, sql, params, 'query', as);
       try {
         yield* scanBatches(stmt, bindable(params), batchRows, breakOn);
       } catch (e) {
@@ -61,7 +77,7 @@ export function openContextConnection(path: string, opts: { busyTimeoutMs?: numb
       }
     },
     *groups(sql, params, key) {
-      const stmt = prepareGuarded(db, sql, params, 'query');
+      const stmt = prepareGuarded(db, sql, params, 'query', as);
       try {
         yield* groupedByNumericKey(stmt, bindable(params), key);
       } catch (e) {
@@ -69,13 +85,17 @@ export function openContextConnection(path: string, opts: { busyTimeoutMs?: numb
       }
     },
     execute(sql, params, mode) {
-      const stmt = prepareGuarded(db, sql, params, mode === 'write' ? 'write' : 'read');
-      try {
+      const { stmt, schemaChange } = guardStatement(db, sql, params, mode === 'write' ? 'write' : 'read', as);
+      const run = () => {
         if (stmt.reader) {
           stmt.all(...bindable(params));
           return 0;
         }
         return stmt.run(...bindable(params)).changes;
+      };
+      try {
+        // A schema change runs in a savepoint and stays only if the user may make it.
+        return schemaChange ? runSchemaChange(db, as.access.privileges, as.user, run) : run();
       } catch (e) {
         throw sqlError(e, sql);
       }
