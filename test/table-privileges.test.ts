@@ -15,7 +15,7 @@ def f(stmts):
     out = {}
     for label, sql in stmts:
         try:
-            if sql.lstrip().upper().startswith(("SELECT", "WITH")):
+            if sql.lstrip().upper().startswith(("SELECT", "WITH", "PRAGMA")):
                 out[label] = ["ok", len(c.query(sql))]
             else:
                 out[label] = ["ok", c.execute(sql)]
@@ -96,9 +96,23 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       const q1 = await errorOf(nobody.query('SELECT * FROM EMP').pull());
       const q2 = await errorOf(nobody.query('SELECT * FROM NO_SUCH').pull());
       expect(q1!.message.replace('EMP', 'T')).toBe(q2!.message.replace('NO_SUCH', 'T'));
-      const inside = await attempt(nobody, [['invisible', 'SELECT * FROM EMP'], ['missing', 'SELECT * FROM NO_SUCH']]);
+      const inside = await attempt(nobody, [
+        ['invisible', 'SELECT * FROM EMP'],
+        ['missing', 'SELECT * FROM NO_SUCH'],
+        ['invisible columns', 'PRAGMA table_info(EMP)'],
+        ['missing columns', 'PRAGMA table_info(NO_SUCH)'],
+        ['own columns', 'PRAGMA table_info(PUB)'],
+        ['schema', 'SELECT name FROM sqlite_master'],
+        ['table list', 'PRAGMA table_list'],
+      ]);
       expect(inside['invisible']![0]).toBe('TABLE_NOT_FOUND');
       expect(String(inside['invisible']![1]).replace('EMP', 'T')).toBe(String(inside['missing']![1]).replace('NO_SUCH', 'T'));
+      expect(inside['invisible columns']![0]).toBe('TABLE_NOT_FOUND');
+      expect(String(inside['invisible columns']![1]).replace('EMP', 'T')).toBe(String(inside['missing columns']![1]).replace('NO_SUCH', 'T'));
+      expect(inside['own columns']).toEqual(['ok', 1]);
+      // The schema table and table_list name every user's tables.
+      expect([inside['schema']![0], inside['table list']![0]]).toEqual(['PRIVILEGE', 'PRIVILEGE']);
+      await rejectsWith(nobody.query('SELECT name FROM sqlite_schema').pull(), 'PRIVILEGE');
       // Grants on an invisible table: not found too; on a visible one not owned: PRIVILEGE.
       await rejectsWith(nobody.grant({ table: 'EMP', to: 'PUBLIC' }), 'TABLE_NOT_FOUND');
       await rejectsWith(nobody.grant({ table: 'NO_SUCH', to: 'PUBLIC' }), 'TABLE_NOT_FOUND');

@@ -51,6 +51,16 @@ function refused(sql: string, what: string): InsituError {
   return new InsituError(ErrorCode.PRIVILEGE, `${what} is not allowed here: ${sql.slice(0, 200)}`);
 }
 
+/** A pragma statement's name, schema and argument (`PRAGMA [schema.]name[(arg) | = value]`). */
+function pragmaOf(sql: string): { name: string; schema: string | null; arg: string | null } | null {
+  const m = /^\s*PRAGMA\s+(?:"?([A-Za-z_]+)"?\s*\.\s*)?"?([A-Za-z_]+)"?\s*(?:\(\s*(?:"((?:[^"]|"")*)"|'((?:[^']|'')*)'|\[([^\]]*)\]|`([^`]*)`|([^\s)]+))\s*\))?/i.exec(
+    sql.replace(/\/\*[\s\S]*?\*\/|--[^\n]*/g, ' '),
+  );
+  if (m === null) return null;
+  const quoted = m[3]?.replaceAll('""', '"') ?? m[4]?.replaceAll("''", "'") ?? m[5] ?? m[6] ?? m[7] ?? null;
+  return { schema: m[1] ?? null, name: m[2]!, arg: quoted };
+}
+
 /** Refuse statements that leave the database or its transaction, read as text and as bytecode. */
 function refuseOutsideReach(sql: string, ops: readonly { opcode: string; p3: number; p4: unknown }[]): void {
   const keyword = leadingKeyword(sql);
@@ -112,6 +122,10 @@ export function guardStatement(
   }
   const ops = explain(db, sql, params);
   refuseOutsideReach(sql, ops);
+  if (as !== undefined && leadingKeyword(sql) === 'PRAGMA') {
+    const p = pragmaOf(sql);
+    if (p !== null) as.access.checkPragma(p.name, p.arg, p.schema, as.user);
+  }
   if (use !== 'write' && !stmt.readonly) {
     const msg = `this statement would write, and ${use === 'query' ? 'a query must be read-only (a SELECT)' : "this call's database context is read-only; make the call with { context: 'write' } to change tables"}: ${sql.slice(0, 200)}`;
     throw use === 'query' ? badInput(msg) : new InsituError(ErrorCode.PRIVILEGE, msg);

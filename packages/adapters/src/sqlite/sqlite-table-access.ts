@@ -20,6 +20,9 @@ const EPONYMOUS_ALLOWED = ['json_each', 'json_tree'];
 /** Opcodes only statements that change the schema have. */
 const SCHEMA_OPCODES = new Set(['CreateBtree', 'Destroy', 'DropTable', 'DropIndex', 'DropTrigger', 'ParseSchema', 'VCreate', 'VDestroy', 'RenameTable']);
 
+/** Pragmas that report on the table or index named in their argument. */
+const TABLE_PRAGMAS = new Set(['table_info', 'table_xinfo', 'index_list', 'index_info', 'index_xinfo', 'foreign_key_list', 'foreign_key_check']);
+
 /** Marks an eponymous virtual table in {@link SchemaMap.vtabs}. */
 const EPONYMOUS = '';
 
@@ -84,6 +87,7 @@ export class SqliteTableAccess {
       if (need.get(name) !== 'write') need.set(name, what);
     };
     let schemaChange = false;
+    let readsSchema = false;
     for (const op of ops) {
       if (SCHEMA_OPCODES.has(op.opcode)) schemaChange = true;
       if (op.opcode === 'OpenRead' || op.opcode === 'OpenWrite' || op.opcode === 'ReopenIdx') {
@@ -96,8 +100,9 @@ export class SqliteTableAccess {
           continue;
         }
         if (op.p2 === 1) {
-          // sqlite_schema: writing it is a schema change, checked as one; reading it shows names only.
+          // sqlite_schema: writing it is a schema change, checked as one.
           if (write) schemaChange = true;
+          else readsSchema = true;
           continue;
         }
         let name = map.roots.get(op.p2);
@@ -118,12 +123,30 @@ export class SqliteTableAccess {
         if (name !== EPONYMOUS) want(name, op.opcode === 'VUpdate' ? 'write' : 'read');
       }
     }
+    if (readsSchema && !schemaChange) {
+      // It names and defines every user's tables, invisible ones included.
+      throw new InsituError(ErrorCode.PRIVILEGE, 'sqlite_schema (sqlite_master) cannot be read here: it lists every user\'s tables; use PRAGMA table_info(name) for a table you may read');
+    }
     for (const [name, what] of need) {
       const level = this.#privileges.access(name, user);
       if (level === 'none') throw tableNotFound(name);
       if (what === 'write' && level === 'read') throw tableWriteRefused(name, user);
     }
     return { schemaChange };
+  }
+
+  /**
+   * Pragmas that report on one table (`table_info(name)`, `index_list(name)`, `index_info(index)`, ...)
+   * are computed when compiled, without opening it: a table (or an index of a table) `user` may not read
+   * is TABLE_NOT_FOUND, like a missing one. `table_list` (every table's name) is PRIVILEGE.
+   */
+  checkPragma(name: string, arg: string | null, schema: string | null, user: string): void {
+    if (schema?.toLowerCase() === 'temp') return;
+    const pragma = name.toLowerCase();
+    if (pragma === 'table_list') throw new InsituError(ErrorCode.PRIVILEGE, "PRAGMA table_list cannot run here: it lists every user's tables");
+    if (!TABLE_PRAGMAS.has(pragma) || arg === null) return;
+    const row = this.#db.prepare(`SELECT tbl_name FROM sqlite_schema WHERE name = ? COLLATE NOCASE`).pluck().get(arg) as string | undefined;
+    if (row === undefined || /^insitu_/i.test(row) || this.#privileges.access(row, user) === 'none') throw tableNotFound(arg);
   }
 
   /** The schema map, rebuilt when the schema version moved (or when `refresh`, after a miss). */
