@@ -206,9 +206,9 @@ describe('SqliteStorage users', () => {
       expect(await codeOf(upgraded.putUser({ name: 'gus', description: '', created: new Date() }, { ifMissing: false }))).toBe('ALREADY_EXISTS');
       expect(await upgraded.putUser({ name: 'gus', description: '', created: new Date() }, { ifMissing: true })).toBe(false);
       // dora owns a datastore and two grants on it: refused without cascade, nothing removed.
-      expect(await upgraded.deleteUser('dora', { cascade: false })).toEqual({ deleted: false, owned: { scripts: 0, datastores: 1, grants: 3 }, revoked: 0 });
+      expect(await upgraded.deleteUser('dora', { cascade: false })).toEqual({ deleted: false, owned: { scripts: 0, datastores: 1, tables: 0, grants: 3 }, revoked: 0 });
       expect(await upgraded.getDatastore('dora', 'd')).not.toBeNull();
-      expect(await upgraded.deleteUser('gus', { cascade: false })).toEqual({ deleted: true, owned: { scripts: 0, datastores: 0, grants: 0 }, revoked: 1 });
+      expect(await upgraded.deleteUser('gus', { cascade: false })).toEqual({ deleted: true, owned: { scripts: 0, datastores: 0, tables: 0, grants: 0 }, revoked: 1 });
       expect(await upgraded.deleteUser('dora', { cascade: true })).toMatchObject({ deleted: true, revoked: 0 });
       expect(await upgraded.getDatastore('dora', 'd')).toBeNull();
       expect(await upgraded.hasGrant('datastore', 'dora', 'd', 'anyone')).toBe(false);
@@ -216,6 +216,61 @@ describe('SqliteStorage users', () => {
       expect((await upgraded.listUsers()).map((u) => u.name)).toEqual(['ann@example.com', 'olive']);
     } finally {
       await upgraded.close();
+    }
+  });
+});
+
+describe('tables without an insitu owner', () => {
+  it('follow the unownedTables rule: read (default), write or none; a table made through insitu is its owner\'s', async () => {
+    const path = join(dir, 'unowned.db');
+    const admin = new Database(path);
+    admin.exec('CREATE TABLE LEGACY (a INTEGER); INSERT INTO LEGACY VALUES (1);');
+    admin.close();
+    const { openContextConnection } = await import('../dist/sqlite/sqlite-context.js');
+    const outcome = (f: () => unknown) => {
+      try {
+        f();
+        return 'ok';
+      } catch (e) {
+        return (e as InsituError).code;
+      }
+    };
+    const seen: Record<string, string[]> = {};
+    for (const unownedTables of ['read', 'write', 'none'] as const) {
+      const s = new SqliteStorage(path, { unownedTables });
+      const conn = openContextConnection(path, { user: 'u1', unownedTables });
+      try {
+        seen[unownedTables] = [
+          await codeOf(s.count(q('SELECT * FROM LEGACY'), 'u1')),
+          outcome(() => conn.query('SELECT * FROM LEGACY', [])),
+          outcome(() => conn.execute('UPDATE LEGACY SET a = a', [], 'write')),
+          outcome(() => conn.execute('DROP TABLE LEGACY', [], 'write')),
+          await codeOf(s.createTable('LEGACY', [{ a: 2 }], { owner: 'u1', overwrite: true })),
+        ];
+      } finally {
+        conn.close();
+        await s.close();
+      }
+    }
+    expect(seen).toEqual({
+      read: ['no error', 'ok', 'PRIVILEGE', 'PRIVILEGE', 'PRIVILEGE'],
+      write: ['no error', 'ok', 'ok', 'PRIVILEGE', 'PRIVILEGE'],
+      none: ['TABLE_NOT_FOUND', 'TABLE_NOT_FOUND', 'TABLE_NOT_FOUND', 'TABLE_NOT_FOUND', 'PRIVILEGE'],
+    });
+    // Adopted, it is its owner's alone.
+    const s = new SqliteStorage(path, { unownedTables: 'write' });
+    try {
+      await s.setTableOwner('LEGACY', 'u1');
+      expect(await s.tableAccess('legacy', 'u1')).toBe('owner');
+      expect(await s.tableAccess('LEGACY', 'u2')).toBe('none');
+      await s.putTableGrant({ table: 'LEGACY', grantee: 'PUBLIC', privilege: 'write' });
+      expect(await s.tableAccess('LEGACY', 'u2')).toBe('write');
+      expect(await s.deleteTableGrant('LEGACY', 'PUBLIC')).toBe(true);
+      expect(await s.tableAccess('LEGACY', 'u2')).toBe('none');
+      expect(await s.getTableOwnership('legacy')).toEqual({ name: 'LEGACY', owner: 'u1' });
+      expect(await s.getTableOwnership('NOPE')).toBeNull();
+    } finally {
+      await s.close();
     }
   });
 });
