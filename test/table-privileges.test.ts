@@ -139,15 +139,21 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
         ['update', 'UPDATE EMP SET sal = sal WHERE id = 9'],
         ['delete', 'DELETE FROM EMP WHERE id = 9'],
         ['drop', 'DROP TABLE EMP'],
+        ['delete all', 'DELETE FROM EMP'], // compiled to Clear of the table's b-trees, not OpenWrite
       ];
       expect(codes(await attempt(alice, stmts.slice(0, 4)))).toEqual({ select: 'ok', insert: 'ok', update: 'ok', delete: 'ok' });
-      expect(codes(await attempt(will, stmts))).toEqual({ select: 'ok', insert: 'ok', update: 'ok', delete: 'ok', drop: 'PRIVILEGE' });
-      expect(codes(await attempt(rob, stmts))).toEqual({ select: 'ok', insert: 'PRIVILEGE', update: 'PRIVILEGE', delete: 'PRIVILEGE', drop: 'PRIVILEGE' });
+      expect(codes(await attempt(will, stmts.slice(0, 5)))).toEqual({ select: 'ok', insert: 'ok', update: 'ok', delete: 'ok', drop: 'PRIVILEGE' });
+      expect(codes(await attempt(rob, stmts))).toEqual({
+        select: 'ok', insert: 'PRIVILEGE', update: 'PRIVILEGE', delete: 'PRIVILEGE', drop: 'PRIVILEGE', 'delete all': 'PRIVILEGE',
+      });
       for (const s of [nobody, pat]) {
         expect(codes(await attempt(s, stmts))).toEqual({
           select: 'TABLE_NOT_FOUND', insert: 'TABLE_NOT_FOUND', update: 'TABLE_NOT_FOUND', delete: 'TABLE_NOT_FOUND', drop: 'TABLE_NOT_FOUND',
+          'delete all': 'TABLE_NOT_FOUND',
         });
       }
+      // Integrity checks read every b-tree of the database, the engine's first (refused as such).
+      expect(codes(await attempt(nobody, [['integrity', 'PRAGMA integrity_check'], ['quick', 'PRAGMA quick_check']]))).toEqual({ integrity: 'BAD_INPUT', quick: 'BAD_INPUT' });
       expect(codes(await attempt(pat, [['select', 'SELECT * FROM PUB'], ['insert', 'INSERT INTO PUB VALUES (2)']]))).toEqual({ select: 'ok', insert: 'PRIVILEGE' });
       // A read-only context stays read-only for the owner too.
       expect(codes(await attempt(alice, [['insert', 'INSERT INTO EMP VALUES (9, 90)']], 'read'))).toEqual({ insert: 'PRIVILEGE' });

@@ -5,6 +5,7 @@ import type { SqliteTablePrivileges } from './sqlite-table-privileges.js';
 /** One instruction of a statement's bytecode, as `EXPLAIN` lists it. */
 export interface Op {
   readonly opcode: string;
+  readonly p1: number;
   readonly p2: number;
   readonly p3: number;
   readonly p4: unknown;
@@ -110,6 +111,17 @@ export class SqliteTableAccess {
         if (map.engineRoots.has(op.p2)) continue; // refused by the statement guard
         if (name === undefined) throw new InsituError(ErrorCode.PRIVILEGE, 'this statement opens a b-tree that belongs to no table of the database');
         want(name, write ? 'write' : 'read');
+      } else if (op.opcode === 'Clear') {
+        // DELETE without WHERE empties the b-trees directly: P1 is the root page, P2 the database.
+        if (op.p2 !== 0) continue;
+        let name = map.roots.get(op.p1);
+        if (name === undefined && !map.engineRoots.has(op.p1)) name = (map = this.#current(true)).roots.get(op.p1);
+        if (map.engineRoots.has(op.p1)) throw new InsituError(ErrorCode.PRIVILEGE, 'statements cannot change engine tables (insitu_*)');
+        if (name === undefined) throw new InsituError(ErrorCode.PRIVILEGE, 'this statement clears a b-tree that belongs to no table of the database');
+        want(name, 'write');
+      } else if (op.opcode === 'IntegrityCk') {
+        // PRAGMA integrity_check / quick_check read every b-tree of the database.
+        throw new InsituError(ErrorCode.PRIVILEGE, "integrity checks read every user's tables and cannot run here");
       } else if (op.opcode === 'VOpen' || op.opcode === 'VUpdate') {
         const key = String(op.p4);
         let name = map.vtabs.get(key);
