@@ -89,6 +89,7 @@ export class SqliteTableAccess {
     };
     let schemaChange = false;
     let readsSchema = false;
+    let runsSql = false;
     for (const op of ops) {
       if (SCHEMA_OPCODES.has(op.opcode)) schemaChange = true;
       if (op.opcode === 'OpenRead' || op.opcode === 'OpenWrite' || op.opcode === 'ReopenIdx') {
@@ -119,6 +120,10 @@ export class SqliteTableAccess {
         if (map.engineRoots.has(op.p1)) throw new InsituError(ErrorCode.PRIVILEGE, 'statements cannot change engine tables (insitu_*)');
         if (name === undefined) throw new InsituError(ErrorCode.PRIVILEGE, 'this statement clears a b-tree that belongs to no table of the database');
         want(name, 'write');
+      } else if (op.opcode === 'SqlExec') {
+        // Runs SQL text of its own, unseen here: only as part of a schema change (CREATE TABLE with
+        // generated columns checks them by reading the new table), never otherwise (PRAGMA optimize).
+        runsSql = true;
       } else if (op.opcode === 'IntegrityCk') {
         // PRAGMA integrity_check / quick_check read every b-tree of the database.
         throw new InsituError(ErrorCode.PRIVILEGE, "integrity checks read every user's tables and cannot run here");
@@ -135,6 +140,7 @@ export class SqliteTableAccess {
         if (name !== EPONYMOUS) want(name, op.opcode === 'VUpdate' ? 'write' : 'read');
       }
     }
+    if (runsSql && !schemaChange) throw new InsituError(ErrorCode.PRIVILEGE, 'this statement runs SQL of its own that cannot be checked here');
     if (readsSchema && !schemaChange) {
       // It names and defines every user's tables, invisible ones included.
       throw new InsituError(ErrorCode.PRIVILEGE, 'sqlite_schema (sqlite_master) cannot be read here: it lists every user\'s tables; use PRAGMA table_info(name) for a table you may read');
