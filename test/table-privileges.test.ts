@@ -195,9 +195,12 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
           ['trigger', "CREATE TRIGGER T1 AFTER INSERT ON WILLS BEGIN DELETE FROM EMP; END"],
           ['temp trigger', 'CREATE TEMP TRIGGER T2 AFTER INSERT ON WILLS BEGIN DELETE FROM EMP; END'],
           ['insert', 'INSERT INTO WILLS VALUES (1)'],
+          // A foreign key's cascade would act inside the referenced table's owner's writes.
+          ['foreign key', 'CREATE TABLE WILLS_FK (x INTEGER REFERENCES EMP(id) ON DELETE CASCADE)'],
         ]),
       );
-      expect(made).toEqual({ own: 'ok', trigger: 'PRIVILEGE', 'temp trigger': 'PRIVILEGE', insert: 'ok' });
+      expect(made).toEqual({ own: 'ok', trigger: 'PRIVILEGE', 'temp trigger': 'PRIVILEGE', insert: 'ok', 'foreign key': 'PRIVILEGE' });
+      await rejectsWith(will.table('WILLS_FK').count(), 'TABLE_NOT_FOUND');
       expect(await rowsOf('EMP')).toBe(2);
       const db2 = new Database(db.path, { readonly: true });
       expect(db2.prepare(`SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'`).pluck().get()).toBe(1);

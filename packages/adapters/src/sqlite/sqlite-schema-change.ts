@@ -25,6 +25,7 @@ const keyOf = (r: SchemaRow) => `${r.db}\u0000${r.type}\u0000${r.name.toLowerCas
  *   grants go with it;
  * - CREATE TRIGGER is refused: a trigger runs its statements whenever anyone writes its table, so a
  *   user's trigger would act with the privileges of whoever writes there;
+ * - a new or altered table may reference (FOREIGN KEY) only tables the user owns;
  * - virtual tables only of fts5, fts4, fts3, rtree, and an fts table only without an external content
  *   table (`content=` other than `''`): its module would read that table outside any check;
  * - objects of the connection's own temporary database are the user's own (triggers still refused).
@@ -35,7 +36,7 @@ export function runSchemaChange<T>(db: BetterSqlite3.Database, privileges: Sqlit
   db.exec('SAVEPOINT insitu_schema_change');
   try {
     const out = run();
-    approve(privileges, user, before, schemaRows(db));
+    approve(db, privileges, user, before, schemaRows(db));
     db.exec('RELEASE insitu_schema_change');
     return out;
   } catch (e) {
@@ -54,7 +55,7 @@ function schemaRows(db: BetterSqlite3.Database): SchemaRow[] {
     .all() as SchemaRow[];
 }
 
-function approve(privileges: SqliteTablePrivileges, user: string, before: readonly SchemaRow[], after: readonly SchemaRow[]): void {
+function approve(db: BetterSqlite3.Database, privileges: SqliteTablePrivileges, user: string, before: readonly SchemaRow[], after: readonly SchemaRow[]): void {
   const old = new Map(before.map((r) => [keyOf(r), r]));
   const now = new Map(after.map((r) => [keyOf(r), r]));
   const added = after.filter((r) => !old.has(keyOf(r)));
@@ -92,6 +93,13 @@ function approve(privileges: SqliteTablePrivileges, user: string, before: readon
   }
   for (const r of main(removed)) if (r.type === 'table' || r.type === 'view') privileges.dropped(r.name);
   for (const r of addedTables) privileges.created(r.name, user);
+  // A foreign key acts on the table it references: a cascade or a restriction there would make its
+  // owner's writes depend on (and fail on) this table. Only the user's own tables may be referenced.
+  for (const r of main([...added, ...changed])) {
+    if (r.type !== 'table' || isVirtual(r)) continue;
+    const refs = db.prepare(`SELECT DISTINCT "table" FROM pragma_foreign_key_list(?)`).pluck().all(r.name) as string[];
+    for (const ref of refs) ownerOf(ref, `reference (FOREIGN KEY from ${r.name})`);
+  }
 }
 
 function isVirtual(r: SchemaRow): boolean {
