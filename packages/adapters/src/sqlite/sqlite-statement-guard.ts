@@ -18,7 +18,8 @@ export function sqlError(e: unknown, sql: string): InsituError {
   if (e instanceof InsituError) return e;
   const msg = e instanceof Error ? e.message : String(e);
   const missing = /^no such table: (.*)$/.exec(msg);
-  if (missing !== null) return tableNotFound(missing[1]!, e);
+  // SQLite names a missing table under a view or trigger as main.NAME; an invisible one is named NAME.
+  if (missing !== null) return tableNotFound(missing[1]!.replace(/^main\./i, ''), e);
   if (e instanceof RangeError || (e instanceof Error && (e as { code?: string }).code === 'SQLITE_ERROR')) {
     return badInput(`query is not valid SQL: ${msg} (in: ${sql.slice(0, 200)})`, { cause: e });
   }
