@@ -292,3 +292,30 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
     });
   });
 }
+
+describe("createEngine({ unownedTables: 'none' })", () => {
+  const db = tempDatabase();
+  let engine: Engine;
+
+  beforeAll(async () => {
+    const admin = new Database(db.path);
+    admin.exec('CREATE TABLE LEGACY (a INTEGER); INSERT INTO LEGACY VALUES (1);');
+    admin.close();
+    engine = await createEngine({ database: db.path, workers: 1, osSandbox: 'none', unownedTables: 'none' });
+  });
+  afterAll(async () => {
+    await engine?.close();
+    db.cleanup();
+  });
+
+  it('makes tables without owner invisible on the host and in the workers, until one is adopted', async () => {
+    await rejectsWith(createEngine({ database: db.path, unownedTables: 'all' as never }), 'BAD_INPUT');
+    const u = engine.session({ user: 'u' });
+    await rejectsWith(u.table('LEGACY').count(), 'TABLE_NOT_FOUND');
+    const read = 'import insitu\ndef f():\n    try:\n        return len(insitu.connect().query("SELECT * FROM LEGACY"))\n    except insitu.InsituError as e:\n        return e.code';
+    expect((await u.doEval({ source: read })).value).toBe('TABLE_NOT_FOUND');
+    await engine.tables.setOwner('LEGACY', 'u');
+    expect(await u.table('LEGACY').count()).toBe(1);
+    expect((await u.doEval({ source: read })).value).toBe(1);
+  });
+});
