@@ -121,6 +121,9 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
         ['missing', 'SELECT * FROM NOBODY_V2'],
       ]);
       expect([views['invisible']![0], views['missing']![0]]).toEqual(['TABLE_NOT_FOUND', 'TABLE_NOT_FOUND']);
+      const drops = await attempt(nobody, [['invisible', 'DROP TABLE IF EXISTS EMP'], ['missing', 'DROP TABLE IF EXISTS NO_SUCH']]);
+      expect(drops).toEqual({ invisible: ['ok', 0], missing: ['ok', 0] });
+      expect(await rowsOf('EMP')).toBe(2);
       expect(String(views['invisible']![1]).replace('EMP', 'T')).toBe(String(views['missing']![1]).replace('NO_SUCH', 'T'));
       // Grants on an invisible table: not found too; on a visible one not owned: PRIVILEGE.
       await rejectsWith(nobody.grant({ table: 'EMP', to: 'PUBLIC' }), 'TABLE_NOT_FOUND');

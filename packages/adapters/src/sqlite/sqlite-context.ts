@@ -95,7 +95,7 @@ export function openContextConnection(path: string, opts: ContextConnectionOptio
       };
       try {
         // A schema change runs in a savepoint and stays only if the user may make it.
-        return schemaChange ? runSchemaChange(db, as.access.privileges, as.user, run) : run();
+        return schemaChange ? runSchemaChange(db, as.access.privileges, as.user, sql, run) : run();
       } catch (e) {
         throw sqlError(e, sql);
       }

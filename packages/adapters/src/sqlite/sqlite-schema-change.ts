@@ -31,19 +31,26 @@ const keyOf = (r: SchemaRow) => `${r.db}\u0000${r.type}\u0000${r.name.toLowerCas
  * - objects of the connection's own temporary database are the user's own (triggers still refused).
  * Anything refused is rolled back with the statement. Returns what `run` returned.
  */
-export function runSchemaChange<T>(db: BetterSqlite3.Database, privileges: SqliteTablePrivileges, user: string, run: () => T): T {
+export function runSchemaChange<T>(db: BetterSqlite3.Database, privileges: SqliteTablePrivileges, user: string, sql: string, run: () => T): T {
   const before = schemaRows(db);
   db.exec('SAVEPOINT insitu_schema_change');
+  let out: T | undefined;
   try {
-    const out = run();
+    out = run();
     approve(db, privileges, user, before, schemaRows(db));
     db.exec('RELEASE insitu_schema_change');
     return out;
   } catch (e) {
     db.exec('ROLLBACK TO insitu_schema_change');
     db.exec('RELEASE insitu_schema_change');
+    // DROP ... IF EXISTS of a table the user cannot see does nothing, as for a missing one.
+    if (out !== undefined && e instanceof InsituError && e.code === ErrorCode.TABLE_NOT_FOUND && /^\s*DROP\s+\w+\s+IF\s+EXISTS\b/i.test(stripComments(sql))) return out;
     throw e;
   }
+}
+
+function stripComments(sql: string): string {
+  return sql.replace(/\/\*[\s\S]*?\*\/|--[^\n]*/g, ' ');
 }
 
 function schemaRows(db: BetterSqlite3.Database): SchemaRow[] {
