@@ -133,8 +133,11 @@ export type InspectResponse = ThreadInfo &
 
 /** Where workers find the database context for `insitu.connect()`. */
 export interface ContextOptions {
+  /** Module (file URL or specifier) exporting `openContextConnection(path, { busyTimeoutMs, user, ...options })`. */
   readonly module: string;
+  /** The database file each worker opens its own connection to. */
   readonly database: string;
+  /** Milliseconds a worker's connection waits for a lock. Default 5000. */
   readonly busyTimeoutMs?: number;
   /** The storage adapter's own settings (strings), passed to `openContextConnection` as they are. */
   readonly options?: Readonly<Record<string, string>>;
