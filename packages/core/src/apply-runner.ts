@@ -142,7 +142,7 @@ export class ApplyRunner {
     const args = checkArgs(opts.args);
     const inputType = checkInputType(opts.inputType);
     const resolved = await this.#resolve(func);
-    const parts = wholePartition(this.#storage, data.toQuery(), inputType, this.#runtime.readsQueries, opts.signal);
+    const parts = wholePartition(this.#storage, this.#user, data.toQuery(), inputType, this.#runtime.readsQueries, opts.signal);
     return this.#run(resolved, args, parts, 1, { kind: 'single' }, opts);
   }
 
@@ -155,9 +155,9 @@ export class ApplyRunner {
     const degree = degreeOf(opts.parallel, this.#runtime.concurrency);
     const resolved = await this.#resolve(func);
     const query = data.toQuery();
-    await this.#storage.describe(query);
+    await this.#storage.describe(query, this.#user);
     const split = this.#runtime.readsQueries ? data.asTableScan() : null;
-    const parts = rowChunks(this.#storage, query, rows, inputType, split, opts.signal);
+    const parts = rowChunks(this.#storage, this.#user, query, rows, inputType, split, opts.signal);
     return this.#run(resolved, args, parts, degree, { kind: 'many' }, opts);
   }
 
@@ -178,9 +178,9 @@ export class ApplyRunner {
     const keySchema = schema.select(keys);
     const shape: AssemblyShape = { kind: 'groups', by: keys, keySchema };
     const scan = this.#runtime.readsQueries ? data.asTableScan() : null;
-    const ranges = scan !== null && this.#storage.splitGroups !== undefined ? await this.#storage.splitGroups(scan, keys, degree) : null;
+    const ranges = scan !== null && this.#storage.splitGroups !== undefined ? await this.#storage.splitGroups(scan, keys, degree, this.#user) : null;
     if (ranges !== null) return this.#runGroupRanges(resolved, args, ranges, keys, inputType, degree, shape, opts);
-    const parts = groupPartitions(this.#storage, data.groupedQuery(keys), keys, inputType, opts.signal);
+    const parts = groupPartitions(this.#storage, this.#user, data.groupedQuery(keys), keys, inputType, opts.signal);
     return this.#run(resolved, args, parts, degree, shape, opts);
   }
 

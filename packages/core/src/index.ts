@@ -22,6 +22,7 @@ export type {
   StoredObject,
   StoredScriptGrant,
   CreateTableOptions,
+  CreateTableRequest,
   QuerySpec,
   ScanChunk,
   ScanOptions,
@@ -86,4 +87,8 @@ export type { StoredUser, UserDeletion, UserObjects, UserStorage } from './user-
 export { UserDirectory, checkUserMode } from './user-directory.js';
 export type { UserMode } from './user-directory.js';
 export { UserService } from './user-service.js';
+export { TableAdmin } from './table-admin.js';
+export { tableNotFound, tableOwnerOnly, tableWriteRefused } from './table-errors.js';
+export { UNOWNED_TABLES, checkUnownedTables } from './table-privilege-storage.js';
+export type { TableAccessLevel, TableGrant, TableOwnership, TablePrivilege, TablePrivilegeStorage, UnownedTables } from './table-privilege-storage.js';
 export type { CreateUserOptions, DropUserOptions, DroppedUser, UserInfo } from './user-service.js';

@@ -17,6 +17,7 @@ import type { Worker } from 'node:worker_threads';
 import { isChannelOffer, serveHostChannel } from './host-dispatch.js';
 import { readSharedSnapshot, type PreparedSnapshot } from './snapshot-cache.js';
 import type {
+  ContextOptions,
   GroupsResponse,
   GroupsWire,
   InspectResponse,
@@ -46,10 +47,11 @@ export interface PyodideRuntimeOptions extends WorkerLimitOptions {
   readonly workers?: number;
   /**
    * The database context for `insitu.connect()`: a module exporting `openContextConnection(path,
-   * { busyTimeoutMs })` (such as `@insitu/adapters/sqlite-context`) and the database file each worker
-   * opens its own connection to. Absent: `insitu.connect()` reports that no context is available.
+   * { busyTimeoutMs, user, ...options })` (such as `@insitu/adapters/sqlite-context`) and the database
+   * file each worker opens its own connection to, as the one user it serves; `options` are the
+   * adapter's own settings, passed through. Absent: `insitu.connect()` reports that no context is available.
    */
-  readonly context?: { readonly module: string; readonly database: string; readonly busyTimeoutMs?: number };
+  readonly context?: ContextOptions;
   /**
    * Milliseconds a UDF gets to stop after it is interrupted (timeout or abort) before its worker is
    * terminated and replaced. Pure-Python code and waits in `time.sleep`, `select.select` and
@@ -156,7 +158,10 @@ export class PyodideRuntime implements Runtime {
     // Started only once the options are known to be valid.
     this.#wasm = new SharedWasm();
     const workerData: WorkerConfig = {
-      context: c === undefined ? null : { module: c.module, database: c.database, busyTimeoutMs: c.busyTimeoutMs ?? 5000 },
+      context:
+        c === undefined
+          ? null
+          : { module: c.module, database: c.database, busyTimeoutMs: c.busyTimeoutMs ?? 5000, ...(c.options === undefined ? {} : { options: c.options }) },
       snapshot: opts.snapshot == null ? null : sharedSnapshot(opts.snapshot),
       pythonDir: files.python,
       wasmChannel: this.#wasm.channel,

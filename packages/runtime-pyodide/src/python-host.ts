@@ -55,7 +55,10 @@ interface ContextConnection {
   reset(): void;
   close(): void;
 }
-type OpenContext = (path: string, opts: { busyTimeoutMs: number; waitForLock: (ms: number) => void }) => ContextConnection;
+type OpenContext = (
+  path: string,
+  opts: { busyTimeoutMs: number; user: string; waitForLock: (ms: number) => void } & Readonly<Record<string, string | number | ((ms: number) => void)>>,
+) => ContextConnection;
 
 type Answer = { ok: true; [k: string]: unknown } | { ok: false; error: SerializedError };
 
@@ -550,8 +553,13 @@ export class PythonHost {
         'insitu.connect() needs the engine to use a database file; this engine runs on :memory:, whose data only the engine itself can see',
       );
     }
-    return this.#openContext(this.#config.context.database, {
-      busyTimeoutMs: this.#config.context.busyTimeoutMs,
+    if (this.#user === null) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'insitu.connect() is only available while a UDF runs');
+    // The interpreter serves one user, so its connections act as that user for good.
+    const { database, busyTimeoutMs, options } = this.#config.context;
+    return this.#openContext(database, {
+      ...options,
+      busyTimeoutMs,
+      user: this.#user,
       // A partition waiting for the write lock stops as soon as its call is interrupted.
       waitForLock: (ms) => {
         Atomics.wait(this.#interruptWord, 0, 0, ms);

@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
-import { ErrorCode, InsituError, schemaOf, syncHostApiFor, type HostApi, type SqlParam, type Synchronous } from '@insitu/core';
+import { ErrorCode, InsituError, checkUnownedTables, schemaOf, syncHostApiFor, type HostApi, type SqlParam, type Synchronous } from '@insitu/core';
 import { Table } from 'apache-arrow';
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { declaredKinds, groupedByNumericKey, readByColumn, scanBatches } from './sqlite-scanner.js';
-import { bindable, prepareGuarded, sqlError } from './sqlite-statement-guard.js';
+import { runSchemaChange } from './sqlite-schema-change.js';
+import { bindable, guardStatement, prepareGuarded, sqlError, type StatementUser } from './sqlite-statement-guard.js';
+import { SqliteTableAccess } from './sqlite-table-access.js';
+import { SqliteTablePrivileges } from './sqlite-table-privileges.js';
 import { SqliteDatastoreStore } from './sqlite-datastore-store.js';
 import { SqliteGrantStore } from './sqlite-grant-store.js';
 import { SqliteScriptStore } from './sqlite-script-store.js';
@@ -58,6 +61,10 @@ export interface ContextConnectionOptions {
    * long, or throws to stop waiting (the worker throws once its call was interrupted). Default: sleep.
    */
   readonly waitForLock?: (ms: number) => void;
+  /** The user every statement runs as (a worker serves one user): each table is checked against their privileges. */
+  readonly user: string;
+  /** What every user may do with tables without an insitu owner (the engine's option). Default `read`. */
+  readonly unownedTables?: string;
 }
 
 /** Each attempt at the write lock lets SQLite wait this long before the connection waits on its own terms. */
@@ -71,11 +78,14 @@ function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Open the context connection for database file `path`. */
-export function openContextConnection(path: string, opts: ContextConnectionOptions = {}): ContextConnection {
+/** Open the context connection for database file `path`, acting as `opts.user`. */
+export function openContextConnection(path: string, opts: ContextConnectionOptions): ContextConnection {
   let db: BetterSqlite3.Database;
+  let as: StatementUser;
   try {
     db = new Database(path, { fileMustExist: true, timeout: opts.busyTimeoutMs ?? 5000 });
+    if (typeof opts.user !== 'string' || opts.user === '') throw new Error('the context connection needs the user it acts for');
+    as = { access: new SqliteTableAccess(db, new SqliteTablePrivileges(db, checkUnownedTables(opts.unownedTables))), user: opts.user };
   } catch (e) {
     throw new InsituError(ErrorCode.STORAGE_ERROR, `cannot open the database for the UDF context: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -143,10 +153,10 @@ export function openContextConnection(path: string, opts: ContextConnectionOptio
       try {
         // Each column statement is checked like the whole; the whole is prepared only when it is read.
         if (byColumn !== undefined && byColumn.length > 0) {
-          const table = readByColumn(db, byColumn.map((s) => prepareGuarded(db, s, params, 'query')), bindable(params));
+          const table = readByColumn(db, byColumn.map((s) => prepareGuarded(db, s, params, 'query', as)), bindable(params));
           if (table !== null) return table;
         }
-        const stmt = prepareGuarded(db, sql, params, 'query');
+        const stmt = prepareGuarded(db, sql, params, 'query', as);
         const batches = [...scanBatches(stmt, bindable(params), 65536)].flatMap((t) => t.batches);
         if (batches.length > 0) return new Table(batches);
         const { names, kinds } = declaredKinds(stmt);
@@ -156,7 +166,7 @@ export function openContextConnection(path: string, opts: ContextConnectionOptio
       }
     },
     *scan(sql, params, batchRows, breakOn) {
-      const stmt = prepareGuarded(db, sql, params, 'query');
+      const stmt = prepareGuarded(db, sql, params, 'query', as);
       try {
         yield* scanBatches(stmt, bindable(params), batchRows, breakOn);
       } catch (e) {
@@ -164,7 +174,7 @@ export function openContextConnection(path: string, opts: ContextConnectionOptio
       }
     },
     *groups(sql, params, key) {
-      const stmt = prepareGuarded(db, sql, params, 'query');
+      const stmt = prepareGuarded(db, sql, params, 'query', as);
       try {
         yield* groupedByNumericKey(stmt, bindable(params), key);
       } catch (e) {
@@ -172,15 +182,19 @@ export function openContextConnection(path: string, opts: ContextConnectionOptio
       }
     },
     execute(sql, params, mode) {
-      const stmt = prepareGuarded(db, sql, params, mode === 'write' ? 'write' : 'read');
+      const { stmt, schemaChange } = guardStatement(db, sql, params, mode === 'write' ? 'write' : 'read', as);
       // `readonly`, not `reader`: INSERT ... RETURNING returns rows and writes.
       if (!stmt.readonly) beginWrite();
-      try {
+      const run = () => {
         if (stmt.reader) {
           stmt.all(...bindable(params));
           return 0;
         }
         return stmt.run(...bindable(params)).changes;
+      };
+      try {
+        // A schema change runs in a savepoint (inside the partition's transaction) and stays only if the user may make it.
+        return schemaChange ? runSchemaChange(db, as.access.privileges, as.user, sql, run) : run();
       } catch (e) {
         throw sqlError(e, sql);
       }
