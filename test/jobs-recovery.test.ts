@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, type Engine, type Session } from 'insitu';
+import { SqliteStorage, createEngine, type Engine, type Session } from 'insitu';
 import { rejectsWith, tempDatabase } from './helpers.js';
 
 // Jobs across engines on one file: a shared queue, a crashed engine, close and reopen, retention.
@@ -13,9 +13,14 @@ let a: Engine;
 let b: Engine;
 let alice: Session;
 
-beforeAll(() => {
+beforeAll(async () => {
+  // alice's tables, made without starting an engine (her jobs write to them).
+  const storage = new SqliteStorage(db.path);
+  await storage.createTable('runs', [{ tag: 'seed', pid: 0 }], { owner: 'alice' });
+  await storage.createTable('marks', [{ n: 0 }], { owner: 'alice' });
+  await storage.close();
   const raw = new Database(db.path);
-  raw.exec("CREATE TABLE runs (tag TEXT, pid INTEGER); INSERT INTO runs VALUES ('seed', 0); CREATE TABLE marks (n INTEGER);");
+  raw.exec('DELETE FROM marks');
   raw.close();
 });
 afterAll(async () => {
@@ -23,29 +28,53 @@ afterAll(async () => {
   db.cleanup();
 });
 
-/** Run the crasher, kill -9 it once its job has written its mark, and return the job id. */
+/** Whether some connection holds the write lock (asked three times, 50 ms apart, so a short engine write does not count). */
+async function writeLocked(): Promise<boolean> {
+  for (let i = 0; i < 3; i++) {
+    const raw = new Database(db.path, { timeout: 0 });
+    try {
+      raw.exec('BEGIN IMMEDIATE; ROLLBACK;');
+      return false;
+    } catch {
+      // busy: try again
+    } finally {
+      raw.close();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+/**
+ * Run the crasher and kill -9 it while its job's UDF is inside its write (the partition's transaction
+ * holds the write lock); return the job id.
+ */
 function crashWhileRunning(retries: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CRASHER, db.path, String(retries)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     let id = '';
     child.stderr.on('data', (d) => (err += String(d)));
-    child.stdout.on('data', (d) => {
+    child.stdout.on('data', async (d) => {
       const m = /running (\S+)/.exec(String(d));
       if (m === null) return;
       id = m[1]!;
-      const raw = new Database(db.path, { readonly: true });
-      const poll = setInterval(() => {
-        if ((raw.prepare('SELECT count(*) FROM marks').pluck().get() as number) > 0) {
-          clearInterval(poll);
-          raw.close();
-          child.kill('SIGKILL');
-        }
-      }, 50);
+      const until = Date.now() + 45_000;
+      while (!(await writeLocked()) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      child.kill('SIGKILL');
     });
     child.on('exit', (code, signal) => (signal === 'SIGKILL' && id !== '' ? resolve(id) : reject(new Error(`crasher exited ${code}: ${err}`))));
   });
 }
+
+const crashRows = () => {
+  const raw = new Database(db.path, { readonly: true });
+  try {
+    return raw.prepare("SELECT count(*) FROM runs WHERE tag = 'crash'").pluck().get();
+  } finally {
+    raw.close();
+  }
+};
 
 describe('a crashed engine', () => {
   it('a job whose engine was killed is INTERRUPTED for the next engine to open the file; nothing else changes', async () => {
@@ -61,9 +90,10 @@ describe('a crashed engine', () => {
       const raw = new Database(db.path, { readonly: true });
       try {
         expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
-        // The mark its run wrote stays; nothing else was touched.
-        expect(raw.prepare('SELECT n FROM marks').pluck().all()).toEqual([1]);
+        // The killed partition's write was never committed; nothing else was touched.
+        expect(raw.prepare("SELECT count(*) FROM runs WHERE tag = 'crash'").pluck().get()).toBe(0);
         expect(raw.prepare("SELECT count(*) FROM runs WHERE tag = 'seed'").pluck().get()).toBe(1);
+        expect(raw.prepare('SELECT count(*) FROM marks').pluck().get()).toBe(0);
       } finally {
         raw.close();
       }
@@ -73,18 +103,19 @@ describe('a crashed engine', () => {
   });
 
   it('with retries, the interrupted job is queued again and the next engine runs it to the end', async () => {
-    const raw = new Database(db.path);
-    raw.exec('DELETE FROM marks');
-    raw.close();
     const id = await crashWhileRunning(1);
+    // The second run finds a mark and returns at once.
+    const raw = new Database(db.path);
+    raw.exec('INSERT INTO marks VALUES (1)');
+    raw.close();
     const c = await createEngine({ database: db.path, workers: 1 });
     try {
       const me = c.session({ user: 'alice' });
       const st = await me.jobs.wait(id, { timeoutMs: 30_000 });
       expect(st.state).toBe('succeeded');
       expect(st.attempts).toBe(2);
-      // The second run saw the first run's mark.
       expect((await me.jobs.result(id)).value).toBe(1);
+      expect(crashRows()).toBe(0);
     } finally {
       await c.close();
     }

@@ -9,12 +9,12 @@ import { ErrorCode } from './errors.js';
 import { asInsituError } from './error-boundary.js';
 import type { ResultBudget } from './result-budget.js';
 import { groupOutcomesBytes, outcomeBytes } from './result-size.js';
-import { runOrdered } from './ordered-runner.js';
+import { abortError, runOrdered } from './ordered-runner.js';
 import type { Partition } from './partition.js';
 import { groupPartitions, indexPartitions, rowChunks, wholePartition } from './partitioner.js';
 import { assemble, type ApplyResult, type AssemblyShape } from './result-assembly.js';
 import { hostApiFor } from './host-api.js';
-import type { ContextMode, HostApi, InputType, Runtime, Task } from './runtime.js';
+import type { ContextMode, GroupOutcome, HostApi, InputType, Runtime, Task } from './runtime.js';
 import type { CellKey } from './partition-key.js';
 import type { GroupRange } from './storage.js';
 import { resolveScript } from './script-repository.js';
@@ -129,7 +129,7 @@ export class ApplyRunner {
 
   /** The proxy a call's data plan stands for, read through this runner's storage. */
   #proxy(call: ApplyCall): TableProxy {
-    return new TableProxy(this.#storage, decodePlan(call.data, 'call.data'));
+    return new TableProxy(this.#storage, this.#user, decodePlan(call.data, 'call.data'));
   }
 
   /** f(**args), once, no input data. */
@@ -149,7 +149,7 @@ export class ApplyRunner {
     const inputType = checkInputType(c.opts.inputType);
     const resolved = await this.#resolve(call.func);
     c.progress.total(1);
-    const parts = wholePartition(this.#storage, data.toQuery(), inputType, this.#runtime.readsQueries, c.signal);
+    const parts = wholePartition(this.#storage, this.#user, data.toQuery(), inputType, this.#runtime.readsQueries, c.signal);
     return this.#run(resolved, args, parts, 1, { kind: 'single' }, c);
   }
 
@@ -162,11 +162,11 @@ export class ApplyRunner {
     const degree = degreeOf(c.opts.parallel, this.#runtime.concurrency);
     const resolved = await this.#resolve(call.func);
     const query = data.toQuery();
-    await this.#storage.describe(query);
+    await this.#storage.describe(query, this.#user);
     // The total costs a count of the rows: paid only when someone listens.
-    if (c.progress.listening) c.progress.total(Math.ceil((await this.#storage.count(query)) / rows));
+    if (c.progress.listening) c.progress.total(Math.ceil((await this.#storage.count(query, this.#user)) / rows));
     const split = this.#runtime.readsQueries ? data.asTableScan() : null;
-    const parts = rowChunks(this.#storage, query, rows, inputType, split, c.signal);
+    const parts = rowChunks(this.#storage, this.#user, query, rows, inputType, split, c.signal);
     return this.#run(resolved, args, parts, degree, { kind: 'many' }, c);
   }
 
@@ -185,9 +185,9 @@ export class ApplyRunner {
     const keySchema = schema.select([...keys]);
     const shape: AssemblyShape = { kind: 'groups', by: keys, keySchema };
     const scan = this.#runtime.readsQueries ? data.asTableScan() : null;
-    const ranges = scan !== null && this.#storage.splitGroups !== undefined ? await this.#storage.splitGroups(scan, keys, degree) : null;
+    const ranges = scan !== null && this.#storage.splitGroups !== undefined ? await this.#storage.splitGroups(scan, keys, degree, this.#user) : null;
     if (ranges !== null) return this.#runGroupRanges(resolved, args, ranges, keys, inputType, degree, shape, c);
-    const parts = groupPartitions(this.#storage, data.groupedQuery(keys), keys, inputType, c.signal);
+    const parts = groupPartitions(this.#storage, this.#user, data.groupedQuery(keys), keys, inputType, c.signal);
     return this.#run(resolved, args, parts, degree, shape, c);
   }
 
@@ -212,6 +212,8 @@ export class ApplyRunner {
     const signal = c.signal;
     const context: ContextMode = checkContext(c.opts.context ?? this.#defaults.context);
     const keys: Partition['key'][] = [];
+    /** Which partitions finished (and so committed their writes). */
+    const finished: boolean[] = [];
     const lease = this.#defaults.budget?.lease();
     try {
       const outcomes = await runOrdered(
@@ -231,6 +233,7 @@ export class ApplyRunner {
           };
           try {
             const outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
+            finished[i] = true;
             lease?.charge(outcomeBytes(outcome));
             c.progress.done(1, partitionRows(p));
             return outcome;
@@ -242,6 +245,9 @@ export class ApplyRunner {
         signal,
       );
       return assemble(shape, keys, outcomes);
+    } catch (e) {
+      // The runtime already reports an interrupted partition with the abort's error.
+      throw callFailure(e, undefined, keys.filter((_, i) => finished[i] === true));
     } finally {
       lease?.release();
     }
@@ -263,12 +269,14 @@ export class ApplyRunner {
     async function* items(): AsyncGenerator<GroupRange> {
       yield* ranges;
     }
+    /** Per range, the groups that finished (and so committed their writes). */
+    const finished: unknown[][] = [];
     const lease = this.#defaults.budget?.lease();
     try {
       const perRange = await runOrdered(
         items(),
         degree,
-        async ({ query, ordered }) => {
+        async ({ query, ordered }, i) => {
           const task: Task = {
             source: f.source,
             name: f.name,
@@ -279,7 +287,14 @@ export class ApplyRunner {
             host: this.#host,
             context,
           };
-          const groups = await this.#runtime.runGroups(task, signal === undefined ? {} : { signal });
+          let groups: GroupOutcome[];
+          try {
+            groups = await this.#runtime.runGroups(task, signal === undefined ? {} : { signal });
+          } catch (e) {
+            finished[i] = e instanceof InsituError ? (e.committedPartitions ?? []) : [];
+            throw e;
+          }
+          finished[i] = groups.map((g) => g.key);
           lease?.charge(groupOutcomesBytes(groups));
           c.progress.done(groups.length, 0);
           return groups;
@@ -292,6 +307,8 @@ export class ApplyRunner {
         groups.map((g) => g.key as Record<string, CellKey>),
         groups.map((g) => g.outcome),
       );
+    } catch (e) {
+      throw callFailure(e, signal, finished.flat());
     } finally {
       lease?.release();
     }
@@ -329,4 +346,14 @@ function partitionRows(p: Partition): number {
   if (p.data !== undefined) return p.data.numRows;
   if (p.key !== null && typeof p.key === 'object' && 'chunk' in p.key && typeof p.key.rows === 'number') return p.key.rows;
   return 0;
+}
+
+/**
+ * The error of an apply call that failed after partitions ran, listing the partitions whose writes were
+ * committed; with `signal` fired, the abort's error (TIMEOUT, CANCELLED): groups a worker ran report an
+ * interrupted group with whatever the interrupt raised in it.
+ */
+function callFailure(e: unknown, signal: AbortSignal | undefined, committed: unknown[]): InsituError {
+  const error = signal?.aborted === true ? abortError(signal) : asInsituError(e, 'a partition');
+  return error.withCommitted(committed);
 }

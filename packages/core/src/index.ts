@@ -28,6 +28,7 @@ export type {
   StoredObject,
   StoredScriptGrant,
   CreateTableOptions,
+  CreateTableRequest,
   QuerySpec,
   ScanChunk,
   ScanOptions,
@@ -88,7 +89,10 @@ export { JobService, DEFAULT_JOB_RETENTION_MS, DEFAULT_JOB_TIMEOUT_MS, DEFAULT_M
 export type { JobProgress, JobSettings, JobSpec, JobStatus, ListJobsOptions, WaitJobOptions } from './job-types.js';
 export { SessionJobs } from './session-jobs.js';
 export type { EngineSettings, SessionOptions } from './engine.js';
-export { DatastoreService } from './datastore-service.js';
+export { DatastoreService, DatastoreSteps } from './datastore-service.js';
+export { hostApiFor, syncHostApiFor } from './host-api.js';
+export { runAsync, runSync, step } from './steps.js';
+export type { MaybeSync, Steps, Synchronous } from './steps.js';
 export type { ListDatastoresOptions, LoadDatastoreOptions, SaveDatastoreOptions } from './datastore-service.js';
 export { PythonObject, tableFromStored } from './host-values.js';
 export type { DatastoreValue } from './host-values.js';
@@ -101,4 +105,8 @@ export type { StoredUser, UserDeletion, UserObjects, UserStorage } from './user-
 export { UserDirectory, checkUserMode } from './user-directory.js';
 export type { UserMode } from './user-directory.js';
 export { UserService } from './user-service.js';
+export { TableAdmin } from './table-admin.js';
+export { tableNotFound, tableOwnerOnly, tableWriteRefused } from './table-errors.js';
+export { UNOWNED_TABLES, checkUnownedTables } from './table-privilege-storage.js';
+export type { TableAccessLevel, TableGrant, TableOwnership, TablePrivilege, TablePrivilegeStorage, UnownedTables } from './table-privilege-storage.js';
 export type { CreateUserOptions, DropUserOptions, DroppedUser, UserInfo } from './user-service.js';

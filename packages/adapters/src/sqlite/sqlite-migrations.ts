@@ -61,7 +61,21 @@ export const MIGRATIONS: readonly string[] = [
        SELECT owner AS name FROM insitu_scripts UNION SELECT owner FROM insitu_datastores
        UNION SELECT owner FROM insitu_grants UNION SELECT grantee FROM insitu_grants)
      WHERE length(name) BETWEEN 1 AND 128 AND upper(name) <> 'PUBLIC';`,
-  // 4: async jobs. Times are milliseconds since the epoch. \`seq\` orders the queue (submission order);
+  // 4: owners and grants of user tables. Names compare case-insensitively, as SQLite's own do. Tables
+  // that exist already have no owner (the engine's unownedTables rule applies to them).
+  `CREATE TABLE insitu_table_owners (
+     name    TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+     owner   TEXT NOT NULL,
+     created TEXT NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE insitu_table_grants (
+     name      TEXT NOT NULL COLLATE NOCASE,
+     grantee   TEXT NOT NULL,
+     privilege TEXT NOT NULL CHECK (privilege IN ('read', 'write')),
+     created   TEXT NOT NULL,
+     PRIMARY KEY (name, grantee)
+   ) WITHOUT ROWID;`,
+  // 5: async jobs. Times are milliseconds since the epoch. \`seq\` orders the queue (submission order);
   // a running job's lease (holder, expiry) is renewed by the engine running it.
   `CREATE TABLE insitu_jobs (
      seq              INTEGER PRIMARY KEY AUTOINCREMENT,
