@@ -84,6 +84,9 @@ export function openContextConnection(path: string, opts: ContextConnectionOptio
   let as: StatementUser;
   try {
     db = new Database(path, { fileMustExist: true, timeout: opts.busyTimeoutMs ?? 5000 });
+    // Temporary files (statement journals of large schema changes, sorts) stay in memory: the OS sandbox
+    // gives the worker no temporary directory, and an I/O error there rolls back the partition's transaction.
+    db.pragma('temp_store = MEMORY');
     if (typeof opts.user !== 'string' || opts.user === '') throw new Error('the context connection needs the user it acts for');
     as = { access: new SqliteTableAccess(db, new SqliteTablePrivileges(db, checkUnownedTables(opts.unownedTables))), user: opts.user };
   } catch (e) {

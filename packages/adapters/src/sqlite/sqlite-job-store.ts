@@ -236,6 +236,9 @@ export class SqliteJobStore implements JobStorage {
 
   /** @inheritdoc */
   async purgeJobs(before: Date): Promise<number> {
+    // Look first: an engine opening a file with nothing to purge writes nothing.
+    const some = this.#db.prepare(`SELECT 1 FROM insitu_jobs WHERE state NOT IN ('queued', 'running') AND finished < ? LIMIT 1`).get(before.getTime());
+    if (some === undefined) return 0;
     return this.#db
       .prepare(`DELETE FROM insitu_jobs WHERE state NOT IN ('queued', 'running') AND finished < ?`)
       .run(before.getTime()).changes;

@@ -75,10 +75,12 @@ export const MIGRATIONS: readonly string[] = [
      created   TEXT NOT NULL,
      PRIMARY KEY (name, grantee)
    ) WITHOUT ROWID;`,
-  // 5: async jobs. Times are milliseconds since the epoch. \`seq\` orders the queue (submission order);
-  // a running job's lease (holder, expiry) is renewed by the engine running it.
+  // 5: async jobs. Times are milliseconds since the epoch. \`seq\` orders the queue (submission order:
+  // a new row's rowid is above every existing one; no AUTOINCREMENT, whose sqlite_sequence table would
+  // join every DROP TABLE of user tables); a running job's lease (holder, expiry) is renewed by the
+  // engine running it.
   `CREATE TABLE insitu_jobs (
-     seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+     seq              INTEGER PRIMARY KEY,
      id               TEXT NOT NULL UNIQUE,
      owner            TEXT NOT NULL,
      kind             TEXT NOT NULL,
