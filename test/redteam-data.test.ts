@@ -1,0 +1,179 @@
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine, type Engine, type InsituError, type Session } from 'insitu';
+import { tempDatabase } from './helpers.js';
+
+/**
+ * Red-team attacks on data authorization and partition atomicity (issue 12), as user mallory against
+ * alice's tables, each found to work against main before its fix.
+ */
+
+/** Runs each [label, sql] (write context by default) and reports ['ok', rows or changes] or [code, message]. */
+const TRY = `import insitu, json
+def f(stmts):
+    c = insitu.connect()
+    out = {}
+    for label, sql in stmts:
+        try:
+            if sql.lstrip().upper().startswith(("SELECT", "WITH", "PRAGMA", "VALUES")):
+                out[label] = ["ok", c.query(sql, input_type='records')]
+            else:
+                out[label] = ["ok", c.execute(sql)]
+        except insitu.InsituError as e:
+            out[label] = [e.code, str(e)]
+    return json.dumps(out, default=str)
+`;
+
+type Outcome = Record<string, [string, unknown]>;
+
+for (const osSandbox of ['bubblewrap', 'none'] as const) {
+  describe(`red team: data authorization (osSandbox: ${osSandbox})`, () => {
+    const db = tempDatabase();
+    let engine: Engine;
+    let alice: Session;
+    let mallory: Session;
+
+    async function attempt(who: Session, stmts: [string, string][], context: 'read' | 'write' = 'write'): Promise<Outcome> {
+      const r = await who.doEval({ source: TRY }, { args: { stmts }, context });
+      return JSON.parse(r.value as string) as Outcome;
+    }
+    const errorOf = (p: Promise<unknown>) => p.then(() => null, (e: InsituError) => ({ code: e.code, message: e.message }));
+
+    beforeAll(async () => {
+      engine = await createEngine({ database: db.path, workers: 2, osSandbox });
+      alice = engine.session({ user: 'alice' });
+      mallory = engine.session({ user: 'mallory' });
+      await alice.create('EMP', [{ id: 1, sal: 10, secret: 'hunter2' }]);
+    }, 120_000);
+    afterAll(async () => {
+      await engine?.close();
+      db.cleanup();
+    });
+
+    it('a UDF cannot set the header cookies the engine keeps its migration level in (PRAGMA user_version(N))', async () => {
+      // Against main, `PRAGMA user_version(77)` (parenthesised, not `= 77`) passed the pragma check in a
+      // write context: the next createEngine on the file refused it as "newer than this insitu understands".
+      const header = () => {
+        const raw = new Database(db.path, { readonly: true });
+        try {
+          return [raw.pragma('user_version', { simple: true }), raw.pragma('application_id', { simple: true })];
+        } finally {
+          raw.close();
+        }
+      };
+      const before = header();
+      const out = await attempt(mallory, [
+        ['call', ' /* c */ PRAGMA user_version(77)'],
+        ['assign', 'PRAGMA user_version = 77'],
+        ['app', 'PRAGMA main.application_id(77)'],
+        ['schema', 'PRAGMA schema_version(1)'],
+        ['page', 'PRAGMA page_size(1024)'],
+        ['read', 'PRAGMA user_version'],
+      ]);
+      expect(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v[0]]))).toEqual({
+        call: 'PRIVILEGE', assign: 'PRIVILEGE', app: 'PRIVILEGE', schema: 'PRIVILEGE', page: 'PRIVILEGE', read: 'ok',
+      });
+      expect(header()).toEqual(before);
+    });
+
+    it('a UDF cannot copy sqlite_schema into a table of its own (CREATE TABLE ... AS SELECT, temp tables, over a view)', async () => {
+      // Against main, reading sqlite_schema was refused only in statements that did not change the schema,
+      // so CREATE TABLE m AS SELECT sql FROM sqlite_schema copied every user's table definitions.
+      const out = await attempt(mallory, [
+        ['ctas', 'CREATE TABLE m1 AS SELECT type, name, sql FROM sqlite_schema'],
+        ['temp', 'CREATE TEMP TABLE m2 AS SELECT name FROM main.sqlite_master'],
+        ['view', 'CREATE VIEW mv AS SELECT name, sql FROM sqlite_master'],
+        ['viaView', 'CREATE TABLE m3 AS SELECT * FROM mv'],
+        ['insert', 'CREATE TABLE m4 (name TEXT)'],
+        ['insertSelect', 'INSERT INTO m4 SELECT name FROM sqlite_schema'],
+        ['left', 'SELECT count(*) AS n FROM m4'],
+      ]);
+      for (const k of ['ctas', 'temp', 'viaView', 'insertSelect']) expect(out[k]![0], k).toBe('PRIVILEGE');
+      expect(out.left).toEqual(['ok', [{ n: 0 }]]);
+      const after = await attempt(mallory, [['m1', 'SELECT * FROM m1'], ['m3', 'SELECT * FROM m3']], 'read');
+      expect(after.m1![0]).toBe('TABLE_NOT_FOUND');
+      expect(after.m3![0]).toBe('TABLE_NOT_FOUND');
+    });
+
+    it("a statement that fails to compile does not describe an invisible table (its columns, their count)", async () => {
+      // Against main, `SELECT nosuch FROM EMP` answered "no such column" (BAD_INPUT) while `SELECT secret
+      // FROM EMP` answered TABLE_NOT_FOUND: alice's column names and counts could be probed one by one.
+      const out = await attempt(mallory, [
+        ['badColumn', 'SELECT nosuch FROM EMP'],
+        ['goodColumn', 'SELECT secret FROM EMP'],
+        ['count', 'INSERT INTO EMP VALUES (1)'],
+        ['missing', 'SELECT nosuch FROM EMPX'],
+      ]);
+      expect(out.badColumn).toEqual(['TABLE_NOT_FOUND', 'table EMP does not exist']);
+      expect(out.goodColumn).toEqual(['TABLE_NOT_FOUND', 'table EMP does not exist']);
+      expect(out.count).toEqual(['TABLE_NOT_FOUND', 'table EMP does not exist']);
+      expect(out.missing).toEqual(['TABLE_NOT_FOUND', 'table EMPX does not exist']);
+      // Host query proxies answer the same way.
+      expect(await errorOf(mallory.query('SELECT nosuch FROM EMP').count())).toEqual({ code: 'TABLE_NOT_FOUND', message: 'table EMP does not exist' });
+      expect(await errorOf(mallory.query('SELECT nosuch FROM EMPX').count())).toEqual({ code: 'TABLE_NOT_FOUND', message: 'table EMPX does not exist' });
+      // mallory's own mistakes still say what is wrong.
+      await attempt(mallory, [['own', 'CREATE TABLE mine (a)']]);
+      expect((await attempt(mallory, [['own', 'SELECT nosuch FROM mine']])).own![1]).toMatch(/no such column: nosuch/);
+    });
+
+    it('an invisible table is named as the statement spells it, like a missing one (the case does not tell it exists)', async () => {
+      // Against main, `SELECT * FROM emp` answered "table EMP does not exist" (as the database spells it)
+      // and `SELECT * FROM empx` "table empx does not exist": the case of the answer told EMP existed.
+      const out = await attempt(mallory, [
+        ['hidden', 'SELECT * FROM emp'],
+        ['missing', 'SELECT * FROM empx'],
+        ['dropHidden', 'DROP TABLE emp'],
+        ['dropMissing', 'DROP TABLE empx'],
+        ['view', 'CREATE VIEW over_emp AS SELECT * FROM emp'],
+        ['viaView', 'SELECT * FROM over_emp'],
+      ]);
+      expect(out.hidden).toEqual(['TABLE_NOT_FOUND', 'table emp does not exist']);
+      expect(out.missing).toEqual(['TABLE_NOT_FOUND', 'table empx does not exist']);
+      expect(out.dropHidden).toEqual(['TABLE_NOT_FOUND', 'table emp does not exist']);
+      expect(out.dropMissing).toEqual(['TABLE_NOT_FOUND', 'table empx does not exist']);
+      expect(out.viaView).toEqual(['TABLE_NOT_FOUND', 'table emp does not exist']);
+      expect(await errorOf(mallory.table('emp').count())).toEqual({ code: 'TABLE_NOT_FOUND', message: 'table emp does not exist' });
+      expect(await errorOf(mallory.table('empx').count())).toEqual({ code: 'TABLE_NOT_FOUND', message: 'table empx does not exist' });
+      expect((await alice.table('EMP').pull()).numRows).toBe(1);
+    });
+
+    it("a dropped table cannot leave a FOREIGN KEY behind that binds to another user's next table of that name", async () => {
+      // Against main: mallory made P, a table C referencing P, and dropped P; when alice then made a table
+      // P, every DELETE or UPDATE of alice's own P failed ("foreign key mismatch - C referencing P").
+      const out = await attempt(mallory, [
+        ['parent', 'CREATE TABLE PARENT_T (id INTEGER PRIMARY KEY)'],
+        ['child', 'CREATE TABLE CHILD_T (pid REFERENCES PARENT_T (id) ON DELETE CASCADE)'],
+        ['drop', 'DROP TABLE PARENT_T'],
+      ]);
+      expect(out.drop![0]).toBe('PRIVILEGE');
+      expect(out.drop![1]).toMatch(/CHILD_T references it/);
+      // Dropping the child first, then the parent, is fine.
+      const ok = await attempt(mallory, [['child', 'DROP TABLE CHILD_T'], ['parent', 'DROP TABLE PARENT_T']]);
+      expect(ok).toEqual({ child: ['ok', 0], parent: ['ok', 0] });
+      await alice.create('PARENT_T', [{ id: 1, v: 'a' }, { id: 2, v: 'b' }]);
+      const mine = await attempt(alice, [['del', 'DELETE FROM PARENT_T WHERE id = 1'], ['upd', 'UPDATE PARENT_T SET id = 5 WHERE id = 2']]);
+      expect(mine).toEqual({ del: ['ok', 1], upd: ['ok', 1] });
+    });
+
+    it('a failed partition leaves neither rows nor datastore saves, however it fails', async () => {
+      await mallory.create('M_LOG', [{ tag: 'seed' }]);
+      const body = (tail: string) => ({
+        source: `import insitu, os, sys, time\ndef f(tag):\n    insitu.connect().execute("INSERT INTO M_LOG VALUES (?)", [tag])\n    insitu.ds.save({"x": 1}, "m_" + tag, overwrite=True)\n${tail}\n`,
+      });
+      const ways: Record<string, string> = {
+        raise: '    raise ValueError("after the write")',
+        sysExit: '    sys.exit(0)',
+        osExit: '    os._exit(0)',
+        loop: '    while True: pass',
+        swallow: '    while True:\n        try:\n            time.sleep(10)\n        except BaseException:\n            pass',
+        badResult: '    return object()',
+      };
+      for (const [tag, tail] of Object.entries(ways)) {
+        const e = await errorOf(mallory.doEval(body(tail), { args: { tag }, context: 'write', timeoutMs: 3000 }));
+        expect(e, tag).not.toBeNull();
+      }
+      expect((await mallory.table('M_LOG').pull()).toArray().map((r) => r.tag)).toEqual(['seed']);
+      expect((await mallory.datastores.list()).map((d) => d.name)).toEqual([]);
+    }, 60_000);
+  });
+}
