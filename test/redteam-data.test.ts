@@ -155,6 +155,41 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       expect(mine).toEqual({ del: ['ok', 1], upd: ['ok', 1] });
     });
 
+    it("SQLite's bookkeeping tables do not tell or set other users' counters (sqlite_sequence, sqlite_stat1)", async () => {
+      // Against main: mallory read alice's AUTOINCREMENT counter and ANALYZE row count (of tables she
+      // cannot see), and UPDATE sqlite_sequence SET seq = 9223372036854775807 made every later insert
+      // into alice's AUTOINCREMENT table fail ("database or disk is full").
+      const setup = await attempt(alice, [
+        ['seqTable', 'CREATE TABLE A_SEQ (id INTEGER PRIMARY KEY AUTOINCREMENT, v)'],
+        ['rows', 'INSERT INTO A_SEQ (v) VALUES (1), (2), (3)'],
+        ['analyze', 'ANALYZE A_SEQ'],
+      ]);
+      expect(setup).toEqual({ seqTable: ['ok', 0], rows: ['ok', 3], analyze: ['ok', 0] });
+      const out = await attempt(mallory, [
+        ['readSeq', 'SELECT * FROM sqlite_sequence'],
+        ['readStat', 'SELECT * FROM main.sqlite_stat1'],
+        ['setSeq', 'UPDATE "sqlite_sequence" SET seq = 9223372036854775807'],
+        ['setStat', "UPDATE [sqlite_stat1] SET stat = '1'"],
+        ['copy', 'CREATE TABLE m_seq AS SELECT * FROM sqlite_sequence'],
+        ['view', 'CREATE VIEW m_seq_v AS SELECT * FROM sqlite_sequence'],
+        // mallory's own AUTOINCREMENT table and ANALYZE still work: SQLite keeps their bookkeeping.
+        ['own', 'CREATE TABLE m_auto (id INTEGER PRIMARY KEY AUTOINCREMENT, v)'],
+        ['ownRows', 'INSERT INTO m_auto (v) VALUES (1)'],
+        ['ownAnalyze', 'ANALYZE m_auto'],
+      ]);
+      for (const k of ['readSeq', 'readStat', 'setSeq', 'setStat', 'copy', 'view']) expect(out[k]![0], k).toBe('PRIVILEGE');
+      expect(out.ownRows).toEqual(['ok', 1]);
+      expect(out.ownAnalyze).toEqual(['ok', 0]);
+      expect(await attempt(alice, [['more', 'INSERT INTO A_SEQ (v) VALUES (4)']])).toEqual({ more: ['ok', 1] });
+      expect((await alice.query('SELECT max(id) AS m FROM A_SEQ').pull()).toArray()[0]!.m).toBe(4n);
+    });
+
+    it('renaming onto a name that is taken says so, whoever owns it', async () => {
+      const out = await attempt(mallory, [['mine', 'CREATE TABLE m_ren (x)'], ['onto', 'ALTER TABLE m_ren RENAME TO EMP']]);
+      expect(out.onto![0]).toBe('BAD_INPUT');
+      expect(out.onto![1]).toMatch(/already another table/);
+    });
+
     it('a failed partition leaves neither rows nor datastore saves, however it fails', async () => {
       await mallory.create('M_LOG', [{ tag: 'seed' }]);
       const body = (tail: string) => ({

@@ -1,6 +1,6 @@
 import { ErrorCode, InsituError, tableNotFound, tableOwnerOnly } from '@insitu/core';
 import type BetterSqlite3 from 'better-sqlite3';
-import { spelledIn } from './sqlite-table-access.js';
+import { BOOKKEEPING, spelledIn } from './sqlite-table-access.js';
 import type { SqliteTablePrivileges } from './sqlite-table-privileges.js';
 
 /** One row of sqlite_schema (or sqlite_temp_schema). */
@@ -74,6 +74,10 @@ function approve(db: BetterSqlite3.Database, privileges: SqliteTablePrivileges, 
       ErrorCode.PRIVILEGE,
       'CREATE TRIGGER is not allowed from a UDF: a trigger runs whenever anyone writes its table, with their privileges; ask an administrator to create it',
     );
+  }
+  // A view over SQLite's bookkeeping tables would read them without naming them in the statement.
+  if ([...added, ...changed].some((r) => r.sql !== null && r.type === 'view' && BOOKKEEPING.test(r.sql))) {
+    throw new InsituError(ErrorCode.PRIVILEGE, "a view cannot read sqlite_sequence or sqlite_stat*: they hold every user's counters and row counts");
   }
   const ownerOf = (name: string, action: string) => {
     const level = privileges.access(name, user);

@@ -138,7 +138,7 @@ export function guardStatement(
     // would describe it: such a statement answers as if the table were missing. (An existing name
     // taken by CREATE stays ALREADY_EXISTS-like: table names are one namespace.)
     const msg = e instanceof Error ? e.message : '';
-    if (as !== undefined && !/^no such table|already exists/.test(msg)) {
+    if (as !== undefined && !/^no such table|already exists|already another table/.test(msg)) {
       const hidden = as.access.hiddenNamedIn(sql, as.user);
       if (hidden !== null) throw tableNotFound(hidden, e);
     }

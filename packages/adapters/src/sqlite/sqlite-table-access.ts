@@ -22,6 +22,14 @@ export interface Op {
   readonly p5: number;
 }
 
+/**
+ * SQLite's bookkeeping tables, shared by every user's tables: SQLite reads and writes them along with
+ * the tables they count (an AUTOINCREMENT insert, ANALYZE of your table), but a statement naming them
+ * would read other users' counters and row counts, or set them (an AUTOINCREMENT counter at its
+ * maximum fails every later insert of that table's owner).
+ */
+export const BOOKKEEPING = /sqlite_(?:sequence|stat\d)/i;
+
 /** OPFLAG_P2ISREG: the b-tree's root page is in a register (one the statement itself creates). */
 const P2_IS_REGISTER = 0x10;
 
@@ -92,6 +100,12 @@ export class SqliteTableAccess {
    * change itself, see `sqlite-schema-change.ts`).
    */
   check(ops: readonly Op[], user: string, sql = ''): StatementReach {
+    if (BOOKKEEPING.test(sql)) {
+      throw new InsituError(
+        ErrorCode.PRIVILEGE,
+        "sqlite_sequence and sqlite_stat* cannot be named here: they hold every user's AUTOINCREMENT counters and row counts (SQLite still keeps them for your own tables)",
+      );
+    }
     let map = this.#current();
     const need = new Map<string, 'read' | 'write'>();
     const want = (name: string, what: 'read' | 'write') => {
