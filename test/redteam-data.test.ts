@@ -190,6 +190,34 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       expect(out.onto![1]).toMatch(/already another table/);
     });
 
+    it('a UDF that catches the interrupt of its stopped call and returns commits nothing (timeout and cancel)', async () => {
+      // Against main: a UDF that caught the KeyboardInterrupt of a timeout or cancellation, then wrote (or
+      // had written) and returned, committed its writes and saves although its call failed.
+      await mallory.create('M_STOP', [{ tag: 'seed' }]);
+      const udf = (before: string, after: string) => ({
+        source: `import insitu\ndef f(tag):\n${before}    try:\n        while True: pass\n    except BaseException:\n${after}\n    return 1\n`,
+      });
+      const write = 'insitu.connect().execute("INSERT INTO M_STOP VALUES (?)", [tag])\n';
+      const save = 'insitu.ds.save({"x": 1}, "stop_" + tag, overwrite=True)\n';
+      const ways: Record<string, [string, string]> = {
+        writeThenSwallow: [`    ${write}`, '        pass'],
+        swallowThenWrite: ['', `        ${write}`],
+        swallowThenSave: ['', `        ${save}`],
+      };
+      for (const [tag, [before, after]] of Object.entries(ways)) {
+        const timedOut = await errorOf(mallory.doEval(udf(before, after), { args: { tag: `t_${tag}` }, context: 'write', timeoutMs: 400 }));
+        expect(timedOut?.code, tag).toBe('TIMEOUT');
+        const ac = new AbortController();
+        setTimeout(() => ac.abort(), 400);
+        const p = mallory.doEval(udf(before, after), { args: { tag: `c_${tag}` }, context: 'write', signal: ac.signal });
+        const e = await p.then(() => null, (err: InsituError) => err);
+        expect(e?.code, tag).toBe('CANCELLED');
+        expect(e?.committedPartitions, tag).toEqual([]);
+      }
+      expect((await mallory.table('M_STOP').pull()).toArray().map((r) => r.tag)).toEqual(['seed']);
+      expect((await mallory.datastores.list()).map((d) => d.name)).toEqual([]);
+    }, 60_000);
+
     it('a failed partition leaves neither rows nor datastore saves, however it fails', async () => {
       await mallory.create('M_LOG', [{ tag: 'seed' }]);
       const body = (tail: string) => ({
