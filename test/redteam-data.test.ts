@@ -184,6 +184,28 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       expect((await alice.query('SELECT max(id) AS m FROM A_SEQ').pull()).toArray()[0]!.m).toBe(4n);
     });
 
+    it('DROP TABLE of an invisible table is refused before it runs (no wait for the write lock, no time spent dropping)', async () => {
+      // Against main, DROP TABLE EMP ran in a savepoint (taking the write lock and freeing every page of
+      // alice's table) and was refused only afterwards: its time told the table's size, and while another
+      // call held the lock it waited where DROP TABLE of a missing table answered at once.
+      await mallory.create('M_HOLD', [{ v: 0 }]);
+      // Both workers serve mallory first, so neither call below waits for a worker to start.
+      await Promise.all([attempt(mallory, [['warm', 'SELECT 1']]), attempt(mallory, [['warm', 'SELECT 1']])]);
+      let held = 0;
+      const hold = mallory.doEval(
+        { source: 'import insitu, time\ndef f():\n    insitu.connect().execute("INSERT INTO M_HOLD VALUES (1)")\n    time.sleep(2.5)\n' },
+        { context: 'write' },
+      ).then(() => (held = Date.now()));
+      await new Promise((r) => setTimeout(r, 700));
+      const out = await attempt(mallory, [['drop', 'DROP TABLE EMP']]);
+      const answered = Date.now();
+      await hold;
+      expect(out.drop).toEqual(['TABLE_NOT_FOUND', 'table EMP does not exist']);
+      // Answered while the other call still held the lock, not after it let go.
+      expect(held === 0 || answered < held).toBe(true);
+      expect((await alice.table('EMP').pull()).numRows).toBe(1);
+    });
+
     it('renaming onto a name that is taken says so, whoever owns it', async () => {
       const out = await attempt(mallory, [['mine', 'CREATE TABLE m_ren (x)'], ['onto', 'ALTER TABLE m_ren RENAME TO EMP']]);
       expect(out.onto![0]).toBe('BAD_INPUT');

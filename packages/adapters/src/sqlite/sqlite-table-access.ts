@@ -144,6 +144,15 @@ export class SqliteTableAccess {
         if (map.engineRoots.has(op.p1)) throw new InsituError(ErrorCode.PRIVILEGE, 'statements cannot change engine tables (insitu_*)');
         if (name === undefined) throw new InsituError(ErrorCode.PRIVILEGE, 'this statement clears a b-tree that belongs to no table of the database');
         want(name, 'write');
+      } else if (op.opcode === 'Destroy') {
+        // DROP TABLE / DROP INDEX free a b-tree (P1, in database P3) without opening it. Checked here, before
+        // it runs: dropping runs first and is judged after (see sqlite-schema-change.ts), and the time it
+        // takes (and the write lock it waits for) would tell about a table the user cannot see.
+        if (op.p3 !== 0) continue;
+        let name = map.roots.get(op.p1);
+        if (name === undefined && !map.engineRoots.has(op.p1)) name = (map = this.#current(true)).roots.get(op.p1);
+        if (map.engineRoots.has(op.p1)) throw new InsituError(ErrorCode.PRIVILEGE, 'statements cannot change engine tables (insitu_*)');
+        if (name !== undefined) want(name, 'write');
       } else if (op.opcode === 'SqlExec') {
         // Runs SQL text of its own, unseen here: only as part of a schema change (CREATE TABLE with
         // generated columns checks them by reading the new table), never otherwise (PRAGMA optimize).
