@@ -111,6 +111,10 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       // Host query proxies answer the same way.
       expect(await errorOf(mallory.query('SELECT nosuch FROM EMP').count())).toEqual({ code: 'TABLE_NOT_FOUND', message: 'table EMP does not exist' });
       expect(await errorOf(mallory.query('SELECT nosuch FROM EMPX').count())).toEqual({ code: 'TABLE_NOT_FOUND', message: 'table EMPX does not exist' });
+      // A syntax error comes before any name is looked up: it answers the same for both.
+      const syntax = await attempt(mallory, [['hidden', 'SELECT FROM FROM EMP'], ['missing', 'SELECT FROM FROM EMPX']]);
+      expect(syntax.hidden![0]).toBe('BAD_INPUT');
+      expect(syntax.hidden![1]).toBe(String(syntax.missing![1]).replace('EMPX', 'EMP'));
       // mallory's own mistakes still say what is wrong.
       await attempt(mallory, [['own', 'CREATE TABLE mine (a)']]);
       expect((await attempt(mallory, [['own', 'SELECT nosuch FROM mine']])).own![1]).toMatch(/no such column: nosuch/);
@@ -204,6 +208,21 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       // Answered while the other call still held the lock, not after it let go.
       expect(held === 0 || answered < held).toBe(true);
       expect((await alice.table('EMP').pull()).numRows).toBe(1);
+    });
+
+    it('EXPLAIN does not tell an invisible table from a missing one', async () => {
+      // Against main, EXPLAIN QUERY PLAN SELECT * FROM EMP compiled (EMP exists) and then failed as a syntax
+      // error in the guard's own EXPLAIN (BAD_INPUT), where a missing table answered TABLE_NOT_FOUND.
+      const out = await attempt(mallory, [
+        ['hidden', 'EXPLAIN QUERY PLAN SELECT * FROM EMP'],
+        ['missing', 'EXPLAIN QUERY PLAN SELECT * FROM EMPX'],
+        ['plain', '/* x */ explain SELECT * FROM EMP'],
+      ]);
+      expect(out.hidden![0]).toBe('BAD_INPUT');
+      expect(out.missing![0]).toBe('BAD_INPUT');
+      expect(out.hidden![1]).toBe(String(out.missing![1]).replace('EMPX', 'EMP'));
+      expect(out.plain![0]).toBe('BAD_INPUT');
+      expect((await errorOf(mallory.query('EXPLAIN SELECT * FROM EMP').count()))?.code).toBe((await errorOf(mallory.query('EXPLAIN SELECT * FROM EMPX').count()))?.code);
     });
 
     it('renaming onto a name that is taken says so, whoever owns it', async () => {

@@ -127,6 +127,9 @@ export function guardStatement(
   as?: StatementUser,
 ): { stmt: BetterSqlite3.Statement } & StatementReach {
   if (typeof sql !== 'string' || sql.trim() === '') throw badInput('SQL text must be a non-empty string');
+  // EXPLAIN cannot be checked (the guard's own EXPLAIN of it does not compile), and compiling it first
+  // would tell an invisible table (it compiles) from a missing one (it does not): refused before that.
+  if (/^(?:\s|--[^\n]*(?:\n|$)|\/\*[\s\S]*?(?:\*\/|$))*EXPLAIN\b/i.test(sql)) throw badInput(`EXPLAIN statements cannot run here: ${sql.slice(0, 200)}`);
   let stmt: BetterSqlite3.Statement;
   try {
     stmt = db.prepare(sql);
@@ -136,9 +139,10 @@ export function guardStatement(
     }
     // A compile error about a table the user cannot see ("no such column", a wrong count of values)
     // would describe it: such a statement answers as if the table were missing. (An existing name
-    // taken by CREATE stays ALREADY_EXISTS-like: table names are one namespace.)
+    // taken by CREATE stays ALREADY_EXISTS-like: table names are one namespace.) Syntax errors come
+    // before any name is looked up, whatever exists: they stay as they are, or they would tell instead.
     const msg = e instanceof Error ? e.message : '';
-    if (as !== undefined && !/^no such table|already exists|already another table/.test(msg)) {
+    if (as !== undefined && !/^no such table|already exists|already another table|syntax error|incomplete input|unrecognized token|parser stack overflow/.test(msg)) {
       const hidden = as.access.hiddenNamedIn(sql, as.user);
       if (hidden !== null) throw tableNotFound(hidden, e);
     }
