@@ -45,9 +45,14 @@ export function runSchemaChange<T>(db: BetterSqlite3.Database, privileges: Sqlit
     db.exec('ROLLBACK TO insitu_schema_change');
     db.exec('RELEASE insitu_schema_change');
     // DROP ... IF EXISTS of a table the user cannot see does nothing, as for a missing one.
-    if (out !== undefined && e instanceof InsituError && e.code === ErrorCode.TABLE_NOT_FOUND && /^\s*DROP\s+\w+\s+IF\s+EXISTS\b/i.test(stripComments(sql))) return out;
+    if (out !== undefined && e instanceof InsituError && e.code === ErrorCode.TABLE_NOT_FOUND && dropsIfExists(sql)) return out;
     throw e;
   }
+}
+
+/** Whether the statement is `DROP TABLE|VIEW|INDEX|TRIGGER IF EXISTS ...`. */
+export function dropsIfExists(sql: string): boolean {
+  return /^\s*DROP\s+\w+\s+IF\s+EXISTS\b/i.test(stripComments(sql));
 }
 
 function stripComments(sql: string): string {
