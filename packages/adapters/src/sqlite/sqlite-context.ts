@@ -4,7 +4,7 @@ import { Table } from 'apache-arrow';
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { declaredKinds, groupedByNumericKey, readByColumn, scanBatches } from './sqlite-scanner.js';
-import { runSchemaChange } from './sqlite-schema-change.js';
+import { dropsIfExists, runSchemaChange } from './sqlite-schema-change.js';
 import { bindable, guardStatement, prepareGuarded, sqlError, type StatementUser } from './sqlite-statement-guard.js';
 import { SqliteTableAccess } from './sqlite-table-access.js';
 import { SqliteTablePrivileges } from './sqlite-table-privileges.js';
@@ -182,7 +182,15 @@ export function openContextConnection(path: string, opts: ContextConnectionOptio
       }
     },
     execute(sql, params, mode) {
-      const { stmt, schemaChange } = guardStatement(db, sql, params, mode === 'write' ? 'write' : 'read', as);
+      let guarded: ReturnType<typeof guardStatement>;
+      try {
+        guarded = guardStatement(db, sql, params, mode === 'write' ? 'write' : 'read', as);
+      } catch (e) {
+        // DROP ... IF EXISTS of a table the user cannot see (refused before it runs) does nothing, as for a missing one.
+        if (mode === 'write' && e instanceof InsituError && e.code === ErrorCode.TABLE_NOT_FOUND && dropsIfExists(sql)) return 0;
+        throw e;
+      }
+      const { stmt, schemaChange } = guarded;
       // `readonly`, not `reader`: INSERT ... RETURNING returns rows and writes.
       if (!stmt.readonly) beginWrite();
       const run = () => {
