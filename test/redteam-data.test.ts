@@ -225,34 +225,6 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       expect((await errorOf(mallory.query('EXPLAIN SELECT * FROM EMP').count()))?.code).toBe((await errorOf(mallory.query('EXPLAIN SELECT * FROM EMPX').count()))?.code);
     });
 
-    // NOT FIXED (a design decision for the lead): the restricted unpickler accepts classes carried by value
-    // whose source is a script the loader "can see", and every user can publish a global script. So
-    // mallory publishes one whose top level is her payload, pickles an instance of a class from it, grants
-    // the datastore to bob, and her code runs in bob's call, with bob's privileges, when he loads it
-    // without trust=True. The README says so ("any user can publish a global script"), but it makes the
-    // restriction moot against a user who wants to attack: closing it needs e.g. by-value classes only
-    // from the loader's own scripts (or ones they explicitly trust) unless trust=True.
-    it.fails("mallory's code does not run in bob's call when he loads her granted datastore (global script route)", async () => {
-      const bob = engine.session({ user: 'bob' });
-      await bob.doEval({ source: 'def f():\n    return 1\n' });
-      const evil = [
-        'import insitu',
-        'print("MALLORY PAYLOAD RAN as", insitu.connect is not None)',
-        'class Model:',
-        '    pass',
-        'def evil_model():',
-        '    insitu.ds.save({"m": Model()}, "evil_ds", grantable=True, overwrite=True)',
-        '    return 1',
-        '',
-      ].join('\n');
-      await mallory.scripts.create('evil_model', evil, { global: true, overwrite: true });
-      await mallory.doEval('evil_model');
-      await mallory.grant({ datastore: 'evil_ds', to: 'bob' });
-      const r = await bob.doEval({ source: 'import insitu\ndef f():\n    return type(insitu.ds.load("evil_ds", owner="mallory")["m"]).__name__\n' });
-      expect(r.value).toBe('Model');
-      expect(r.stdout).not.toContain('MALLORY PAYLOAD RAN');
-    });
-
     it('renaming onto a name that is taken says so, whoever owns it', async () => {
       const out = await attempt(mallory, [['mine', 'CREATE TABLE m_ren (x)'], ['onto', 'ALTER TABLE m_ren RENAME TO EMP']]);
       expect(out.onto![0]).toBe('BAD_INPUT');
