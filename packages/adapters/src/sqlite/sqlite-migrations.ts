@@ -61,6 +61,17 @@ export const MIGRATIONS: readonly string[] = [
        SELECT owner AS name FROM insitu_scripts UNION SELECT owner FROM insitu_datastores
        UNION SELECT owner FROM insitu_grants UNION SELECT grantee FROM insitu_grants)
      WHERE length(name) BETWEEN 1 AND 128 AND upper(name) <> 'PUBLIC';`,
+  // 4: sign-in for the REST server: users' password hashes (NULL: cannot sign in), engine settings (the
+  // token signing secret) and revoked logins (kept until their last token would have expired).
+  `ALTER TABLE insitu_users ADD COLUMN password_hash TEXT;
+   CREATE TABLE insitu_settings (
+     key   TEXT NOT NULL PRIMARY KEY,
+     value TEXT NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE insitu_revoked_logins (
+     id    TEXT NOT NULL PRIMARY KEY,
+     until TEXT NOT NULL
+   ) WITHOUT ROWID;`,
 ];
 
 /** Bring the database up to the latest schema version. Refuses a database from a newer insitu. */

@@ -22,6 +22,7 @@ import {
   type ScriptFilter,
   type Storage,
   type StoredScript,
+  type StoredCredentials,
   type StoredUser,
   type UserDeletion,
 } from '@insitu/core';
@@ -32,6 +33,7 @@ import { kindOfValues } from './sqlite-column-kind.js';
 import { migrate } from './sqlite-migrations.js';
 import { declaredKinds, scanBatches, schemaOf } from './sqlite-scanner.js';
 import { bindable, prepareGuarded, sqlError } from './sqlite-statement-guard.js';
+import { SqliteAuthStore } from './sqlite-auth-store.js';
 import { SqliteDatastoreStore } from './sqlite-datastore-store.js';
 import { SqliteGrantStore } from './sqlite-grant-store.js';
 import { SqliteScriptStore } from './sqlite-script-store.js';
@@ -56,6 +58,7 @@ export class SqliteStorage implements Storage {
   readonly #grants: SqliteGrantStore;
   readonly #datastores: SqliteDatastoreStore;
   readonly #users: SqliteUserStore;
+  readonly #auth: SqliteAuthStore;
   readonly #busyTimeoutMs: number;
   readonly #readers = new Set<BetterSqlite3.Database>();
 
@@ -77,6 +80,7 @@ export class SqliteStorage implements Storage {
     this.#grants = new SqliteGrantStore(this.#db);
     this.#datastores = new SqliteDatastoreStore(this.#db);
     this.#users = new SqliteUserStore(this.#db);
+    this.#auth = new SqliteAuthStore(this.#db);
   }
 
   /** Whether the database lives only in this connection's memory. */
@@ -364,8 +368,18 @@ export class SqliteStorage implements Storage {
   // ---- users --------------------------------------------------------------------------------------
 
   /** @inheritdoc */
-  putUser(user: StoredUser, opts: { ifMissing: boolean }): Promise<boolean> {
+  putUser(user: StoredUser & { readonly passwordHash?: string }, opts: { ifMissing: boolean }): Promise<boolean> {
     return this.#users.putUser(user, opts);
+  }
+
+  /** @inheritdoc */
+  setPasswordHash(name: string, hash: string | null): Promise<boolean> {
+    return this.#users.setPasswordHash(name, hash);
+  }
+
+  /** @inheritdoc */
+  getCredentials(name: string): Promise<StoredCredentials | null> {
+    return this.#users.getCredentials(name);
   }
 
   /** @inheritdoc */
@@ -381,6 +395,23 @@ export class SqliteStorage implements Storage {
   /** @inheritdoc */
   deleteUser(name: string, opts: { cascade: boolean }): Promise<UserDeletion | null> {
     return this.#users.deleteUser(name, opts);
+  }
+
+  // ---- sign-in state ------------------------------------------------------------------------------
+
+  /** @inheritdoc */
+  settingOrInit(key: string, value: string): Promise<string> {
+    return this.#auth.settingOrInit(key, value);
+  }
+
+  /** @inheritdoc */
+  revokeLogin(id: string, until: Date): Promise<void> {
+    return this.#auth.revokeLogin(id, until);
+  }
+
+  /** @inheritdoc */
+  loginRevoked(id: string): Promise<boolean> {
+    return this.#auth.loginRevoked(id);
   }
 
   /** @inheritdoc */

@@ -1,4 +1,4 @@
-import { ErrorCode, InsituError, type StoredUser, type UserDeletion, type UserObjects, type UserStorage } from '@insitu/core';
+import { ErrorCode, InsituError, type StoredCredentials, type StoredUser, type UserDeletion, type UserObjects, type UserStorage } from '@insitu/core';
 import type BetterSqlite3 from 'better-sqlite3';
 
 interface UserRow {
@@ -21,11 +21,11 @@ export class SqliteUserStore implements UserStorage {
   }
 
   /** @inheritdoc */
-  async putUser(u: StoredUser, opts: { ifMissing: boolean }): Promise<boolean> {
+  async putUser(u: StoredUser & { readonly passwordHash?: string }, opts: { ifMissing: boolean }): Promise<boolean> {
     const added =
       this.#db
-        .prepare(`INSERT INTO insitu_users (name, description, created) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`)
-        .run(u.name, u.description, u.created.toISOString()).changes > 0;
+        .prepare(`INSERT INTO insitu_users (name, description, created, password_hash) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`)
+        .run(u.name, u.description, u.created.toISOString(), u.passwordHash ?? null).changes > 0;
     if (!added && !opts.ifMissing) throw new InsituError(ErrorCode.ALREADY_EXISTS, `user ${u.name} already exists`);
     return added;
   }
@@ -34,6 +34,19 @@ export class SqliteUserStore implements UserStorage {
   async getUser(name: string): Promise<StoredUser | null> {
     const row = this.#db.prepare(`SELECT name, description, created FROM insitu_users WHERE name = ?`).get(name) as UserRow | undefined;
     return row === undefined ? null : fromRow(row);
+  }
+
+  /** @inheritdoc */
+  async setPasswordHash(name: string, hash: string | null): Promise<boolean> {
+    return this.#db.prepare(`UPDATE insitu_users SET password_hash = ? WHERE name = ?`).run(hash, name).changes > 0;
+  }
+
+  /** @inheritdoc */
+  async getCredentials(name: string): Promise<StoredCredentials | null> {
+    const row = this.#db.prepare(`SELECT created, password_hash FROM insitu_users WHERE name = ?`).get(name) as
+      | { created: string; password_hash: string | null }
+      | undefined;
+    return row === undefined ? null : { created: new Date(row.created), passwordHash: row.password_hash };
   }
 
   /** @inheritdoc */
