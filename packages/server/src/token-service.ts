@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID, webcrypto } from 'node:crypto';
 import type { Storage } from '@insitu/core';
 import { SignJWT, jwtVerify } from 'jose';
 import { unauthorized } from './rest-errors.js';
@@ -60,12 +60,15 @@ const now = () => Math.floor(Date.now() / 1000);
 export class TokenService {
   readonly #storage: Storage;
   readonly #key: Uint8Array;
+  /** The key imported once for signing and verifying (jose would import raw bytes on every call). */
+  readonly #cryptoKey: Promise<webcrypto.CryptoKey>;
   readonly #life: TokenLifetimes;
 
   /** Tokens signed with `key`, with their state in `storage`. */
   constructor(storage: Storage, key: Uint8Array, life: TokenLifetimes) {
     this.#storage = storage;
     this.#key = key;
+    this.#cryptoKey = webcrypto.subtle.importKey('raw', key, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
     this.#life = life;
   }
 
@@ -98,7 +101,7 @@ export class TokenService {
       .setJti(randomUUID())
       .setIssuedAt(iat)
       .setExpirationTime(exp)
-      .sign(this.#key);
+      .sign(await this.#cryptoKey);
     return { accessToken, expiresIn: exp - iat, tokenType: 'Bearer' };
   }
 
@@ -106,7 +109,7 @@ export class TokenService {
   async verify(token: string): Promise<TokenClaims> {
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, this.#key, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['sub', 'exp', 'iat'] }));
+      ({ payload } = await jwtVerify(token, await this.#cryptoKey, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['sub', 'exp', 'iat'] }));
     } catch (e) {
       const expired = (e as { code?: unknown }).code === 'ERR_JWT_EXPIRED';
       throw unauthorized(expired ? 'the access token has expired: refresh it or sign in again' : 'the access token is not valid');
