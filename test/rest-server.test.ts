@@ -105,6 +105,8 @@ beforeAll(async () => {
   await me.scripts.create('echo', 'def echo(x=None, **kw):\n    return {"x": x, "kw": kw}');
   await me.scripts.create('idx', 'def idx(i, scale=1):\n    return i * scale');
   await me.scripts.create('many', 'def many(n):\n    return list(range(n))');
+  await me.scripts.create('first_of', 'def first_of(df):\n    return {"first": [df["SEPAL_LENGTH"][0]]}');
+  await me.scripts.create('sleepy', 'import time\ndef sleepy(s):\n    time.sleep(s)\n    return s');
   await me.scripts.create('boom', 'def boom():\n    x = 1\n    raise ValueError("bad value here")');
   await me.scripts.create('names_of', 'def names_of(df):\n    return {"cols": [",".join(df.columns)], "n": [len(df)]}');
   const b = engine.session({ user: 'bob' });
@@ -166,6 +168,8 @@ describe('seed 001 over HTTP', () => {
     expect(groups.body.result).toEqual({ setosa: [{ n: 50 }], versicolor: [{ n: 50 }], virginica: [{ n: 50 }] });
     const two = await call(`${API}/group-apply/count_rows`, alice, { input: 'select SPECIES, PETAL_WIDTH > 1 as WIDE from IRIS', groupBy: 'SPECIES, WIDE' });
     expect(Object.keys(two.body.result)).toContain('["versicolor",1]');
+    const ordered = await call(`${API}/group-apply/first_of`, alice, { input: 'select * from IRIS', groupBy: 'SPECIES', orderBy: 'SEPAL_LENGTH DESC, PETAL_LENGTH' });
+    expect(ordered.body.result).toEqual({ setosa: [{ first: 5.8 }], versicolor: [{ first: 7 }], virginica: [{ first: 7.9 }] });
     const idx = await call(`${API}/index-apply/idx`, alice, { times: 3, parameters: '{"scale": 10}', parallelFlag: true });
     expect(idx.body).toEqual({ result: [10, 20, 30] });
     const gfx = await call(`${API}/do-eval/echo`, alice, { graphicsFlag: true, parameters: '{"x": 5}' });
@@ -179,7 +183,7 @@ describe('seed 001 over HTTP', () => {
 });
 
 describe('status codes', () => {
-  it('400 for bad parameters, unknown fields, wrong types, non-SELECT input, an unknown envName, a script error (with traceback) and output over the limit', async () => {
+  it('400 for bad parameters, unknown fields, wrong types, non-SELECT input, an unknown envName, a script error (with traceback) and output over the limit; 504 past the timeout', async () => {
     const bad = async (body: unknown, path = `${API}/do-eval/echo`) => {
       const a = await call(path, alice, body);
       expect(a.status, JSON.stringify(a.body)).toBe(400);
@@ -203,6 +207,11 @@ describe('status codes', () => {
     expect(boom.code).toBe('PYTHON_ERROR');
     expect(boom.errorMessage).toMatch(/bad value here/);
     expect(boom.errorMessage).toMatch(/line 3, in boom/);
+    const started = Date.now();
+    const slow = await call(`${API}/do-eval/sleepy`, alice, { parameters: '{"s": 30}', timeout: 1 });
+    expect(slow.status).toBe(504);
+    expect(slow.body.code).toBe('TIMEOUT');
+    expect(Date.now() - started).toBeLessThan(10_000);
     const over = await bad({ parameters: '{"n": 5001}' }, `${API}/do-eval/many`);
     expect(over.code).toBe('OUTPUT_LIMIT');
     expect(over.errorMessage).toMatch(/5000/);

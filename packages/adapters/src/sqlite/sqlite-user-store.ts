@@ -14,6 +14,9 @@ function fromRow(r: UserRow): StoredUser {
 /** Known users in the `insitu_users` table; dropping one also clears what they own. */
 export class SqliteUserStore implements UserStorage {
   readonly #db: BetterSqlite3.Database;
+  // Asked on every REST request (admission and token checks): prepared once.
+  #getUser: BetterSqlite3.Statement | null = null;
+  #getCredentials: BetterSqlite3.Statement | null = null;
 
   /** Use the given (migrated) connection. */
   constructor(db: BetterSqlite3.Database) {
@@ -32,7 +35,8 @@ export class SqliteUserStore implements UserStorage {
 
   /** @inheritdoc */
   async getUser(name: string): Promise<StoredUser | null> {
-    const row = this.#db.prepare(`SELECT name, description, created FROM insitu_users WHERE name = ?`).get(name) as UserRow | undefined;
+    this.#getUser ??= this.#db.prepare(`SELECT name, description, created FROM insitu_users WHERE name = ?`);
+    const row = this.#getUser.get(name) as UserRow | undefined;
     return row === undefined ? null : fromRow(row);
   }
 
@@ -43,7 +47,8 @@ export class SqliteUserStore implements UserStorage {
 
   /** @inheritdoc */
   async getCredentials(name: string): Promise<StoredCredentials | null> {
-    const row = this.#db.prepare(`SELECT created, password_hash FROM insitu_users WHERE name = ?`).get(name) as
+    this.#getCredentials ??= this.#db.prepare(`SELECT created, password_hash FROM insitu_users WHERE name = ?`);
+    const row = this.#getCredentials.get(name) as
       | { created: string; password_hash: string | null }
       | undefined;
     return row === undefined ? null : { created: new Date(row.created), passwordHash: row.password_hash };
