@@ -216,6 +216,8 @@ describe('status codes', () => {
     expect(over.code).toBe('OUTPUT_LIMIT');
     expect(over.errorMessage).toMatch(/5000/);
     expect((await call(`${API}/do-eval/many`, alice, { parameters: '{"n": 5000}' })).body.result).toHaveLength(5000);
+    const times = await bad({ times: 5001 }, `${API}/index-apply/sleepy`);
+    expect(times.code).toBe('OUTPUT_LIMIT');
   });
 
   it('401 without a token, with a garbage, tampered, expired or revoked one, and for a wrong password', async () => {

@@ -75,6 +75,10 @@ export function registerPyScriptRoutes(app: FastifyInstance, prefix: string, ctx
     const handler = async (req: FastifyRequest<{ Params: { script: string; owner?: string }; Body: ApplyBody }>, reply: FastifyReply) => {
       const session = await sessionOf(ctx, req);
       const call = restCallOf(kind, req.params.script, req.params.owner, req.body ?? {});
+      // index-apply answers one item per index: past the limit, refuse before running anything.
+      if (call.times !== undefined && call.times > ctx.outputLimit) {
+        throw new RestError(400, RestCode.OUTPUT_LIMIT, `Output exceeds maximum length ${ctx.outputLimit} (outputLimit): times = ${call.times} gives as many items; ask for fewer, or start the server with a larger outputLimit`);
+      }
       if (call.async) return submitAsync(session, call, reply);
       const arrow = (req.headers.accept ?? '').toLowerCase().includes(ARROW_STREAM);
       const result = await runCall(session, call, hangUpSignal(reply));
