@@ -42,7 +42,7 @@ describe('engine.users', () => {
     expect(await names(open)).toEqual(expect.arrayContaining(['analyst', 'Analyst', 'auditor']));
 
     const dropped = await open.users.drop('analyst');
-    expect(dropped).toEqual({ removed: { scripts: 0, datastores: 0, grants: 0 }, revoked: 0 });
+    expect(dropped).toEqual({ removed: { scripts: 0, datastores: 0, tables: 0, grants: 0 }, revoked: 0 });
     expect(await names(open)).not.toContain('analyst');
     const gone = await rejectsWith(open.users.drop('analyst'), 'BAD_INPUT');
     expect(gone.message).toContain('analyst');
@@ -73,19 +73,23 @@ describe('engine.users', () => {
     await owner.datastores.save('model', { w: [1, 2] }, { grantable: true });
     await owner.grant({ script: 'shared', to: 'bob' });
     await owner.grant({ datastore: 'model', to: 'bob' });
+    await owner.create('OWNED1', [{ a: 1 }]);
+    await owner.grant({ table: 'OWNED1', to: 'bob' });
     expect((await bob.doEval({ name: 'shared', owner: 'owner1' })).value).toBe('from owner1');
 
     const refused = await rejectsWith(open.users.drop('owner1'), 'BAD_INPUT');
-    expect(refused.message).toMatch(/owner1 owns 2 scripts, 1 datastore, 2 grants/);
+    expect(refused.message).toMatch(/owner1 owns 2 scripts, 1 datastore, 1 table, 3 grants/);
     expect(refused.message).toContain('cascade');
     // Nothing was removed.
     expect(await names(open)).toContain('owner1');
     expect((await bob.doEval({ name: 'shared', owner: 'owner1' })).value).toBe('from owner1');
     expect((await bob.doEval('everyone')).value).toBe('global of owner1');
     expect(await bob.datastores.load('model', { owner: 'owner1' })).toEqual({ w: [1, 2] });
+    expect(await bob.table('OWNED1').count()).toBe(1);
 
     const dropped = await open.users.drop('owner1', { cascade: true });
-    expect(dropped.removed).toEqual({ scripts: 2, datastores: 1, grants: 2 });
+    expect(dropped.removed).toEqual({ scripts: 2, datastores: 1, tables: 1, grants: 3 });
+    await rejectsWith(bob.table('OWNED1').count(), 'TABLE_NOT_FOUND');
     expect(await names(open)).not.toContain('owner1');
     await rejectsWith(bob.doEval({ name: 'shared', owner: 'owner1' }), 'SCRIPT_NOT_FOUND');
     await rejectsWith(bob.doEval('everyone'), 'SCRIPT_NOT_FOUND');
@@ -98,6 +102,7 @@ describe('engine.users', () => {
     const again = open.session({ user: 'owner1' });
     expect(await again.scripts.list({ type: 'all' })).toEqual([]);
     expect(await again.datastores.list()).toEqual([]);
+    await rejectsWith(again.table('OWNED1').count(), 'TABLE_NOT_FOUND');
   });
 
   it('revokes the grants a dropped user held, so a later user of that name gets none of them', async () => {
@@ -105,12 +110,16 @@ describe('engine.users', () => {
     await alice.scripts.create('secret', SCRIPT('secret', 'alice only'));
     await open.users.create('temp');
     await alice.grant({ script: 'secret', to: 'temp' });
+    await alice.create('ALICE_T', [{ a: 1 }]);
+    await alice.grant({ table: 'ALICE_T', to: 'temp' });
     expect((await open.session({ user: 'temp' }).doEval({ name: 'secret', owner: 'alice' })).value).toBe('alice only');
-    // temp owns nothing, so no cascade is needed; the grant it held goes with it.
-    expect(await open.users.drop('temp')).toEqual({ removed: { scripts: 0, datastores: 0, grants: 0 }, revoked: 1 });
+    expect(await open.session({ user: 'temp' }).table('ALICE_T').count()).toBe(1);
+    // temp owns nothing, so no cascade is needed; the grants it held go with it.
+    expect(await open.users.drop('temp')).toEqual({ removed: { scripts: 0, datastores: 0, tables: 0, grants: 0 }, revoked: 2 });
     expect((await alice.scripts.list({ type: 'grant' })).map((s) => s.grantee)).toEqual([]);
     await open.users.create('temp');
     await rejectsWith(open.session({ user: 'temp' }).doEval({ name: 'secret', owner: 'alice' }), 'SCRIPT_NOT_FOUND');
+    await rejectsWith(open.session({ user: 'temp' }).table('ALICE_T').count(), 'TABLE_NOT_FOUND');
   });
 });
 
@@ -187,6 +196,8 @@ describe("users: 'registered'", () => {
     const carol = registered.session({ user: 'carol' });
     await rejectsWith(carol.scripts.list(), 'PRIVILEGE');
     await registered.users.create('carol');
+    await rejectsWith(carol.table('FACTS').count(), 'TABLE_NOT_FOUND'); // admin's table, not granted
+    await admin.grant({ table: 'FACTS', to: 'carol' });
     expect(await carol.table('FACTS').count()).toBe(2);
     await admin.grant({ script: 'report', to: 'carol' });
     expect((await carol.doEval({ name: 'report', owner: 'admin' })).value).toBe('the report');

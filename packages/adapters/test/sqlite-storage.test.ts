@@ -28,8 +28,8 @@ describe('SqliteStorage tables', () => {
       { i: null, f: null, s: null, b: null, d: null, x: null },
       { i: -9007199254740991, f: -0.25, s: 'héllo ✓', b: false, d: new Date(0), x: new Uint8Array([]) },
     ];
-    await storage.createTable('TYPES', rows);
-    const t = await new TableProxy(storage, { kind: 'table', name: 'TYPES' }).pull();
+    await storage.createTable('TYPES', rows, { owner: 'tester' });
+    const t = await new TableProxy(storage, 'tester', { kind: 'table', name: 'TYPES' }).pull();
     expect(t.schema.fields.map((f) => `${f.name}:${String(f.type)}`)).toEqual([
       'i:Int64', 'f:Float64', 's:Utf8', 'b:Bool', 'd:Timestamp<MILLISECOND>', 'x:Binary',
     ]);
@@ -44,40 +44,40 @@ describe('SqliteStorage tables', () => {
     db.exec(`CREATE TABLE DECL (a SMALLINT, d DATE, ts DATETIME, ok BOOLEAN, n NUMERIC, v VARCHAR(10));
              INSERT INTO DECL VALUES (7, '2020-01-31', '2020-01-31 12:00:00', 1, 2, 'x'), (NULL, NULL, NULL, 0, NULL, NULL);`);
     db.close();
-    const proxy = new TableProxy(storage, { kind: 'table', name: 'DECL' });
+    const proxy = new TableProxy(storage, 'tester', { kind: 'table', name: 'DECL' });
     const t = await proxy.pull();
     expect(t.schema.fields.map((f) => String(f.type))).toEqual(['Int32', 'Date32<DAY>', 'Timestamp<MILLISECOND>', 'Bool', 'Float64', 'Utf8']);
     expect(t.get(0)!.toJSON()).toEqual({ a: 7, d: Date.UTC(2020, 0, 31), ts: Date.UTC(2020, 0, 31, 12), ok: true, n: 2, v: 'x' });
-    const expr = await new TableProxy(storage, { kind: 'query', sql: 'select a + 1 as a1, v || ? as v2 from DECL', params: ['!'] }).pull();
+    const expr = await new TableProxy(storage, 'tester', { kind: 'query', sql: 'select a + 1 as a1, v || ? as v2 from DECL', params: ['!'] }).pull();
     expect(expr.toArray().map((r) => r.toJSON())).toEqual([{ a1: 8n, v2: 'x!' }, { a1: null, v2: null }]);
   });
 
   it('creates tables from Arrow tables and refuses to clobber without overwrite', async () => {
     const arrow = tableFromArrays({ k: Int32Array.from([1, 2, 3]), name: ['a', 'b', 'c'] });
-    await storage.createTable('ARW', arrow);
-    expect(await codeOf(storage.createTable('ARW', [{ k: 9 }]))).toBe('ALREADY_EXISTS');
-    expect(await storage.count(q('select * from ARW'))).toBe(3);
-    await storage.createTable('ARW', [{ k: 9 }], { overwrite: true });
-    expect(await storage.count(q('select * from ARW'))).toBe(1);
+    await storage.createTable('ARW', arrow, { owner: 'tester' });
+    expect(await codeOf(storage.createTable('ARW', [{ k: 9 }], { owner: 'tester' }))).toBe('ALREADY_EXISTS');
+    expect(await storage.count(q('select * from ARW'), 'tester')).toBe(3);
+    await storage.createTable('ARW', [{ k: 9 }], { overwrite: true, owner: 'tester' });
+    expect(await storage.count(q('select * from ARW'), 'tester')).toBe(1);
   });
 
   it('leaves the old table intact when an overwrite fails', async () => {
-    await storage.createTable('KEEP', [{ a: 1 }, { a: 2 }]);
-    expect(await codeOf(storage.createTable('KEEP', [{ a: 1 }, { a: 'text' }], { overwrite: true }))).toBe('BAD_INPUT');
-    expect(await codeOf(storage.createTable('KEEP', [{ a: 1 }, { a: {} as never }], { overwrite: true }))).toBe('BAD_INPUT');
-    const t = await new TableProxy(storage, { kind: 'table', name: 'KEEP' }).pull();
+    await storage.createTable('KEEP', [{ a: 1 }, { a: 2 }], { owner: 'tester' });
+    expect(await codeOf(storage.createTable('KEEP', [{ a: 1 }, { a: 'text' }], { overwrite: true, owner: 'tester' }))).toBe('BAD_INPUT');
+    expect(await codeOf(storage.createTable('KEEP', [{ a: 1 }, { a: {} as never }], { overwrite: true, owner: 'tester' }))).toBe('BAD_INPUT');
+    const t = await new TableProxy(storage, 'tester', { kind: 'table', name: 'KEEP' }).pull();
     expect(t.toArray().map((r) => Number(r.a))).toEqual([1, 2]);
   });
 
   it('streams scans in batches of the asked size and cuts batches where key columns change', async () => {
-    await storage.createTable('BIG', Array.from({ length: 1000 }, (_, i) => ({ g: Math.floor(i / 300), v: i })));
+    await storage.createTable('BIG', Array.from({ length: 1000 }, (_, i) => ({ g: Math.floor(i / 300), v: i })), { owner: 'tester' });
     const sizes: number[] = [];
-    for await (const b of storage.scan(q('select * from BIG order by v'), { batchRows: 128 })) sizes.push(b.numRows);
+    for await (const b of storage.scan(q('select * from BIG order by v'), { batchRows: 128, user: 'tester' })) sizes.push(b.numRows);
     expect(sizes.length).toBe(8);
     expect(sizes.slice(0, 7).every((n) => n === 128)).toBe(true);
     expect(sizes.reduce((a, b) => a + b)).toBe(1000);
     const groups: [number, number][] = [];
-    for await (const b of storage.scan(q('select * from BIG order by g, v'), { batchRows: 256, breakOn: ['g'] })) {
+    for await (const b of storage.scan(q('select * from BIG order by g, v'), { batchRows: 256, breakOn: ['g'], user: 'tester' })) {
       const g = b.getChild('g')!.toArray() as BigInt64Array;
       expect(new Set(g).size).toBe(1);
       groups.push([Number(g[0]), b.numRows]);
@@ -86,7 +86,7 @@ describe('SqliteStorage tables', () => {
   });
 
   it('refuses writes, several statements, ATTACH, PRAGMA writes, writing CTEs and engine tables, changing nothing', async () => {
-    await storage.createTable('VICTIM', [{ a: 1 }]);
+    await storage.createTable('VICTIM', [{ a: 1 }], { owner: 'tester' });
     for (const sql of [
       'DELETE FROM VICTIM',
       'SELECT 1; DELETE FROM VICTIM',
@@ -100,11 +100,11 @@ describe('SqliteStorage tables', () => {
       'SELECT * FROM nowhere_table',
       'SELEC oops',
     ]) {
-      const code = await codeOf(storage.describe(q(sql)));
+      const code = await codeOf(storage.describe(q(sql), 'tester'));
       expect(['BAD_INPUT', 'TABLE_NOT_FOUND', 'PRIVILEGE'], sql).toContain(code);
     }
-    expect(await storage.count(q('select * from VICTIM'))).toBe(1);
-    expect(await codeOf(storage.describe(q('select * from nowhere_table')))).toBe('TABLE_NOT_FOUND');
+    expect(await storage.count(q('select * from VICTIM'), 'tester')).toBe(1);
+    expect(await codeOf(storage.describe(q('select * from nowhere_table'), 'tester'))).toBe('TABLE_NOT_FOUND');
     const db = new Database(join(dir, 'a.db'), { readonly: true });
     expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
@@ -112,17 +112,17 @@ describe('SqliteStorage tables', () => {
   });
 
   it('binds parameters instead of splicing them', async () => {
-    await storage.createTable('PEOPLE', [{ name: "O'Brien" }, { name: 'x' }]);
-    const t = await new TableProxy(storage, { kind: 'query', sql: 'select * from PEOPLE where name = ?', params: ["O'Brien"] }).pull();
+    await storage.createTable('PEOPLE', [{ name: "O'Brien" }, { name: 'x' }], { owner: 'tester' });
+    const t = await new TableProxy(storage, 'tester', { kind: 'query', sql: 'select * from PEOPLE where name = ?', params: ["O'Brien"] }).pull();
     expect(t.numRows).toBe(1);
-    expect(await storage.count(q('select * from PEOPLE where name = ?', ["x' OR '1'='1"]))).toBe(0);
+    expect(await storage.count(q('select * from PEOPLE where name = ?', ["x' OR '1'='1"]), 'tester')).toBe(0);
   });
 
   it('works on :memory: databases', async () => {
     const mem = new SqliteStorage(':memory:');
-    await mem.createTable('M', [{ a: 1 }, { a: 2 }, { a: 3 }]);
+    await mem.createTable('M', [{ a: 1 }, { a: 2 }, { a: 3 }], { owner: 'tester' });
     const sizes: number[] = [];
-    for await (const b of mem.scan(q('select * from M'), { batchRows: 2 })) sizes.push(b.numRows);
+    for await (const b of mem.scan(q('select * from M'), { batchRows: 2, user: 'tester' })) sizes.push(b.numRows);
     expect(sizes).toEqual([2, 1]);
     await mem.close();
   });
@@ -145,16 +145,16 @@ describe('worker reads of split scans', () => {
       b: i % 3 === 0,
       x: i % 4 === 0 ? null : new Uint8Array([i, 255 - i]),
     }));
-    await storage.createTable('CHUNKED', rows);
+    await storage.createTable('CHUNKED', rows, { owner: 'tester' });
     const db = new Database(join(dir, 'a.db'));
     db.exec('DELETE FROM CHUNKED WHERE rowid % 11 = 0'); // holes in the rowids
     db.close();
     const scan = { table: 'CHUNKED', columns: null, filters: [{ sql: '"i" IS NULL OR "i" % 3000 <> ?', params: [0] }] };
     const { openContextConnection } = await import('../dist/sqlite/sqlite-context.js');
-    const conn = openContextConnection(join(dir, 'a.db'));
+    const conn = openContextConnection(join(dir, 'a.db'), { user: 'tester' });
     try {
       let total = 0;
-      for await (const chunk of (await storage.splitScan(scan, 7))!) {
+      for await (const chunk of (await storage.splitScan(scan, 7, 'tester'))!) {
         expect(chunk.query.byColumn).toHaveLength(5);
         const byRow = conn.query(chunk.query.sql, chunk.query.params);
         const byCol = conn.query(chunk.query.sql, chunk.query.params, chunk.query.byColumn);
@@ -162,7 +162,7 @@ describe('worker reads of split scans', () => {
         expect(rowsOf(byCol)).toEqual(rowsOf(byRow));
         total += byCol.numRows;
       }
-      expect(total).toBe(await storage.count(q('SELECT * FROM CHUNKED WHERE rowid % 11 <> 0 AND ("i" IS NULL OR "i" % 3000 <> 0)')));
+      expect(total).toBe(await storage.count(q('SELECT * FROM CHUNKED WHERE rowid % 11 <> 0 AND ("i" IS NULL OR "i" % 3000 <> 0)'), 'tester'));
     } finally {
       conn.close();
     }
@@ -173,10 +173,10 @@ describe('worker reads of split scans', () => {
     db.exec(`CREATE TABLE LOOSE (a, b INTEGER); INSERT INTO LOOSE VALUES (1, 2), ('two', 3), (NULL, 4);`);
     db.close();
     const { openContextConnection } = await import('../dist/sqlite/sqlite-context.js');
-    const conn = openContextConnection(join(dir, 'a.db'));
+    const conn = openContextConnection(join(dir, 'a.db'), { user: 'tester' });
     try {
       const chunks = [];
-      for await (const c of (await storage.splitScan({ table: 'LOOSE', columns: ['b', 'a'], filters: [] }, 10))!) chunks.push(c);
+      for await (const c of (await storage.splitScan({ table: 'LOOSE', columns: ['b', 'a'], filters: [] }, 10, 'tester'))!) chunks.push(c);
       expect(chunks).toHaveLength(1);
       const t = conn.query(chunks[0]!.query.sql, chunks[0]!.query.params, chunks[0]!.query.byColumn);
       expect(rowsOf(t)).toEqual([{ b: 2n, a: '1' }, { b: 3n, a: 'two' }, { b: 4n, a: null }]);
@@ -206,9 +206,9 @@ describe('SqliteStorage users', () => {
       expect(await codeOf(upgraded.putUser({ name: 'gus', description: '', created: new Date() }, { ifMissing: false }))).toBe('ALREADY_EXISTS');
       expect(await upgraded.putUser({ name: 'gus', description: '', created: new Date() }, { ifMissing: true })).toBe(false);
       // dora owns a datastore and two grants on it: refused without cascade, nothing removed.
-      expect(await upgraded.deleteUser('dora', { cascade: false })).toEqual({ deleted: false, owned: { scripts: 0, datastores: 1, grants: 3 }, revoked: 0 });
+      expect(await upgraded.deleteUser('dora', { cascade: false })).toEqual({ deleted: false, owned: { scripts: 0, datastores: 1, tables: 0, grants: 3 }, revoked: 0 });
       expect(await upgraded.getDatastore('dora', 'd')).not.toBeNull();
-      expect(await upgraded.deleteUser('gus', { cascade: false })).toEqual({ deleted: true, owned: { scripts: 0, datastores: 0, grants: 0 }, revoked: 1 });
+      expect(await upgraded.deleteUser('gus', { cascade: false })).toEqual({ deleted: true, owned: { scripts: 0, datastores: 0, tables: 0, grants: 0 }, revoked: 1 });
       expect(await upgraded.deleteUser('dora', { cascade: true })).toMatchObject({ deleted: true, revoked: 0 });
       expect(await upgraded.getDatastore('dora', 'd')).toBeNull();
       expect(await upgraded.hasGrant('datastore', 'dora', 'd', 'anyone')).toBe(false);
@@ -216,6 +216,61 @@ describe('SqliteStorage users', () => {
       expect((await upgraded.listUsers()).map((u) => u.name)).toEqual(['ann@example.com', 'olive']);
     } finally {
       await upgraded.close();
+    }
+  });
+});
+
+describe('tables without an insitu owner', () => {
+  it('follow the unownedTables rule: read (default), write or none; a table made through insitu is its owner\'s', async () => {
+    const path = join(dir, 'unowned.db');
+    const admin = new Database(path);
+    admin.exec('CREATE TABLE LEGACY (a INTEGER); INSERT INTO LEGACY VALUES (1);');
+    admin.close();
+    const { openContextConnection } = await import('../dist/sqlite/sqlite-context.js');
+    const outcome = (f: () => unknown) => {
+      try {
+        f();
+        return 'ok';
+      } catch (e) {
+        return (e as InsituError).code;
+      }
+    };
+    const seen: Record<string, string[]> = {};
+    for (const unownedTables of ['read', 'write', 'none'] as const) {
+      const s = new SqliteStorage(path, { unownedTables });
+      const conn = openContextConnection(path, { user: 'u1', unownedTables });
+      try {
+        seen[unownedTables] = [
+          await codeOf(s.count(q('SELECT * FROM LEGACY'), 'u1')),
+          outcome(() => conn.query('SELECT * FROM LEGACY', [])),
+          outcome(() => conn.execute('UPDATE LEGACY SET a = a', [], 'write')),
+          outcome(() => conn.execute('DROP TABLE LEGACY', [], 'write')),
+          await codeOf(s.createTable('LEGACY', [{ a: 2 }], { owner: 'u1', overwrite: true })),
+        ];
+      } finally {
+        conn.close();
+        await s.close();
+      }
+    }
+    expect(seen).toEqual({
+      read: ['no error', 'ok', 'PRIVILEGE', 'PRIVILEGE', 'PRIVILEGE'],
+      write: ['no error', 'ok', 'ok', 'PRIVILEGE', 'PRIVILEGE'],
+      none: ['TABLE_NOT_FOUND', 'TABLE_NOT_FOUND', 'TABLE_NOT_FOUND', 'TABLE_NOT_FOUND', 'PRIVILEGE'],
+    });
+    // Adopted, it is its owner's alone.
+    const s = new SqliteStorage(path, { unownedTables: 'write' });
+    try {
+      await s.setTableOwner('LEGACY', 'u1');
+      expect(await s.tableAccess('legacy', 'u1')).toBe('owner');
+      expect(await s.tableAccess('LEGACY', 'u2')).toBe('none');
+      await s.putTableGrant({ table: 'LEGACY', grantee: 'PUBLIC', privilege: 'write' });
+      expect(await s.tableAccess('LEGACY', 'u2')).toBe('write');
+      expect(await s.deleteTableGrant('LEGACY', 'PUBLIC')).toBe(true);
+      expect(await s.tableAccess('LEGACY', 'u2')).toBe('none');
+      expect(await s.getTableOwnership('legacy')).toEqual({ name: 'LEGACY', owner: 'u1' });
+      expect(await s.getTableOwnership('NOPE')).toBeNull();
+    } finally {
+      await s.close();
     }
   });
 });

@@ -19,12 +19,12 @@ import { ErrorCode } from './errors.js';
 import { asInsituError } from './error-boundary.js';
 import type { ResultBudget } from './result-budget.js';
 import { groupOutcomesBytes, outcomeBytes } from './result-size.js';
-import { runOrdered } from './ordered-runner.js';
+import { abortError, runOrdered } from './ordered-runner.js';
 import type { Partition } from './partition.js';
 import { groupPartitions, indexPartitions, rowChunks, wholePartition } from './partitioner.js';
 import { assemble, type ApplyResult, type AssemblyShape } from './result-assembly.js';
 import { hostApiFor } from './host-api.js';
-import type { ContextMode, HostApi, InputType, Runtime, Task } from './runtime.js';
+import type { ContextMode, GroupOutcome, HostApi, InputType, Runtime, Task } from './runtime.js';
 import type { CellKey } from './partition-key.js';
 import type { GroupRange } from './storage.js';
 import { resolveScript } from './script-repository.js';
@@ -142,7 +142,7 @@ export class ApplyRunner {
     const args = checkArgs(opts.args);
     const inputType = checkInputType(opts.inputType);
     const resolved = await this.#resolve(func);
-    const parts = wholePartition(this.#storage, data.toQuery(), inputType, this.#runtime.readsQueries, opts.signal);
+    const parts = wholePartition(this.#storage, this.#user, data.toQuery(), inputType, this.#runtime.readsQueries, opts.signal);
     return this.#run(resolved, args, parts, 1, { kind: 'single' }, opts);
   }
 
@@ -155,9 +155,9 @@ export class ApplyRunner {
     const degree = degreeOf(opts.parallel, this.#runtime.concurrency);
     const resolved = await this.#resolve(func);
     const query = data.toQuery();
-    await this.#storage.describe(query);
+    await this.#storage.describe(query, this.#user);
     const split = this.#runtime.readsQueries ? data.asTableScan() : null;
-    const parts = rowChunks(this.#storage, query, rows, inputType, split, opts.signal);
+    const parts = rowChunks(this.#storage, this.#user, query, rows, inputType, split, opts.signal);
     return this.#run(resolved, args, parts, degree, { kind: 'many' }, opts);
   }
 
@@ -178,9 +178,9 @@ export class ApplyRunner {
     const keySchema = schema.select(keys);
     const shape: AssemblyShape = { kind: 'groups', by: keys, keySchema };
     const scan = this.#runtime.readsQueries ? data.asTableScan() : null;
-    const ranges = scan !== null && this.#storage.splitGroups !== undefined ? await this.#storage.splitGroups(scan, keys, degree) : null;
+    const ranges = scan !== null && this.#storage.splitGroups !== undefined ? await this.#storage.splitGroups(scan, keys, degree, this.#user) : null;
     if (ranges !== null) return this.#runGroupRanges(resolved, args, ranges, keys, inputType, degree, shape, opts);
-    const parts = groupPartitions(this.#storage, data.groupedQuery(keys), keys, inputType, opts.signal);
+    const parts = groupPartitions(this.#storage, this.#user, data.groupedQuery(keys), keys, inputType, opts.signal);
     return this.#run(resolved, args, parts, degree, shape, opts);
   }
 
@@ -204,6 +204,8 @@ export class ApplyRunner {
     const signal = opts.signal;
     const context: ContextMode = checkContext(opts.context ?? this.#defaults.context);
     const keys: Partition['key'][] = [];
+    /** Which partitions finished (and so committed their writes). */
+    const finished: boolean[] = [];
     const lease = this.#defaults.budget?.lease();
     try {
       const outcomes = await runOrdered(
@@ -223,6 +225,7 @@ export class ApplyRunner {
           };
           try {
             const outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
+            finished[i] = true;
             lease?.charge(outcomeBytes(outcome));
             return outcome;
           } catch (e) {
@@ -233,6 +236,9 @@ export class ApplyRunner {
         signal,
       );
       return assemble(shape, keys, outcomes);
+    } catch (e) {
+      // The runtime already reports an interrupted partition with the abort's error.
+      throw callFailure(e, undefined, keys.filter((_, i) => finished[i] === true));
     } finally {
       lease?.release();
     }
@@ -254,12 +260,14 @@ export class ApplyRunner {
     async function* items(): AsyncGenerator<GroupRange> {
       yield* ranges;
     }
+    /** Per range, the groups that finished (and so committed their writes). */
+    const finished: unknown[][] = [];
     const lease = this.#defaults.budget?.lease();
     try {
       const perRange = await runOrdered(
         items(),
         degree,
-        async ({ query, ordered }) => {
+        async ({ query, ordered }, i) => {
           const task: Task = {
             source: f.source,
             name: f.name,
@@ -270,7 +278,14 @@ export class ApplyRunner {
             host: this.#host,
             context,
           };
-          const groups = await this.#runtime.runGroups(task, signal === undefined ? {} : { signal });
+          let groups: GroupOutcome[];
+          try {
+            groups = await this.#runtime.runGroups(task, signal === undefined ? {} : { signal });
+          } catch (e) {
+            finished[i] = e instanceof InsituError ? (e.committedPartitions ?? []) : [];
+            throw e;
+          }
+          finished[i] = groups.map((g) => g.key);
           lease?.charge(groupOutcomesBytes(groups));
           return groups;
         },
@@ -282,6 +297,8 @@ export class ApplyRunner {
         groups.map((g) => g.key as Record<string, CellKey>),
         groups.map((g) => g.outcome),
       );
+    } catch (e) {
+      throw callFailure(e, signal, finished.flat());
     } finally {
       lease?.release();
     }
@@ -305,6 +322,16 @@ export class ApplyRunner {
     }
     throw badInput('func must be a stored script name, { name, owner }, or { source, name? } with inline Python source');
   }
+}
+
+/**
+ * The error of an apply call that failed after partitions ran, listing the partitions whose writes were
+ * committed; with `signal` fired, the abort's error (TIMEOUT, CANCELLED): groups a worker ran report an
+ * interrupted group with whatever the interrupt raised in it.
+ */
+function callFailure(e: unknown, signal: AbortSignal | undefined, committed: unknown[]): InsituError {
+  const error = signal?.aborted === true ? abortError(signal) : asInsituError(e, 'a partition');
+  return error.withCommitted(committed);
 }
 
 function checkProxy(data: unknown): asserts data is TableProxy {

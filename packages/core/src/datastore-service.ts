@@ -1,8 +1,9 @@
 import { badInput } from './errors.js';
 import { hostFromStored, storedFromHost, type DatastoreValue } from './host-values.js';
 import { checkIdentifier } from './identifiers.js';
-import { datastoreNotFound, privilegeError, readableDatastore } from './privileges.js';
-import type { DatastoreInfo, DatastoreListType, ObjectInfo, SaveMode, Storage, StoredObject } from './storage.js';
+import { datastoreNotFound, privilegeError, readableDatastoreSteps } from './privileges.js';
+import { runAsync, step, type MaybeSync, type Steps } from './steps.js';
+import type { DatastoreInfo, DatastoreListType, DatastoreStorage, GrantStorage, ObjectInfo, SaveMode, Storage, StoredObject } from './storage.js';
 
 /** Options for saving a datastore. */
 export interface SaveDatastoreOptions {
@@ -43,16 +44,18 @@ function checkObjectNames(objs: unknown, what: string): readonly string[] | unde
 /**
  * Datastores as one user sees them: named bags of objects (models, tables, settings) that UDFs and the
  * host save and load. Used by `session.datastores` with host values, and by UDF calls (`insitu.ds`)
- * with serialised objects. Every operation checks the caller's privileges.
+ * with serialised objects. Every operation checks the caller's privileges (see {@link DatastoreSteps}).
  */
 export class DatastoreService {
   readonly #storage: Storage;
   readonly #user: string;
+  readonly #steps: DatastoreSteps;
 
   /** @internal Use `session.datastores`. */
   constructor(storage: Storage, user: string) {
     this.#storage = storage;
     this.#user = user;
+    this.#steps = new DatastoreSteps(storage, user);
   }
 
   /** Save host values (Arrow tables, JSON-able values) under `name`; all or nothing. */
@@ -64,7 +67,54 @@ export class DatastoreService {
   }
 
   /** Save already-serialised objects (from a UDF); all or nothing. */
-  async saveStored(name: string, objects: readonly StoredObject[], opts: SaveDatastoreOptions = {}): Promise<void> {
+  saveStored(name: string, objects: readonly StoredObject[], opts: SaveDatastoreOptions = {}): Promise<void> {
+    return runAsync(this.#steps.saveStored(name, objects, opts));
+  }
+
+  /** Load objects as host values: tables, JSON values, or {@link PythonObject} handles. */
+  async load(name: string, opts: LoadDatastoreOptions = {}): Promise<Record<string, DatastoreValue>> {
+    const objects = await this.loadStored(name, opts);
+    return Object.fromEntries(objects.map((o) => [o.name, hostFromStored(o, name)]));
+  }
+
+  /** Load serialised objects (for a UDF). */
+  loadStored(name: string, opts: LoadDatastoreOptions = {}): Promise<StoredObject[]> {
+    return runAsync(this.#steps.loadStored(name, opts));
+  }
+
+  /** List datastores, ordered by name. */
+  list(opts: ListDatastoresOptions = {}): Promise<DatastoreInfo[]> {
+    return runAsync(this.#steps.list(opts));
+  }
+
+  /** One row per object: name, class, size, length, rows, columns. */
+  describe(name: string, opts: { owner?: string } = {}): Promise<ObjectInfo[]> {
+    return runAsync(this.#steps.describe(name, opts));
+  }
+
+  /** Delete your datastore, or only the named objects in it. Returns how many objects were removed. */
+  delete(name: string, opts: { objs?: readonly string[]; owner?: string } = {}): Promise<number> {
+    return runAsync(this.#steps.delete(name, opts));
+  }
+}
+
+/**
+ * The datastore operations of one user and their privilege checks, written once as steps (see
+ * steps.ts): {@link DatastoreService} runs them on the engine's storage, a worker runs them on its own
+ * connection inside the partition's transaction.
+ */
+export class DatastoreSteps {
+  readonly #storage: MaybeSync<DatastoreStorage & GrantStorage>;
+  readonly #user: string;
+
+  /** Operations as `user` on `storage`. */
+  constructor(storage: MaybeSync<DatastoreStorage & GrantStorage>, user: string) {
+    this.#storage = storage;
+    this.#user = user;
+  }
+
+  /** Save serialised objects as datastore `name` of the user; all or nothing. */
+  *saveStored(name: string, objects: readonly StoredObject[], opts: SaveDatastoreOptions = {}): Steps<void> {
     checkIdentifier(name, 'datastore');
     if (opts.overwrite === true && opts.append === true) throw badInput('overwrite and append cannot both be set: overwrite replaces the datastore, append adds to it');
     if (objects.length === 0) throw badInput(`datastore ${name} needs at least one object to save`);
@@ -77,22 +127,16 @@ export class DatastoreService {
     const description = opts.description ?? '';
     if (typeof description !== 'string') throw badInput('description must be a string');
     const mode: SaveMode = opts.overwrite === true ? 'overwrite' : opts.append === true ? 'append' : 'create';
-    await this.#storage.saveDatastore(this.#user, name, objects, { mode, description, grantable: opts.grantable === true });
+    yield* step(this.#storage.saveDatastore(this.#user, name, objects, { mode, description, grantable: opts.grantable === true }));
   }
 
-  /** Load objects as host values: tables, JSON values, or {@link PythonObject} handles. */
-  async load(name: string, opts: LoadDatastoreOptions = {}): Promise<Record<string, DatastoreValue>> {
-    const objects = await this.loadStored(name, opts);
-    return Object.fromEntries(objects.map((o) => [o.name, hostFromStored(o, name)]));
-  }
-
-  /** Load serialised objects (for a UDF). */
-  async loadStored(name: string, opts: LoadDatastoreOptions = {}): Promise<StoredObject[]> {
+  /** Load serialised objects of a datastore the user may read. */
+  *loadStored(name: string, opts: LoadDatastoreOptions = {}): Steps<StoredObject[]> {
     checkIdentifier(name, 'datastore');
     const owner = this.#owner(opts.owner);
     const objs = checkObjectNames(opts.objs, 'objs');
-    await readableDatastore(this.#storage, this.#user, name, owner);
-    const found = await this.#storage.loadObjects(owner, name, objs);
+    yield* readableDatastoreSteps(this.#storage, this.#user, name, owner);
+    const found = yield* step(this.#storage.loadObjects(owner, name, objs));
     if (objs !== undefined && found.length !== objs.length) {
       const missing = objs.filter((o) => !found.some((f) => f.name === o));
       throw badInput(`datastore ${name} has no object ${missing.join(', ')}`, { datastore: name });
@@ -101,37 +145,37 @@ export class DatastoreService {
   }
 
   /** List datastores, ordered by name. */
-  async list(opts: ListDatastoresOptions = {}): Promise<DatastoreInfo[]> {
+  *list(opts: ListDatastoresOptions = {}): Steps<DatastoreInfo[]> {
     const type = opts.type ?? 'user';
     if (!LIST_TYPES.includes(type)) throw badInput(`list type must be one of ${LIST_TYPES.join(', ')}, got ${JSON.stringify(type)}`);
     if (opts.name !== undefined && typeof opts.name !== 'string') throw badInput('name pattern must be a string');
-    return this.#storage.listDatastores({ user: this.#user, type, ...(opts.name === undefined ? {} : { name: opts.name }) });
+    return yield* step(this.#storage.listDatastores({ user: this.#user, type, ...(opts.name === undefined ? {} : { name: opts.name }) }));
   }
 
   /** One row per object: name, class, size, length, rows, columns. */
-  async describe(name: string, opts: { owner?: string } = {}): Promise<ObjectInfo[]> {
+  *describe(name: string, opts: { owner?: string } = {}): Steps<ObjectInfo[]> {
     checkIdentifier(name, 'datastore');
     const owner = this.#owner(opts.owner);
-    await readableDatastore(this.#storage, this.#user, name, owner);
-    return this.#storage.describeObjects(owner, name);
+    yield* readableDatastoreSteps(this.#storage, this.#user, name, owner);
+    return yield* step(this.#storage.describeObjects(owner, name));
   }
 
-  /** Delete your datastore, or only the named objects in it. Returns how many objects were removed. */
-  async delete(name: string, opts: { objs?: readonly string[]; owner?: string } = {}): Promise<number> {
+  /** Delete the user's datastore, or only the named objects in it. Returns how many objects were removed. */
+  *delete(name: string, opts: { objs?: readonly string[]; owner?: string } = {}): Steps<number> {
     checkIdentifier(name, 'datastore');
     const owner = this.#owner(opts.owner);
     const objs = checkObjectNames(opts.objs, 'objs');
     if (owner !== this.#user) {
-      await readableDatastore(this.#storage, this.#user, name, owner);
+      yield* readableDatastoreSteps(this.#storage, this.#user, name, owner);
       throw privilegeError(`datastore ${name} of user ${owner}`, this.#user, 'delete from', { datastore: name });
     }
-    if ((await this.#storage.getDatastore(owner, name)) === null) throw datastoreNotFound(name, owner, this.#user);
+    if ((yield* step(this.#storage.getDatastore(owner, name))) === null) throw datastoreNotFound(name, owner, this.#user);
     if (objs !== undefined) {
-      const present = (await this.#storage.describeObjects(owner, name)).map((o) => o.name);
+      const present = (yield* step(this.#storage.describeObjects(owner, name))).map((o) => o.name);
       const missing = objs.filter((o) => !present.includes(o));
       if (missing.length > 0) throw badInput(`datastore ${name} has no object ${missing.join(', ')}; nothing was deleted`, { datastore: name });
     }
-    return this.#storage.deleteDatastore(owner, name, objs);
+    return yield* step(this.#storage.deleteDatastore(owner, name, objs));
   }
 
   #owner(owner: unknown): string {

@@ -10,6 +10,7 @@ import type { Storage } from './storage.js';
 import { checkUserMode, UserDirectory, type UserMode } from './user-directory.js';
 import { checkUserName } from './user-names.js';
 import { UserService } from './user-service.js';
+import { TableAdmin } from './table-admin.js';
 
 /** User a session runs as when none is given. */
 export const DEFAULT_USER = 'default';
@@ -48,6 +49,8 @@ export class Engine implements AsyncDisposable {
   readonly resultBudget: ResultBudget;
   /** The known users: create, list, drop. */
   readonly users: UserService;
+  /** Table owners: adopt a table made outside insitu, or hand one to another user. */
+  readonly tables: TableAdmin;
   readonly #directory: UserDirectory;
   readonly #life = new Lifecycle('engine');
   readonly #defaults: ApplyDefaults;
@@ -60,6 +63,7 @@ export class Engine implements AsyncDisposable {
     const { maxResultBytesInFlight, users, ...defaults } = settings;
     this.#directory = new UserDirectory(storage, checkUserMode(users));
     this.users = guardedService(new UserService(storage, this.#directory), 'users', () => this.#life.check());
+    this.tables = guardedService(new TableAdmin(storage, this.#directory), 'tables', () => this.#life.check());
     this.resultBudget = new ResultBudget(checkResultLimits({ maxResultBytesInFlight }).maxResultBytesInFlight);
     this.storage = storage;
     this.runtime = runtime;

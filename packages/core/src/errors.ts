@@ -61,6 +61,12 @@ export interface InsituErrorDetails {
   partition?: unknown;
   /** Output the UDF printed before it failed. */
   stdout?: string;
+  /**
+   * For a failed or cancelled apply call: the keys of the partitions that finished and committed their
+   * writes (through `insitu.connect()` and `insitu.ds`), in partition order, named as the result would
+   * name them. The writes of every other partition were rolled back.
+   */
+  committedPartitions?: unknown[];
   /** Lower-level cause, when one exists. */
   cause?: unknown;
 }
@@ -89,6 +95,8 @@ export class InsituError extends Error {
   declare readonly partition?: unknown;
   /** Output printed by the UDF before it failed. */
   declare readonly stdout?: string;
+  /** For a failed or cancelled apply call: the partitions whose writes were committed (see {@link InsituErrorDetails}). */
+  declare readonly committedPartitions?: unknown[];
 
   /** Create an error with a stable `code` and a message that says what to fix. */
   constructor(code: ErrorCode, message: string, details: InsituErrorDetails = {}) {
@@ -102,11 +110,17 @@ export class InsituError extends Error {
     if (details.datastore !== undefined) this.datastore = details.datastore;
     if (details.partition !== undefined) this.partition = details.partition;
     if (details.stdout !== undefined) this.stdout = details.stdout;
+    if (details.committedPartitions !== undefined) this.committedPartitions = details.committedPartitions;
   }
 
   /** A copy of this error that also names the partition it happened in. */
   withPartition(partition: unknown): InsituError {
     return new InsituError(this.code, this.message, { ...this.toJSON(), partition, cause: this.cause });
+  }
+
+  /** A copy of this error that lists the partitions whose writes were committed. */
+  withCommitted(committedPartitions: unknown[]): InsituError {
+    return new InsituError(this.code, this.message, { ...this.toJSON(), committedPartitions, cause: this.cause });
   }
 
   /** Plain-object form (drops `cause`). */
@@ -119,6 +133,7 @@ export class InsituError extends Error {
     if (this.datastore !== undefined) out.datastore = this.datastore;
     if (this.partition !== undefined) out.partition = this.partition;
     if (this.stdout !== undefined) out.stdout = this.stdout;
+    if (this.committedPartitions !== undefined) out.committedPartitions = this.committedPartitions;
     return out;
   }
 }

@@ -1,7 +1,8 @@
-import { DatastoreService } from './datastore-service.js';
+import { DatastoreService, DatastoreSteps } from './datastore-service.js';
 import type { HostApi } from './runtime.js';
-import { visibleScriptBySourceHash } from './script-visibility.js';
-import type { Storage } from './storage.js';
+import { visibleScriptBySourceHash, visibleScriptSteps } from './script-visibility.js';
+import { runSync, type Synchronous } from './steps.js';
+import type { DatastoreStorage, GrantStorage, ScriptStorage, Storage } from './storage.js';
 
 /** The engine services a UDF running as `user` may call (`insitu.ds`), with that user's privileges. */
 export function hostApiFor(storage: Storage, user: string): HostApi {
@@ -14,5 +15,28 @@ export function hostApiFor(storage: Storage, user: string): HostApi {
     dsDescribe: (name, opts) => ds.describe(name, opts),
     dsDelete: (name, opts) => ds.delete(name, opts),
     dsVisibleScript: (sourceHash) => visibleScriptBySourceHash(storage, user, sourceHash),
+  };
+}
+
+/**
+ * The same services answered synchronously, on a storage that answers at once: a worker runs them on
+ * its own database connection, inside the transaction of the partition that asks (so a partition's
+ * saves and deletes commit or roll back with its SQL writes, and it reads what it wrote). Same checks
+ * as {@link hostApiFor}: they are the same steps.
+ */
+export function syncHostApiFor(
+  storage: Synchronous<DatastoreStorage & GrantStorage & ScriptStorage>,
+  user: string,
+  sha256: (text: string) => string,
+): Synchronous<HostApi> {
+  const ds = new DatastoreSteps(storage, user);
+  return {
+    user,
+    dsSave: (name, objects, opts) => runSync(ds.saveStored(name, objects, opts)),
+    dsLoad: (name, opts) => runSync(ds.loadStored(name, opts)),
+    dsList: (opts) => runSync(ds.list(opts)),
+    dsDescribe: (name, opts) => runSync(ds.describe(name, opts)),
+    dsDelete: (name, opts) => runSync(ds.delete(name, opts)),
+    dsVisibleScript: (sourceHash) => runSync(visibleScriptSteps(storage, user, sourceHash, sha256)),
   };
 }

@@ -22,6 +22,7 @@ export type {
   StoredObject,
   StoredScriptGrant,
   CreateTableOptions,
+  CreateTableRequest,
   QuerySpec,
   ScanChunk,
   ScanOptions,
@@ -70,7 +71,10 @@ export { asInsituError, withBoundary } from './error-boundary.js';
 export { abortError } from './ordered-runner.js';
 export { Engine, DEFAULT_USER } from './engine.js';
 export type { EngineSettings, SessionOptions } from './engine.js';
-export { DatastoreService } from './datastore-service.js';
+export { DatastoreService, DatastoreSteps } from './datastore-service.js';
+export { hostApiFor, syncHostApiFor } from './host-api.js';
+export { runAsync, runSync, step } from './steps.js';
+export type { MaybeSync, Steps, Synchronous } from './steps.js';
 export type { ListDatastoresOptions, LoadDatastoreOptions, SaveDatastoreOptions } from './datastore-service.js';
 export { PythonObject, tableFromStored } from './host-values.js';
 export type { DatastoreValue } from './host-values.js';
@@ -84,4 +88,8 @@ export type { AuthStorage } from './auth-storage.js';
 export { UserDirectory, checkUserMode } from './user-directory.js';
 export type { UserMode } from './user-directory.js';
 export { UserService } from './user-service.js';
+export { TableAdmin } from './table-admin.js';
+export { tableNotFound, tableOwnerOnly, tableWriteRefused } from './table-errors.js';
+export { UNOWNED_TABLES, checkUnownedTables } from './table-privilege-storage.js';
+export type { TableAccessLevel, TableGrant, TableOwnership, TablePrivilege, TablePrivilegeStorage, UnownedTables } from './table-privilege-storage.js';
 export type { CreateUserOptions, DropUserOptions, DroppedUser, UserInfo } from './user-service.js';

@@ -13,18 +13,19 @@ export const WORKER_READ_MIN_ROWS = 1024;
 /** The whole query as one partition (tableApply), read by the worker when it can. */
 export async function* wholePartition(
   storage: TableStorage,
+  user: string,
   query: QuerySpec,
   inputType: InputType,
   workerReads: boolean,
   signal?: AbortSignal,
 ): AsyncGenerator<Partition> {
-  const schema = await storage.describe(query);
+  const schema = await storage.describe(query, user);
   if (workerReads) {
     yield { key: null, input: { kind: 'query', query, inputType } };
     return;
   }
   const batches = [];
-  for await (const t of storage.scan(query, withSignal({ batchRows: SCAN_BATCH_ROWS }, signal))) batches.push(...t.batches);
+  for await (const t of storage.scan(query, withSignal({ batchRows: SCAN_BATCH_ROWS, user }, signal))) batches.push(...t.batches);
   const data = batches.length === 0 ? new Table(schema) : new Table(batches);
   yield { key: null, input: { kind: 'data', data, inputType }, data };
 }
@@ -36,6 +37,7 @@ export async function* wholePartition(
  */
 export async function* rowChunks(
   storage: TableStorage,
+  user: string,
   query: QuerySpec,
   rows: number,
   inputType: InputType,
@@ -44,7 +46,7 @@ export async function* rowChunks(
 ): AsyncGenerator<Partition> {
   let chunk = 0;
   let start = 0;
-  const chunks = split !== null && rows >= WORKER_READ_MIN_ROWS && storage.splitScan !== undefined ? await storage.splitScan(split, rows) : null;
+  const chunks = split !== null && rows >= WORKER_READ_MIN_ROWS && storage.splitScan !== undefined ? await storage.splitScan(split, rows, user) : null;
   if (chunks !== null) {
     for await (const c of chunks) {
       signal?.throwIfAborted();
@@ -54,7 +56,7 @@ export async function* rowChunks(
     }
     return;
   }
-  for await (const data of storage.scan(query, withSignal({ batchRows: rows }, signal))) {
+  for await (const data of storage.scan(query, withSignal({ batchRows: rows, user }, signal))) {
     chunk += 1;
     yield { key: { chunk, start, rows: data.numRows }, input: { kind: 'data', data, inputType }, data };
     start += data.numRows;
@@ -68,6 +70,7 @@ export async function* rowChunks(
  */
 export async function* groupPartitions(
   storage: TableStorage,
+  user: string,
   query: QuerySpec,
   by: readonly string[],
   inputType: InputType,
@@ -80,7 +83,7 @@ export async function* groupPartitions(
     input: { kind: 'data', data, inputType },
     data,
   });
-  for await (const batch of storage.scan(query, withSignal({ batchRows: SCAN_BATCH_ROWS, breakOn: by }, signal))) {
+  for await (const batch of storage.scan(query, withSignal({ batchRows: SCAN_BATCH_ROWS, breakOn: by, user }, signal))) {
     const key = keyOf(batch, by);
     if (pending !== null && pendingKey !== null && sameKey(pendingKey, key)) {
       pending = pending.concat(batch);

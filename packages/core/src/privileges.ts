@@ -1,4 +1,5 @@
 import { ErrorCode, InsituError } from './errors.js';
+import { runAsync, step, type MaybeSync, type Steps } from './steps.js';
 import type { DatastoreInfo, GrantStorage, DatastoreStorage } from './storage.js';
 
 /**
@@ -7,14 +8,24 @@ import type { DatastoreInfo, GrantStorage, DatastoreStorage } from './storage.js
  */
 
 /** The datastore `name` of `owner` if `user` may read it; DATASTORE_NOT_FOUND otherwise. */
-export async function readableDatastore(
+export function readableDatastore(
   storage: DatastoreStorage & GrantStorage,
   user: string,
   name: string,
   owner: string,
 ): Promise<DatastoreInfo> {
-  const ds = await storage.getDatastore(owner, name);
-  if (ds !== null && (owner === user || (await storage.hasGrant('datastore', owner, name, user)))) return ds;
+  return runAsync(readableDatastoreSteps(storage, user, name, owner));
+}
+
+/** {@link readableDatastore} as steps (see steps.ts), for storages that may answer synchronously. */
+export function* readableDatastoreSteps(
+  storage: MaybeSync<DatastoreStorage & GrantStorage>,
+  user: string,
+  name: string,
+  owner: string,
+): Steps<DatastoreInfo> {
+  const ds = yield* step(storage.getDatastore(owner, name));
+  if (ds !== null && (owner === user || (yield* step(storage.hasGrant('datastore', owner, name, user))))) return ds;
   throw datastoreNotFound(name, owner, user);
 }
 

@@ -1,5 +1,6 @@
 import { badInput } from './errors.js';
-import type { GrantStorage, ScriptStorage } from './storage.js';
+import { runAsync, step, type MaybeSync, type Steps } from './steps.js';
+import type { ScriptStorage } from './storage.js';
 
 /** A script found by the SHA-256 of its source: whose it is and under which name. */
 export interface VisibleScriptRef {
@@ -21,14 +22,23 @@ async function sha256Hex(text: string): Promise<string> {
  * UDF learns whether code carried inside another user's pickled object is a script the loading user
  * could read; it answers yes or no and never returns source. Anything but a hash is BAD_INPUT.
  */
-export async function visibleScriptBySourceHash(
-  storage: ScriptStorage & GrantStorage,
+export function visibleScriptBySourceHash(storage: ScriptStorage, user: string, sourceHash: unknown): Promise<VisibleScriptRef | null> {
+  return runAsync(visibleScriptSteps(storage, user, sourceHash, sha256Hex));
+}
+
+/**
+ * {@link visibleScriptBySourceHash} as steps (see steps.ts), with the SHA-256 function to use (one
+ * that answers synchronously for a synchronous run).
+ */
+export function* visibleScriptSteps(
+  storage: MaybeSync<ScriptStorage>,
   user: string,
   sourceHash: unknown,
-): Promise<VisibleScriptRef | null> {
+  sha256: (text: string) => string | Promise<string>,
+): Steps<VisibleScriptRef | null> {
   if (typeof sourceHash !== 'string' || !SHA256_HEX.test(sourceHash)) throw badInput('a script source hash must be 64 lowercase hex digits (SHA-256)');
-  for (const s of await storage.listScripts({ user, type: 'all' })) {
-    if ((await sha256Hex(s.source)) === sourceHash) return { name: s.name, owner: s.owner, global: s.global };
+  for (const s of yield* step(storage.listScripts({ user, type: 'all' }))) {
+    if ((yield* step(sha256(s.source))) === sourceHash) return { name: s.name, owner: s.owner, global: s.global };
   }
   return null;
 }

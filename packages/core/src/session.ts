@@ -70,15 +70,15 @@ export class Session {
     return withBoundary('create', async () => {
       this.#check();
       checkIdentifier(name, 'table');
-      await this.#storage.createTable(name, data, opts);
-      return new TableProxy(this.#storage, { kind: 'table', name });
+      await this.#storage.createTable(name, data, { overwrite: opts.overwrite === true, owner: this.user });
+      return new TableProxy(this.#storage, this.user, { kind: 'table', name });
     });
   }
 
   /** A proxy of an existing table or view. Nothing is read until it is pulled or applied. */
   table(name: string): TableProxy {
     this.#check();
-    return new TableProxy(this.#storage, { kind: 'table', name: checkIdentifier(name, 'table') });
+    return new TableProxy(this.#storage, this.user, { kind: 'table', name: checkIdentifier(name, 'table') });
   }
 
   /**
@@ -93,7 +93,7 @@ export class Session {
     if (!['SELECT', 'WITH', 'VALUES'].includes(keyword)) {
       throw badInput(`query() takes one read-only SELECT (or WITH ... SELECT, VALUES); this statement starts with ${keyword || 'no keyword'}`);
     }
-    return new TableProxy(this.#storage, { kind: 'query', sql, params: [...params] });
+    return new TableProxy(this.#storage, this.user, { kind: 'query', sql, params: [...params] });
   }
 
   /** Run `func(**args)` once, with no input data. */

@@ -1,5 +1,6 @@
 import type { Schema, Table } from 'apache-arrow';
 import type { AuthStorage } from './auth-storage.js';
+import type { TablePrivilegeStorage } from './table-privilege-storage.js';
 import type { UserStorage } from './user-storage.js';
 import type { RowObject, SqlParam } from './values.js';
 
@@ -28,12 +29,20 @@ export interface ScanOptions {
   readonly breakOn?: readonly string[];
   /** Stop reading when aborted. */
   readonly signal?: AbortSignal;
+  /** The user the rows are read for: every table the query reads is checked against their privileges. */
+  readonly user: string;
 }
 
 /** Options for {@link TableStorage.createTable}. */
 export interface CreateTableOptions {
   /** Replace an existing table of that name (in one transaction). Default false. */
   readonly overwrite?: boolean;
+}
+
+/** What {@link TableStorage.createTable} needs besides the user's options. */
+export interface CreateTableRequest extends CreateTableOptions {
+  /** The user creating it: its owner. Replacing a table is only for its owner (PRIVILEGE otherwise). */
+  readonly owner: string;
 }
 
 /** One chunk of a split table scan: a query for exactly its rows, and how many there are. */
@@ -49,33 +58,41 @@ export interface TableScan {
   readonly filters: readonly { readonly sql: string; readonly params: readonly SqlParam[] }[];
 }
 
-/** User tables and read-only queries. */
+/**
+ * User tables and read-only queries. Every method that reads takes the user it reads for: each table
+ * a query reaches (through views, joins, subqueries, CTEs) is checked against that user's privileges;
+ * a table the user may not read answers TABLE_NOT_FOUND, exactly like a missing one.
+ */
 export interface TableStorage {
-  /** Create (or with `overwrite`, replace) a table from an Arrow table or row objects, atomically. */
-  createTable(name: string, data: Table | readonly RowObject[], opts?: CreateTableOptions): Promise<void>;
-  /** Whether a user table or view of that name exists. */
+  /**
+   * Create (or with `overwrite`, replace) a table from an Arrow table or row objects, atomically, owned
+   * by `req.owner`. Replacing another user's table is PRIVILEGE.
+   */
+  createTable(name: string, data: Table | readonly RowObject[], req: CreateTableRequest): Promise<void>;
+  /** Whether a user table or view of that name exists (whoever may see it). */
   hasTable(name: string): Promise<boolean>;
   /**
-   * Check that `query` is one read-only statement and return its Arrow schema. Anything else is
-   * BAD_INPUT and nothing is executed.
+   * Check that `query` is one read-only statement that `user` may run and return its Arrow schema.
+   * Anything else is BAD_INPUT (TABLE_NOT_FOUND for a table the user may not read) and nothing runs.
    */
-  describe(query: QuerySpec): Promise<Schema>;
-  /** Number of rows `query` returns. */
-  count(query: QuerySpec): Promise<number>;
-  /** Stream the rows of `query` as Arrow tables of one record batch each, built column-wise. */
+  describe(query: QuerySpec, user: string): Promise<Schema>;
+  /** Number of rows `query` returns, read as `user`. */
+  count(query: QuerySpec, user: string): Promise<number>;
+  /** Stream the rows of `query`, read as `opts.user`, as Arrow tables of one record batch each. */
   scan(query: QuerySpec, opts: ScanOptions): AsyncIterable<Table>;
   /**
-   * Optional: split a plain table scan into queries of `rows` rows each (the last may be shorter), in
-   * table order, planned lazily. Workers then read the chunks themselves, in parallel. Resolves to
-   * null when the table cannot be split (a view, a table without rowid).
+   * Optional: split a plain table scan, read as `user`, into queries of `rows` rows each (the last may
+   * be shorter), in table order, planned lazily. Workers then read the chunks themselves, in parallel
+   * (and check them again against the call's user). Resolves to null when the table cannot be split
+   * (a view, a table without rowid).
    */
-  splitScan?(scan: TableScan, rows: number): Promise<AsyncIterable<ScanChunk> | null>;
+  splitScan?(scan: TableScan, rows: number, user: string): Promise<AsyncIterable<ScanChunk> | null>;
   /**
-   * Optional: split a plain table scan grouped by `by` into at most `parts` queries over contiguous
-   * key ranges (balanced by rows), each returning its rows ordered by `by`, in ascending key order.
-   * Resolves to null when it cannot (views, tables without rowid, NULL keys).
+   * Optional: split a plain table scan grouped by `by`, read as `user`, into at most `parts` queries
+   * over contiguous key ranges (balanced by rows), each returning its rows ordered by `by`, in
+   * ascending key order. Resolves to null when it cannot (views, tables without rowid, NULL keys).
    */
-  splitGroups?(scan: TableScan, by: readonly string[], parts: number): Promise<GroupRange[] | null>;
+  splitGroups?(scan: TableScan, by: readonly string[], parts: number, user: string): Promise<GroupRange[] | null>;
 }
 
 /**
@@ -241,7 +258,7 @@ export interface DatastoreStorage {
 }
 
 /** Everything core needs from a storage backend. Jobs join this later. */
-export interface Storage extends TableStorage, ScriptStorage, GrantStorage, DatastoreStorage, UserStorage, AuthStorage {
+export interface Storage extends TableStorage, TablePrivilegeStorage, ScriptStorage, GrantStorage, DatastoreStorage, UserStorage, AuthStorage {
   /** Where the data lives: a file path, or `:memory:`. */
   readonly location: string;
   /** Release connections. Idempotent. */

@@ -26,10 +26,13 @@ interface ProxyPlan {
 export class TableProxy {
   readonly #storage: TableStorage;
   readonly #plan: ProxyPlan;
+  /** The user of the session that made it: `pull`, `count` and `schema` read with their privileges. */
+  readonly #user: string;
 
   /** @internal Use `session.table()` or `session.query()`. */
-  constructor(storage: TableStorage, plan: ProxyPlan | ProxySource) {
+  constructor(storage: TableStorage, user: string, plan: ProxyPlan | ProxySource) {
     this.#storage = storage;
+    this.#user = user;
     this.#plan = 'kind' in plan ? { source: plan, columns: null, filters: [], order: [], limit: null } : plan;
   }
 
@@ -115,7 +118,7 @@ export class TableProxy {
 
   /** Arrow schema of the rows (runs no query, but checks it). */
   schema(): Promise<Schema> {
-    return withBoundary('schema', () => this.#storage.describe(this.toQuery()));
+    return withBoundary('schema', () => this.#storage.describe(this.toQuery(), this.#user));
   }
 
   /** Column names, in order. */
@@ -125,7 +128,7 @@ export class TableProxy {
 
   /** Number of rows. */
   count(): Promise<number> {
-    return withBoundary('count', () => this.#storage.count(this.toQuery()));
+    return withBoundary('count', () => this.#storage.count(this.toQuery(), this.#user));
   }
 
   /** Read all rows into one Arrow table (`.toArray()` gives row objects). */
@@ -133,13 +136,13 @@ export class TableProxy {
     return withBoundary('pull', async () => {
       const schema = await this.schema();
       const batches = [];
-      const scanOpts = opts.signal === undefined ? { batchRows: 65536 } : { batchRows: 65536, signal: opts.signal };
+      const scanOpts = opts.signal === undefined ? { batchRows: 65536, user: this.#user } : { batchRows: 65536, user: this.#user, signal: opts.signal };
       for await (const t of this.#storage.scan(this.toQuery(), scanOpts)) batches.push(...t.batches);
       return batches.length === 0 ? new Table(schema) : new Table(batches);
     });
   }
 
   #with(change: Partial<ProxyPlan>): TableProxy {
-    return new TableProxy(this.#storage, { ...this.#plan, ...change });
+    return new TableProxy(this.#storage, this.#user, { ...this.#plan, ...change });
   }
 }

@@ -45,6 +45,7 @@ function describeOwned(o: UserObjects): string {
   const parts = [
     [o.scripts, 'script'],
     [o.datastores, 'datastore'],
+    [o.tables, 'table'],
     [o.grants, 'grant'],
   ] as const;
   return parts
@@ -113,8 +114,9 @@ export class UserService {
   }
 
   /**
-   * Remove a user. One who owns scripts or datastores is BAD_INPUT (naming what they own) unless
-   * `cascade`, which removes those objects, the grants on them and the user in one transaction.
+   * Remove a user. One who owns scripts, datastores or tables is BAD_INPUT (naming what they own)
+   * unless `cascade`, which removes those objects (tables are dropped), the grants on them and the
+   * user in one transaction.
    * Grants other users gave to them are revoked either way, so a later user of that name starts with
    * nothing. An unknown user is BAD_INPUT.
    */

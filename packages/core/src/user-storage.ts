@@ -14,7 +14,9 @@ export interface UserObjects {
   readonly scripts: number;
   /** Datastores the user owns. */
   readonly datastores: number;
-  /** Grants the user gave on their own scripts and datastores. */
+  /** Tables and views the user owns (made through insitu, or given to them). */
+  readonly tables: number;
+  /** Grants the user gave on their own scripts, datastores and tables. */
   readonly grants: number;
 }
 
@@ -53,8 +55,8 @@ export interface UserStorage {
   listUsers(): Promise<StoredUser[]>;
   /**
    * In one transaction: count what `name` owns; unless they own something and `cascade` is false,
-   * delete their scripts, datastores and the grants on them, revoke the grants given to them and
-   * remove the user. Resolves to null when there is no such user.
+   * delete their scripts, datastores and tables and the grants on them, revoke the grants given to
+   * them and remove the user. Resolves to null when there is no such user.
    */
   deleteUser(name: string, opts: { cascade: boolean }): Promise<UserDeletion | null>;
 }

@@ -1,4 +1,4 @@
-import { Engine, asInsituError, badInput, checkResultLimits, checkUserMode, type ResultLimits, type Runtime, type UserMode } from '@insitu/core';
+import { Engine, asInsituError, badInput, checkResultLimits, checkUnownedTables, checkUserMode, type ResultLimits, type Runtime, type UnownedTables, type UserMode } from '@insitu/core';
 import { SqliteStorage } from '@insitu/adapters';
 import { PACKAGE_FILES, PyodideRuntime, SandboxRuntime, checkMemoryLimits, defaultSnapshotDir, prepareSnapshot, type PyodideRuntimeOptions, type RuntimeLogSink } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
@@ -10,7 +10,12 @@ export interface EngineOptions {
   readonly database?: string;
   /** Worker threads running Python, one Pyodide interpreter each. Default min(cores, 4). */
   readonly workers?: number;
-  /** Milliseconds SQLite waits for a lock before failing. Default 5000. */
+  /**
+   * Milliseconds a connection waits for SQLite's write lock before failing (`STORAGE_ERROR`). Default
+   * 5000. A partition that writes holds the lock until it ends, so this bounds how long the engine's own
+   * writes and other partitions' first writes wait for a writing partition (README: "A failed partition
+   * writes nothing").
+   */
   readonly busyTimeoutMs?: number;
   /** Default `timeoutMs` of every apply call; a call's own `timeoutMs` overrides it. Default: none. */
   readonly timeoutMs?: number;
@@ -76,6 +81,12 @@ export interface EngineOptions {
    * `engine.users.create()`; every call of a session of another user fails with PRIVILEGE.
    */
   readonly users?: UserMode;
+  /**
+   * What every user may do with tables that exist without an insitu owner (made outside insitu):
+   * `'read'` (default), `'write'`, or `'none'` (invisible, like missing tables). An administrator gives
+   * such a table an owner with `engine.tables.setOwner(name, user)`.
+   */
+  readonly unownedTables?: UnownedTables;
 }
 
 /**
@@ -88,7 +99,11 @@ export interface EngineOptions {
  * ```
  */
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
-  const storage = new SqliteStorage(opts.database ?? 'insitu.db', opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs });
+  const unownedTables = checkUnownedTables(opts.unownedTables);
+  const storage = new SqliteStorage(opts.database ?? 'insitu.db', {
+    ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
+    unownedTables,
+  });
   let runtime: Runtime;
   let limits: ResultLimits;
   let users: UserMode;
@@ -119,6 +134,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
               module: bundle?.context ?? import.meta.resolve('@insitu/adapters/sqlite-context'),
               database: resolve(storage.location),
               ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
+              options: { unownedTables },
             },
           }),
     };

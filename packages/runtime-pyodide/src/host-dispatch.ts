@@ -1,4 +1,4 @@
-import { ErrorCode, InsituError, type HostApi, type ObjectFormat, type StoredObject } from '@insitu/core';
+import { ErrorCode, InsituError, runAsync, runSync, step, type HostApi, type MaybeSync, type ObjectFormat, type Steps, type StoredObject, type Synchronous } from '@insitu/core';
 import type { MessagePort } from 'node:worker_threads';
 import type { HostReply, HostRequest } from './host-channel.js';
 import type { ChannelOffer } from './protocol.js';
@@ -23,8 +23,11 @@ function reply(ok: HostReply, port: MessagePort, flag: Int32Array): void {
   }
 }
 
-/** Run one request from a UDF against the engine services of its call. */
-async function handle(api: HostApi, op: string, args: Record<string, unknown>, blobs: readonly Uint8Array[]): Promise<HostReply> {
+/**
+ * One request from a UDF against the engine services of its call, as steps (see core's steps.ts): the
+ * engine answers it asynchronously, a worker with its own connection synchronously.
+ */
+function* handle(api: MaybeSync<HostApi>, op: string, args: Record<string, unknown>, blobs: readonly Uint8Array[]): Steps<HostReply> {
   const opts = (args['opts'] ?? {}) as Record<string, unknown>;
   const name = args['name'] as string;
   const clean = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined));
@@ -33,18 +36,18 @@ async function handle(api: HostApi, op: string, args: Record<string, unknown>, b
       const metas = args['objects'] as WireObjectMeta[];
       if (!Array.isArray(metas) || metas.length !== blobs.length) throw new InsituError(ErrorCode.BAD_INPUT, 'malformed datastore save request');
       const objects: StoredObject[] = metas.map((m, i) => ({ ...m, size: blobs[i]!.byteLength, data: blobs[i]! }));
-      await api.dsSave(name, objects, clean(opts));
+      yield* step(api.dsSave(name, objects, clean(opts)));
       return { ok: true, json: null, blobs: [] };
     }
     case 'dsLoad': {
-      const objects = await api.dsLoad(name, clean(opts));
+      const objects = yield* step(api.dsLoad(name, clean(opts)));
       // Who saved the objects: the loader's Python unpickles another owner's pickles restrictively.
       const owner = typeof opts['owner'] === 'string' ? opts['owner'] : api.user;
       const metas = objects.map(({ data: _data, ...meta }) => ({ ...meta, owner, own: owner === api.user }));
       return { ok: true, json: JSON.stringify(metas), blobs: objects.map((o) => o.data) };
     }
     case 'dsList': {
-      const rows = await api.dsList(clean(opts));
+      const rows = yield* step(api.dsList(clean(opts)));
       const out = rows.map((d) => ({
         name: d.name,
         owner: d.owner,
@@ -58,32 +61,40 @@ async function handle(api: HostApi, op: string, args: Record<string, unknown>, b
       return { ok: true, json: JSON.stringify(out), blobs: [] };
     }
     case 'dsDescribe':
-      return { ok: true, json: JSON.stringify(await api.dsDescribe(name, clean(opts))), blobs: [] };
+      return { ok: true, json: JSON.stringify(yield* step(api.dsDescribe(name, clean(opts)))), blobs: [] };
     case 'dsVisibleScript':
-      return { ok: true, json: JSON.stringify(await api.dsVisibleScript(args['hash'] as string)), blobs: [] };
+      return { ok: true, json: JSON.stringify(yield* step(api.dsVisibleScript(args['hash'] as string))), blobs: [] };
     case 'dsDelete':
-      return { ok: true, json: JSON.stringify(await api.dsDelete(name, clean(opts))), blobs: [] };
+      return { ok: true, json: JSON.stringify(yield* step(api.dsDelete(name, clean(opts)))), blobs: [] };
     default:
       throw new InsituError(ErrorCode.BAD_INPUT, `unknown engine service ${op}`);
   }
 }
 
 /**
- * Serve requests from one worker's channel. `lookup` finds the engine services of the call a request
- * belongs to; requests of finished or unknown calls are refused.
+ * Answer a UDF's request in the worker itself, on services that answer synchronously (the worker's own
+ * connection). Throws what the services throw.
  */
+export function answerHostRequest(api: Synchronous<HostApi>, op: string, argsJson: string, blobs: readonly Uint8Array[]): HostReply {
+  return runSync(handle(api, op, JSON.parse(argsJson) as Record<string, unknown>, blobs));
+}
+
 /** Whether a message a worker posted to the pool is its {@link ChannelOffer}. */
 export function isChannelOffer(m: unknown): m is ChannelOffer {
   return typeof m === 'object' && m !== null && 'insituChannel' in m;
 }
 
+/**
+ * Serve requests from one worker's channel. `lookup` finds the engine services of the call a request
+ * belongs to; requests of finished or unknown calls are refused.
+ */
 export function serveHostChannel(port: MessagePort, lookup: (callId: number) => HostApi | undefined): void {
   port.on('message', (req: HostRequest) => {
     const api = lookup(req.callId);
     const work =
       api === undefined
         ? Promise.reject(new InsituError(ErrorCode.RUNTIME_ERROR, 'engine services were asked for by a call that is not running'))
-        : (async () => handle(api, req.op, JSON.parse(req.argsJson) as Record<string, unknown>, req.blobs))();
+        : (async () => runAsync(handle(api, req.op, JSON.parse(req.argsJson) as Record<string, unknown>, req.blobs)))();
     work.then(
       (ok) => reply(ok, port, req.flag),
       (e: unknown) => {

@@ -122,6 +122,11 @@ export interface GroupsWire {
   readonly stacked: readonly Uint8Array[];
   /** Set when reading the rows failed. */
   readonly error?: SerializedError;
+  /**
+   * How many groups, from the first, committed their writes (see python-host.ts: a batch of groups run
+   * in one Python call commits together). Absent: none.
+   */
+  readonly committed?: number;
 }
 
 /** Reply to a RunRequest with `groups` input. */
@@ -131,14 +136,28 @@ export type GroupsResponse = ThreadInfo & GroupsWire & { readonly ok: boolean };
 export type InspectResponse = ThreadInfo &
   ({ readonly ok: true; readonly functions: string[] } | { readonly ok: false; readonly error: SerializedError });
 
+/** Where workers find the database context for `insitu.connect()`. */
+export interface ContextOptions {
+  /** Module (file URL or specifier) exporting `openContextConnection(path, { busyTimeoutMs, user, ...options })`. */
+  readonly module: string;
+  /** The database file each worker opens its own connection to. */
+  readonly database: string;
+  /** Milliseconds a worker's connection waits for a lock. Default 5000. */
+  readonly busyTimeoutMs?: number;
+  /** The storage adapter's own settings (strings), passed to `openContextConnection` as they are. */
+  readonly options?: Readonly<Record<string, string>>;
+}
+
 /** Static configuration every worker gets at start (piscina `workerData`). */
 export interface WorkerConfig {
   /** The database context for `insitu.connect()`, or null when the database is not a file. */
   readonly context: {
-    /** Module (file URL or specifier) exporting `openContextConnection(path, { busyTimeoutMs })`. */
+    /** Module (file URL or specifier) exporting `openContextConnection(path, { busyTimeoutMs, user, ...options })`. */
     readonly module: string;
     readonly database: string;
     readonly busyTimeoutMs: number;
+    /** Settings of the storage adapter, passed through to `openContextConnection` as they are. */
+    readonly options?: Readonly<Record<string, string>>;
   } | null;
   /**
    * The engine's start-up memory snapshot: its SHA-256, and its bytes as the pool reads them into memory

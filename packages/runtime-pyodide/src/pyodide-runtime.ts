@@ -17,6 +17,7 @@ import type { Worker } from 'node:worker_threads';
 import { isChannelOffer, serveHostChannel } from './host-dispatch.js';
 import { readSharedSnapshot, type PreparedSnapshot } from './snapshot-cache.js';
 import type {
+  ContextOptions,
   GroupsResponse,
   GroupsWire,
   InspectResponse,
@@ -46,10 +47,11 @@ export interface PyodideRuntimeOptions extends WorkerLimitOptions {
   readonly workers?: number;
   /**
    * The database context for `insitu.connect()`: a module exporting `openContextConnection(path,
-   * { busyTimeoutMs })` (such as `@insitu/adapters/sqlite-context`) and the database file each worker
-   * opens its own connection to. Absent: `insitu.connect()` reports that no context is available.
+   * { busyTimeoutMs, user, ...options })` (such as `@insitu/adapters/sqlite-context`) and the database
+   * file each worker opens its own connection to, as the one user it serves; `options` are the
+   * adapter's own settings, passed through. Absent: `insitu.connect()` reports that no context is available.
    */
-  readonly context?: { readonly module: string; readonly database: string; readonly busyTimeoutMs?: number };
+  readonly context?: ContextOptions;
   /**
    * Milliseconds a UDF gets to stop after it is interrupted (timeout or abort) before its worker is
    * terminated and replaced. Pure-Python code and waits in `time.sleep`, `select.select` and
@@ -156,7 +158,10 @@ export class PyodideRuntime implements Runtime {
     // Started only once the options are known to be valid.
     this.#wasm = new SharedWasm();
     const workerData: WorkerConfig = {
-      context: c === undefined ? null : { module: c.module, database: c.database, busyTimeoutMs: c.busyTimeoutMs ?? 5000 },
+      context:
+        c === undefined
+          ? null
+          : { module: c.module, database: c.database, busyTimeoutMs: c.busyTimeoutMs ?? 5000, ...(c.options === undefined ? {} : { options: c.options }) },
       snapshot: opts.snapshot == null ? null : sharedSnapshot(opts.snapshot),
       pythonDir: files.python,
       wasmChannel: this.#wasm.channel,
@@ -213,7 +218,13 @@ export class PyodideRuntime implements Runtime {
   /** Like {@link runGroups}, but the reply as the worker sent it (the sandbox forwards it as is). */
   async runGroupsWire(task: Task, opts: RunOptions = {}): Promise<GroupsWire> {
     const res = (await this.#execute(task, opts.signal)) as GroupsResponse;
-    return { keys: res.keys, groups: res.groups, stacked: res.stacked, ...(res.error === undefined ? {} : { error: res.error }) };
+    return {
+      keys: res.keys,
+      groups: res.groups,
+      stacked: res.stacked,
+      ...(res.error === undefined ? {} : { error: res.error }),
+      ...(res.committed === undefined ? {} : { committed: res.committed }),
+    };
   }
 
   /**
@@ -262,7 +273,10 @@ export class PyodideRuntime implements Runtime {
       clearTimeout(grace);
       signal?.removeEventListener('abort', onAbort);
     }
-    if (signal !== undefined && isAborted(signal)) throw abortError(signal);
+    // A partition that finished (and committed) before the abort took effect is reported as it ended,
+    // and so are groups (they say which committed): the apply call still fails with the abort's error.
+    const finished = (res as { ok?: unknown }).ok === true || 'groups' in res;
+    if (signal !== undefined && isAborted(signal) && !finished) throw abortError(signal);
     this.#recycle(control);
     return res;
   }

@@ -1,4 +1,17 @@
-import { ErrorCode, InsituError, keyOf, resultTooLarge, sameKey, tableFromStored, type CellKey, type ContextMode, type SerializedError, type SqlParam } from '@insitu/core';
+import {
+  ErrorCode,
+  InsituError,
+  keyOf,
+  resultTooLarge,
+  sameKey,
+  tableFromStored,
+  type CellKey,
+  type ContextMode,
+  type HostApi,
+  type SerializedError,
+  type SqlParam,
+  type Synchronous,
+} from '@insitu/core';
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { join } from 'node:path';
 import type { PyodideInterface } from 'pyodide';
@@ -7,6 +20,7 @@ import { bootPyodide, installTree, SITE_DIR } from './pyodide-boot.js';
 import { PACKAGE_FILES } from './runtime-files.js';
 import { GroupKeys } from './group-keys.js';
 import { HostChannel, type HostReply } from './host-channel.js';
+import { answerHostRequest } from './host-dispatch.js';
 import { badAnswer, functionNames, outputText, pythonError } from './python-answers.js';
 import { interruptibleWait } from './interrupt-wait.js';
 import { DEFAULT_MAX_MEMORY_MB } from './memory-limits.js';
@@ -36,10 +50,15 @@ interface ContextConnection {
   scan(sql: string, params: readonly SqlParam[], batchRows: number, breakOn: readonly string[]): Iterable<Table>;
   groups(sql: string, params: readonly SqlParam[], key: string): Iterable<Table>;
   execute(sql: string, params: readonly SqlParam[], mode: ContextMode): number;
+  datastores(user: string): Synchronous<HostApi>;
+  commit(): void;
   reset(): void;
   close(): void;
 }
-type OpenContext = (path: string, opts: { busyTimeoutMs: number }) => ContextConnection;
+type OpenContext = (
+  path: string,
+  opts: { busyTimeoutMs: number; user: string; waitForLock: (ms: number) => void } & Readonly<Record<string, string | number | ((ms: number) => void)>>,
+) => ContextConnection;
 
 type Answer = { ok: true; [k: string]: unknown } | { ok: false; error: SerializedError };
 
@@ -140,7 +159,14 @@ export class PythonHost {
   readonly #inspect: PyCallable;
   readonly #openContext: OpenContext | null;
   readonly #config: WorkerConfig;
+  /** The UDF's connection: `insitu.connect()`, `insitu.ds`, and the partition's transaction. */
   #connection: ContextConnection | null = null;
+  /**
+   * The connection partitions are read from, apart from the UDF's: a streamed read of groups stays open
+   * while their UDF runs, and a connection reading a statement can run no other (nor start a write
+   * transaction from its old snapshot).
+   */
+  #inputConnection: ContextConnection | null = null;
   #current: { callId: number; context: ContextMode } | null = null;
   /** Whether the running UDF used the database connection (it is reset after the call). */
   #udfUsedConnection = false;
@@ -233,10 +259,14 @@ export class PythonHost {
     const cap = this.#config.limits.maxTaskResultBytes;
     let bytes = 0;
     let tooLarge: SerializedError | null = null;
+    /** Groups (from the first) whose writes are committed: every group of each batch that succeeded. */
+    let committed = 0;
     const done = (ok: boolean, error?: SerializedError): GroupsResponse => {
-      // Of a reply over the cap only the error is sent back (naming the last group of the batch that crossed it).
-      if (tooLarge !== null) return { ...thread, ok: false, keys: null, groups: [], stacked: [], error: tooLarge };
-      return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok, keys: keys.toWire(), groups, stacked, ...(error === undefined ? {} : { error }) };
+      if (ok) committed = groups.length;
+      // Of a reply over the cap only the error is sent back (naming the last group of the batch that
+      // crossed it), and the keys, which name the groups that committed.
+      if (tooLarge !== null) return { ...thread, ok: false, keys: keys.toWire(), groups: [], stacked: [], error: tooLarge, committed };
+      return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok, keys: keys.toWire(), groups, stacked, committed, ...(error === undefined ? {} : { error }) };
     };
     let batch: Table[] = [];
     let batchRows = 0;
@@ -248,13 +278,20 @@ export class PythonHost {
       batchRows = 0;
       if (todo.length === 0) return true;
       const fromGroup = groups.length;
-      const ok = this.#runGroupBatch(req, todo, keys, groups, stacked, (n) => (bytes += n));
+      let ok = this.#runGroupBatch(req, todo, keys, groups, stacked, (n) => (bytes += n));
       for (const g of groups.slice(fromGroup)) bytes += groupBytes(g);
       if (ok && bytes > cap) {
         // A reply this large could never fit the engine's budget of results in flight: stop here.
         tooLarge = taskResultTooLarge(bytes, cap, keyOf(todo[todo.length - 1]!, input.by));
+        ok = false;
+      }
+      // The groups of one batch run in one Python call: they commit together, or not at all.
+      const error = this.#endPartition(ok);
+      if (error !== null) {
+        groups.splice(fromGroup, groups.length - fromGroup, { ok: false, error });
         return false;
       }
+      if (ok) committed = groups.length;
       return ok;
     };
     const add = (group: Table): boolean => {
@@ -269,7 +306,7 @@ export class PythonHost {
     let pending: Table | null = null;
     let pendingKey: Record<string, CellKey> | null = null;
     try {
-      const conn = this.#connectionFor();
+      const conn = this.#inputConnectionFor();
       if (!input.ordered) {
         for (const group of conn.groups(input.sql, input.params, input.by[0]!)) if (!add(group)) return done(false);
         return done(flush());
@@ -287,6 +324,7 @@ export class PythonHost {
       if (pending !== null && !add(pending)) return done(false);
       return done(flush());
     } catch (e) {
+      this.#endPartition(false);
       return done(false, (failure(e) as { error: SerializedError }).error);
     }
   }
@@ -344,7 +382,6 @@ export class PythonHost {
     } finally {
       this.#current = null;
       this.#interruptWord = IDLE_INTERRUPT;
-      if (this.#udfUsedConnection) this.#resetConnection();
       if (!this.fatal) this.#py.setInterruptBuffer(IDLE_INTERRUPT);
     }
   }
@@ -367,19 +404,44 @@ export class PythonHost {
   /** Run the UDF once on the given input columns. */
   #runOnce(req: RunRequest, columns: WireColumn[] | undefined, thread: ThreadInfo): RunResponse {
     const out = this.#inCall(req, this.#runWire, columns) as PyResult;
-    if (out.ok !== true) return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok: false, error: pythonError((out as { error?: unknown }).error, this.#config.limits.maxOutputBytes) };
+    if (out.ok !== true) {
+      this.#endPartition(false);
+      return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok: false, error: pythonError((out as { error?: unknown }).error, this.#config.limits.maxOutputBytes) };
+    }
+    let res: RunResponse;
     try {
       const limit = this.#config.limits.maxOutputBytes;
-      return { ...thread, ok: true, value: wireValueOf(out, this.#config.limits.maxResultBytes), stdout: outputText(out.stdout, limit), stderr: outputText(out.stderr, limit) };
+      res = { ...thread, ok: true, value: wireValueOf(out, this.#config.limits.maxResultBytes), stdout: outputText(out.stdout, limit), stderr: outputText(out.stderr, limit) };
     } catch (e) {
-      return { ...thread, ...(failure(e) as { ok: false; error: SerializedError }) };
+      res = { ...thread, ...(failure(e) as { ok: false; error: SerializedError }) };
     }
+    const error = this.#endPartition(res.ok);
+    return error === null ? res : { ...thread, ok: false, error };
+  }
+
+  /**
+   * End a partition's transaction on the context connection: commit it when the partition succeeded
+   * (its UDF returned and its result was accepted), roll it back otherwise. Returns the error of a
+   * commit that failed (the partition then failed, and wrote nothing), else null.
+   */
+  #endPartition(ok: boolean): SerializedError | null {
+    if (!this.#udfUsedConnection) return null;
+    let error: SerializedError | null = null;
+    if (ok) {
+      try {
+        this.#connection?.commit();
+      } catch (e) {
+        error = (failure(e) as { error: SerializedError }).error;
+      }
+    }
+    this.#resetConnection();
+    return error;
   }
 
   /** The partition's columns: decoded from the Arrow bytes sent, or read here from the database. */
   #inputColumns(req: RunRequest) {
     if (req.input.kind === 'data') return toWireColumns(tableFromIPC(req.input.ipc));
-    if (req.input.kind === 'query') return toWireColumns(this.#connectionFor().query(req.input.sql, req.input.params, req.input.byColumn));
+    if (req.input.kind === 'query') return toWireColumns(this.#inputConnectionFor().query(req.input.sql, req.input.params, req.input.byColumn));
     return undefined;
   }
 
@@ -404,8 +466,14 @@ export class PythonHost {
     return this.#user === user;
   }
 
-  /** Close the database context connection, if one was opened. */
+  /** Close the database connections, if they were opened. */
   close(): void {
+    this.#closeContext();
+    this.#inputConnection?.close();
+    this.#inputConnection = null;
+  }
+
+  #closeContext(): void {
     this.#connection?.close();
     this.#connection = null;
   }
@@ -449,7 +517,15 @@ export class PythonHost {
         const cols = (b as { columns: PyColumn[] }).columns;
         return tableToIPC(fromPyColumns(cols), 'stream');
       });
-      const reply = this.channel.call(this.#current.callId, op, argsJson, bytes);
+      // With a database file, datastores are read and written on the worker's own connection, inside
+      // the partition's transaction; an engine on ':memory:' answers over the channel (and commits at once).
+      let reply: HostReply;
+      if (this.#openContext !== null && this.#config.context !== null && this.#user !== null) {
+        this.#udfUsedConnection = true;
+        reply = answerHostRequest(this.#connectionFor().datastores(this.#user), op, argsJson, bytes);
+      } else {
+        reply = this.channel.call(this.#current.callId, op, argsJson, bytes);
+      }
       if (!reply.ok || op !== 'dsLoad' || reply.json === null) return reply;
       const metas = JSON.parse(reply.json) as { format: string; name: string }[];
       const datastore = String((JSON.parse(argsJson) as { name?: unknown }).name);
@@ -461,14 +537,37 @@ export class PythonHost {
   }
 
   #connectionFor(): ContextConnection {
+    this.#connection ??= this.#open();
+    return this.#connection;
+  }
+
+  #inputConnectionFor(): ContextConnection {
+    this.#inputConnection ??= this.#open();
+    return this.#inputConnection;
+  }
+
+  #open(): ContextConnection {
     if (this.#openContext === null || this.#config.context === null) {
       throw new InsituError(
         ErrorCode.BAD_INPUT,
         'insitu.connect() needs the engine to use a database file; this engine runs on :memory:, whose data only the engine itself can see',
       );
     }
-    this.#connection ??= this.#openContext(this.#config.context.database, { busyTimeoutMs: this.#config.context.busyTimeoutMs });
-    return this.#connection;
+    if (this.#user === null) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'insitu.connect() is only available while a UDF runs');
+    // The interpreter serves one user, so its connections act as that user for good.
+    const { database, busyTimeoutMs, options } = this.#config.context;
+    return this.#openContext(database, {
+      ...options,
+      busyTimeoutMs,
+      user: this.#user,
+      // A partition waiting for the write lock stops as soon as its call is interrupted.
+      waitForLock: (ms) => {
+        Atomics.wait(this.#interruptWord, 0, 0, ms);
+        if (Atomics.load(this.#interruptWord, 0) !== 0) {
+          throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the call was stopped while its partition waited for the database write lock');
+        }
+      },
+    });
   }
 
   /** Roll back what the UDF left open on the connection; a connection that cannot be reset is closed. */
@@ -477,7 +576,7 @@ export class PythonHost {
     try {
       this.#connection?.reset();
     } catch {
-      this.close();
+      this.#closeContext();
     }
   }
 

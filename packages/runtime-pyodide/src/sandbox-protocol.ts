@@ -1,5 +1,5 @@
 import type { ContextMode, SerializedError } from '@insitu/core';
-import type { GroupsWire, WireInput } from './protocol.js';
+import type { ContextOptions, GroupsWire, WireInput } from './protocol.js';
 import type { RuntimeFiles } from './runtime-files.js';
 import type { PreparedSnapshot } from './snapshot-cache.js';
 import type { RuntimeLogEntry } from './runtime-log.js';
@@ -66,6 +66,6 @@ export interface SandboxConfig {
   readonly recycleHeapMb: number;
   readonly snapshot: PreparedSnapshot | null;
   readonly limits: WorkerLimits;
-  readonly context?: { readonly module: string; readonly database: string; readonly busyTimeoutMs?: number };
+  readonly context?: ContextOptions;
   readonly files: RuntimeFiles;
 }

@@ -111,10 +111,12 @@ export function groupOutcomes(wire: GroupsWire): GroupOutcome[] {
     keys?.names.forEach((name, c) => (row[name] = keys.columns[c]![i] ?? null));
     return row;
   };
+  // A failure names the groups that committed their writes before it.
+  const committed = Array.from({ length: wire.committed ?? 0 }, (_, i) => keyAt(i));
   const parts = wire.stacked.map((b) => tableFromIPC(b));
   const out: GroupOutcome[] = [];
   for (const [i, g] of wire.groups.entries()) {
-    if (!g.ok) throw deserializeError(g.error).withPartition(keyAt(i));
+    if (!g.ok) throw deserializeError(g.error).withPartition(keyAt(i)).withCommitted(committed);
     const v = g.value;
     const outcome: TaskOutcome =
       v.kind === 'rows'
@@ -127,6 +129,6 @@ export function groupOutcomes(wire: GroupsWire): GroupOutcome[] {
         : wireOutcome({ value: v, stdout: g.stdout, stderr: g.stderr });
     out.push({ key: keyAt(i), outcome });
   }
-  if (wire.error !== undefined) throw deserializeError(wire.error);
+  if (wire.error !== undefined) throw deserializeError(wire.error).withCommitted(committed);
   return out;
 }

@@ -5,6 +5,7 @@ import {
   type DatastoreInfo,
   type DatastoreListType,
   type DatastoreStorage,
+  type Synchronous,
   type ObjectInfo,
   type SaveMode,
   type StoredObject,
@@ -57,8 +58,11 @@ function objectInfo(r: ObjectRow): ObjectInfo {
   return { name: r.name, class: r.class, size: r.size, length: r.length, rows: r.n_rows, columns: r.n_columns };
 }
 
-/** Datastores in `insitu_datastores` and `insitu_datastore_objects`; every change is one transaction. */
-export class SqliteDatastoreStore implements DatastoreStorage {
+/**
+ * Datastores in `insitu_datastores` and `insitu_datastore_objects`; every change is one transaction (a
+ * savepoint when the connection is inside one already, as a worker's partition transaction is).
+ */
+export class SqliteDatastoreStore implements Synchronous<DatastoreStorage> {
   readonly #db: BetterSqlite3.Database;
 
   /** Use the given (migrated) connection. */
@@ -67,12 +71,12 @@ export class SqliteDatastoreStore implements DatastoreStorage {
   }
 
   /** @inheritdoc */
-  async saveDatastore(
+  saveDatastore(
     owner: string,
     name: string,
     objects: readonly StoredObject[],
     opts: { mode: SaveMode; description: string; grantable: boolean },
-  ): Promise<void> {
+  ): void {
     const db = this.#db;
     const insertObject = db.prepare(
       `INSERT INTO insitu_datastore_objects (owner, datastore, name, class, format, size, length, n_rows, n_columns, data)
@@ -114,13 +118,13 @@ export class SqliteDatastoreStore implements DatastoreStorage {
   }
 
   /** @inheritdoc */
-  async getDatastore(owner: string, name: string): Promise<DatastoreInfo | null> {
+  getDatastore(owner: string, name: string): DatastoreInfo | null {
     const r = this.#db.prepare(`${INFO} FROM insitu_datastores d WHERE d.owner = ? AND d.name = ?`).get(owner, name) as InfoRow | undefined;
     return r === undefined ? null : info(r);
   }
 
   /** @inheritdoc */
-  async loadObjects(owner: string, name: string, objects?: readonly string[]): Promise<StoredObject[]> {
+  loadObjects(owner: string, name: string, objects?: readonly string[]): StoredObject[] {
     let rows: ObjectRow[];
     if (objects === undefined) {
       rows = this.#db.prepare(`SELECT * FROM insitu_datastore_objects WHERE owner = ? AND datastore = ? ORDER BY name`).all(owner, name) as ObjectRow[];
@@ -133,7 +137,7 @@ export class SqliteDatastoreStore implements DatastoreStorage {
   }
 
   /** @inheritdoc */
-  async describeObjects(owner: string, name: string): Promise<ObjectInfo[]> {
+  describeObjects(owner: string, name: string): ObjectInfo[] {
     const rows = this.#db
       .prepare(`SELECT name, class, format, size, length, n_rows, n_columns FROM insitu_datastore_objects WHERE owner = ? AND datastore = ? ORDER BY name`)
       .all(owner, name) as ObjectRow[];
@@ -141,7 +145,7 @@ export class SqliteDatastoreStore implements DatastoreStorage {
   }
 
   /** @inheritdoc */
-  async listDatastores(f: { user: string; type: DatastoreListType; name?: string }): Promise<DatastoreInfo[]> {
+  listDatastores(f: { user: string; type: DatastoreListType; name?: string }): DatastoreInfo[] {
     const byName = f.name === undefined ? '' : ' AND d.name LIKE @name';
     const params = { user: f.user, ...(f.name === undefined ? {} : { name: f.name }) };
     let sql: string;
@@ -164,7 +168,7 @@ export class SqliteDatastoreStore implements DatastoreStorage {
   }
 
   /** @inheritdoc */
-  async deleteDatastore(owner: string, name: string, objects?: readonly string[]): Promise<number> {
+  deleteDatastore(owner: string, name: string, objects?: readonly string[]): number {
     const db = this.#db;
     return db.transaction(() => {
       if (objects !== undefined) {

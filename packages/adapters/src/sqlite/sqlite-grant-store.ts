@@ -1,8 +1,8 @@
-import { PUBLIC, type Grant, type GrantKind, type GrantStorage } from '@insitu/core';
+import { PUBLIC, type Grant, type GrantKind, type GrantStorage, type Synchronous } from '@insitu/core';
 import type BetterSqlite3 from 'better-sqlite3';
 
 /** Read grants in the `insitu_grants` table. */
-export class SqliteGrantStore implements GrantStorage {
+export class SqliteGrantStore implements Synchronous<GrantStorage> {
   readonly #db: BetterSqlite3.Database;
 
   /** Use the given (migrated) connection. */
@@ -11,14 +11,14 @@ export class SqliteGrantStore implements GrantStorage {
   }
 
   /** @inheritdoc */
-  async putGrant(g: Grant): Promise<void> {
+  putGrant(g: Grant): void {
     this.#db
       .prepare(`INSERT OR IGNORE INTO insitu_grants (kind, owner, name, grantee, created) VALUES (?, ?, ?, ?, ?)`)
       .run(g.kind, g.owner, g.name, g.grantee, new Date().toISOString());
   }
 
   /** @inheritdoc */
-  async deleteGrant(g: Grant): Promise<boolean> {
+  deleteGrant(g: Grant): boolean {
     return (
       this.#db.prepare(`DELETE FROM insitu_grants WHERE kind = ? AND owner = ? AND name = ? AND grantee = ?`).run(g.kind, g.owner, g.name, g.grantee)
         .changes > 0
@@ -26,7 +26,7 @@ export class SqliteGrantStore implements GrantStorage {
   }
 
   /** @inheritdoc */
-  async hasGrant(kind: GrantKind, owner: string, name: string, user: string): Promise<boolean> {
+  hasGrant(kind: GrantKind, owner: string, name: string, user: string): boolean {
     return (
       this.#db
         .prepare(`SELECT 1 FROM insitu_grants WHERE kind = ? AND owner = ? AND name = ? AND grantee IN (?, '${PUBLIC}')`)

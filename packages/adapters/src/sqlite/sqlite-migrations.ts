@@ -61,7 +61,21 @@ export const MIGRATIONS: readonly string[] = [
        SELECT owner AS name FROM insitu_scripts UNION SELECT owner FROM insitu_datastores
        UNION SELECT owner FROM insitu_grants UNION SELECT grantee FROM insitu_grants)
      WHERE length(name) BETWEEN 1 AND 128 AND upper(name) <> 'PUBLIC';`,
-  // 4: sign-in for the REST server: users' password hashes (NULL: cannot sign in), engine settings (the
+  // 4: owners and grants of user tables. Names compare case-insensitively, as SQLite's own do. Tables
+  // that exist already have no owner (the engine's unownedTables rule applies to them).
+  `CREATE TABLE insitu_table_owners (
+     name    TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+     owner   TEXT NOT NULL,
+     created TEXT NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE insitu_table_grants (
+     name      TEXT NOT NULL COLLATE NOCASE,
+     grantee   TEXT NOT NULL,
+     privilege TEXT NOT NULL CHECK (privilege IN ('read', 'write')),
+     created   TEXT NOT NULL,
+     PRIMARY KEY (name, grantee)
+   ) WITHOUT ROWID;`,
+  // 5: sign-in for the REST server: users' password hashes (NULL: cannot sign in), engine settings (the
   // token signing secret) and revoked logins (kept until their last token would have expired).
   `ALTER TABLE insitu_users ADD COLUMN password_hash TEXT;
    CREATE TABLE insitu_settings (

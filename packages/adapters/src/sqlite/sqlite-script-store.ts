@@ -1,4 +1,4 @@
-import { ErrorCode, InsituError, PUBLIC, type ScriptFilter, type ScriptStorage, type StoredScript, type StoredScriptGrant } from '@insitu/core';
+import { ErrorCode, InsituError, PUBLIC, type ScriptFilter, type ScriptStorage, type StoredScript, type StoredScriptGrant, type Synchronous } from '@insitu/core';
 import type BetterSqlite3 from 'better-sqlite3';
 
 /** Scope column value for global scripts; user names cannot start with a NUL character. */
@@ -28,7 +28,7 @@ function scopeOf(scope: { owner: string } | { global: true }): string {
 }
 
 /** The script repository in the `insitu_scripts` table. */
-export class SqliteScriptStore implements ScriptStorage {
+export class SqliteScriptStore implements Synchronous<ScriptStorage> {
   readonly #db: BetterSqlite3.Database;
 
   /** Use the given (migrated) connection. */
@@ -37,7 +37,7 @@ export class SqliteScriptStore implements ScriptStorage {
   }
 
   /** @inheritdoc */
-  async putScript(s: StoredScript, opts: { overwrite: boolean }): Promise<void> {
+  putScript(s: StoredScript, opts: { overwrite: boolean }): void {
     const scope = s.global ? GLOBAL_SCOPE : s.owner;
     const row = [s.name, s.owner, s.global ? 1 : 0, scope, s.source, s.description, s.created.toISOString()];
     const insert = `INSERT INTO insitu_scripts (name, owner, is_global, scope, source, description, created) VALUES (?, ?, ?, ?, ?, ?, ?)`;
@@ -61,13 +61,13 @@ export class SqliteScriptStore implements ScriptStorage {
   }
 
   /** @inheritdoc */
-  async getScript(name: string, scope: { owner: string } | { global: true }): Promise<StoredScript | null> {
+  getScript(name: string, scope: { owner: string } | { global: true }): StoredScript | null {
     const r = this.#db.prepare(`SELECT * FROM insitu_scripts WHERE scope = ? AND name = ?`).get(scopeOf(scope), name) as ScriptRow | undefined;
     return r === undefined ? null : fromRow(r);
   }
 
   /** @inheritdoc */
-  async listScripts(f: ScriptFilter): Promise<StoredScriptGrant[]> {
+  listScripts(f: ScriptFilter): StoredScriptGrant[] {
     const byName = f.name === undefined ? '' : ' AND s.name LIKE @name';
     const params = { user: f.user, ...(f.name === undefined ? {} : { name: f.name }) };
     let sql: string;
@@ -93,7 +93,7 @@ export class SqliteScriptStore implements ScriptStorage {
   }
 
   /** @inheritdoc */
-  async deleteScript(name: string, scope: { owner: string } | { global: true }): Promise<boolean> {
+  deleteScript(name: string, scope: { owner: string } | { global: true }): boolean {
     return this.#db.transaction(() => {
       const deleted = this.#db.prepare(`DELETE FROM insitu_scripts WHERE scope = ? AND name = ?`).run(scopeOf(scope), name).changes > 0;
       if (deleted && 'owner' in scope) {

@@ -1,5 +1,6 @@
-import { ErrorCode, InsituError, badInput, leadingKeyword, type SqlParam } from '@insitu/core';
+import { ErrorCode, InsituError, badInput, leadingKeyword, tableNotFound, type SqlParam } from '@insitu/core';
 import type BetterSqlite3 from 'better-sqlite3';
+import type { Op, SqliteTableAccess, StatementReach } from './sqlite-table-access.js';
 
 /** Bind values for better-sqlite3: booleans as 0/1, Dates as ISO text, Uint8Array as Buffer. */
 export function bindable(params: readonly SqlParam[]): unknown[] {
@@ -17,7 +18,8 @@ export function sqlError(e: unknown, sql: string): InsituError {
   if (e instanceof InsituError) return e;
   const msg = e instanceof Error ? e.message : String(e);
   const missing = /^no such table: (.*)$/.exec(msg);
-  if (missing !== null) return new InsituError(ErrorCode.TABLE_NOT_FOUND, `table ${missing[1]} does not exist`, { cause: e });
+  // SQLite names a missing table under a view or trigger as main.NAME; an invisible one is named NAME.
+  if (missing !== null) return tableNotFound(missing[1]!.replace(/^main\./i, ''), e);
   if (e instanceof RangeError || (e instanceof Error && (e as { code?: string }).code === 'SQLITE_ERROR')) {
     return badInput(`query is not valid SQL: ${msg} (in: ${sql.slice(0, 200)})`, { cause: e });
   }
@@ -50,6 +52,16 @@ function refused(sql: string, what: string): InsituError {
   return new InsituError(ErrorCode.PRIVILEGE, `${what} is not allowed here: ${sql.slice(0, 200)}`);
 }
 
+/** A pragma statement's name, schema and argument (`PRAGMA [schema.]name[(arg) | = value]`). */
+function pragmaOf(sql: string): { name: string; schema: string | null; arg: string | null } | null {
+  const m = /^\s*PRAGMA\s+(?:"?([A-Za-z_]+)"?\s*\.\s*)?"?([A-Za-z_]+)"?\s*(?:\(\s*(?:"((?:[^"]|"")*)"|'((?:[^']|'')*)'|\[([^\]]*)\]|`([^`]*)`|([^\s)]+))\s*\))?/i.exec(
+    sql.replace(/\/\*[\s\S]*?\*\/|--[^\n]*/g, ' '),
+  );
+  if (m === null) return null;
+  const quoted = m[3]?.replaceAll('""', '"') ?? m[4]?.replaceAll("''", "'") ?? m[5] ?? m[6] ?? m[7] ?? null;
+  return { schema: m[1] ?? null, name: m[2]!, arg: quoted };
+}
+
 /** Refuse statements that leave the database or its transaction, read as text and as bytecode. */
 function refuseOutsideReach(sql: string, ops: readonly { opcode: string; p3: number; p4: unknown }[]): void {
   const keyword = leadingKeyword(sql);
@@ -61,13 +73,20 @@ function refuseOutsideReach(sql: string, ops: readonly { opcode: string; p3: num
   // dbstat reports the pages of every table, engine tables included (their sizes tell about others' data).
   if (/dbstat/i.test(sql)) throw refused(sql, 'the dbstat table');
   for (const op of ops) {
-    if (REFUSED_OPCODES.has(op.opcode)) throw refused(sql, 'this statement');
+    // JournalMode with P3 = -1 only asks the mode: SQLite compiles DROP ... IF EXISTS of a missing object so.
+    if (REFUSED_OPCODES.has(op.opcode) && !(op.opcode === 'JournalMode' && op.p3 === -1)) throw refused(sql, 'this statement');
     if ((op.opcode === 'Function' || op.opcode === 'PureFunc') && typeof op.p4 === 'string' && REFUSED_FUNCTIONS.test(op.p4)) {
       throw refused(sql, `${op.p4.replace(/\(.*$/, '')}()`);
     }
     // Database 0 is the engine's file, 1 the connection's temporary one; anything else was attached.
     if (DATABASE_OPENS.has(op.opcode) && op.p3 >= 2) throw refused(sql, 'a statement on an attached database');
   }
+}
+
+/** Whose privileges a statement runs with, and the checker that knows them. */
+export interface StatementUser {
+  readonly access: SqliteTableAccess;
+  readonly user: string;
 }
 
 /**
@@ -78,9 +97,21 @@ function refuseOutsideReach(sql: string, ops: readonly { opcode: string; p3: num
  * In every use, ATTACH, DETACH, VACUUM (INTO), transaction control, load_extension(), pragmas that set
  * anything and statements on attached databases are refused (PRIVILEGE), decided from the statement's
  * first keyword past any comments and from its bytecode; and no statement may open an engine table
- * (`insitu_*`, found from its bytecode) or name one.
+ * (`insitu_*`, found from its bytecode) or name one. With `as`, every table it reads or writes is
+ * checked against that user's privileges (see {@link SqliteTableAccess.check}).
  */
-export function prepareGuarded(db: BetterSqlite3.Database, sql: string, params: readonly SqlParam[], use: StatementUse): BetterSqlite3.Statement {
+export function prepareGuarded(db: BetterSqlite3.Database, sql: string, params: readonly SqlParam[], use: StatementUse, as?: StatementUser): BetterSqlite3.Statement {
+  return guardStatement(db, sql, params, use, as).stmt;
+}
+
+/** {@link prepareGuarded}, also saying whether the statement changes the schema. */
+export function guardStatement(
+  db: BetterSqlite3.Database,
+  sql: string,
+  params: readonly SqlParam[],
+  use: StatementUse,
+  as?: StatementUser,
+): { stmt: BetterSqlite3.Statement } & StatementReach {
   if (typeof sql !== 'string' || sql.trim() === '') throw badInput('SQL text must be a non-empty string');
   let stmt: BetterSqlite3.Statement;
   try {
@@ -93,31 +124,41 @@ export function prepareGuarded(db: BetterSqlite3.Database, sql: string, params: 
   }
   const ops = explain(db, sql, params);
   refuseOutsideReach(sql, ops);
+  if (as !== undefined && leadingKeyword(sql) === 'PRAGMA') {
+    const p = pragmaOf(sql);
+    if (p !== null) as.access.checkPragma(p.name, p.arg, p.schema, as.user);
+  }
   if (use !== 'write' && !stmt.readonly) {
     const msg = `this statement would write, and ${use === 'query' ? 'a query must be read-only (a SELECT)' : "this call's database context is read-only; make the call with { context: 'write' } to change tables"}: ${sql.slice(0, 200)}`;
     throw use === 'query' ? badInput(msg) : new InsituError(ErrorCode.PRIVILEGE, msg);
   }
   if (use === 'query' && !stmt.reader) throw badInput(`a query must return rows (a SELECT): ${sql.slice(0, 200)}`);
   if (!stmt.readonly && /insitu_/i.test(sql)) throw new InsituError(ErrorCode.PRIVILEGE, 'statements cannot change engine tables (insitu_*)');
-  refuseEngineTables(db, ops);
-  return stmt;
+  refuseEngineTables(as === undefined ? engineRootsOf(db) : as.access.engineRoots(), ops);
+  const reach = as === undefined ? { schemaChange: false } : as.access.check(ops, as.user);
+  return { stmt, ...reach };
 }
 
 /** The statement's bytecode. */
-function explain(db: BetterSqlite3.Database, sql: string, params: readonly SqlParam[]): { opcode: string; p2: number; p3: number; p4: unknown }[] {
+function explain(db: BetterSqlite3.Database, sql: string, params: readonly SqlParam[]): Op[] {
   try {
-    return db.prepare(`EXPLAIN ${sql}`).all(...bindable(params)) as { opcode: string; p2: number; p3: number; p4: unknown }[];
+    return db.prepare(`EXPLAIN ${sql}`).all(...bindable(params)) as Op[];
   } catch (e) {
     throw sqlError(e, sql);
   }
 }
 
+/** Root pages of the engine's tables and their indexes. */
+function engineRootsOf(db: BetterSqlite3.Database): ReadonlySet<number> {
+  return new Set(db.prepare(`SELECT rootpage FROM sqlite_schema WHERE tbl_name LIKE 'insitu\\_%' ESCAPE '\\'`).pluck().all() as number[]);
+}
+
 /** Refuse statements that open any b-tree of an `insitu_*` table (found from the statement's bytecode). */
-function refuseEngineTables(db: BetterSqlite3.Database, ops: readonly { opcode: string; p2: number; p3: number }[]): void {
-  const roots = new Set(db.prepare(`SELECT rootpage FROM sqlite_schema WHERE tbl_name LIKE 'insitu\\_%' ESCAPE '\\'`).pluck().all() as number[]);
+function refuseEngineTables(roots: ReadonlySet<number>, ops: readonly Op[]): void {
   if (roots.size === 0) return;
   for (const op of ops) {
-    if ((op.opcode === 'OpenRead' || op.opcode === 'OpenWrite') && op.p3 === 0 && roots.has(op.p2)) {
+    // P5 flag 0x10 (OPFLAG_P2ISREG): P2 is a register holding a b-tree the statement creates, not a root page.
+    if ((op.opcode === 'OpenRead' || op.opcode === 'OpenWrite') && op.p3 === 0 && (op.p5 & 0x10) === 0 && roots.has(op.p2)) {
       throw badInput('queries cannot read engine tables (insitu_*); use the scripts and datastores APIs instead');
     }
   }

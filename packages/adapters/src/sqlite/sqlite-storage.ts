@@ -2,7 +2,12 @@ import {
   ErrorCode,
   InsituError,
   badInput,
-  type CreateTableOptions,
+  type CreateTableRequest,
+  type TableAccessLevel,
+  type TableGrant,
+  type TableOwnership,
+  type UnownedTables,
+  tableOwnerOnly,
   type DatastoreInfo,
   type DatastoreListType,
   type Grant,
@@ -32,18 +37,23 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { kindOfValues } from './sqlite-column-kind.js';
 import { migrate } from './sqlite-migrations.js';
 import { declaredKinds, scanBatches, schemaOf } from './sqlite-scanner.js';
-import { bindable, prepareGuarded, sqlError } from './sqlite-statement-guard.js';
+import { bindable, prepareGuarded, sqlError, type StatementUser } from './sqlite-statement-guard.js';
+import { SqliteTableAccess } from './sqlite-table-access.js';
+import { SqliteTablePrivileges } from './sqlite-table-privileges.js';
 import { SqliteAuthStore } from './sqlite-auth-store.js';
 import { SqliteDatastoreStore } from './sqlite-datastore-store.js';
 import { SqliteGrantStore } from './sqlite-grant-store.js';
 import { SqliteScriptStore } from './sqlite-script-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
 import { writeTable } from './sqlite-table-writer.js';
+import { writeWhenUnlocked } from './sqlite-write-wait.js';
 
 /** Options for {@link SqliteStorage}. */
 export interface SqliteStorageOptions {
   /** Milliseconds a connection waits for a lock before failing. Default 5000. */
   readonly busyTimeoutMs?: number;
+  /** What every user may do with tables that have no insitu owner. Default `read`. */
+  readonly unownedTables?: UnownedTables;
 }
 
 /**
@@ -61,12 +71,16 @@ export class SqliteStorage implements Storage {
   readonly #auth: SqliteAuthStore;
   readonly #busyTimeoutMs: number;
   readonly #readers = new Set<BetterSqlite3.Database>();
+  readonly #access: SqliteTableAccess;
+  /** What every user may do with tables that have no insitu owner. */
+  readonly unownedTables: UnownedTables;
 
   /** Open (creating if needed) and migrate the database at `location`. */
   constructor(location: string, opts: SqliteStorageOptions = {}) {
     if (typeof location !== 'string' || location === '') throw badInput('database must be a file path or ":memory:"');
     this.location = location;
     this.#busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
+    this.unownedTables = opts.unownedTables ?? 'read';
     try {
       this.#db = new Database(location, { timeout: this.#busyTimeoutMs });
       if (!this.inMemory) this.#db.pragma('journal_mode = WAL');
@@ -80,6 +94,7 @@ export class SqliteStorage implements Storage {
     this.#grants = new SqliteGrantStore(this.#db);
     this.#datastores = new SqliteDatastoreStore(this.#db);
     this.#users = new SqliteUserStore(this.#db);
+    this.#access = new SqliteTableAccess(this.#db, new SqliteTablePrivileges(this.#db, this.unownedTables));
     this.#auth = new SqliteAuthStore(this.#db);
   }
 
@@ -91,13 +106,21 @@ export class SqliteStorage implements Storage {
   // ---- tables -------------------------------------------------------------------------------------
 
   /** @inheritdoc */
-  async createTable(name: string, data: Table | readonly RowObject[], opts: CreateTableOptions = {}): Promise<void> {
-    const exists = await this.hasTable(name);
-    if (exists && opts.overwrite !== true) {
+  async createTable(name: string, data: Table | readonly RowObject[], req: CreateTableRequest): Promise<void> {
+    const privileges = this.#access.privileges;
+    const existing = privileges.ownership(name);
+    if (existing !== null && req.overwrite !== true) {
       throw new InsituError(ErrorCode.ALREADY_EXISTS, `table ${name} already exists; pass { overwrite: true } to replace it`);
     }
+    // Replacing drops the table: only its owner may, whether or not others can see it.
+    if (existing !== null && privileges.access(existing.name, req.owner) !== 'owner') throw tableOwnerOnly(existing.name, req.owner, 'replace');
     try {
-      writeTable(this.#db, name, data, opts.overwrite === true, exists);
+      // A replaced table keeps its grants; a new one starts with none (a dropped table's are gone).
+      await this.#write(() =>
+        writeTable(this.#db, name, data, req.overwrite === true, existing !== null, () =>
+          existing === null ? privileges.created(name, req.owner) : privileges.setOwner(existing.name, req.owner),
+        ),
+      );
     } catch (e) {
       throw sqlError(e, `CREATE TABLE ${name}`);
     }
@@ -111,8 +134,8 @@ export class SqliteStorage implements Storage {
   }
 
   /** @inheritdoc */
-  async describe(query: QuerySpec): Promise<Schema> {
-    const stmt = this.#prepareRead(this.#db, query);
+  async describe(query: QuerySpec, user: string): Promise<Schema> {
+    const stmt = this.#prepareRead(this.#db, query, this.#as(user));
     const params = bindable(query.params);
     const { names, kinds } = declaredKinds(stmt);
     let first: unknown[] | undefined;
@@ -124,8 +147,8 @@ export class SqliteStorage implements Storage {
   }
 
   /** @inheritdoc */
-  async count(query: QuerySpec): Promise<number> {
-    this.#prepareRead(this.#db, query);
+  async count(query: QuerySpec, user: string): Promise<number> {
+    this.#prepareRead(this.#db, query, this.#as(user));
     const sql = `SELECT count(*) FROM (${query.sql}\n)`;
     try {
       return this.#db.prepare(sql).pluck().get(...bindable(query.params)) as number;
@@ -141,12 +164,15 @@ export class SqliteStorage implements Storage {
    */
   async *scan(query: QuerySpec, opts: ScanOptions): AsyncGenerator<Table> {
     const params = bindable(query.params);
+    const as = this.#as(opts.user);
     if (this.inMemory) {
-      const stmt = this.#prepareRead(this.#db, query);
+      const stmt = this.#prepareRead(this.#db, query, as);
       const batches = [...scanBatches(stmt, params, opts.batchRows, opts.breakOn, opts.signal)];
       yield* batches;
       return;
     }
+    // Checked against the user's privileges here, on the engine's connection (same schema), then run there.
+    this.#prepareRead(this.#db, query, as);
     const reader = new Database(this.location, { readonly: true, fileMustExist: true, timeout: this.#busyTimeoutMs });
     this.#readers.add(reader);
     try {
@@ -160,8 +186,13 @@ export class SqliteStorage implements Storage {
     }
   }
 
-  #prepareRead(db: BetterSqlite3.Database, query: QuerySpec): BetterSqlite3.Statement {
-    return prepareGuarded(db, query.sql, query.params, 'query');
+  #prepareRead(db: BetterSqlite3.Database, query: QuerySpec, as?: StatementUser): BetterSqlite3.Statement {
+    return prepareGuarded(db, query.sql, query.params, 'query', as);
+  }
+
+  /** Statements run for `user` are checked against their table privileges. */
+  #as(user: string): StatementUser {
+    return { access: this.#access, user };
   }
 
   /**
@@ -171,14 +202,14 @@ export class SqliteStorage implements Storage {
    * rowid < next` in rowid order. Views, WITHOUT ROWID tables and `:memory:` databases are not split.
    * Chunks are separate statements, so rows written while the scan runs may or may not be seen.
    */
-  async splitScan(scan: TableScan, rows: number): Promise<AsyncIterable<ScanChunk> | null> {
+  async splitScan(scan: TableScan, rows: number, user: string): Promise<AsyncIterable<ScanChunk> | null> {
     if (!this.#splittable(scan.table)) return null;
     const table = quoteIdentifier(scan.table);
     const cols = scan.columns === null ? '*' : scan.columns.map(quoteIdentifier).join(', ');
     const where = scan.filters.map((f) => ` AND (${f.sql}\n)`).join('');
     const fparams = scan.filters.flatMap((f) => f.params);
     // Validate the chunk query shape once (read-only, no engine tables) before planning.
-    const names = prepareGuarded(this.#db, `SELECT ${cols} FROM ${table} AS "t" WHERE 1${where}`, fparams, 'query')
+    const names = prepareGuarded(this.#db, `SELECT ${cols} FROM ${table} AS "t" WHERE 1${where}`, fparams, 'query', this.#as(user))
       .columns()
       .map((c) => c.name);
     const first = this.#db.prepare(`SELECT "t".rowid FROM ${table} AS "t" WHERE 1${where} ORDER BY "t".rowid LIMIT 1`).pluck();
@@ -213,8 +244,9 @@ export class SqliteStorage implements Storage {
    * about 1/parts of the rows. Each range query selects `key >= lo AND key <= hi` (row values for several
    * key columns) ordered by the keys, which SQLite sorts in its own temp store.
    */
-  async splitGroups(scan: TableScan, by: readonly string[], parts: number): Promise<GroupRange[] | null> {
+  async splitGroups(scan: TableScan, by: readonly string[], parts: number, user: string): Promise<GroupRange[] | null> {
     if (!this.#splittable(scan.table)) return null;
+    const as = this.#as(user);
     const table = quoteIdentifier(scan.table);
     const cols = scan.columns === null ? '*' : scan.columns.map(quoteIdentifier).join(', ');
     const where = scan.filters.map((f) => ` AND (${f.sql}\n)`).join('');
@@ -222,13 +254,13 @@ export class SqliteStorage implements Storage {
     const fp = bindable(fparams);
     const keys = by.map(quoteIdentifier).join(', ');
     if (by.length === 1) {
-      const numeric = this.#numericRanges(table, keys, where, fparams, parts);
+      const numeric = this.#numericRanges(table, keys, where, fparams, parts, as);
       if (numeric === null) return null;
       if (numeric !== undefined) {
         // Numeric keys sort the same in JS as in SQLite, so workers can group in memory without ORDER BY
         // (when every column's type is declared, so the column writers know their kinds up front).
         const plainSql = `SELECT ${cols} FROM ${table} AS "t" WHERE 1${where}`;
-        const ordered = declaredKinds(prepareGuarded(this.#db, plainSql, fparams, 'query')).kinds.includes(null);
+        const ordered = declaredKinds(prepareGuarded(this.#db, plainSql, fparams, 'query', as)).kinds.includes(null);
         const sqlOf = (last: boolean) =>
           `${plainSql} AND ${keys} >= ?${last ? '' : ` AND ${keys} < ?`}${ordered ? ` ORDER BY ${keys}` : ''}`;
         return numeric.map(([lo, hi], i) => ({
@@ -238,7 +270,7 @@ export class SqliteStorage implements Storage {
       }
     }
     const countSql = `SELECT ${keys}, count(*) FROM ${table} AS "t" WHERE 1${where} GROUP BY ${keys} ORDER BY ${keys}`;
-    const counts = prepareGuarded(this.#db, countSql, fparams, 'query').raw(true).all(...fp) as unknown[][];
+    const counts = prepareGuarded(this.#db, countSql, fparams, 'query', as).raw(true).all(...fp) as unknown[][];
     if (counts.some((row) => row.slice(0, by.length).some((v) => v === null))) return null;
     const total = counts.reduce((a, row) => a + (row[by.length] as number), 0);
     const ranges: [unknown[], unknown[]][] = [];
@@ -257,7 +289,7 @@ export class SqliteStorage implements Storage {
     const tuple = (n: number) => (n === 1 ? '?' : `(${Array(n).fill('?').join(', ')})`);
     const lhs = by.length === 1 ? keys : `(${keys})`;
     const sql = `SELECT ${cols} FROM ${table} AS "t" WHERE 1${where} AND ${lhs} >= ${tuple(by.length)} AND ${lhs} <= ${tuple(by.length)} ORDER BY ${keys}`;
-    prepareGuarded(this.#db, sql, [...fparams, ...(ranges[0]?.[0] ?? []), ...(ranges[0]?.[1] ?? [])] as SqlParam[], 'query');
+    prepareGuarded(this.#db, sql, [...fparams, ...(ranges[0]?.[0] ?? []), ...(ranges[0]?.[1] ?? [])] as SqlParam[], 'query', as);
     return ranges.map(([a, b]) => ({ query: { sql, params: [...fparams, ...(a as SqlParam[]), ...(b as SqlParam[])] }, ordered: true }));
   }
 
@@ -266,9 +298,16 @@ export class SqliteStorage implements Storage {
    * value range. Null when the key has NULLs (those groups need the general path); undefined when the
    * key is not numeric.
    */
-  #numericRanges(table: string, key: string, where: string, fparams: readonly SqlParam[], parts: number): [number, number][] | null | undefined {
+  #numericRanges(
+    table: string,
+    key: string,
+    where: string,
+    fparams: readonly SqlParam[],
+    parts: number,
+    as: StatementUser,
+  ): [number, number][] | null | undefined {
     const sql = `SELECT min(${key}), max(${key}), count(*) - count(${key}) FROM ${table} AS "t" WHERE 1${where}`;
-    const [lo, hi, nulls] = prepareGuarded(this.#db, sql, fparams, 'query').raw(true).get(...bindable(fparams)) as [unknown, unknown, number];
+    const [lo, hi, nulls] = prepareGuarded(this.#db, sql, fparams, 'query', as).raw(true).get(...bindable(fparams)) as [unknown, unknown, number];
     if (nulls > 0) return null;
     if (typeof lo !== 'number' || typeof hi !== 'number') return lo === null ? [] : undefined;
     const cuts = [lo];
@@ -289,92 +328,120 @@ export class SqliteStorage implements Storage {
     return def !== undefined && def.type === 'table' && !/WITHOUT\s+ROWID/i.test(def.sql);
   }
 
-  // ---- scripts ------------------------------------------------------------------------------------
+  // ---- table owners and grants --------------------------------------------------------------------
 
   /** @inheritdoc */
-  putScript(script: StoredScript, opts: { overwrite: boolean }): Promise<void> {
-    return this.#scripts.putScript(script, opts);
+  async getTableOwnership(name: string): Promise<TableOwnership | null> {
+    return this.#access.privileges.ownership(name);
   }
 
   /** @inheritdoc */
-  getScript(name: string, scope: { owner: string } | { global: true }): Promise<StoredScript | null> {
+  async tableAccess(name: string, user: string): Promise<TableAccessLevel> {
+    const t = this.#access.privileges.ownership(name);
+    return t === null ? 'none' : this.#access.privileges.access(t.name, user);
+  }
+
+  /** @inheritdoc */
+  setTableOwner(name: string, owner: string | null): Promise<void> {
+    return this.#write(() => this.#access.privileges.setOwner(name, owner));
+  }
+
+  /** @inheritdoc */
+  putTableGrant(grant: TableGrant): Promise<void> {
+    return this.#write(() => this.#access.privileges.putGrant(grant.table, grant.grantee, grant.privilege));
+  }
+
+  /** @inheritdoc */
+  deleteTableGrant(table: string, grantee: string): Promise<boolean> {
+    return this.#write(() => this.#access.privileges.deleteGrant(table, grantee));
+  }
+
+  // ---- scripts ------------------------------------------------------------------------------------
+
+  /** @inheritdoc */
+  async putScript(script: StoredScript, opts: { overwrite: boolean }): Promise<void> {
+    return this.#write(() => this.#scripts.putScript(script, opts));
+  }
+
+  /** @inheritdoc */
+  async getScript(name: string, scope: { owner: string } | { global: true }): Promise<StoredScript | null> {
     return this.#scripts.getScript(name, scope);
   }
 
   /** @inheritdoc */
-  listScripts(filter: ScriptFilter): Promise<StoredScriptGrant[]> {
+  async listScripts(filter: ScriptFilter): Promise<StoredScriptGrant[]> {
     return this.#scripts.listScripts(filter);
   }
 
   /** @inheritdoc */
-  deleteScript(name: string, scope: { owner: string } | { global: true }): Promise<boolean> {
-    return this.#scripts.deleteScript(name, scope);
+  async deleteScript(name: string, scope: { owner: string } | { global: true }): Promise<boolean> {
+    return this.#write(() => this.#scripts.deleteScript(name, scope));
   }
 
   // ---- grants -------------------------------------------------------------------------------------
 
   /** @inheritdoc */
-  putGrant(grant: Grant): Promise<void> {
-    return this.#grants.putGrant(grant);
+  async putGrant(grant: Grant): Promise<void> {
+    return this.#write(() => this.#grants.putGrant(grant));
   }
 
   /** @inheritdoc */
-  deleteGrant(grant: Grant): Promise<boolean> {
-    return this.#grants.deleteGrant(grant);
+  async deleteGrant(grant: Grant): Promise<boolean> {
+    return this.#write(() => this.#grants.deleteGrant(grant));
   }
 
   /** @inheritdoc */
-  hasGrant(kind: GrantKind, owner: string, name: string, user: string): Promise<boolean> {
+  async hasGrant(kind: GrantKind, owner: string, name: string, user: string): Promise<boolean> {
     return this.#grants.hasGrant(kind, owner, name, user);
   }
 
   // ---- datastores ---------------------------------------------------------------------------------
 
   /** @inheritdoc */
-  saveDatastore(
+  async saveDatastore(
     owner: string,
     name: string,
     objects: readonly StoredObject[],
     opts: { mode: SaveMode; description: string; grantable: boolean },
   ): Promise<void> {
-    return this.#datastores.saveDatastore(owner, name, objects, opts);
+    return this.#write(() => this.#datastores.saveDatastore(owner, name, objects, opts));
   }
 
   /** @inheritdoc */
-  getDatastore(owner: string, name: string): Promise<DatastoreInfo | null> {
+  async getDatastore(owner: string, name: string): Promise<DatastoreInfo | null> {
     return this.#datastores.getDatastore(owner, name);
   }
 
   /** @inheritdoc */
-  loadObjects(owner: string, name: string, objects?: readonly string[]): Promise<StoredObject[]> {
+  async loadObjects(owner: string, name: string, objects?: readonly string[]): Promise<StoredObject[]> {
     return this.#datastores.loadObjects(owner, name, objects);
   }
 
   /** @inheritdoc */
-  describeObjects(owner: string, name: string): Promise<ObjectInfo[]> {
+  async describeObjects(owner: string, name: string): Promise<ObjectInfo[]> {
     return this.#datastores.describeObjects(owner, name);
   }
 
   /** @inheritdoc */
-  listDatastores(filter: { user: string; type: DatastoreListType; name?: string }): Promise<DatastoreInfo[]> {
+  async listDatastores(filter: { user: string; type: DatastoreListType; name?: string }): Promise<DatastoreInfo[]> {
     return this.#datastores.listDatastores(filter);
   }
 
   /** @inheritdoc */
-  deleteDatastore(owner: string, name: string, objects?: readonly string[]): Promise<number> {
-    return this.#datastores.deleteDatastore(owner, name, objects);
+  async deleteDatastore(owner: string, name: string, objects?: readonly string[]): Promise<number> {
+    return this.#write(() => this.#datastores.deleteDatastore(owner, name, objects));
   }
 
   // ---- users --------------------------------------------------------------------------------------
 
   /** @inheritdoc */
   putUser(user: StoredUser & { readonly passwordHash?: string }, opts: { ifMissing: boolean }): Promise<boolean> {
-    return this.#users.putUser(user, opts);
+    return this.#write(() => this.#users.putUser(user, opts));
   }
 
   /** @inheritdoc */
   setPasswordHash(name: string, hash: string | null): Promise<boolean> {
-    return this.#users.setPasswordHash(name, hash);
+    return this.#write(() => this.#users.setPasswordHash(name, hash));
   }
 
   /** @inheritdoc */
@@ -394,19 +461,24 @@ export class SqliteStorage implements Storage {
 
   /** @inheritdoc */
   deleteUser(name: string, opts: { cascade: boolean }): Promise<UserDeletion | null> {
-    return this.#users.deleteUser(name, opts);
+    return this.#write(() => this.#users.deleteUser(name, opts));
+  }
+
+  /** Run a write on the engine's connection once SQLite's write lock is free (see sqlite-write-wait.ts). */
+  #write<T>(write: () => T | Promise<T>): Promise<T> {
+    return writeWhenUnlocked(this.#db, this.#busyTimeoutMs, write);
   }
 
   // ---- sign-in state ------------------------------------------------------------------------------
 
   /** @inheritdoc */
   settingOrInit(key: string, value: string): Promise<string> {
-    return this.#auth.settingOrInit(key, value);
+    return this.#write(() => this.#auth.settingOrInit(key, value));
   }
 
   /** @inheritdoc */
   revokeLogin(id: string, until: Date): Promise<void> {
-    return this.#auth.revokeLogin(id, until);
+    return this.#write(() => this.#auth.revokeLogin(id, until));
   }
 
   /** @inheritdoc */

@@ -70,9 +70,17 @@ function describeRows(rows: readonly RowObject[]): { names: string[]; kinds: Col
 
 /**
  * Create table `name` from an Arrow table or row objects inside one transaction: drop the old table
- * (with `overwrite`), create, insert. A failure leaves the database as it was.
+ * (with `overwrite`), create, insert, then `alongside` (bookkeeping that must commit with the table).
+ * A failure leaves the database as it was.
  */
-export function writeTable(db: BetterSqlite3.Database, name: string, data: Table | readonly RowObject[], overwrite: boolean, exists: boolean): void {
+export function writeTable(
+  db: BetterSqlite3.Database,
+  name: string,
+  data: Table | readonly RowObject[],
+  overwrite: boolean,
+  exists: boolean,
+  alongside: () => void = () => {},
+): void {
   let names: string[];
   let kinds: ColumnKind[];
   let rowAt: (i: number) => unknown[];
@@ -100,6 +108,7 @@ export function writeTable(db: BetterSqlite3.Database, name: string, data: Table
     db.exec(`CREATE TABLE ${q} (${columnsSql})`);
     const stmt = db.prepare(insert);
     for (let i = 0; i < count; i++) stmt.run(rowAt(i));
+    alongside();
   }).immediate();
 }
 

@@ -11,6 +11,21 @@ function fromRow(r: UserRow): StoredUser {
   return { name: r.name, description: r.description, created: new Date(r.created) };
 }
 
+interface OwnedTable {
+  name: string;
+  type: 'table' | 'view';
+  virtual: 0 | 1;
+}
+
+/** Drop a user's tables: virtual tables first (their shadow tables go with them), then views and tables. */
+function dropTables(db: BetterSqlite3.Database, tables: readonly OwnedTable[]): void {
+  const ordered = [...tables].sort((a, b) => b.virtual - a.virtual);
+  for (const t of ordered) {
+    const exists = db.prepare(`SELECT 1 FROM sqlite_schema WHERE name = ? AND type = ?`).get(t.name, t.type) !== undefined;
+    if (exists) db.exec(`DROP ${t.type === 'view' ? 'VIEW' : 'TABLE'} "${t.name.replaceAll('"', '""')}"`);
+  }
+}
+
 /** Known users in the `insitu_users` table; dropping one also clears what they own. */
 export class SqliteUserStore implements UserStorage {
   readonly #db: BetterSqlite3.Database;
@@ -25,6 +40,8 @@ export class SqliteUserStore implements UserStorage {
 
   /** @inheritdoc */
   async putUser(u: StoredUser & { readonly passwordHash?: string }, opts: { ifMissing: boolean }): Promise<boolean> {
+    // A known user needs no write (so no wait for a partition holding the write lock).
+    if (opts.ifMissing && this.#db.prepare(`SELECT 1 FROM insitu_users WHERE name = ?`).get(u.name) !== undefined) return false;
     const added =
       this.#db
         .prepare(`INSERT INTO insitu_users (name, description, created, password_hash) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`)
@@ -64,18 +81,34 @@ export class SqliteUserStore implements UserStorage {
     const db = this.#db;
     return db.transaction((): UserDeletion | null => {
       if (db.prepare(`SELECT 1 FROM insitu_users WHERE name = ?`).get(name) === undefined) return null;
+      // Owner rows of tables dropped outside insitu do not count.
+      const tables = db
+        .prepare(
+          `SELECT s.name AS name, s.type AS type, s.sql LIKE 'CREATE VIRTUAL TABLE%' AS virtual
+             FROM insitu_table_owners AS o JOIN sqlite_schema AS s ON s.name = o.name AND s.type IN ('table', 'view')
+            WHERE o.owner = ?`,
+        )
+        .all(name) as OwnedTable[];
       const count = (sql: string) => db.prepare(sql).pluck().get(name) as number;
       const owned: UserObjects = {
         scripts: count(`SELECT count(*) FROM insitu_scripts WHERE owner = ?`),
         datastores: count(`SELECT count(*) FROM insitu_datastores WHERE owner = ?`),
-        grants: count(`SELECT count(*) FROM insitu_grants WHERE owner = ?`),
+        tables: tables.length,
+        grants:
+          count(`SELECT count(*) FROM insitu_grants WHERE owner = ?`) +
+          count(`SELECT count(*) FROM insitu_table_grants AS g JOIN insitu_table_owners AS o ON o.name = g.name WHERE o.owner = ?`),
       };
-      if (!opts.cascade && owned.scripts + owned.datastores + owned.grants > 0) return { deleted: false, owned, revoked: 0 };
+      if (!opts.cascade && owned.scripts + owned.datastores + owned.tables + owned.grants > 0) return { deleted: false, owned, revoked: 0 };
+      dropTables(db, tables);
+      db.prepare(`DELETE FROM insitu_table_grants WHERE name IN (SELECT name FROM insitu_table_owners WHERE owner = ?)`).run(name);
+      db.prepare(`DELETE FROM insitu_table_owners WHERE owner = ?`).run(name);
       db.prepare(`DELETE FROM insitu_grants WHERE owner = ?`).run(name);
       db.prepare(`DELETE FROM insitu_scripts WHERE owner = ?`).run(name);
       db.prepare(`DELETE FROM insitu_datastore_objects WHERE owner = ?`).run(name);
       db.prepare(`DELETE FROM insitu_datastores WHERE owner = ?`).run(name);
-      const revoked = db.prepare(`DELETE FROM insitu_grants WHERE grantee = ?`).run(name).changes;
+      const revoked =
+        db.prepare(`DELETE FROM insitu_grants WHERE grantee = ?`).run(name).changes +
+        db.prepare(`DELETE FROM insitu_table_grants WHERE grantee = ?`).run(name).changes;
       db.prepare(`DELETE FROM insitu_users WHERE name = ?`).run(name);
       return { deleted: true, owned, revoked };
     }).immediate();
