@@ -112,6 +112,7 @@ beforeAll(async () => {
   const b = engine.session({ user: 'bob' });
   await b.scripts.create('whoami', 'def whoami(n):\n    return {"user": "bob", "n": n}');
   await b.scripts.create('secret', 'def secret():\n    return "bob only"');
+  await b.scripts.create('n_rows', 'def n_rows(df):\n    return len(df)');
   server = await createServer(engine, { bodyLimit: 64 * 1024 });
   [alice, bob] = await Promise.all([token('alice', PW.alice), token('bob', PW.bob)]);
 });
@@ -311,6 +312,22 @@ describe('status codes', () => {
     await engine.users.setPassword('dave', 'dave-password-2');
     expect((await call(`${API}/scripts`, t)).status).toBe(401);
     expect((await call(`${API}/scripts`, await token('dave', 'dave-password-2'))).status).toBe(200);
+  });
+
+  it("runs as the token's user: another user's table answers like a missing one until it is granted", async () => {
+    const hidden = await call(`${API}/table-apply/n_rows`, bob, { input: 'select * from IRIS' });
+    expect(hidden.status).toBe(400);
+    expect(hidden.body.code).toBe('TABLE_NOT_FOUND');
+    const missing = await call(`${API}/table-apply/n_rows`, bob, { input: 'select * from NO_SUCH_TABLE' });
+    expect(missing.body.code).toBe('TABLE_NOT_FOUND');
+    const me = engine.session({ user: 'alice' });
+    await me.grant({ table: 'IRIS', to: 'bob', privilege: 'read' });
+    try {
+      expect((await call(`${API}/table-apply/n_rows`, bob, { input: 'select * from IRIS' })).body).toEqual({ result: 150 });
+    } finally {
+      await me.revoke({ table: 'IRIS', to: 'bob' });
+    }
+    expect((await call(`${API}/table-apply/n_rows`, bob, { input: 'select * from IRIS' })).status).toBe(400);
   });
 
   it("404 for another user's private script exactly as for a missing one; 200 once granted", async () => {
