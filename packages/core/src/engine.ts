@@ -70,6 +70,11 @@ export class Engine implements AsyncDisposable {
     this.#defaults = { ...defaults, budget: this.resultBudget };
   }
 
+  /** Which session users this engine accepts (see {@link EngineSettings.users}). */
+  get userMode(): UserMode {
+    return this.#directory.mode;
+  }
+
   /** Whether close() has been called. */
   get closed(): boolean {
     return this.#life.closed;

@@ -1,4 +1,5 @@
 import type { Schema, Table } from 'apache-arrow';
+import type { AuthStorage } from './auth-storage.js';
 import type { TablePrivilegeStorage } from './table-privilege-storage.js';
 import type { UserStorage } from './user-storage.js';
 import type { RowObject, SqlParam } from './values.js';
@@ -257,7 +258,7 @@ export interface DatastoreStorage {
 }
 
 /** Everything core needs from a storage backend. Jobs join this later. */
-export interface Storage extends TableStorage, TablePrivilegeStorage, ScriptStorage, GrantStorage, DatastoreStorage, UserStorage {
+export interface Storage extends TableStorage, TablePrivilegeStorage, ScriptStorage, GrantStorage, DatastoreStorage, UserStorage, AuthStorage {
   /** Where the data lives: a file path, or `:memory:`. */
   readonly location: string;
   /** Release connections. Idempotent. */

@@ -84,6 +84,10 @@ export function openContextConnection(path: string, opts: ContextConnectionOptio
   let as: StatementUser;
   try {
     db = new Database(path, { fileMustExist: true, timeout: opts.busyTimeoutMs ?? 5000 });
+    // Statement journals, sorts and temp tables stay in memory: the OS sandbox has no writable directory,
+    // so a statement whose journal outgrew SQLite's in-memory spill limit (a DROP TABLE of an fts5 table
+    // did) failed with SQLITE_IOERR_GETTEMPPATH and took the partition's transaction with it.
+    db.pragma('temp_store = MEMORY');
     if (typeof opts.user !== 'string' || opts.user === '') throw new Error('the context connection needs the user it acts for');
     as = { access: new SqliteTableAccess(db, new SqliteTablePrivileges(db, checkUnownedTables(opts.unownedTables))), user: opts.user };
   } catch (e) {

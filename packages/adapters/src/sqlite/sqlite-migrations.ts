@@ -75,6 +75,17 @@ export const MIGRATIONS: readonly string[] = [
      created   TEXT NOT NULL,
      PRIMARY KEY (name, grantee)
    ) WITHOUT ROWID;`,
+  // 5: sign-in for the REST server: users' password hashes (NULL: cannot sign in), engine settings (the
+  // token signing secret) and revoked logins (kept until their last token would have expired).
+  `ALTER TABLE insitu_users ADD COLUMN password_hash TEXT;
+   CREATE TABLE insitu_settings (
+     key   TEXT NOT NULL PRIMARY KEY,
+     value TEXT NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE insitu_revoked_logins (
+     id    TEXT NOT NULL PRIMARY KEY,
+     until TEXT NOT NULL
+   ) WITHOUT ROWID;`,
 ];
 
 /** Bring the database up to the latest schema version. Refuses a database from a newer insitu. */
