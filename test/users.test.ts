@@ -209,6 +209,26 @@ describe("users: 'registered'", () => {
     expect((await admin.scripts.list({ type: 'grant' })).map((s) => s.grantee)).toEqual([]);
   });
 
+  it('keeps passwords as salted hashes: authenticate checks them, setPassword changes or removes them', async () => {
+    await registered.users.create('pat', { password: 'first-password' });
+    expect(await registered.users.authenticate('pat', 'first-password')).toBe(true);
+    expect(await registered.users.authenticate('pat', 'First-password')).toBe(false);
+    expect(await registered.users.authenticate('nobody', 'first-password')).toBe(false);
+    expect(await registered.users.authenticate('PUBLIC', 'first-password')).toBe(false);
+    await registered.users.setPassword('pat', 'second-password');
+    expect(await registered.users.authenticate('pat', 'first-password')).toBe(false);
+    expect(await registered.users.authenticate('pat', 'second-password')).toBe(true);
+    await registered.users.setPassword('pat', null);
+    expect(await registered.users.authenticate('pat', 'second-password')).toBe(false);
+    // Users created without a password cannot sign in.
+    expect(await registered.users.authenticate('admin', '')).toBe(false);
+    await rejectsWith(registered.users.create('shorty', { password: 'short' }), 'BAD_INPUT');
+    expect(await names(registered)).not.toContain('shorty');
+    await rejectsWith(registered.users.setPassword('nobody', 'long enough'), 'BAD_INPUT');
+    await rejectsWith(registered.users.setPassword('pat', 'short'), 'BAD_INPUT');
+    await registered.users.drop('pat');
+  });
+
   it('refuses a bad users option', async () => {
     await rejectsWith(createEngine({ database: ':memory:', workers: 1, users: 'anyone' as 'open' }), 'BAD_INPUT');
   });

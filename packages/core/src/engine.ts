@@ -88,6 +88,11 @@ export class Engine implements AsyncDisposable {
     );
   }
 
+  /** Which session users this engine accepts (see {@link EngineSettings.users}). */
+  get userMode(): UserMode {
+    return this.#directory.mode;
+  }
+
   /** Whether close() has been called. */
   get closed(): boolean {
     return this.#life.closed;

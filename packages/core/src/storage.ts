@@ -1,5 +1,6 @@
 import type { Schema, Table } from 'apache-arrow';
 import type { SerializedError } from './errors.js';
+import type { AuthStorage } from './auth-storage.js';
 import type { TablePrivilegeStorage } from './table-privilege-storage.js';
 import type { UserStorage } from './user-storage.js';
 import type { RowObject, SqlParam } from './values.js';
@@ -368,7 +369,7 @@ export interface JobStorage {
 }
 
 /** Everything core needs from a storage backend. */
-export interface Storage extends TableStorage, TablePrivilegeStorage, ScriptStorage, GrantStorage, DatastoreStorage, UserStorage, JobStorage {
+export interface Storage extends TableStorage, TablePrivilegeStorage, ScriptStorage, GrantStorage, DatastoreStorage, UserStorage, AuthStorage, JobStorage {
   /** Where the data lives: a file path, or `:memory:`. */
   readonly location: string;
   /** Release connections. Idempotent. */

@@ -1,4 +1,5 @@
 import { badInput } from './errors.js';
+import { checkPassword, hashPassword, verifyPassword } from './password-hash.js';
 import type { UserDirectory } from './user-directory.js';
 import { checkUserName } from './user-names.js';
 import type { UserObjects, UserStorage } from './user-storage.js';
@@ -17,6 +18,11 @@ export interface UserInfo {
 export interface CreateUserOptions {
   /** Free-text description. Default ''. */
   readonly description?: string;
+  /**
+   * The password the user signs in to the REST server with (8 to 1024 characters), stored as a
+   * salted scrypt hash. Default: none (the user cannot sign in until `setPassword`).
+   */
+  readonly password?: string;
 }
 
 /** Options for {@link UserService.drop}. */
@@ -50,7 +56,7 @@ function describeOwned(o: UserObjects): string {
 
 /**
  * The engine's known users (`engine.users`): create, list, drop. An engine-level administration API:
- * whoever holds the engine may use it (the future REST server will guard it).
+ * whoever holds the engine may use it (the REST server exposes none of it).
  */
 export class UserService {
   readonly #storage: UserStorage;
@@ -69,9 +75,37 @@ export class UserService {
     if (typeof description !== 'string' || description.length > MAX_DESCRIPTION) {
       throw badInput(`description must be a string of at most ${MAX_DESCRIPTION} characters`);
     }
+    const passwordHash = opts.password === undefined ? {} : { passwordHash: await hashPassword(checkPassword(opts.password)) };
     const created = new Date();
-    await this.#storage.putUser({ name: user, description, created }, { ifMissing: false });
+    await this.#storage.putUser({ name: user, description, created, ...passwordHash }, { ifMissing: false });
     return { name: user, created, description };
+  }
+
+  /**
+   * Set a user's password (8 to 1024 characters), or with null remove it (the user can no longer sign
+   * in). Tokens issued before stop working. An unknown user is BAD_INPUT.
+   */
+  async setPassword(name: string, password: string | null): Promise<void> {
+    const user = checkUserName(name);
+    const hash = password === null ? null : await hashPassword(checkPassword(password));
+    if (!(await this.#storage.setPasswordHash(user, hash))) throw badInput(`user ${user} does not exist`);
+  }
+
+  /**
+   * Whether `password` is the password of user `name`. False for unknown users, users without a
+   * password and malformed input, after the same work as a real check (so the time taken does not
+   * tell whether the user exists); the comparison is constant-time.
+   */
+  async authenticate(name: string, password: string): Promise<boolean> {
+    let user: string | null = null;
+    try {
+      user = checkUserName(name);
+    } catch {
+      user = null;
+    }
+    const found = user === null ? null : await this.#storage.getCredentials(user);
+    const ok = await verifyPassword(typeof password === 'string' ? password : '', found?.passwordHash ?? null);
+    return ok && found !== null;
   }
 
   /** Every registered user, ordered by name. */

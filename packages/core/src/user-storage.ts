@@ -30,13 +30,25 @@ export interface UserDeletion {
   readonly revoked: number;
 }
 
+/** What a user signs in with, as kept by storage. */
+export interface StoredCredentials {
+  /** When the user was registered (a user dropped and created again differs here). */
+  readonly created: Date;
+  /** The user's password hash (see `hashPassword`), or null when none is set. */
+  readonly passwordHash: string | null;
+}
+
 /** The registry of known users. */
 export interface UserStorage {
   /**
-   * Register a user. An existing one is ALREADY_EXISTS unless `ifMissing`, when nothing changes.
-   * Resolves to whether the user was added.
+   * Register a user, with a password hash when given. An existing one is ALREADY_EXISTS unless
+   * `ifMissing`, when nothing changes. Resolves to whether the user was added.
    */
-  putUser(user: StoredUser, opts: { ifMissing: boolean }): Promise<boolean>;
+  putUser(user: StoredUser & { readonly passwordHash?: string }, opts: { ifMissing: boolean }): Promise<boolean>;
+  /** Set (or with null, remove) a user's password hash. Resolves to false when there is no such user. */
+  setPasswordHash(name: string, hash: string | null): Promise<boolean>;
+  /** The registration time and password hash of the user of that exact name, or null. */
+  getCredentials(name: string): Promise<StoredCredentials | null>;
   /** The user of that exact name, or null. */
   getUser(name: string): Promise<StoredUser | null>;
   /** Every registered user, ordered by name. */

@@ -48,7 +48,8 @@ export interface RunRequest {
   readonly context: ContextMode;
   /**
    * Shared control words: [0] is Pyodide's interrupt buffer (the pool stores 2 = SIGINT to stop the UDF),
-   * [1] is set to 1 by the worker when it starts the task.
+   * [1] is set to 1 by the worker when it starts the task, [2] to 1 by the pool when it stops the call
+   * (it stays set, where Pyodide clears [0] once it raised the interrupt): the worker then commits nothing.
    */
   readonly control: Int32Array;
   /** The user the call runs as: a worker serves one user only (see user-affinity.ts). */

@@ -236,7 +236,7 @@ export class PyodideRuntime implements Runtime {
     this.#life.check();
     if (signal?.aborted === true) throw abortError(signal);
     const callId = this.#nextCall++;
-    const control = this.#controls.pop() ?? new Int32Array(new SharedArrayBuffer(8));
+    const control = this.#controls.pop() ?? new Int32Array(new SharedArrayBuffer(12));
     // Built afresh for each attempt: the Arrow bytes are moved, not copied.
     const build = (): Sendable => {
       const transfer: ArrayBufferLike[] = [];
@@ -261,6 +261,8 @@ export class PyodideRuntime implements Runtime {
     let grace: NodeJS.Timeout | undefined;
     const onAbort = () => {
       if (Atomics.load(control, 1) === 0) return kill?.abort();
+      // Sticky: the worker commits no partition of a stopped call, even one whose UDF caught the interrupt.
+      Atomics.store(control, 2, 1);
       interrupt(control);
       grace = setTimeout(() => kill?.abort(), this.#graceMs);
     };

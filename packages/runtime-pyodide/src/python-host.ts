@@ -286,7 +286,7 @@ export class PythonHost {
         ok = false;
       }
       // The groups of one batch run in one Python call: they commit together, or not at all.
-      const error = this.#endPartition(ok);
+      const error = this.#endPartition(ok, req);
       if (error !== null) {
         groups.splice(fromGroup, groups.length - fromGroup, { ok: false, error });
         return false;
@@ -324,7 +324,7 @@ export class PythonHost {
       if (pending !== null && !add(pending)) return done(false);
       return done(flush());
     } catch (e) {
-      this.#endPartition(false);
+      this.#endPartition(false, req);
       return done(false, (failure(e) as { error: SerializedError }).error);
     }
   }
@@ -405,7 +405,7 @@ export class PythonHost {
   #runOnce(req: RunRequest, columns: WireColumn[] | undefined, thread: ThreadInfo): RunResponse {
     const out = this.#inCall(req, this.#runWire, columns) as PyResult;
     if (out.ok !== true) {
-      this.#endPartition(false);
+      this.#endPartition(false, req);
       return { ...thread, ...(this.fatal ? { fatal: true } : {}), ok: false, error: pythonError((out as { error?: unknown }).error, this.#config.limits.maxOutputBytes) };
     }
     let res: RunResponse;
@@ -415,7 +415,7 @@ export class PythonHost {
     } catch (e) {
       res = { ...thread, ...(failure(e) as { ok: false; error: SerializedError }) };
     }
-    const error = this.#endPartition(res.ok);
+    const error = this.#endPartition(res.ok, req);
     return error === null ? res : { ...thread, ok: false, error };
   }
 
@@ -424,9 +424,19 @@ export class PythonHost {
    * (its UDF returned and its result was accepted), roll it back otherwise. Returns the error of a
    * commit that failed (the partition then failed, and wrote nothing), else null.
    */
-  #endPartition(ok: boolean): SerializedError | null {
+  #endPartition(ok: boolean, req: RunRequest): SerializedError | null {
     if (!this.#udfUsedConnection) return null;
     let error: SerializedError | null = null;
+    // A UDF may catch the KeyboardInterrupt that stops its call (Pyodide clears the interrupt word when
+    // it raises it) and return normally: the call was stopped all the same, so nothing is committed.
+    if (ok && Atomics.load(req.control, 2) !== 0) {
+      ok = false;
+      error = (
+        failure(new InsituError(ErrorCode.CANCELLED, 'the call was stopped (timeout or cancellation) before this partition ended; its writes were rolled back')) as {
+          error: SerializedError;
+        }
+      ).error;
+    }
     if (ok) {
       try {
         this.#connection?.commit();

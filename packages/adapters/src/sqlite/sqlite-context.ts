@@ -4,7 +4,7 @@ import { Table } from 'apache-arrow';
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { declaredKinds, groupedByNumericKey, readByColumn, scanBatches } from './sqlite-scanner.js';
-import { runSchemaChange } from './sqlite-schema-change.js';
+import { dropsIfExists, runSchemaChange } from './sqlite-schema-change.js';
 import { bindable, guardStatement, prepareGuarded, sqlError, type StatementUser } from './sqlite-statement-guard.js';
 import { SqliteTableAccess } from './sqlite-table-access.js';
 import { SqliteTablePrivileges } from './sqlite-table-privileges.js';
@@ -84,8 +84,9 @@ export function openContextConnection(path: string, opts: ContextConnectionOptio
   let as: StatementUser;
   try {
     db = new Database(path, { fileMustExist: true, timeout: opts.busyTimeoutMs ?? 5000 });
-    // Temporary files (statement journals of large schema changes, sorts) stay in memory: the OS sandbox
-    // gives the worker no temporary directory, and an I/O error there rolls back the partition's transaction.
+    // Statement journals, sorts and temp tables stay in memory: the OS sandbox has no writable directory,
+    // so a statement whose journal outgrew SQLite's in-memory spill limit (a DROP TABLE of an fts5 table
+    // did) failed with SQLITE_IOERR_GETTEMPPATH and took the partition's transaction with it.
     db.pragma('temp_store = MEMORY');
     if (typeof opts.user !== 'string' || opts.user === '') throw new Error('the context connection needs the user it acts for');
     as = { access: new SqliteTableAccess(db, new SqliteTablePrivileges(db, checkUnownedTables(opts.unownedTables))), user: opts.user };
@@ -185,7 +186,15 @@ export function openContextConnection(path: string, opts: ContextConnectionOptio
       }
     },
     execute(sql, params, mode) {
-      const { stmt, schemaChange } = guardStatement(db, sql, params, mode === 'write' ? 'write' : 'read', as);
+      let guarded: ReturnType<typeof guardStatement>;
+      try {
+        guarded = guardStatement(db, sql, params, mode === 'write' ? 'write' : 'read', as);
+      } catch (e) {
+        // DROP ... IF EXISTS of a table the user cannot see (refused before it runs) does nothing, as for a missing one.
+        if (mode === 'write' && e instanceof InsituError && e.code === ErrorCode.TABLE_NOT_FOUND && dropsIfExists(sql)) return 0;
+        throw e;
+      }
+      const { stmt, schemaChange } = guarded;
       // `readonly`, not `reader`: INSERT ... RETURNING returns rows and writes.
       if (!stmt.readonly) beginWrite();
       const run = () => {

@@ -75,7 +75,18 @@ export const MIGRATIONS: readonly string[] = [
      created   TEXT NOT NULL,
      PRIMARY KEY (name, grantee)
    ) WITHOUT ROWID;`,
-  // 5: async jobs. Times are milliseconds since the epoch. \`seq\` orders the queue (submission order:
+  // 5: sign-in for the REST server: users' password hashes (NULL: cannot sign in), engine settings (the
+  // token signing secret) and revoked logins (kept until their last token would have expired).
+  `ALTER TABLE insitu_users ADD COLUMN password_hash TEXT;
+   CREATE TABLE insitu_settings (
+     key   TEXT NOT NULL PRIMARY KEY,
+     value TEXT NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE insitu_revoked_logins (
+     id    TEXT NOT NULL PRIMARY KEY,
+     until TEXT NOT NULL
+   ) WITHOUT ROWID;`,
+  // 6: async jobs. Times are milliseconds since the epoch. \`seq\` orders the queue (submission order:
   // a new row's rowid is above every existing one; no AUTOINCREMENT, whose sqlite_sequence table would
   // join every DROP TABLE of user tables); a running job's lease (holder, expiry) is renewed by the
   // engine running it.

@@ -1,5 +1,6 @@
 import { ErrorCode, InsituError, tableNotFound, tableOwnerOnly } from '@insitu/core';
 import type BetterSqlite3 from 'better-sqlite3';
+import { BOOKKEEPING, spelledIn } from './sqlite-table-access.js';
 import type { SqliteTablePrivileges } from './sqlite-table-privileges.js';
 
 /** One row of sqlite_schema (or sqlite_temp_schema). */
@@ -37,16 +38,21 @@ export function runSchemaChange<T>(db: BetterSqlite3.Database, privileges: Sqlit
   let out: T | undefined;
   try {
     out = run();
-    approve(db, privileges, user, before, schemaRows(db));
+    approve(db, privileges, user, before, schemaRows(db), sql);
     db.exec('RELEASE insitu_schema_change');
     return out;
   } catch (e) {
     db.exec('ROLLBACK TO insitu_schema_change');
     db.exec('RELEASE insitu_schema_change');
     // DROP ... IF EXISTS of a table the user cannot see does nothing, as for a missing one.
-    if (out !== undefined && e instanceof InsituError && e.code === ErrorCode.TABLE_NOT_FOUND && /^\s*DROP\s+\w+\s+IF\s+EXISTS\b/i.test(stripComments(sql))) return out;
+    if (out !== undefined && e instanceof InsituError && e.code === ErrorCode.TABLE_NOT_FOUND && dropsIfExists(sql)) return out;
     throw e;
   }
+}
+
+/** Whether the statement is `DROP TABLE|VIEW|INDEX|TRIGGER IF EXISTS ...`. */
+export function dropsIfExists(sql: string): boolean {
+  return /^\s*DROP\s+\w+\s+IF\s+EXISTS\b/i.test(stripComments(sql));
 }
 
 function stripComments(sql: string): string {
@@ -62,7 +68,7 @@ function schemaRows(db: BetterSqlite3.Database): SchemaRow[] {
     .all() as SchemaRow[];
 }
 
-function approve(db: BetterSqlite3.Database, privileges: SqliteTablePrivileges, user: string, before: readonly SchemaRow[], after: readonly SchemaRow[]): void {
+function approve(db: BetterSqlite3.Database, privileges: SqliteTablePrivileges, user: string, before: readonly SchemaRow[], after: readonly SchemaRow[], sql: string): void {
   const old = new Map(before.map((r) => [keyOf(r), r]));
   const now = new Map(after.map((r) => [keyOf(r), r]));
   const added = after.filter((r) => !old.has(keyOf(r)));
@@ -74,9 +80,14 @@ function approve(db: BetterSqlite3.Database, privileges: SqliteTablePrivileges, 
       'CREATE TRIGGER is not allowed from a UDF: a trigger runs whenever anyone writes its table, with their privileges; ask an administrator to create it',
     );
   }
+  // A view over SQLite's bookkeeping tables would read them without naming them in the statement.
+  if ([...added, ...changed].some((r) => r.sql !== null && r.type === 'view' && BOOKKEEPING.test(r.sql))) {
+    throw new InsituError(ErrorCode.PRIVILEGE, "a view cannot read sqlite_sequence or sqlite_stat*: they hold every user's counters and row counts");
+  }
   const ownerOf = (name: string, action: string) => {
     const level = privileges.access(name, user);
-    if (level === 'none') throw tableNotFound(name);
+    // Named as the statement spells it, as SQLite names a missing table.
+    if (level === 'none') throw tableNotFound(spelledIn(sql, name) ?? name);
     if (level !== 'owner') throw tableOwnerOnly(name, user, action);
   };
   const main = (rows: readonly SchemaRow[]) => rows.filter((r) => r.db === 'main');
@@ -89,6 +100,23 @@ function approve(db: BetterSqlite3.Database, privileges: SqliteTablePrivileges, 
       if (!shadowOfDropped(r.name)) ownerOf(r.name, 'drop');
     } else if (!removedTables.has(r.tbl_name.toLowerCase())) {
       ownerOf(r.tbl_name, `drop ${r.type} ${r.name} of`);
+    }
+  }
+  // A table still referencing a dropped one by FOREIGN KEY would reference whoever makes a table of
+  // that name next: another user's new table would then fail its owner's deletes and updates (and
+  // answer for this one's inserts). Drop (or alter) the referencing tables first.
+  const droppedNames = new Set(main(removed).filter((r) => r.type === 'table' || r.type === 'view').map((r) => r.name.toLowerCase()));
+  if (droppedNames.size > 0) {
+    for (const t of main(after)) {
+      if (t.type !== 'table' || isVirtual(t)) continue;
+      const refs = db.prepare(`SELECT DISTINCT "table" FROM pragma_foreign_key_list(?)`).pluck().all(t.name) as string[];
+      const dangling = refs.find((ref) => droppedNames.has(ref.toLowerCase()));
+      if (dangling !== undefined) {
+        throw new InsituError(
+          ErrorCode.PRIVILEGE,
+          `cannot drop ${dangling}: table ${t.name} references it (FOREIGN KEY), and would reference the next table of that name, whoever made it; drop or change ${t.name} first`,
+        );
+      }
     }
   }
   const addedTables = main(added).filter((r) => r.type === 'table' || r.type === 'view');

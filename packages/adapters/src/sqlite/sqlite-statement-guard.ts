@@ -42,6 +42,16 @@ const REFUSED_KEYWORDS = new Set(['ATTACH', 'DETACH', 'VACUUM', 'BEGIN', 'COMMIT
 /** Opcodes of such statements, however they are spelled. */
 const REFUSED_OPCODES = new Set(['Vacuum', 'AutoCommit', 'Savepoint', 'JournalMode']);
 
+/**
+ * Header cookies (SetCookie's P2) a statement may set: only the schema version, which every schema
+ * change moves. The user version (6) holds the engine's migration level, the application id (8) names
+ * the file's format: a UDF that set either would stop the engine from opening its database.
+ */
+const SETTABLE_COOKIES = new Set([1, 2, 5]);
+
+/** Reporting pragmas that take an argument: the table or index they report on. Any other argument sets something. */
+const ARGUMENT_PRAGMAS = new Set(['table_info', 'table_xinfo', 'index_list', 'index_info', 'index_xinfo', 'foreign_key_list', 'foreign_key_check']);
+
 /** Opcodes whose P3 is the index of the database they open a b-tree in. */
 const DATABASE_OPENS = new Set(['OpenRead', 'OpenWrite', 'ReopenIdx']);
 
@@ -63,18 +73,22 @@ function pragmaOf(sql: string): { name: string; schema: string | null; arg: stri
 }
 
 /** Refuse statements that leave the database or its transaction, read as text and as bytecode. */
-function refuseOutsideReach(sql: string, ops: readonly { opcode: string; p3: number; p4: unknown }[]): void {
+function refuseOutsideReach(sql: string, ops: readonly { opcode: string; p2: number; p3: number; p4: unknown }[]): void {
   const keyword = leadingKeyword(sql);
   if (REFUSED_KEYWORDS.has(keyword)) throw refused(sql, `${keyword}`);
   if (keyword === 'PRAGMA') {
-    const m = /^\s*PRAGMA\s+(?:(?:main|temp)\s*\.\s*)?"?([A-Za-z_]+)"?\s*(=)?/i.exec(sql.replace(/\/\*[\s\S]*?\*\/|--[^\n]*/g, ' '));
-    if (m === null || m[2] !== undefined || !REPORTING_PRAGMAS.has(m[1]!.toLowerCase())) throw refused(sql, 'this PRAGMA');
+    const m = /^\s*PRAGMA\s+(?:(?:main|temp)\s*\.\s*)?"?([A-Za-z_]+)"?\s*([=(])?/i.exec(sql.replace(/\/\*[\s\S]*?\*\/|--[^\n]*/g, ' '));
+    // `PRAGMA user_version(5)` sets as `= 5` does: an argument only names what a reporting pragma reports on.
+    if (m === null || m[2] === '=' || !REPORTING_PRAGMAS.has(m[1]!.toLowerCase()) || (m[2] === '(' && !ARGUMENT_PRAGMAS.has(m[1]!.toLowerCase()))) {
+      throw refused(sql, 'this PRAGMA');
+    }
   }
   // dbstat reports the pages of every table, engine tables included (their sizes tell about others' data).
   if (/dbstat/i.test(sql)) throw refused(sql, 'the dbstat table');
   for (const op of ops) {
     // JournalMode with P3 = -1 only asks the mode: SQLite compiles DROP ... IF EXISTS of a missing object so.
     if (REFUSED_OPCODES.has(op.opcode) && !(op.opcode === 'JournalMode' && op.p3 === -1)) throw refused(sql, 'this statement');
+    if (op.opcode === 'SetCookie' && !SETTABLE_COOKIES.has(op.p2)) throw refused(sql, 'setting the database header');
     if ((op.opcode === 'Function' || op.opcode === 'PureFunc') && typeof op.p4 === 'string' && REFUSED_FUNCTIONS.test(op.p4)) {
       throw refused(sql, `${op.p4.replace(/\(.*$/, '')}()`);
     }
@@ -113,6 +127,9 @@ export function guardStatement(
   as?: StatementUser,
 ): { stmt: BetterSqlite3.Statement } & StatementReach {
   if (typeof sql !== 'string' || sql.trim() === '') throw badInput('SQL text must be a non-empty string');
+  // EXPLAIN cannot be checked (the guard's own EXPLAIN of it does not compile), and compiling it first
+  // would tell an invisible table (it compiles) from a missing one (it does not): refused before that.
+  if (/^(?:\s|--[^\n]*(?:\n|$)|\/\*[\s\S]*?(?:\*\/|$))*EXPLAIN\b/i.test(sql)) throw badInput(`EXPLAIN statements cannot run here: ${sql.slice(0, 200)}`);
   let stmt: BetterSqlite3.Statement;
   try {
     stmt = db.prepare(sql);
@@ -120,10 +137,20 @@ export function guardStatement(
     if (e instanceof RangeError && /more than one statement/.test(e.message)) {
       throw badInput('a query must be a single SQL statement; remove the extra statements');
     }
+    // A compile error about a table the user cannot see ("no such column", a wrong count of values)
+    // would describe it: such a statement answers as if the table were missing. (An existing name
+    // taken by CREATE stays ALREADY_EXISTS-like: table names are one namespace.) Syntax errors come
+    // before any name is looked up, whatever exists: they stay as they are, or they would tell instead.
+    const msg = e instanceof Error ? e.message : '';
+    if (as !== undefined && !/^no such table|already exists|already another table|syntax error|incomplete input|unrecognized token|parser stack overflow/.test(msg)) {
+      const hidden = as.access.hiddenNamedIn(sql, as.user);
+      if (hidden !== null) throw tableNotFound(hidden, e);
+    }
     throw sqlError(e, sql);
   }
   const ops = explain(db, sql, params);
   refuseOutsideReach(sql, ops);
+  if (leadingKeyword(sql) === 'PRAGMA' && !stmt.readonly) throw refused(sql, 'a PRAGMA that changes the database');
   if (as !== undefined && leadingKeyword(sql) === 'PRAGMA') {
     const p = pragmaOf(sql);
     if (p !== null) as.access.checkPragma(p.name, p.arg, p.schema, as.user);
@@ -135,7 +162,7 @@ export function guardStatement(
   if (use === 'query' && !stmt.reader) throw badInput(`a query must return rows (a SELECT): ${sql.slice(0, 200)}`);
   if (!stmt.readonly && /insitu_/i.test(sql)) throw new InsituError(ErrorCode.PRIVILEGE, 'statements cannot change engine tables (insitu_*)');
   refuseEngineTables(as === undefined ? engineRootsOf(db) : as.access.engineRoots(), ops);
-  const reach = as === undefined ? { schemaChange: false } : as.access.check(ops, as.user);
+  const reach = as === undefined ? { schemaChange: false } : as.access.check(ops, as.user, sql);
   return { stmt, ...reach };
 }
 

@@ -27,6 +27,7 @@ import {
   type ScriptFilter,
   type Storage,
   type StoredScript,
+  type StoredCredentials,
   type StoredUser,
   type UserDeletion,
   type JobOutcome,
@@ -45,6 +46,7 @@ import { declaredKinds, scanBatches, schemaOf } from './sqlite-scanner.js';
 import { bindable, prepareGuarded, sqlError, type StatementUser } from './sqlite-statement-guard.js';
 import { SqliteTableAccess } from './sqlite-table-access.js';
 import { SqliteTablePrivileges } from './sqlite-table-privileges.js';
+import { SqliteAuthStore } from './sqlite-auth-store.js';
 import { SqliteDatastoreStore } from './sqlite-datastore-store.js';
 import { SqliteGrantStore } from './sqlite-grant-store.js';
 import { SqliteScriptStore } from './sqlite-script-store.js';
@@ -74,6 +76,7 @@ export class SqliteStorage implements Storage {
   readonly #datastores: SqliteDatastoreStore;
   readonly #users: SqliteUserStore;
   readonly #jobs: SqliteJobStore;
+  readonly #auth: SqliteAuthStore;
   readonly #busyTimeoutMs: number;
   readonly #readers = new Set<BetterSqlite3.Database>();
   readonly #access: SqliteTableAccess;
@@ -101,6 +104,7 @@ export class SqliteStorage implements Storage {
     this.#users = new SqliteUserStore(this.#db);
     this.#access = new SqliteTableAccess(this.#db, new SqliteTablePrivileges(this.#db, this.unownedTables));
     this.#jobs = new SqliteJobStore(this.#db);
+    this.#auth = new SqliteAuthStore(this.#db);
   }
 
   /** Whether the database lives only in this connection's memory. */
@@ -440,8 +444,18 @@ export class SqliteStorage implements Storage {
   // ---- users --------------------------------------------------------------------------------------
 
   /** @inheritdoc */
-  putUser(user: StoredUser, opts: { ifMissing: boolean }): Promise<boolean> {
+  putUser(user: StoredUser & { readonly passwordHash?: string }, opts: { ifMissing: boolean }): Promise<boolean> {
     return this.#write(() => this.#users.putUser(user, opts));
+  }
+
+  /** @inheritdoc */
+  setPasswordHash(name: string, hash: string | null): Promise<boolean> {
+    return this.#write(() => this.#users.setPasswordHash(name, hash));
+  }
+
+  /** @inheritdoc */
+  getCredentials(name: string): Promise<StoredCredentials | null> {
+    return this.#users.getCredentials(name);
   }
 
   /** @inheritdoc */
@@ -529,6 +543,23 @@ export class SqliteStorage implements Storage {
   /** @inheritdoc */
   purgeJobs(before: Date): Promise<number> {
     return this.#write(() => this.#jobs.purgeJobs(before));
+  }
+
+  // ---- sign-in state ------------------------------------------------------------------------------
+
+  /** @inheritdoc */
+  settingOrInit(key: string, value: string): Promise<string> {
+    return this.#write(() => this.#auth.settingOrInit(key, value));
+  }
+
+  /** @inheritdoc */
+  revokeLogin(id: string, until: Date): Promise<void> {
+    return this.#write(() => this.#auth.revokeLogin(id, until));
+  }
+
+  /** @inheritdoc */
+  loginRevoked(id: string): Promise<boolean> {
+    return this.#auth.loginRevoked(id);
   }
 
   /** @inheritdoc */

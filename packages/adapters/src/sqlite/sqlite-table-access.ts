@@ -1,6 +1,16 @@
-import { ErrorCode, InsituError, tableNotFound, tableWriteRefused } from '@insitu/core';
+import { ErrorCode, InsituError, leadingKeyword, tableNotFound, tableWriteRefused } from '@insitu/core';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { SqliteTablePrivileges } from './sqlite-table-privileges.js';
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** `name` as `text` spells it, as a whole word (SQLite compares names case-insensitively), or null. */
+export function spelledIn(text: string, name: string): string | null {
+  const m = new RegExp(`(?<![A-Za-z0-9_$\\u0080-\\uffff])${escapeRegExp(name)}(?![A-Za-z0-9_$\\u0080-\\uffff])`, 'i').exec(text);
+  return m === null ? null : m[0];
+}
 
 /** One instruction of a statement's bytecode, as `EXPLAIN` lists it. */
 export interface Op {
@@ -11,6 +21,14 @@ export interface Op {
   readonly p4: unknown;
   readonly p5: number;
 }
+
+/**
+ * SQLite's bookkeeping tables, shared by every user's tables: SQLite reads and writes them along with
+ * the tables they count (an AUTOINCREMENT insert, ANALYZE of your table), but a statement naming them
+ * would read other users' counters and row counts, or set them (an AUTOINCREMENT counter at its
+ * maximum fails every later insert of that table's owner).
+ */
+export const BOOKKEEPING = /sqlite_(?:sequence|stat\d)/i;
 
 /** OPFLAG_P2ISREG: the b-tree's root page is in a register (one the statement itself creates). */
 const P2_IS_REGISTER = 0x10;
@@ -81,7 +99,13 @@ export class SqliteTableAccess {
    * ones are PRIVILEGE. Returns whether the statement changes the schema (the caller then checks the
    * change itself, see `sqlite-schema-change.ts`).
    */
-  check(ops: readonly Op[], user: string): StatementReach {
+  check(ops: readonly Op[], user: string, sql = ''): StatementReach {
+    if (BOOKKEEPING.test(sql)) {
+      throw new InsituError(
+        ErrorCode.PRIVILEGE,
+        "sqlite_sequence and sqlite_stat* cannot be named here: they hold every user's AUTOINCREMENT counters and row counts (SQLite still keeps them for your own tables)",
+      );
+    }
     let map = this.#current();
     const need = new Map<string, 'read' | 'write'>();
     const want = (name: string, what: 'read' | 'write') => {
@@ -120,6 +144,15 @@ export class SqliteTableAccess {
         if (map.engineRoots.has(op.p1)) throw new InsituError(ErrorCode.PRIVILEGE, 'statements cannot change engine tables (insitu_*)');
         if (name === undefined) throw new InsituError(ErrorCode.PRIVILEGE, 'this statement clears a b-tree that belongs to no table of the database');
         want(name, 'write');
+      } else if (op.opcode === 'Destroy') {
+        // DROP TABLE / DROP INDEX free a b-tree (P1, in database P3) without opening it. Checked here, before
+        // it runs: dropping runs first and is judged after (see sqlite-schema-change.ts), and the time it
+        // takes (and the write lock it waits for) would tell about a table the user cannot see.
+        if (op.p3 !== 0) continue;
+        let name = map.roots.get(op.p1);
+        if (name === undefined && !map.engineRoots.has(op.p1)) name = (map = this.#current(true)).roots.get(op.p1);
+        if (map.engineRoots.has(op.p1)) throw new InsituError(ErrorCode.PRIVILEGE, 'statements cannot change engine tables (insitu_*)');
+        if (name !== undefined) want(name, 'write');
       } else if (op.opcode === 'SqlExec') {
         // Runs SQL text of its own, unseen here: only as part of a schema change (CREATE TABLE with
         // generated columns checks them by reading the new table), never otherwise (PRAGMA optimize).
@@ -141,16 +174,49 @@ export class SqliteTableAccess {
       }
     }
     if (runsSql && !schemaChange) throw new InsituError(ErrorCode.PRIVILEGE, 'this statement runs SQL of its own that cannot be checked here');
-    if (readsSchema && !schemaChange) {
+    // Only DROP and ALTER read sqlite_schema for themselves; CREATE TABLE ... AS SELECT (or a CREATE
+    // over a view of it) reading it would copy every user's table definitions into a table of the user.
+    if (readsSchema && !(schemaChange && /^(ALTER|DROP)$/.test(leadingKeyword(sql)))) {
       // It names and defines every user's tables, invisible ones included.
       throw new InsituError(ErrorCode.PRIVILEGE, 'sqlite_schema (sqlite_master) cannot be read here: it lists every user\'s tables; use PRAGMA table_info(name) for a table you may read');
     }
     for (const [name, what] of need) {
       const level = this.#privileges.access(name, user);
-      if (level === 'none') throw tableNotFound(name);
+      if (level === 'none') throw tableNotFound(this.spelled(sql, name));
       if (what === 'write' && level === 'read') throw tableWriteRefused(name, user);
     }
     return { schemaChange };
+  }
+
+  /**
+   * The name of table `name` as the statement (or, failing that, a view the statement may read
+   * through) spells it: SQLite names a missing table as it was written, so an invisible one must be
+   * named the same way, or the case of the answer would tell that it exists.
+   */
+  spelled(sql: string, name: string): string {
+    const direct = spelledIn(sql, name);
+    if (direct !== null) return direct;
+    const views = this.#db.prepare(`SELECT sql FROM sqlite_schema WHERE type = 'view' AND sql IS NOT NULL`).pluck().all() as string[];
+    for (const v of views) {
+      const inView = spelledIn(v.replace(/^[\s\S]*?\bAS\b/i, ''), name);
+      if (inView !== null) return inView;
+    }
+    return name;
+  }
+
+  /**
+   * A table or view of the database that `user` may not read and that the statement's text names,
+   * spelled as the text spells it (null if none). A statement SQLite refused to compile answers as if
+   * that table were missing: otherwise the compile error ("no such column", a wrong number of values)
+   * would tell what the invisible table holds.
+   */
+  hiddenNamedIn(sql: string, user: string): string | null {
+    const names = this.#db.prepare(`SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'insitu\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'`).pluck().all() as string[];
+    for (const name of names) {
+      const at = spelledIn(sql, name);
+      if (at !== null && this.#privileges.access(name, user) === 'none') return at;
+    }
+    return null;
   }
 
   /**

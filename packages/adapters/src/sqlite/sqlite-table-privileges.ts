@@ -33,7 +33,8 @@ export class SqliteTablePrivileges {
 
   /**
    * What `user` may do with the table `name` (as sqlite_schema spells it). SQLite's own tables
-   * (`sqlite_sequence`, `sqlite_stat*`) are bookkeeping written along with user tables: every user may.
+   * (`sqlite_sequence`, `sqlite_stat*`) are bookkeeping written along with user tables: every user may
+   * (statements that name them are refused before, see `BOOKKEEPING` in sqlite-table-access.ts).
    */
   access(name: string, user: string): TableAccessLevel {
     if (/^sqlite_/i.test(name)) return 'write';

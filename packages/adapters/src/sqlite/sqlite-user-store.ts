@@ -1,4 +1,4 @@
-import { ErrorCode, InsituError, type StoredUser, type UserDeletion, type UserObjects, type UserStorage } from '@insitu/core';
+import { ErrorCode, InsituError, type StoredCredentials, type StoredUser, type UserDeletion, type UserObjects, type UserStorage } from '@insitu/core';
 import type BetterSqlite3 from 'better-sqlite3';
 
 interface UserRow {
@@ -29,6 +29,9 @@ function dropTables(db: BetterSqlite3.Database, tables: readonly OwnedTable[]): 
 /** Known users in the `insitu_users` table; dropping one also clears what they own. */
 export class SqliteUserStore implements UserStorage {
   readonly #db: BetterSqlite3.Database;
+  // Asked on every REST request (admission and token checks): prepared once.
+  #getUser: BetterSqlite3.Statement | null = null;
+  #getCredentials: BetterSqlite3.Statement | null = null;
 
   /** Use the given (migrated) connection. */
   constructor(db: BetterSqlite3.Database) {
@@ -36,21 +39,36 @@ export class SqliteUserStore implements UserStorage {
   }
 
   /** @inheritdoc */
-  async putUser(u: StoredUser, opts: { ifMissing: boolean }): Promise<boolean> {
+  async putUser(u: StoredUser & { readonly passwordHash?: string }, opts: { ifMissing: boolean }): Promise<boolean> {
     // A known user needs no write (so no wait for a partition holding the write lock).
     if (opts.ifMissing && this.#db.prepare(`SELECT 1 FROM insitu_users WHERE name = ?`).get(u.name) !== undefined) return false;
     const added =
       this.#db
-        .prepare(`INSERT INTO insitu_users (name, description, created) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`)
-        .run(u.name, u.description, u.created.toISOString()).changes > 0;
+        .prepare(`INSERT INTO insitu_users (name, description, created, password_hash) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`)
+        .run(u.name, u.description, u.created.toISOString(), u.passwordHash ?? null).changes > 0;
     if (!added && !opts.ifMissing) throw new InsituError(ErrorCode.ALREADY_EXISTS, `user ${u.name} already exists`);
     return added;
   }
 
   /** @inheritdoc */
   async getUser(name: string): Promise<StoredUser | null> {
-    const row = this.#db.prepare(`SELECT name, description, created FROM insitu_users WHERE name = ?`).get(name) as UserRow | undefined;
+    this.#getUser ??= this.#db.prepare(`SELECT name, description, created FROM insitu_users WHERE name = ?`);
+    const row = this.#getUser.get(name) as UserRow | undefined;
     return row === undefined ? null : fromRow(row);
+  }
+
+  /** @inheritdoc */
+  async setPasswordHash(name: string, hash: string | null): Promise<boolean> {
+    return this.#db.prepare(`UPDATE insitu_users SET password_hash = ? WHERE name = ?`).run(hash, name).changes > 0;
+  }
+
+  /** @inheritdoc */
+  async getCredentials(name: string): Promise<StoredCredentials | null> {
+    this.#getCredentials ??= this.#db.prepare(`SELECT created, password_hash FROM insitu_users WHERE name = ?`);
+    const row = this.#getCredentials.get(name) as
+      | { created: string; password_hash: string | null }
+      | undefined;
+    return row === undefined ? null : { created: new Date(row.created), passwordHash: row.password_hash };
   }
 
   /** @inheritdoc */

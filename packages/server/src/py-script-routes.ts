@@ -1,0 +1,93 @@
+import type { Engine, Session } from '@insitu/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticate } from './auth-routes.js';
+import { BODY_SCHEMAS, DEFAULT_ENV, restCallOf, type ApplyBody, type RestApplyKind, type RestCall } from './rest-call.js';
+import { RestCode, RestError } from './rest-errors.js';
+import { ARROW_STREAM, arrowResult, checkOutputLimit, restResult } from './rest-result.js';
+import { runCall } from './run-call.js';
+import type { TokenService } from './token-service.js';
+
+/** What the py-scripts routes need from the server. */
+export interface PyScriptContext {
+  readonly engine: Engine;
+  readonly tokens: TokenService;
+  /** Most rows/items a result may have. */
+  readonly outputLimit: number;
+}
+
+const KINDS: readonly RestApplyKind[] = ['do-eval', 'table-apply', 'row-apply', 'group-apply', 'index-apply'];
+
+/** The signed-in user's session, or 401. */
+async function sessionOf(ctx: PyScriptContext, req: FastifyRequest): Promise<Session> {
+  const claims = await authenticate(ctx.tokens, req);
+  return ctx.engine.session({ user: claims.user });
+}
+
+/** An AbortSignal that fires when the client goes away before the answer is sent. */
+function hangUpSignal(reply: FastifyReply): AbortSignal {
+  const ctl = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) ctl.abort();
+  });
+  return ctl.signal;
+}
+
+/**
+ * Start `call` as a job and answer 201 with its Location. Not available until the jobs API lands:
+ * then this submits `call` through `session.jobs` and the job routes answer its status and result.
+ */
+async function submitAsync(_session: Session, _call: RestCall, _reply: FastifyReply): Promise<never> {
+  throw new RestError(501, RestCode.NOT_IMPLEMENTED, 'asyncFlag is not supported by this server yet (asynchronous jobs are still to come): send the request without asyncFlag to run it synchronously');
+}
+
+function metadata(base: string) {
+  return { version: 'v1', isLatest: true, lifecycle: 'active', links: [{ rel: 'self', href: `${base}/v1` }, { rel: 'scripts', href: `${base}/v1/scripts` }] };
+}
+
+function baseUrl(req: FastifyRequest, prefix: string): string {
+  const path = prefix.replace(':tenant', encodeURIComponent((req.params as { tenant?: string }).tenant ?? '')).replace(':db', encodeURIComponent((req.params as { db?: string }).db ?? ''));
+  return `${req.protocol}://${req.host}${path}/py-scripts`;
+}
+
+/**
+ * The py-scripts/v1 routes under `prefix` (`/oml/api`, or the tenant form with `:tenant` and `:db`):
+ * version metadata, the script list, the environment list and the five apply endpoints.
+ */
+export function registerPyScriptRoutes(app: FastifyInstance, prefix: string, ctx: PyScriptContext): void {
+  const base = `${prefix}/py-scripts`;
+  app.get(base, async (req) => ({ items: [metadata(baseUrl(req, prefix))] }));
+  app.get(`${base}/v1`, async (req) => metadata(baseUrl(req, prefix)));
+
+  app.get(`${base}/v1/scripts`, async (req) => {
+    const session = await sessionOf(ctx, req);
+    const scripts = await session.scripts.list({ type: 'all' });
+    return {
+      result: scripts.map((s) => ({ name: s.name, owner: s.owner, global: s.global, description: s.description, date: s.created.toISOString() })),
+    };
+  });
+
+  app.get(`${base}/v1/envs`, async (req) => {
+    await sessionOf(ctx, req);
+    return { result: [{ name: DEFAULT_ENV, description: 'the Pyodide interpreter of the engine (Python standard library and insitu)' }] };
+  });
+
+  for (const kind of KINDS) {
+    const handler = async (req: FastifyRequest<{ Params: { script: string; owner?: string }; Body: ApplyBody }>, reply: FastifyReply) => {
+      const session = await sessionOf(ctx, req);
+      const call = restCallOf(kind, req.params.script, req.params.owner, req.body ?? {});
+      // index-apply answers one item per index: past the limit, refuse before running anything.
+      if (call.times !== undefined && call.times > ctx.outputLimit) {
+        throw new RestError(400, RestCode.OUTPUT_LIMIT, `Output exceeds maximum length ${ctx.outputLimit} (outputLimit): times = ${call.times} gives as many items; ask for fewer, or start the server with a larger outputLimit`);
+      }
+      if (call.async) return submitAsync(session, call, reply);
+      const arrow = (req.headers.accept ?? '').toLowerCase().includes(ARROW_STREAM);
+      const result = await runCall(session, call, hangUpSignal(reply));
+      checkOutputLimit(kind, result, ctx.outputLimit);
+      if (arrow) return reply.type(ARROW_STREAM).send(Buffer.from(arrowResult(result)));
+      return { result: restResult(kind, result, call.graphics) };
+    };
+    const schema = { body: BODY_SCHEMAS[kind] };
+    app.post(`${base}/v1/${kind}/:script`, { schema }, handler);
+    app.post(`${base}/v1/${kind}/:script/:owner`, { schema }, handler);
+  }
+}
