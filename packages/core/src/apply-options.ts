@@ -25,6 +25,22 @@ export interface ApplyOptions {
    * also lets it change user tables. Engine tables are never reachable.
    */
   readonly context?: ContextMode;
+  /**
+   * Called as partitions finish, at most about every 100 ms and once at the end, with the partitions
+   * done, their total when known in advance (doEval, tableApply, rowApply, indexApply), and the input
+   * rows of the partitions done (when known). Errors it throws are ignored.
+   */
+  readonly onProgress?: (progress: ApplyProgress) => void;
+}
+
+/** Figures of a running apply call, as `onProgress` and job status report them. */
+export interface ApplyProgress {
+  /** Partitions whose UDF call has finished. */
+  readonly partitionsDone: number;
+  /** Partitions in all, when known before they are all done. */
+  readonly partitionsTotal?: number;
+  /** Input rows of the partitions done (0 for calls without input rows, or when the rows are not known). */
+  readonly rowsDone: number;
 }
 
 /** Options of apply functions that hand data to the UDF. */
@@ -55,32 +71,32 @@ export interface GroupApplyOptions extends DataApplyOptions, ParallelOptions {}
 export interface IndexApplyOptions extends ApplyOptions, ParallelOptions {}
 
 /** Validate keyword arguments. */
-export function checkArgs(args: unknown): Readonly<Record<string, JsonValue>> {
+export function checkArgs(args: unknown, field = 'args'): Readonly<Record<string, JsonValue>> {
   if (args === undefined) return {};
-  if (args === null || typeof args !== 'object' || Array.isArray(args)) throw badInput('args must be an object of keyword arguments');
-  const bad = findNonJson(args, 'args');
+  if (args === null || typeof args !== 'object' || Array.isArray(args)) throw badInput(`${field} must be an object of keyword arguments`);
+  const bad = findNonJson(args, field);
   if (bad !== null) throw badInput(`${bad} is not JSON-able: args may hold only null, booleans, finite numbers, strings, arrays and plain objects`);
   for (const k of Object.keys(args)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw badInput(`args key ${JSON.stringify(k)} is not a valid Python keyword argument name`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw badInput(`${field} key ${JSON.stringify(k)} is not a valid Python keyword argument name`);
   }
   return args as Record<string, JsonValue>;
 }
 
 /** Validate an input type. */
-export function checkInputType(t: unknown): InputType {
+export function checkInputType(t: unknown, field = 'inputType'): InputType {
   if (t === undefined) return 'auto';
   if (typeof t !== 'string' || !INPUT_TYPES.includes(t as InputType)) {
-    throw badInput(`inputType must be one of ${INPUT_TYPES.join(', ')}, got ${JSON.stringify(t)}`);
+    throw badInput(`${field} must be one of ${INPUT_TYPES.join(', ')}, got ${JSON.stringify(t)}`);
   }
   return t as InputType;
 }
 
 /** The degree of parallelism for `parallel` given `workers`. */
-export function degreeOf(parallel: unknown, workers: number): number {
+export function degreeOf(parallel: unknown, workers: number, field = 'parallel'): number {
   if (parallel === undefined || parallel === false || parallel === 0) return 1;
   if (parallel === true) return workers;
   if (typeof parallel === 'number' && Number.isSafeInteger(parallel) && parallel > 0) return Math.min(parallel, workers);
-  throw badInput(`parallel must be a boolean or a positive integer, got ${JSON.stringify(parallel)}`);
+  throw badInput(`${field} must be a boolean or a positive integer, got ${JSON.stringify(parallel)}`);
 }
 
 /** Validate a positive integer option. */
@@ -93,15 +109,15 @@ export function checkPositiveInt(value: unknown, what: string, dflt: number): nu
 }
 
 /** Validate a context mode. */
-export function checkContext(c: unknown): ContextMode {
+export function checkContext(c: unknown, field = 'context'): ContextMode {
   if (c === undefined) return 'read';
-  if (c !== 'read' && c !== 'write') throw badInput(`context must be 'read' or 'write', got ${JSON.stringify(c)}`);
+  if (c !== 'read' && c !== 'write') throw badInput(`${field} must be 'read' or 'write', got ${JSON.stringify(c)}`);
   return c;
 }
 
 /** Validate a timeout (undefined or 0 = none). */
-export function checkTimeout(t: unknown): number | undefined {
+export function checkTimeout(t: unknown, field = 'timeoutMs'): number | undefined {
   if (t === undefined || t === 0) return undefined;
-  if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) throw badInput(`timeoutMs must be a non-negative number of milliseconds, got ${JSON.stringify(t)}`);
+  if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) throw badInput(`${field} must be a non-negative number of milliseconds, got ${JSON.stringify(t)}`);
   return t;
 }

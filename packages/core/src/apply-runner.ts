@@ -1,20 +1,10 @@
 import type { Schema } from 'apache-arrow';
 import { InsituError, badInput } from './errors.js';
 import { checkIdentifier } from './identifiers.js';
-import {
-  checkArgs,
-  checkContext,
-  checkTimeout,
-  checkInputType,
-  checkPositiveInt,
-  degreeOf,
-  type DataApplyOptions,
-  type FuncRef,
-  type GroupApplyOptions,
-  type IndexApplyOptions,
-  type ApplyOptions,
-  type RowApplyOptions,
-} from './apply-options.js';
+import { checkApplyCall, type ApplyCall, type CallControls, type CallOptions } from './apply-call.js';
+import { checkArgs, checkContext, checkTimeout, checkInputType, checkPositiveInt, degreeOf, type FuncRef } from './apply-options.js';
+import { decodePlan } from './data-plan.js';
+import { ProgressReporter } from './progress-reporter.js';
 import { ErrorCode } from './errors.js';
 import { asInsituError } from './error-boundary.js';
 import type { ResultBudget } from './result-budget.js';
@@ -48,7 +38,7 @@ export interface ApplyDefaults {
   readonly budget?: ResultBudget;
 }
 
-/** Runs the five apply functions for one user. Used by `Session`. */
+/** Runs apply calls for one user: the sync session methods and jobs alike. */
 export class ApplyRunner {
   readonly #storage: Storage;
   readonly #runtime: Runtime;
@@ -66,15 +56,20 @@ export class ApplyRunner {
   }
 
   /**
-   * One signal for the whole call: aborted by the caller's signal (CANCELLED) or by the timeout (TIMEOUT).
-   * Everything the call starts (scans, partitions, running UDFs) follows it.
+   * One signal for the whole call: aborted by the caller's signal (CANCELLED, or its reason when that is
+   * an InsituError) or by the timeout (TIMEOUT). Everything the call starts (scans, partitions, running
+   * UDFs) follows it.
    */
-  #callSignal(opts: ApplyOptions): { signal?: AbortSignal; done: () => void } {
-    const timeoutMs = checkTimeout(opts.timeoutMs ?? this.#defaults.timeoutMs);
-    const outer = opts.signal;
+  #callSignal(timeout: number | undefined, outer: AbortSignal | undefined): { signal?: AbortSignal; done: () => void } {
+    const timeoutMs = checkTimeout(timeout ?? this.#defaults.timeoutMs);
     if (timeoutMs === undefined && outer === undefined) return { done: () => {} };
     const ac = new AbortController();
-    const cancel = () => ac.abort(new InsituError(ErrorCode.CANCELLED, 'the call was cancelled by its AbortSignal', { cause: outer?.reason }));
+    const cancel = () =>
+      ac.abort(
+        outer?.reason instanceof InsituError
+          ? outer.reason
+          : new InsituError(ErrorCode.CANCELLED, 'the call was cancelled by its AbortSignal', { cause: outer?.reason }),
+      );
     if (outer?.aborted === true) cancel();
     outer?.addEventListener('abort', cancel, { once: true });
     const timer =
@@ -90,107 +85,120 @@ export class ApplyRunner {
     };
   }
 
-  /** f(**args), once, no input data. */
-  doEval(func: FuncRef, opts: ApplyOptions = {}): Promise<ApplyResult> {
-    return this.#guarded('doEval', opts, (o) => this.#doEval(func, o));
-  }
-
-  /** f(whole data, **args), once. */
-  tableApply(data: TableProxy, func: FuncRef, opts: DataApplyOptions = {}): Promise<ApplyResult> {
-    return this.#guarded('tableApply', opts, (o) => this.#tableApply(data, func, o));
-  }
-
-  /** f(chunk, **args) for successive chunks of `rows` rows. */
-  rowApply(data: TableProxy, func: FuncRef, opts: RowApplyOptions = {}): Promise<ApplyResult> {
-    return this.#guarded('rowApply', opts, (o) => this.#rowApply(data, func, o));
-  }
-
-  /** f(group, **args) once per distinct value combination of `by`, in ascending key order. */
-  groupApply(data: TableProxy, by: readonly string[] | string, func: FuncRef, opts: GroupApplyOptions = {}): Promise<ApplyResult> {
-    return this.#guarded('groupApply', opts, (o) => this.#groupApply(data, by, func, o));
-  }
-
-  /** f(i, **args) for i = 1..times. */
-  indexApply(times: number, func: FuncRef, opts: IndexApplyOptions = {}): Promise<ApplyResult> {
-    return this.#guarded('indexApply', opts, (o) => this.#indexApply(times, func, o));
-  }
-
-  /** Run one apply call under its signal; whatever fails leaves as an InsituError. */
-  async #guarded<O extends ApplyOptions>(what: string, opts: O, body: (o: O) => Promise<ApplyResult>): Promise<ApplyResult> {
-    const call = this.#callSignal(opts ?? ({} as O));
+  /**
+   * Run one apply call, sync or job: the one path every apply takes. `call` is validated first
+   * (BAD_INPUT naming the field); whatever fails leaves as an InsituError.
+   */
+  async run(value: ApplyCall, controls: CallControls = {}): Promise<ApplyResult> {
+    const call = checkApplyCall(value);
+    const opts = call.options ?? {};
+    const handle = this.#callSignal(opts.timeoutMs, controls.signal);
+    const progress = new ProgressReporter(controls.onProgress);
+    const c: Ctl = { signal: handle.signal, progress, opts };
     try {
-      return await body(call.signal === undefined ? opts : { ...opts, signal: call.signal });
+      switch (call.kind) {
+        case 'doEval':
+          return await this.#doEval(call, c);
+        case 'tableApply':
+          return await this.#tableApply(call, c);
+        case 'rowApply':
+          return await this.#rowApply(call, c);
+        case 'groupApply':
+          return await this.#groupApply(call, c);
+        case 'indexApply':
+          return await this.#indexApply(call, c);
+      }
     } catch (e) {
-      throw asInsituError(e, what);
+      throw asInsituError(e, call.kind);
     } finally {
-      call.done();
+      progress.finish();
+      handle.done();
     }
   }
 
+  /**
+   * Check what a call needs before it is stored to run later: the function is visible to this user and
+   * the data's query is valid and reachable (SCRIPT_NOT_FOUND, TABLE_NOT_FOUND, BAD_INPUT, PRIVILEGE).
+   * Runs no Python.
+   */
+  async preflight(value: ApplyCall): Promise<void> {
+    const call = checkApplyCall(value);
+    await this.#resolve(call.func);
+    if (call.data !== undefined) await this.#proxy(call).schema();
+  }
+
+  /** The proxy a call's data plan stands for, read through this runner's storage. */
+  #proxy(call: ApplyCall): TableProxy {
+    return new TableProxy(this.#storage, this.#user, decodePlan(call.data, 'call.data'));
+  }
+
   /** f(**args), once, no input data. */
-  async #doEval(func: FuncRef, opts: ApplyOptions = {}): Promise<ApplyResult> {
-    const args = checkArgs(opts.args);
-    const resolved = await this.#resolve(func);
+  async #doEval(call: ApplyCall, c: Ctl): Promise<ApplyResult> {
+    const args = checkArgs(c.opts.args);
+    const resolved = await this.#resolve(call.func);
+    c.progress.total(1);
     return this.#run(resolved, args, (async function* () {
       yield { key: null, input: { kind: 'none' } } satisfies Partition;
-    })(), 1, { kind: 'single' }, opts);
+    })(), 1, { kind: 'single' }, c);
   }
 
   /** f(whole data, **args), once. */
-  async #tableApply(data: TableProxy, func: FuncRef, opts: DataApplyOptions = {}): Promise<ApplyResult> {
-    checkProxy(data);
-    const args = checkArgs(opts.args);
-    const inputType = checkInputType(opts.inputType);
-    const resolved = await this.#resolve(func);
-    const parts = wholePartition(this.#storage, this.#user, data.toQuery(), inputType, this.#runtime.readsQueries, opts.signal);
-    return this.#run(resolved, args, parts, 1, { kind: 'single' }, opts);
+  async #tableApply(call: ApplyCall, c: Ctl): Promise<ApplyResult> {
+    const data = this.#proxy(call);
+    const args = checkArgs(c.opts.args);
+    const inputType = checkInputType(c.opts.inputType);
+    const resolved = await this.#resolve(call.func);
+    c.progress.total(1);
+    const parts = wholePartition(this.#storage, this.#user, data.toQuery(), inputType, this.#runtime.readsQueries, c.signal);
+    return this.#run(resolved, args, parts, 1, { kind: 'single' }, c);
   }
 
   /** f(chunk, **args) for successive chunks of `rows` rows. */
-  async #rowApply(data: TableProxy, func: FuncRef, opts: RowApplyOptions = {}): Promise<ApplyResult> {
-    checkProxy(data);
-    const args = checkArgs(opts.args);
-    const inputType = checkInputType(opts.inputType);
-    const rows = checkPositiveInt(opts.rows, 'rows', 1);
-    const degree = degreeOf(opts.parallel, this.#runtime.concurrency);
-    const resolved = await this.#resolve(func);
+  async #rowApply(call: ApplyCall, c: Ctl): Promise<ApplyResult> {
+    const data = this.#proxy(call);
+    const args = checkArgs(c.opts.args);
+    const inputType = checkInputType(c.opts.inputType);
+    const rows = checkPositiveInt(c.opts.rows, 'rows', 1);
+    const degree = degreeOf(c.opts.parallel, this.#runtime.concurrency);
+    const resolved = await this.#resolve(call.func);
     const query = data.toQuery();
     await this.#storage.describe(query, this.#user);
+    // The total costs a count of the rows: paid only when someone listens.
+    if (c.progress.listening) c.progress.total(Math.ceil((await this.#storage.count(query, this.#user)) / rows));
     const split = this.#runtime.readsQueries ? data.asTableScan() : null;
-    const parts = rowChunks(this.#storage, this.#user, query, rows, inputType, split, opts.signal);
-    return this.#run(resolved, args, parts, degree, { kind: 'many' }, opts);
+    const parts = rowChunks(this.#storage, this.#user, query, rows, inputType, split, c.signal);
+    return this.#run(resolved, args, parts, degree, { kind: 'many' }, c);
   }
 
   /** f(group, **args) once per distinct value combination of `by`, in ascending key order. */
-  async #groupApply(data: TableProxy, by: readonly string[] | string, func: FuncRef, opts: GroupApplyOptions = {}): Promise<ApplyResult> {
-    checkProxy(data);
-    const keys = typeof by === 'string' ? [by] : by;
-    if (!Array.isArray(keys) || keys.length === 0) throw badInput('groupApply needs at least one grouping column');
-    for (const k of keys) checkIdentifier(k, 'grouping column', { reservedPrefixes: false });
-    const args = checkArgs(opts.args);
-    const inputType = checkInputType(opts.inputType);
-    const degree = degreeOf(opts.parallel, this.#runtime.concurrency);
-    const resolved = await this.#resolve(func);
+  async #groupApply(call: ApplyCall, c: Ctl): Promise<ApplyResult> {
+    const data = this.#proxy(call);
+    const keys = call.by ?? [];
+    const args = checkArgs(c.opts.args);
+    const inputType = checkInputType(c.opts.inputType);
+    const degree = degreeOf(c.opts.parallel, this.#runtime.concurrency);
+    const resolved = await this.#resolve(call.func);
     const schema: Schema = await data.schema();
     const names = schema.fields.map((f) => f.name);
     const unknown = keys.filter((k) => !names.includes(k));
     if (unknown.length > 0) throw badInput(`grouping column ${unknown.join(', ')} is not among the data's columns (${names.join(', ')})`);
-    const keySchema = schema.select(keys);
+    const keySchema = schema.select([...keys]);
     const shape: AssemblyShape = { kind: 'groups', by: keys, keySchema };
     const scan = this.#runtime.readsQueries ? data.asTableScan() : null;
     const ranges = scan !== null && this.#storage.splitGroups !== undefined ? await this.#storage.splitGroups(scan, keys, degree, this.#user) : null;
-    if (ranges !== null) return this.#runGroupRanges(resolved, args, ranges, keys, inputType, degree, shape, opts);
-    const parts = groupPartitions(this.#storage, this.#user, data.groupedQuery(keys), keys, inputType, opts.signal);
-    return this.#run(resolved, args, parts, degree, shape, opts);
+    if (ranges !== null) return this.#runGroupRanges(resolved, args, ranges, keys, inputType, degree, shape, c);
+    const parts = groupPartitions(this.#storage, this.#user, data.groupedQuery(keys), keys, inputType, c.signal);
+    return this.#run(resolved, args, parts, degree, shape, c);
   }
 
   /** f(i, **args) for i = 1..times. */
-  async #indexApply(times: number, func: FuncRef, opts: IndexApplyOptions = {}): Promise<ApplyResult> {
-    const n = checkPositiveInt(times, 'times', 1);
-    const args = checkArgs(opts.args);
-    const degree = degreeOf(opts.parallel, this.#runtime.concurrency);
-    const resolved = await this.#resolve(func);
-    return this.#run(resolved, args, indexPartitions(n), degree, { kind: 'many' }, opts);
+  async #indexApply(call: ApplyCall, c: Ctl): Promise<ApplyResult> {
+    const n = checkPositiveInt(call.times, 'times', 1);
+    const args = checkArgs(c.opts.args);
+    const degree = degreeOf(c.opts.parallel, this.#runtime.concurrency);
+    const resolved = await this.#resolve(call.func);
+    c.progress.total(n);
+    return this.#run(resolved, args, indexPartitions(n), degree, { kind: 'many' }, c);
   }
 
   async #run(
@@ -199,10 +207,10 @@ export class ApplyRunner {
     parts: AsyncIterable<Partition>,
     degree: number,
     shape: AssemblyShape,
-    opts: ApplyOptions,
+    c: Ctl,
   ): Promise<ApplyResult> {
-    const signal = opts.signal;
-    const context: ContextMode = checkContext(opts.context ?? this.#defaults.context);
+    const signal = c.signal;
+    const context: ContextMode = checkContext(c.opts.context ?? this.#defaults.context);
     const keys: Partition['key'][] = [];
     /** Which partitions finished (and so committed their writes). */
     const finished: boolean[] = [];
@@ -227,6 +235,7 @@ export class ApplyRunner {
             const outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
             finished[i] = true;
             lease?.charge(outcomeBytes(outcome));
+            c.progress.done(1, partitionRows(p));
             return outcome;
           } catch (e) {
             const error = asInsituError(e, 'a partition');
@@ -253,10 +262,10 @@ export class ApplyRunner {
     inputType: InputType,
     degree: number,
     shape: AssemblyShape,
-    opts: ApplyOptions,
+    c: Ctl,
   ): Promise<ApplyResult> {
-    const context: ContextMode = checkContext(opts.context ?? this.#defaults.context);
-    const signal = opts.signal;
+    const context: ContextMode = checkContext(c.opts.context ?? this.#defaults.context);
+    const signal = c.signal;
     async function* items(): AsyncGenerator<GroupRange> {
       yield* ranges;
     }
@@ -287,6 +296,7 @@ export class ApplyRunner {
           }
           finished[i] = groups.map((g) => g.key);
           lease?.charge(groupOutcomesBytes(groups));
+          c.progress.done(groups.length, 0);
           return groups;
         },
         signal,
@@ -324,6 +334,20 @@ export class ApplyRunner {
   }
 }
 
+/** What one running call carries through its steps. */
+interface Ctl {
+  readonly signal: AbortSignal | undefined;
+  readonly progress: ProgressReporter;
+  readonly opts: CallOptions;
+}
+
+/** Input rows of a partition, when known without reading it. */
+function partitionRows(p: Partition): number {
+  if (p.data !== undefined) return p.data.numRows;
+  if (p.key !== null && typeof p.key === 'object' && 'chunk' in p.key && typeof p.key.rows === 'number') return p.key.rows;
+  return 0;
+}
+
 /**
  * The error of an apply call that failed after partitions ran, listing the partitions whose writes were
  * committed; with `signal` fired, the abort's error (TIMEOUT, CANCELLED): groups a worker ran report an
@@ -332,8 +356,4 @@ export class ApplyRunner {
 function callFailure(e: unknown, signal: AbortSignal | undefined, committed: unknown[]): InsituError {
   const error = signal?.aborted === true ? abortError(signal) : asInsituError(e, 'a partition');
   return error.withCommitted(committed);
-}
-
-function checkProxy(data: unknown): asserts data is TableProxy {
-  if (!(data instanceof TableProxy)) throw badInput('data must be a table proxy from session.table(), session.query() or session.create()');
 }

@@ -6,12 +6,18 @@ export { findNonJson, MAX_JSON_DEPTH } from './values.js';
 export { arrowTypeOf, canonicalTable, kindOfArrowType, schemaOf, tableOfColumns } from './column-kind.js';
 export type { ColumnKind } from './column-kind.js';
 export type { CellValue, JsonValue, RowObject, SqlParam } from './values.js';
-export { PUBLIC } from './storage.js';
+export { JOB_STATES, PUBLIC } from './storage.js';
 export type {
   DatastoreInfo,
   DatastoreListType,
   DatastoreStorage,
   GroupRange,
+  JobOutcome,
+  JobState,
+  JobStorage,
+  NewJob,
+  StoredJob,
+  StoredJobProgress,
   Grant,
   GrantKind,
   GrantStorage,
@@ -37,10 +43,19 @@ export { INPUT_TYPES } from './runtime.js';
 export type { ContextMode, GroupOutcome, HostApi, Image, InputType, RunOptions, Runtime, ScriptInspection, Task, TaskInput, TaskOutcome, TaskValue } from './runtime.js';
 export { Lifecycle } from './lifecycle.js';
 export { TableProxy } from './table-proxy.js';
-export type { ProxySource } from './table-proxy.js';
+export type { ProxySource } from './data-plan.js';
 export { ScriptRepository } from './script-repository.js';
 export type { CreateScriptOptions, ListScriptsOptions, Script, ScriptInfo } from './script-repository.js';
+export { APPLY_KINDS, CALL_OPTION_NAMES, callOf, checkApplyCall, checkFuncRef, splitOptions } from './apply-call.js';
+export type { ApplyCall, ApplyKind, CallControls, CallOptions } from './apply-call.js';
+export { decodePlan, encodePlan } from './data-plan.js';
+export type { DataPlan } from './data-plan.js';
+export { decodeScalar, encodeScalar } from './json-params.js';
+export type { JsonScalar } from './json-params.js';
+export { decodeResult, encodeResult } from './result-codec.js';
+export { ProgressReporter, PROGRESS_INTERVAL_MS } from './progress-reporter.js';
 export type {
+  ApplyProgress,
   ApplyOptions,
   DataApplyOptions,
   FuncRef,
@@ -70,6 +85,9 @@ export { groupOutcomesBytes, jsonBytes, outcomeBytes, tableBytes } from './resul
 export { asInsituError, withBoundary } from './error-boundary.js';
 export { abortError } from './ordered-runner.js';
 export { Engine, DEFAULT_USER } from './engine.js';
+export { JobService, DEFAULT_JOB_RETENTION_MS, DEFAULT_JOB_TIMEOUT_MS, DEFAULT_MAX_JOB_TIMEOUT_MS } from './job-service.js';
+export type { JobProgress, JobSettings, JobSpec, JobStatus, ListJobsOptions, WaitJobOptions } from './job-types.js';
+export { SessionJobs } from './session-jobs.js';
 export type { EngineSettings, SessionOptions } from './engine.js';
 export { DatastoreService, DatastoreSteps } from './datastore-service.js';
 export { hostApiFor, syncHostApiFor } from './host-api.js';

@@ -1,5 +1,6 @@
 import type { Table } from 'apache-arrow';
 import type { FuncRef, GroupApplyOptions, IndexApplyOptions, RowApplyOptions, DataApplyOptions, ApplyOptions } from './apply-options.js';
+import { callOf, splitOptions, type ApplyCall, type ApplyKind, type CallControls } from './apply-call.js';
 import { ApplyRunner, type ApplyDefaults } from './apply-runner.js';
 import { DatastoreService } from './datastore-service.js';
 import { GrantService, type GrantTarget } from './grant-service.js';
@@ -9,8 +10,9 @@ import { checkIdentifier } from './identifiers.js';
 import type { ApplyResult } from './result-assembly.js';
 import type { Runtime } from './runtime.js';
 import { ScriptRepository } from './script-repository.js';
+import type { SessionJobs } from './session-jobs.js';
 import type { CreateTableOptions, Storage } from './storage.js';
-import { leadingKeyword } from './sql-text.js';
+import { checkQuerySql } from './data-plan.js';
 import { TableProxy } from './table-proxy.js';
 import type { UserDirectory } from './user-directory.js';
 import type { RowObject, SqlParam } from './values.js';
@@ -26,13 +28,15 @@ export class Session {
   readonly scripts: ScriptRepository;
   /** Datastores as this user sees them. */
   readonly datastores: DatastoreService;
+  /** Async jobs of this user: submit, status, result, wait, cancel, list, delete. */
+  readonly jobs: SessionJobs;
   readonly #storage: Storage;
   readonly #apply: ApplyRunner;
   readonly #grants: GrantService;
   readonly #check: () => void;
 
   /** @internal Use `engine.session()`. */
-  constructor(storage: Storage, runtime: Runtime, user: string, check: () => void, defaults: ApplyDefaults, users: UserDirectory) {
+  constructor(storage: Storage, runtime: Runtime, user: string, check: () => void, defaults: ApplyDefaults, users: UserDirectory, jobs: SessionJobs) {
     this.user = user;
     this.#storage = storage;
     this.#check = check;
@@ -40,6 +44,7 @@ export class Session {
     this.#apply = new ApplyRunner(storage, runtime, user, defaults);
     this.#grants = new GrantService(storage, user, users);
     this.datastores = guardedService(new DatastoreService(storage, user), 'datastores', check);
+    this.jobs = guardedService(jobs, 'jobs', check);
   }
 
   /**
@@ -87,20 +92,34 @@ export class Session {
    */
   query(sql: string, params: readonly SqlParam[] = []): TableProxy {
     this.#check();
-    if (typeof sql !== 'string' || sql.trim() === '') throw badInput('query() needs a SQL string');
+    checkQuerySql(sql, 'query()');
     if (!Array.isArray(params)) throw badInput('query() params must be an array');
-    const keyword = leadingKeyword(sql);
-    if (!['SELECT', 'WITH', 'VALUES'].includes(keyword)) {
-      throw badInput(`query() takes one read-only SELECT (or WITH ... SELECT, VALUES); this statement starts with ${keyword || 'no keyword'}`);
-    }
     return new TableProxy(this.#storage, this.user, { kind: 'query', sql, params: [...params] });
+  }
+
+  /**
+   * Run an apply call given as a value ({@link ApplyCall}: what the five methods below build), with
+   * optional controls (`signal`, `onProgress`). The call is validated first: BAD_INPUT names the field,
+   * as `call.options.rows must be a positive integer`.
+   */
+  run(call: ApplyCall, controls: CallControls = {}): Promise<ApplyResult> {
+    return withBoundary('run', () => {
+      this.#check();
+      return (async () => this.#apply.run(call, splitOptions(controls).controls))();
+    });
+  }
+
+  /** One of the five methods: its arguments as a call value, run on the one path (failures reject). */
+  async #method(kind: ApplyKind, parts: Parameters<typeof callOf>[1], opts: unknown): Promise<ApplyResult> {
+    const { call, controls } = callOf(kind, parts, opts);
+    return this.#apply.run(call, controls);
   }
 
   /** Run `func(**args)` once, with no input data. */
   doEval(func: FuncRef, opts?: ApplyOptions): Promise<ApplyResult> {
     return withBoundary('doEval', () => {
       this.#check();
-      return this.#apply.doEval(func, opts);
+      return this.#method('doEval', { func }, opts);
     });
   }
 
@@ -108,7 +127,7 @@ export class Session {
   tableApply(data: TableProxy, func: FuncRef, opts?: DataApplyOptions): Promise<ApplyResult> {
     return withBoundary('tableApply', () => {
       this.#check();
-      return this.#apply.tableApply(data, func, opts);
+      return this.#method('tableApply', { data, func }, opts);
     });
   }
 
@@ -116,7 +135,7 @@ export class Session {
   rowApply(data: TableProxy, func: FuncRef, opts?: RowApplyOptions): Promise<ApplyResult> {
     return withBoundary('rowApply', () => {
       this.#check();
-      return this.#apply.rowApply(data, func, opts);
+      return this.#method('rowApply', { data, func }, opts);
     });
   }
 
@@ -124,7 +143,7 @@ export class Session {
   groupApply(data: TableProxy, by: readonly string[] | string, func: FuncRef, opts?: GroupApplyOptions): Promise<ApplyResult> {
     return withBoundary('groupApply', () => {
       this.#check();
-      return this.#apply.groupApply(data, by, func, opts);
+      return this.#method('groupApply', { data, by, func }, opts);
     });
   }
 
@@ -132,7 +151,7 @@ export class Session {
   indexApply(times: number, func: FuncRef, opts?: IndexApplyOptions): Promise<ApplyResult> {
     return withBoundary('indexApply', () => {
       this.#check();
-      return this.#apply.indexApply(times, func, opts);
+      return this.#method('indexApply', { times, func }, opts);
     });
   }
 }

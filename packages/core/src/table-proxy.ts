@@ -1,22 +1,12 @@
 import { type Schema, Table } from 'apache-arrow';
 import { badInput } from './errors.js';
 import { withBoundary } from './error-boundary.js';
+import { checkOrderTerm, encodePlan, type DataPlan, type ProxyPlan, type ProxySource } from './data-plan.js';
 import { checkIdentifier, quoteIdentifier } from './identifiers.js';
 import type { QuerySpec, TableScan, TableStorage } from './storage.js';
 import type { SqlParam } from './values.js';
 
-/** Where a proxy's rows come from. */
-export type ProxySource =
-  | { readonly kind: 'table'; readonly name: string }
-  | { readonly kind: 'query'; readonly sql: string; readonly params: readonly SqlParam[] };
-
-interface ProxyPlan {
-  readonly source: ProxySource;
-  readonly columns: readonly string[] | null;
-  readonly filters: readonly { readonly sql: string; readonly params: readonly SqlParam[] }[];
-  readonly order: readonly string[];
-  readonly limit: number | null;
-}
+export type { ProxySource } from './data-plan.js';
 
 /**
  * A lazy, immutable view of rows in the database: a table or a read-only query, narrowed by `select`,
@@ -61,12 +51,7 @@ export class TableProxy {
    */
   orderBy(...columns: string[]): TableProxy {
     if (columns.length === 0) throw badInput('orderBy() needs at least one column name');
-    const terms = columns.map((c) => {
-      if (typeof c !== 'string') throw badInput('orderBy() takes column names as strings');
-      const desc = c.startsWith('-');
-      const name = checkIdentifier(desc ? c.slice(1) : c, 'column', { reservedPrefixes: false });
-      return `${quoteIdentifier(name)}${desc ? ' DESC' : ''}`;
-    });
+    const terms = columns.map((c) => checkOrderTerm(c, 'orderBy()'));
     return this.#with({ order: [...this.#plan.order, ...terms] });
   }
 
@@ -74,6 +59,19 @@ export class TableProxy {
   limit(n: number): TableProxy {
     if (!Number.isSafeInteger(n) || n < 0) throw badInput(`limit() needs a non-negative integer, got ${String(n)}`);
     return this.#with({ limit: n });
+  }
+
+  /**
+   * The proxy as plain JSON data: its source and narrowing, which `session.jobs.submit()` and other
+   * stored calls keep. `JSON.stringify(proxy)` gives the same.
+   */
+  toPlan(): DataPlan {
+    return encodePlan(this.#plan);
+  }
+
+  /** Same as {@link TableProxy.toPlan}, for `JSON.stringify`. */
+  toJSON(): DataPlan {
+    return this.toPlan();
   }
 
   /**
@@ -88,7 +86,7 @@ export class TableProxy {
 
   /** The SQL this proxy compiles to, with its parameters. */
   toQuery(): QuerySpec {
-    return this.#compile(this.#plan.order);
+    return this.#compile(this.#plan.order.map(orderTerm));
   }
 
   /**
@@ -96,7 +94,7 @@ export class TableProxy {
    * come together, in the order the proxy asked for within the group.
    */
   groupedQuery(keys: readonly string[]): QuerySpec {
-    return this.#compile([...keys.map(quoteIdentifier), ...this.#plan.order]);
+    return this.#compile([...keys.map(quoteIdentifier), ...this.#plan.order.map(orderTerm)]);
   }
 
   #compile(order: readonly string[]): QuerySpec {
@@ -145,4 +143,9 @@ export class TableProxy {
   #with(change: Partial<ProxyPlan>): TableProxy {
     return new TableProxy(this.#storage, this.#user, { ...this.#plan, ...change });
   }
+}
+
+/** The SQL of one `orderBy()` term. */
+function orderTerm(term: string): string {
+  return term.startsWith('-') ? `${quoteIdentifier(term.slice(1))} DESC` : quoteIdentifier(term);
 }

@@ -79,6 +79,10 @@ const STATUS: Record<ErrorCode, number> = {
   CLOSED: 503,
   STORAGE_ERROR: 500,
   RUNTIME_ERROR: 500,
+  // Job codes (merged from the jobs branch); the job endpoints may refine these.
+  JOB_NOT_FOUND: 404,
+  NOT_READY: 409,
+  INTERRUPTED: 500,
 };
 
 /** Status and body for anything a handler threw. Unknown errors are 500 without internals. */

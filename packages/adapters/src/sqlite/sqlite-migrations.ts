@@ -86,6 +86,36 @@ export const MIGRATIONS: readonly string[] = [
      id    TEXT NOT NULL PRIMARY KEY,
      until TEXT NOT NULL
    ) WITHOUT ROWID;`,
+  // 6: async jobs. Times are milliseconds since the epoch. \`seq\` orders the queue (submission order:
+  // a new row's rowid is above every existing one; no AUTOINCREMENT, whose sqlite_sequence table would
+  // join every DROP TABLE of user tables); a running job's lease (holder, expiry) is renewed by the
+  // engine running it.
+  `CREATE TABLE insitu_jobs (
+     seq              INTEGER PRIMARY KEY,
+     id               TEXT NOT NULL UNIQUE,
+     owner            TEXT NOT NULL,
+     kind             TEXT NOT NULL,
+     func             TEXT NOT NULL,
+     call             TEXT NOT NULL,
+     origin           TEXT,
+     state            TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out')),
+     created          INTEGER NOT NULL,
+     started          INTEGER,
+     finished         INTEGER,
+     timeout_ms       INTEGER NOT NULL,
+     retries          INTEGER NOT NULL DEFAULT 0,
+     attempts         INTEGER NOT NULL DEFAULT 0,
+     lease_owner      TEXT,
+     lease_expires    INTEGER,
+     cancel_requested INTEGER NOT NULL DEFAULT 0,
+     partitions_done  INTEGER NOT NULL DEFAULT 0,
+     partitions_total INTEGER,
+     rows_done        INTEGER NOT NULL DEFAULT 0,
+     error            TEXT,
+     result           BLOB
+   );
+   CREATE INDEX insitu_jobs_by_state ON insitu_jobs (state, seq);
+   CREATE INDEX insitu_jobs_by_owner ON insitu_jobs (owner, seq);`,
 ];
 
 /** Bring the database up to the latest schema version. Refuses a database from a newer insitu. */

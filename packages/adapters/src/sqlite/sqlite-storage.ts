@@ -30,6 +30,12 @@ import {
   type StoredCredentials,
   type StoredUser,
   type UserDeletion,
+  type JobOutcome,
+  type JobState,
+  type NewJob,
+  type SerializedError,
+  type StoredJob,
+  type StoredJobProgress,
 } from '@insitu/core';
 import type { Schema, Table } from 'apache-arrow';
 import Database from 'better-sqlite3';
@@ -44,6 +50,7 @@ import { SqliteAuthStore } from './sqlite-auth-store.js';
 import { SqliteDatastoreStore } from './sqlite-datastore-store.js';
 import { SqliteGrantStore } from './sqlite-grant-store.js';
 import { SqliteScriptStore } from './sqlite-script-store.js';
+import { SqliteJobStore } from './sqlite-job-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
 import { writeTable } from './sqlite-table-writer.js';
 import { writeWhenUnlocked } from './sqlite-write-wait.js';
@@ -68,6 +75,7 @@ export class SqliteStorage implements Storage {
   readonly #grants: SqliteGrantStore;
   readonly #datastores: SqliteDatastoreStore;
   readonly #users: SqliteUserStore;
+  readonly #jobs: SqliteJobStore;
   readonly #auth: SqliteAuthStore;
   readonly #busyTimeoutMs: number;
   readonly #readers = new Set<BetterSqlite3.Database>();
@@ -95,6 +103,7 @@ export class SqliteStorage implements Storage {
     this.#datastores = new SqliteDatastoreStore(this.#db);
     this.#users = new SqliteUserStore(this.#db);
     this.#access = new SqliteTableAccess(this.#db, new SqliteTablePrivileges(this.#db, this.unownedTables));
+    this.#jobs = new SqliteJobStore(this.#db);
     this.#auth = new SqliteAuthStore(this.#db);
   }
 
@@ -467,6 +476,73 @@ export class SqliteStorage implements Storage {
   /** Run a write on the engine's connection once SQLite's write lock is free (see sqlite-write-wait.ts). */
   #write<T>(write: () => T | Promise<T>): Promise<T> {
     return writeWhenUnlocked(this.#db, this.#busyTimeoutMs, write);
+  }
+
+  // ---- jobs (writes wait for the lock like the engine's other writes) ------------------------------
+
+  /** @inheritdoc */
+  insertJob(job: NewJob): Promise<void> {
+    return this.#write(() => this.#jobs.insertJob(job));
+  }
+
+  /** @inheritdoc */
+  getJob(id: string, owner: string): Promise<StoredJob | null> {
+    return this.#jobs.getJob(id, owner);
+  }
+
+  /** @inheritdoc */
+  listJobs(filter: { owner: string; state?: JobState; limit: number }): Promise<StoredJob[]> {
+    return this.#jobs.listJobs(filter);
+  }
+
+  /** @inheritdoc */
+  getJobResult(id: string, owner: string): Promise<Uint8Array | null> {
+    return this.#jobs.getJobResult(id, owner);
+  }
+
+  /** @inheritdoc */
+  claimJob(claim: { engine: string; now: Date; leaseUntil: Date; maxRunning: number }): Promise<StoredJob | null> {
+    return this.#write(() => this.#jobs.claimJob(claim));
+  }
+
+  /** @inheritdoc */
+  renewLeases(engine: string, ids: readonly string[], until: Date): Promise<string[]> {
+    return this.#write(() => this.#jobs.renewLeases(engine, ids, until));
+  }
+
+  /** @inheritdoc */
+  updateJobProgress(id: string, engine: string, progress: StoredJobProgress): Promise<void> {
+    return this.#write(() => this.#jobs.updateJobProgress(id, engine, progress));
+  }
+
+  /** @inheritdoc */
+  finishJob(id: string, engine: string, outcome: JobOutcome): Promise<boolean> {
+    return this.#write(() => this.#jobs.finishJob(id, engine, outcome));
+  }
+
+  /** @inheritdoc */
+  requeueJob(id: string, engine: string): Promise<boolean> {
+    return this.#write(() => this.#jobs.requeueJob(id, engine));
+  }
+
+  /** @inheritdoc */
+  cancelJob(id: string, owner: string, error: SerializedError, now: Date): Promise<StoredJob | null> {
+    return this.#write(() => this.#jobs.cancelJob(id, owner, error, now));
+  }
+
+  /** @inheritdoc */
+  recoverJobs(opts: { now: Date; isDead: (engine: string) => boolean; error: SerializedError }): Promise<string[]> {
+    return this.#write(() => this.#jobs.recoverJobs(opts));
+  }
+
+  /** @inheritdoc */
+  deleteJob(id: string, owner: string): Promise<boolean> {
+    return this.#write(() => this.#jobs.deleteJob(id, owner));
+  }
+
+  /** @inheritdoc */
+  purgeJobs(before: Date): Promise<number> {
+    return this.#write(() => this.#jobs.purgeJobs(before));
   }
 
   // ---- sign-in state ------------------------------------------------------------------------------

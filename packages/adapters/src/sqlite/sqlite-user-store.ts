@@ -109,6 +109,7 @@ export class SqliteUserStore implements UserStorage {
       const revoked =
         db.prepare(`DELETE FROM insitu_grants WHERE grantee = ?`).run(name).changes +
         db.prepare(`DELETE FROM insitu_table_grants WHERE grantee = ?`).run(name).changes;
+      db.prepare(`DELETE FROM insitu_jobs WHERE owner = ?`).run(name);
       db.prepare(`DELETE FROM insitu_users WHERE name = ?`).run(name);
       return { deleted: true, owned, revoked };
     }).immediate();
