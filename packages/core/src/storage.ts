@@ -1,4 +1,5 @@
 import type { Schema, Table } from 'apache-arrow';
+import type { ScheduleStorage } from './schedule-storage.js';
 import type { UserStorage } from './user-storage.js';
 import type { RowObject, SqlParam } from './values.js';
 
@@ -240,7 +241,7 @@ export interface DatastoreStorage {
 }
 
 /** Everything core needs from a storage backend. Jobs join this later. */
-export interface Storage extends TableStorage, ScriptStorage, GrantStorage, DatastoreStorage, UserStorage {
+export interface Storage extends TableStorage, ScriptStorage, GrantStorage, DatastoreStorage, UserStorage, ScheduleStorage {
   /** Where the data lives: a file path, or `:memory:`. */
   readonly location: string;
   /** Release connections. Idempotent. */

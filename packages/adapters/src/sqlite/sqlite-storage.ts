@@ -24,6 +24,12 @@ import {
   type StoredScript,
   type StoredUser,
   type UserDeletion,
+  type NewRun,
+  type NewSchedule,
+  type RunOutcome,
+  type ScheduleAdvance,
+  type StoredRun,
+  type StoredSchedule,
 } from '@insitu/core';
 import type { Schema, Table } from 'apache-arrow';
 import Database from 'better-sqlite3';
@@ -35,6 +41,7 @@ import { bindable, prepareGuarded, sqlError } from './sqlite-statement-guard.js'
 import { SqliteDatastoreStore } from './sqlite-datastore-store.js';
 import { SqliteGrantStore } from './sqlite-grant-store.js';
 import { SqliteScriptStore } from './sqlite-script-store.js';
+import { SqliteScheduleStore } from './sqlite-schedule-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
 import { writeTable } from './sqlite-table-writer.js';
 
@@ -56,6 +63,7 @@ export class SqliteStorage implements Storage {
   readonly #grants: SqliteGrantStore;
   readonly #datastores: SqliteDatastoreStore;
   readonly #users: SqliteUserStore;
+  readonly #schedules: SqliteScheduleStore;
   readonly #busyTimeoutMs: number;
   readonly #readers = new Set<BetterSqlite3.Database>();
 
@@ -77,6 +85,7 @@ export class SqliteStorage implements Storage {
     this.#grants = new SqliteGrantStore(this.#db);
     this.#datastores = new SqliteDatastoreStore(this.#db);
     this.#users = new SqliteUserStore(this.#db);
+    this.#schedules = new SqliteScheduleStore(this.#db);
   }
 
   /** Whether the database lives only in this connection's memory. */
@@ -381,6 +390,78 @@ export class SqliteStorage implements Storage {
   /** @inheritdoc */
   deleteUser(name: string, opts: { cascade: boolean }): Promise<UserDeletion | null> {
     return this.#users.deleteUser(name, opts);
+  }
+
+  // ---- schedules ----------------------------------------------------------------------------------
+
+  /** @inheritdoc */
+  insertSchedule(s: NewSchedule): Promise<boolean> {
+    return this.#schedules.insertSchedule(s);
+  }
+
+  /** @inheritdoc */
+  getSchedule(owner: string, name: string): Promise<StoredSchedule | null> {
+    return this.#schedules.getSchedule(owner, name);
+  }
+
+  /** @inheritdoc */
+  listSchedules(owner: string): Promise<StoredSchedule[]> {
+    return this.#schedules.listSchedules(owner);
+  }
+
+  /** @inheritdoc */
+  setScheduleEnabled(owner: string, name: string, enabled: boolean, nextRun: Date | null): Promise<boolean> {
+    return this.#schedules.setScheduleEnabled(owner, name, enabled, nextRun);
+  }
+
+  /** @inheritdoc */
+  deleteSchedule(owner: string, name: string): Promise<boolean> {
+    return this.#schedules.deleteSchedule(owner, name);
+  }
+
+  /** @inheritdoc */
+  dueSchedules(now: Date, limit: number): Promise<StoredSchedule[]> {
+    return this.#schedules.dueSchedules(now, limit);
+  }
+
+  /** @inheritdoc */
+  claimRun(advance: ScheduleAdvance, run: NewRun): Promise<number | null> {
+    return this.#schedules.claimRun(advance, run);
+  }
+
+  /** @inheritdoc */
+  insertRun(run: NewRun): Promise<number | null> {
+    return this.#schedules.insertRun(run);
+  }
+
+  /** @inheritdoc */
+  setRunJob(id: number, jobId: string): Promise<void> {
+    return this.#schedules.setRunJob(id, jobId);
+  }
+
+  /** @inheritdoc */
+  finishRun(id: number, outcome: RunOutcome): Promise<void> {
+    return this.#schedules.finishRun(id, outcome);
+  }
+
+  /** @inheritdoc */
+  openRuns(limit: number): Promise<StoredRun[]> {
+    return this.#schedules.openRuns(limit);
+  }
+
+  /** @inheritdoc */
+  listRuns(filter: { owner: string; schedule?: string; limit: number }): Promise<StoredRun[]> {
+    return this.#schedules.listRuns(filter);
+  }
+
+  /** @inheritdoc */
+  lastRuns(owner: string, schedules: readonly string[]): Promise<Map<string, StoredRun>> {
+    return this.#schedules.lastRuns(owner, schedules);
+  }
+
+  /** @inheritdoc */
+  purgeRuns(before: Date): Promise<number> {
+    return this.#schedules.purgeRuns(before);
   }
 
   /** @inheritdoc */
