@@ -1,6 +1,9 @@
 import { asInsituError, guardedService } from './error-boundary.js';
 import { Lifecycle } from './lifecycle.js';
-import type { ApplyDefaults } from './apply-runner.js';
+import { ApplyRunner, type ApplyDefaults } from './apply-runner.js';
+import { JobService } from './job-service.js';
+import type { JobSettings } from './job-types.js';
+import { SessionJobs } from './session-jobs.js';
 import { ResultBudget } from './result-budget.js';
 import { checkResultLimits } from './result-limits.js';
 import type { Runtime } from './runtime.js';
@@ -21,7 +24,7 @@ export interface SessionOptions {
 }
 
 /** Engine-wide settings: defaults of every apply call, and the budget of result bytes in flight. */
-export interface EngineSettings extends Omit<ApplyDefaults, 'budget'> {
+export interface EngineSettings extends Omit<ApplyDefaults, 'budget'>, JobSettings {
   /**
    * Bytes of partition results that calls still running may hold together (default 1 GiB): a call
    * whose next result would go past it fails with RESULT_TOO_LARGE and releases what it held.
@@ -51,19 +54,34 @@ export class Engine implements AsyncDisposable {
   readonly #directory: UserDirectory;
   readonly #life = new Lifecycle('engine');
   readonly #defaults: ApplyDefaults;
+  /**
+   * The engine's job queue. Sessions reach it through `session.jobs`; the scheduler and servers submit
+   * on a user's behalf with `jobs.submitAs(owner, spec, { origin })`.
+   */
+  readonly jobs: JobService;
 
   /**
    * Wire a storage backend and a runtime; the engine owns both and closes them. `settings` apply to
    * every call (an invalid one is BAD_INPUT).
    */
   constructor(storage: Storage, runtime: Runtime, settings: EngineSettings = {}) {
-    const { maxResultBytesInFlight, users, ...defaults } = settings;
+    const { maxResultBytesInFlight, users, maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, ...defaults } = settings;
     this.#directory = new UserDirectory(storage, checkUserMode(users));
     this.users = guardedService(new UserService(storage, this.#directory), 'users', () => this.#life.check());
     this.resultBudget = new ResultBudget(checkResultLimits({ maxResultBytesInFlight }).maxResultBytesInFlight);
     this.storage = storage;
     this.runtime = runtime;
     this.#defaults = { ...defaults, budget: this.resultBudget };
+    const jobSettings = { maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs };
+    // Jobs run as their owner: through that user's admission, as a session of it would.
+    this.jobs = new JobService(
+      storage,
+      (owner) => {
+        const admit = admissionOf(this.#directory, owner);
+        return new ApplyRunner(admitted(storage, admit), admitted(runtime, admit), owner, this.#defaults);
+      },
+      Object.fromEntries(Object.entries(jobSettings).filter(([, v]) => v !== undefined)) as JobSettings,
+    );
   }
 
   /** Whether close() has been called. */
@@ -80,12 +98,14 @@ export class Engine implements AsyncDisposable {
     this.#life.check();
     const user = checkUserName(opts.user ?? DEFAULT_USER);
     const admit = admissionOf(this.#directory, user);
-    return new Session(admitted(this.storage, admit), admitted(this.runtime, admit), user, () => this.#life.check(), this.#defaults, this.#directory);
+    const jobs = new SessionJobs(this.jobs, user, admit);
+    return new Session(admitted(this.storage, admit), admitted(this.runtime, admit), user, () => this.#life.check(), this.#defaults, this.#directory, jobs);
   }
 
   /** Stop the workers and close the database. Idempotent; later calls on the engine fail with CLOSED. */
   close(): Promise<void> {
     return this.#life.close(async () => {
+      await this.jobs.close().catch(() => undefined);
       const results = await Promise.allSettled([this.runtime.close(), this.storage.close()]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed !== undefined) throw asInsituError(failed.reason, 'close');

@@ -40,6 +40,12 @@ export const ErrorCode = {
   STORAGE_ERROR: 'STORAGE_ERROR',
   /** The Python runtime failed outside user code (worker crash, start-up failure). */
   RUNTIME_ERROR: 'RUNTIME_ERROR',
+  /** No job with that id is visible to the caller (another user's job answers the same). */
+  JOB_NOT_FOUND: 'JOB_NOT_FOUND',
+  /** The job has no result yet: it is queued or running. */
+  NOT_READY: 'NOT_READY',
+  /** The job's run was cut short by its engine closing or dying (and it had no retries left). */
+  INTERRUPTED: 'INTERRUPTED',
 } as const;
 
 /** One of the stable {@link ErrorCode} values. */

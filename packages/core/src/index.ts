@@ -6,12 +6,18 @@ export { findNonJson, MAX_JSON_DEPTH } from './values.js';
 export { arrowTypeOf, canonicalTable, kindOfArrowType, schemaOf, tableOfColumns } from './column-kind.js';
 export type { ColumnKind } from './column-kind.js';
 export type { CellValue, JsonValue, RowObject, SqlParam } from './values.js';
-export { PUBLIC } from './storage.js';
+export { JOB_STATES, PUBLIC } from './storage.js';
 export type {
   DatastoreInfo,
   DatastoreListType,
   DatastoreStorage,
   GroupRange,
+  JobOutcome,
+  JobState,
+  JobStorage,
+  NewJob,
+  StoredJob,
+  StoredJobProgress,
   Grant,
   GrantKind,
   GrantStorage,
@@ -78,6 +84,9 @@ export { groupOutcomesBytes, jsonBytes, outcomeBytes, tableBytes } from './resul
 export { asInsituError, withBoundary } from './error-boundary.js';
 export { abortError } from './ordered-runner.js';
 export { Engine, DEFAULT_USER } from './engine.js';
+export { JobService, DEFAULT_JOB_RETENTION_MS, DEFAULT_JOB_TIMEOUT_MS, DEFAULT_MAX_JOB_TIMEOUT_MS } from './job-service.js';
+export type { JobProgress, JobSettings, JobSpec, JobStatus, ListJobsOptions, WaitJobOptions } from './job-types.js';
+export { SessionJobs } from './session-jobs.js';
 export type { EngineSettings, SessionOptions } from './engine.js';
 export { DatastoreService } from './datastore-service.js';
 export type { ListDatastoresOptions, LoadDatastoreOptions, SaveDatastoreOptions } from './datastore-service.js';

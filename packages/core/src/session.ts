@@ -10,6 +10,7 @@ import { checkIdentifier } from './identifiers.js';
 import type { ApplyResult } from './result-assembly.js';
 import type { Runtime } from './runtime.js';
 import { ScriptRepository } from './script-repository.js';
+import type { SessionJobs } from './session-jobs.js';
 import type { CreateTableOptions, Storage } from './storage.js';
 import { checkQuerySql } from './data-plan.js';
 import { TableProxy } from './table-proxy.js';
@@ -27,13 +28,15 @@ export class Session {
   readonly scripts: ScriptRepository;
   /** Datastores as this user sees them. */
   readonly datastores: DatastoreService;
+  /** Async jobs of this user: submit, status, result, wait, cancel, list, delete. */
+  readonly jobs: SessionJobs;
   readonly #storage: Storage;
   readonly #apply: ApplyRunner;
   readonly #grants: GrantService;
   readonly #check: () => void;
 
   /** @internal Use `engine.session()`. */
-  constructor(storage: Storage, runtime: Runtime, user: string, check: () => void, defaults: ApplyDefaults, users: UserDirectory) {
+  constructor(storage: Storage, runtime: Runtime, user: string, check: () => void, defaults: ApplyDefaults, users: UserDirectory, jobs: SessionJobs) {
     this.user = user;
     this.#storage = storage;
     this.#check = check;
@@ -41,6 +44,7 @@ export class Session {
     this.#apply = new ApplyRunner(storage, runtime, user, defaults);
     this.#grants = new GrantService(storage, user, users);
     this.datastores = guardedService(new DatastoreService(storage, user), 'datastores', check);
+    this.jobs = guardedService(jobs, 'jobs', check);
   }
 
   /**

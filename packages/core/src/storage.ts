@@ -1,4 +1,5 @@
 import type { Schema, Table } from 'apache-arrow';
+import type { SerializedError } from './errors.js';
 import type { ScheduleStorage } from './schedule-storage.js';
 import type { UserStorage } from './user-storage.js';
 import type { RowObject, SqlParam } from './values.js';
@@ -240,8 +241,118 @@ export interface DatastoreStorage {
   deleteDatastore(owner: string, name: string, objects?: readonly string[]): Promise<number>;
 }
 
-/** Everything core needs from a storage backend. Jobs join this later. */
-export interface Storage extends TableStorage, ScriptStorage, GrantStorage, DatastoreStorage, UserStorage, ScheduleStorage {
+/** The states of a job: `queued` and `running` are live, the others final. */
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'timed_out';
+
+/** All job states, for validation. */
+export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out'];
+
+/** Progress figures of a job, as stored. */
+export interface StoredJobProgress {
+  readonly partitionsDone: number;
+  readonly partitionsTotal: number | null;
+  readonly rowsDone: number;
+}
+
+/** A new job as submitted. */
+export interface NewJob {
+  /** Unique id (random, not guessable). */
+  readonly id: string;
+  readonly owner: string;
+  /** The apply kind (`doEval`, ...). */
+  readonly kind: string;
+  /** A short description of the function (script name, `owner.name`, or `<inline>`). */
+  readonly func: string;
+  /** The call value, as JSON text. */
+  readonly call: string;
+  /** Who submitted it on the owner's behalf (e.g. `schedule:NAME`), or null for a direct submit. */
+  readonly origin: string | null;
+  /** Milliseconds the job may run. */
+  readonly timeoutMs: number;
+  /** How many times an interrupted run is queued again. */
+  readonly retries: number;
+  readonly created: Date;
+}
+
+/** A job as stored (the result bytes are read separately). */
+export interface StoredJob extends NewJob {
+  readonly state: JobState;
+  readonly started: Date | null;
+  readonly finished: Date | null;
+  readonly progress: StoredJobProgress;
+  readonly error: SerializedError | null;
+  /** Runs started so far (more than one after an interrupted run was queued again). */
+  readonly attempts: number;
+  /** The engine holding the running job's lease, and until when. */
+  readonly leaseOwner: string | null;
+  readonly leaseExpires: Date | null;
+  /** Whether a cancel was asked for while the job ran (the engine running it stops it). */
+  readonly cancelRequested: boolean;
+}
+
+/** How a run ended, as {@link JobStorage.finishJob} records it. */
+export interface JobOutcome {
+  readonly state: 'succeeded' | 'failed' | 'cancelled' | 'timed_out';
+  readonly finished: Date;
+  readonly progress: StoredJobProgress;
+  readonly error?: SerializedError;
+  /** The serialised result, for `succeeded`. */
+  readonly result?: Uint8Array;
+}
+
+/**
+ * Persisted async jobs. Every read and change of one job names its owner: another owner's job is
+ * treated as missing. A running job holds a lease (an engine id and an expiry) that the engine running
+ * it renews; only the lease holder records its progress and outcome.
+ */
+export interface JobStorage {
+  /** Store a new queued job. */
+  insertJob(job: NewJob): Promise<void>;
+  /** One job of `owner`, or null. */
+  getJob(id: string, owner: string): Promise<StoredJob | null>;
+  /** Jobs of `owner`, newest first, optionally of one state, at most `limit`. */
+  listJobs(filter: { owner: string; state?: JobState; limit: number }): Promise<StoredJob[]>;
+  /** The serialised result of a succeeded job of `owner`, or null. */
+  getJobResult(id: string, owner: string): Promise<Uint8Array | null>;
+  /**
+   * In one transaction: if fewer than `maxRunning` jobs run (in any engine), move the oldest queued job
+   * to running under a lease for `engine` until `leaseUntil` (a compare-and-set on its state) and return
+   * it; else null.
+   */
+  claimJob(claim: { engine: string; now: Date; leaseUntil: Date; maxRunning: number }): Promise<StoredJob | null>;
+  /**
+   * Extend the leases `engine` holds on `ids` to `until`. Returns the ids it should stop: deleted,
+   * asked to cancel, or no longer leased to it.
+   */
+  renewLeases(engine: string, ids: readonly string[], until: Date): Promise<string[]>;
+  /** Record progress of a job leased to `engine`. */
+  updateJobProgress(id: string, engine: string, progress: StoredJobProgress): Promise<void>;
+  /** Record a run's outcome if the job is still running under `engine`'s lease; returns whether it was. */
+  finishJob(id: string, engine: string, outcome: JobOutcome): Promise<boolean>;
+  /**
+   * Put a job running under `engine`'s lease back in the queue (an interrupted run with retries left:
+   * `retries` goes down by one). Returns whether it was.
+   */
+  requeueJob(id: string, engine: string): Promise<boolean>;
+  /**
+   * Cancel a job of `owner`: a queued one becomes `cancelled` at once (with `error`); a running one is
+   * marked for its engine to stop. Returns the job after the change, or null when there is none.
+   */
+  cancelJob(id: string, owner: string, error: SerializedError, now: Date): Promise<StoredJob | null>;
+  /**
+   * In one transaction, end every running job whose lease expired before `now` or whose lease holder
+   * `isDead` says is gone: queued again when it has retries left, else `failed` with `error`. Touches
+   * nothing else. Returns the ids changed.
+   */
+  recoverJobs(opts: { now: Date; isDead: (engine: string) => boolean; error: SerializedError }): Promise<string[]>;
+  /** Delete a job of `owner` (whatever its state); returns whether there was one. */
+  deleteJob(id: string, owner: string): Promise<boolean>;
+  /** Delete finished jobs that finished before `before`; returns how many. */
+  purgeJobs(before: Date): Promise<number>;
+}
+
+/** Everything core needs from a storage backend. */
+export interface Storage extends TableStorage, ScriptStorage, GrantStorage, DatastoreStorage, UserStorage, JobStorage, ScheduleStorage {
   /** Where the data lives: a file path, or `:memory:`. */
   readonly location: string;
   /** Release connections. Idempotent. */

@@ -76,6 +76,20 @@ export interface EngineOptions {
    * `engine.users.create()`; every call of a session of another user fails with PRIVILEGE.
    */
   readonly users?: UserMode;
+  /** Jobs (`session.jobs`) running at once on this database file, over all engines open on it. Default 1. */
+  readonly maxConcurrentJobs?: number;
+  /** Finished jobs and their results are deleted this many milliseconds after they finish. Default 7 days. */
+  readonly jobRetentionMs?: number;
+  /** Largest `timeoutMs` a job may ask for (a job's default is 1 800 000, 30 min). Default 43 200 000 (12 h). */
+  readonly maxJobTimeoutMs?: number;
+  /**
+   * Milliseconds a running job's lease lasts unless its engine renews it (it does every third of it).
+   * After an engine dies, other engines on other hosts end its jobs once their leases expire (engines on
+   * the same host see the process is gone at once). Default 30 000.
+   */
+  readonly jobLeaseMs?: number;
+  /** How often the engine looks for jobs queued by other engines and for expired leases, in ms. Default 1000. */
+  readonly jobPollMs?: number;
 }
 
 /**
@@ -129,9 +143,19 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     await storage.close();
     throw asInsituError(e, 'createEngine');
   }
-  return new Engine(storage, runtime, {
-    ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
-    maxResultBytesInFlight: limits.maxResultBytesInFlight,
-    users,
-  });
+  try {
+    return new Engine(storage, runtime, {
+      ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+      maxResultBytesInFlight: limits.maxResultBytesInFlight,
+      users,
+      ...(opts.maxConcurrentJobs === undefined ? {} : { maxConcurrentJobs: opts.maxConcurrentJobs }),
+      ...(opts.jobRetentionMs === undefined ? {} : { jobRetentionMs: opts.jobRetentionMs }),
+      ...(opts.maxJobTimeoutMs === undefined ? {} : { maxJobTimeoutMs: opts.maxJobTimeoutMs }),
+      ...(opts.jobLeaseMs === undefined ? {} : { jobLeaseMs: opts.jobLeaseMs }),
+      ...(opts.jobPollMs === undefined ? {} : { jobPollMs: opts.jobPollMs }),
+    });
+  } catch (e) {
+    await Promise.allSettled([runtime.close(), storage.close()]);
+    throw asInsituError(e, 'createEngine');
+  }
 }

@@ -61,7 +61,35 @@ export const MIGRATIONS: readonly string[] = [
        SELECT owner AS name FROM insitu_scripts UNION SELECT owner FROM insitu_datastores
        UNION SELECT owner FROM insitu_grants UNION SELECT grantee FROM insitu_grants)
      WHERE length(name) BETWEEN 1 AND 128 AND upper(name) <> 'PUBLIC';`,
-  // 4: schedules (a stored apply call and when it fires) and their run log, one row per run. Times are
+  // 4: async jobs. Times are milliseconds since the epoch. \`seq\` orders the queue (submission order);
+  // a running job's lease (holder, expiry) is renewed by the engine running it.
+  `CREATE TABLE insitu_jobs (
+     seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+     id               TEXT NOT NULL UNIQUE,
+     owner            TEXT NOT NULL,
+     kind             TEXT NOT NULL,
+     func             TEXT NOT NULL,
+     call             TEXT NOT NULL,
+     origin           TEXT,
+     state            TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out')),
+     created          INTEGER NOT NULL,
+     started          INTEGER,
+     finished         INTEGER,
+     timeout_ms       INTEGER NOT NULL,
+     retries          INTEGER NOT NULL DEFAULT 0,
+     attempts         INTEGER NOT NULL DEFAULT 0,
+     lease_owner      TEXT,
+     lease_expires    INTEGER,
+     cancel_requested INTEGER NOT NULL DEFAULT 0,
+     partitions_done  INTEGER NOT NULL DEFAULT 0,
+     partitions_total INTEGER,
+     rows_done        INTEGER NOT NULL DEFAULT 0,
+     error            TEXT,
+     result           BLOB
+   );
+   CREATE INDEX insitu_jobs_by_state ON insitu_jobs (state, seq);
+   CREATE INDEX insitu_jobs_by_owner ON insitu_jobs (owner, seq);`,
+  // 5: schedules (a stored apply call and when it fires) and their run log, one row per run. Times are
   // milliseconds since the epoch. `revision` is bumped by every change: engines claim a due run with a
   // compare-and-set on it. A run's outcome columns stay NULL until its job ends.
   `CREATE TABLE insitu_schedules (

@@ -24,6 +24,12 @@ import {
   type StoredScript,
   type StoredUser,
   type UserDeletion,
+  type JobOutcome,
+  type JobState,
+  type NewJob,
+  type SerializedError,
+  type StoredJob,
+  type StoredJobProgress,
   type NewRun,
   type NewSchedule,
   type RunOutcome,
@@ -41,6 +47,7 @@ import { bindable, prepareGuarded, sqlError } from './sqlite-statement-guard.js'
 import { SqliteDatastoreStore } from './sqlite-datastore-store.js';
 import { SqliteGrantStore } from './sqlite-grant-store.js';
 import { SqliteScriptStore } from './sqlite-script-store.js';
+import { SqliteJobStore } from './sqlite-job-store.js';
 import { SqliteScheduleStore } from './sqlite-schedule-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
 import { writeTable } from './sqlite-table-writer.js';
@@ -63,6 +70,7 @@ export class SqliteStorage implements Storage {
   readonly #grants: SqliteGrantStore;
   readonly #datastores: SqliteDatastoreStore;
   readonly #users: SqliteUserStore;
+  readonly #jobs: SqliteJobStore;
   readonly #schedules: SqliteScheduleStore;
   readonly #busyTimeoutMs: number;
   readonly #readers = new Set<BetterSqlite3.Database>();
@@ -85,6 +93,7 @@ export class SqliteStorage implements Storage {
     this.#grants = new SqliteGrantStore(this.#db);
     this.#datastores = new SqliteDatastoreStore(this.#db);
     this.#users = new SqliteUserStore(this.#db);
+    this.#jobs = new SqliteJobStore(this.#db);
     this.#schedules = new SqliteScheduleStore(this.#db);
   }
 
@@ -390,6 +399,73 @@ export class SqliteStorage implements Storage {
   /** @inheritdoc */
   deleteUser(name: string, opts: { cascade: boolean }): Promise<UserDeletion | null> {
     return this.#users.deleteUser(name, opts);
+  }
+
+  // ---- jobs ---------------------------------------------------------------------------------------
+
+  /** @inheritdoc */
+  insertJob(job: NewJob): Promise<void> {
+    return this.#jobs.insertJob(job);
+  }
+
+  /** @inheritdoc */
+  getJob(id: string, owner: string): Promise<StoredJob | null> {
+    return this.#jobs.getJob(id, owner);
+  }
+
+  /** @inheritdoc */
+  listJobs(filter: { owner: string; state?: JobState; limit: number }): Promise<StoredJob[]> {
+    return this.#jobs.listJobs(filter);
+  }
+
+  /** @inheritdoc */
+  getJobResult(id: string, owner: string): Promise<Uint8Array | null> {
+    return this.#jobs.getJobResult(id, owner);
+  }
+
+  /** @inheritdoc */
+  claimJob(claim: { engine: string; now: Date; leaseUntil: Date; maxRunning: number }): Promise<StoredJob | null> {
+    return this.#jobs.claimJob(claim);
+  }
+
+  /** @inheritdoc */
+  renewLeases(engine: string, ids: readonly string[], until: Date): Promise<string[]> {
+    return this.#jobs.renewLeases(engine, ids, until);
+  }
+
+  /** @inheritdoc */
+  updateJobProgress(id: string, engine: string, progress: StoredJobProgress): Promise<void> {
+    return this.#jobs.updateJobProgress(id, engine, progress);
+  }
+
+  /** @inheritdoc */
+  finishJob(id: string, engine: string, outcome: JobOutcome): Promise<boolean> {
+    return this.#jobs.finishJob(id, engine, outcome);
+  }
+
+  /** @inheritdoc */
+  requeueJob(id: string, engine: string): Promise<boolean> {
+    return this.#jobs.requeueJob(id, engine);
+  }
+
+  /** @inheritdoc */
+  cancelJob(id: string, owner: string, error: SerializedError, now: Date): Promise<StoredJob | null> {
+    return this.#jobs.cancelJob(id, owner, error, now);
+  }
+
+  /** @inheritdoc */
+  recoverJobs(opts: { now: Date; isDead: (engine: string) => boolean; error: SerializedError }): Promise<string[]> {
+    return this.#jobs.recoverJobs(opts);
+  }
+
+  /** @inheritdoc */
+  deleteJob(id: string, owner: string): Promise<boolean> {
+    return this.#jobs.deleteJob(id, owner);
+  }
+
+  /** @inheritdoc */
+  purgeJobs(before: Date): Promise<number> {
+    return this.#jobs.purgeJobs(before);
   }
 
   // ---- schedules ----------------------------------------------------------------------------------

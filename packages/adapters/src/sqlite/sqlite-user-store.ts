@@ -58,6 +58,7 @@ export class SqliteUserStore implements UserStorage {
       db.prepare(`DELETE FROM insitu_datastore_objects WHERE owner = ?`).run(name);
       db.prepare(`DELETE FROM insitu_datastores WHERE owner = ?`).run(name);
       const revoked = db.prepare(`DELETE FROM insitu_grants WHERE grantee = ?`).run(name).changes;
+      db.prepare(`DELETE FROM insitu_jobs WHERE owner = ?`).run(name);
       db.prepare(`DELETE FROM insitu_users WHERE name = ?`).run(name);
       return { deleted: true, owned, revoked };
     }).immediate();

@@ -1,0 +1,236 @@
+import type { JobOutcome, JobState, JobStorage, NewJob, SerializedError, StoredJob, StoredJobProgress } from '@insitu/core';
+import type BetterSqlite3 from 'better-sqlite3';
+
+interface JobRow {
+  id: string;
+  owner: string;
+  kind: string;
+  func: string;
+  call: string;
+  origin: string | null;
+  state: JobState;
+  created: number;
+  started: number | null;
+  finished: number | null;
+  timeout_ms: number;
+  retries: number;
+  attempts: number;
+  lease_owner: string | null;
+  lease_expires: number | null;
+  cancel_requested: number;
+  partitions_done: number;
+  partitions_total: number | null;
+  rows_done: number;
+  error: string | null;
+}
+
+/** Every column but the result. */
+const COLUMNS = `id, owner, kind, func, call, origin, state, created, started, finished, timeout_ms, retries, attempts,
+  lease_owner, lease_expires, cancel_requested, partitions_done, partitions_total, rows_done, error`;
+
+const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
+
+function fromRow(r: JobRow): StoredJob {
+  return {
+    id: r.id,
+    owner: r.owner,
+    kind: r.kind,
+    func: r.func,
+    call: r.call,
+    origin: r.origin,
+    state: r.state,
+    created: new Date(r.created),
+    started: date(r.started),
+    finished: date(r.finished),
+    timeoutMs: r.timeout_ms,
+    retries: r.retries,
+    attempts: r.attempts,
+    leaseOwner: r.lease_owner,
+    leaseExpires: date(r.lease_expires),
+    cancelRequested: r.cancel_requested === 1,
+    progress: { partitionsDone: r.partitions_done, partitionsTotal: r.partitions_total, rowsDone: r.rows_done },
+    error: r.error === null ? null : (JSON.parse(r.error) as SerializedError),
+  };
+}
+
+/**
+ * Jobs in the `insitu_jobs` table. Claims, recovery and outcomes are compare-and-set updates inside
+ * IMMEDIATE transactions, so two engines on one file never both run, or both end, one job.
+ */
+export class SqliteJobStore implements JobStorage {
+  readonly #db: BetterSqlite3.Database;
+
+  /** Use the given (migrated) connection. */
+  constructor(db: BetterSqlite3.Database) {
+    this.#db = db;
+  }
+
+  /** @inheritdoc */
+  async insertJob(j: NewJob): Promise<void> {
+    this.#db
+      .prepare(
+        `INSERT INTO insitu_jobs (id, owner, kind, func, call, origin, state, created, timeout_ms, retries)
+         VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
+      )
+      .run(j.id, j.owner, j.kind, j.func, j.call, j.origin, j.created.getTime(), j.timeoutMs, j.retries);
+  }
+
+  /** @inheritdoc */
+  async getJob(id: string, owner: string): Promise<StoredJob | null> {
+    const row = this.#db.prepare(`SELECT ${COLUMNS} FROM insitu_jobs WHERE id = ? AND owner = ?`).get(id, owner) as JobRow | undefined;
+    return row === undefined ? null : fromRow(row);
+  }
+
+  /** @inheritdoc */
+  async listJobs(f: { owner: string; state?: JobState; limit: number }): Promise<StoredJob[]> {
+    const rows =
+      f.state === undefined
+        ? this.#db.prepare(`SELECT ${COLUMNS} FROM insitu_jobs WHERE owner = ? ORDER BY seq DESC LIMIT ?`).all(f.owner, f.limit)
+        : this.#db.prepare(`SELECT ${COLUMNS} FROM insitu_jobs WHERE owner = ? AND state = ? ORDER BY seq DESC LIMIT ?`).all(f.owner, f.state, f.limit);
+    return (rows as JobRow[]).map(fromRow);
+  }
+
+  /** @inheritdoc */
+  async getJobResult(id: string, owner: string): Promise<Uint8Array | null> {
+    const b = this.#db.prepare(`SELECT result FROM insitu_jobs WHERE id = ? AND owner = ? AND state = 'succeeded'`).pluck().get(id, owner) as
+      | Buffer
+      | null
+      | undefined;
+    return b === undefined || b === null ? null : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  }
+
+  /** @inheritdoc */
+  async claimJob(c: { engine: string; now: Date; leaseUntil: Date; maxRunning: number }): Promise<StoredJob | null> {
+    const db = this.#db;
+    return db.transaction((): StoredJob | null => {
+      const running = db.prepare(`SELECT count(*) FROM insitu_jobs WHERE state = 'running'`).pluck().get() as number;
+      if (running >= c.maxRunning) return null;
+      const id = db.prepare(`SELECT id FROM insitu_jobs WHERE state = 'queued' ORDER BY seq LIMIT 1`).pluck().get() as string | undefined;
+      if (id === undefined) return null;
+      const changed = db
+        .prepare(
+          `UPDATE insitu_jobs SET state = 'running', started = ?, attempts = attempts + 1, lease_owner = ?, lease_expires = ?,
+             cancel_requested = 0, partitions_done = 0, partitions_total = NULL, rows_done = 0
+           WHERE id = ? AND state = 'queued'`,
+        )
+        .run(c.now.getTime(), c.engine, c.leaseUntil.getTime(), id).changes;
+      if (changed === 0) return null;
+      return fromRow(db.prepare(`SELECT ${COLUMNS} FROM insitu_jobs WHERE id = ?`).get(id) as JobRow);
+    }).immediate();
+  }
+
+  /** @inheritdoc */
+  async renewLeases(engine: string, ids: readonly string[], until: Date): Promise<string[]> {
+    const db = this.#db;
+    return db.transaction((): string[] => {
+      const stop: string[] = [];
+      const renew = db.prepare(`UPDATE insitu_jobs SET lease_expires = ? WHERE id = ? AND state = 'running' AND lease_owner = ?`);
+      const cancelled = db.prepare(`SELECT cancel_requested FROM insitu_jobs WHERE id = ?`).pluck();
+      for (const id of ids) {
+        if (renew.run(until.getTime(), id, engine).changes === 0 || cancelled.get(id) === 1) stop.push(id);
+      }
+      return stop;
+    }).immediate();
+  }
+
+  /** @inheritdoc */
+  async updateJobProgress(id: string, engine: string, p: StoredJobProgress): Promise<void> {
+    this.#db
+      .prepare(
+        `UPDATE insitu_jobs SET partitions_done = ?, partitions_total = ?, rows_done = ? WHERE id = ? AND state = 'running' AND lease_owner = ?`,
+      )
+      .run(p.partitionsDone, p.partitionsTotal, p.rowsDone, id, engine);
+  }
+
+  /** @inheritdoc */
+  async finishJob(id: string, engine: string, o: JobOutcome): Promise<boolean> {
+    const result = o.result === undefined ? null : Buffer.from(o.result.buffer, o.result.byteOffset, o.result.byteLength);
+    return (
+      this.#db
+        .prepare(
+          `UPDATE insitu_jobs SET state = ?, finished = ?, partitions_done = ?, partitions_total = ?, rows_done = ?, error = ?, result = ?,
+             lease_owner = NULL, lease_expires = NULL
+           WHERE id = ? AND state = 'running' AND lease_owner = ?`,
+        )
+        .run(
+          o.state,
+          o.finished.getTime(),
+          o.progress.partitionsDone,
+          o.progress.partitionsTotal,
+          o.progress.rowsDone,
+          o.error === undefined ? null : JSON.stringify(o.error),
+          result,
+          id,
+          engine,
+        ).changes > 0
+    );
+  }
+
+  /** @inheritdoc */
+  async requeueJob(id: string, engine: string): Promise<boolean> {
+    return (
+      this.#db
+        .prepare(
+          `UPDATE insitu_jobs SET state = 'queued', retries = retries - 1, started = NULL, lease_owner = NULL, lease_expires = NULL
+           WHERE id = ? AND state = 'running' AND lease_owner = ? AND retries > 0`,
+        )
+        .run(id, engine).changes > 0
+    );
+  }
+
+  /** @inheritdoc */
+  async cancelJob(id: string, owner: string, error: SerializedError, now: Date): Promise<StoredJob | null> {
+    const db = this.#db;
+    return db.transaction((): StoredJob | null => {
+      db.prepare(`UPDATE insitu_jobs SET state = 'cancelled', finished = ?, error = ? WHERE id = ? AND owner = ? AND state = 'queued'`).run(
+        now.getTime(),
+        JSON.stringify(error),
+        id,
+        owner,
+      );
+      db.prepare(`UPDATE insitu_jobs SET cancel_requested = 1 WHERE id = ? AND owner = ? AND state = 'running'`).run(id, owner);
+      const row = db.prepare(`SELECT ${COLUMNS} FROM insitu_jobs WHERE id = ? AND owner = ?`).get(id, owner) as JobRow | undefined;
+      return row === undefined ? null : fromRow(row);
+    }).immediate();
+  }
+
+  /** @inheritdoc */
+  async recoverJobs(o: { now: Date; isDead: (engine: string) => boolean; error: SerializedError }): Promise<string[]> {
+    const db = this.#db;
+    return db.transaction((): string[] => {
+      const running = db.prepare(`SELECT id, lease_owner, lease_expires, retries FROM insitu_jobs WHERE state = 'running'`).all() as {
+        id: string;
+        lease_owner: string | null;
+        lease_expires: number | null;
+        retries: number;
+      }[];
+      const ended: string[] = [];
+      const requeue = db.prepare(
+        `UPDATE insitu_jobs SET state = 'queued', retries = retries - 1, started = NULL, lease_owner = NULL, lease_expires = NULL WHERE id = ? AND state = 'running'`,
+      );
+      const fail = db.prepare(
+        `UPDATE insitu_jobs SET state = 'failed', finished = ?, error = ?, lease_owner = NULL, lease_expires = NULL WHERE id = ? AND state = 'running'`,
+      );
+      for (const j of running) {
+        const expired = j.lease_expires === null || j.lease_expires < o.now.getTime();
+        if (!expired && (j.lease_owner === null || !o.isDead(j.lease_owner))) continue;
+        if (j.retries > 0) requeue.run(j.id);
+        else fail.run(o.now.getTime(), JSON.stringify(o.error), j.id);
+        ended.push(j.id);
+      }
+      return ended;
+    }).immediate();
+  }
+
+  /** @inheritdoc */
+  async deleteJob(id: string, owner: string): Promise<boolean> {
+    return this.#db.prepare(`DELETE FROM insitu_jobs WHERE id = ? AND owner = ?`).run(id, owner).changes > 0;
+  }
+
+  /** @inheritdoc */
+  async purgeJobs(before: Date): Promise<number> {
+    return this.#db
+      .prepare(`DELETE FROM insitu_jobs WHERE state NOT IN ('queued', 'running') AND finished < ?`)
+      .run(before.getTime()).changes;
+  }
+}
