@@ -1,4 +1,5 @@
 import { asInsituError, guardedService } from './error-boundary.js';
+import { badInput } from './errors.js';
 import { Lifecycle } from './lifecycle.js';
 import { ApplyRunner, type ApplyDefaults } from './apply-runner.js';
 import { JobService } from './job-service.js';
@@ -24,6 +25,17 @@ export const DEFAULT_USER = 'default';
 export interface SessionOptions {
   /** The user the session acts as. Default {@link DEFAULT_USER}. */
   readonly user?: string;
+}
+
+/** Options of {@link Engine.close}. */
+export interface CloseOptions {
+  /**
+   * What happens to the jobs (scheduled runs included) this engine is running: `'interrupt'` (default)
+   * stops them now and records them `failed` with INTERRUPTED (or queues them again when they have
+   * retries left); `'wait'` lets them finish first, claiming nothing new. Either way no job is left
+   * `running`; queued jobs stay queued for the next engine.
+   */
+  readonly jobs?: 'interrupt' | 'wait';
 }
 
 /** Engine-wide settings: defaults of every apply call, and the budget of result bytes in flight. */
@@ -111,12 +123,17 @@ export class Engine implements AsyncDisposable {
     return new Session(admitted(this.storage, admit), admitted(this.runtime, admit), user, () => this.#life.check(), this.#defaults, this.#directory, jobs, scheduler);
   }
 
-  /** Stop the workers and close the database. Idempotent; later calls on the engine fail with CLOSED. */
-  close(): Promise<void> {
+  /**
+   * Stop the scheduler, end or finish the running jobs (`jobs: 'interrupt' | 'wait'`), stop the workers and
+   * close the database. Idempotent; later calls on the engine fail with CLOSED.
+   */
+  close(opts: CloseOptions = {}): Promise<void> {
+    const mode = opts?.jobs ?? 'interrupt';
+    if (mode !== 'interrupt' && mode !== 'wait') return Promise.reject(badInput(`close() jobs must be 'interrupt' or 'wait', got ${JSON.stringify(mode)}`));
     return this.#life.close(async () => {
       // No new runs fire once close() starts; the runs already claimed are submitted first.
       await this.scheduler.close().catch(() => undefined);
-      await this.jobs.close().catch(() => undefined);
+      await this.jobs.close({ wait: mode === 'wait' }).catch(() => undefined);
       const results = await Promise.allSettled([this.runtime.close(), this.storage.close()]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed !== undefined) throw asInsituError(failed.reason, 'close');

@@ -87,7 +87,7 @@ export { Engine, DEFAULT_USER } from './engine.js';
 export { JobService, DEFAULT_JOB_RETENTION_MS, DEFAULT_JOB_TIMEOUT_MS, DEFAULT_MAX_JOB_TIMEOUT_MS } from './job-service.js';
 export type { JobProgress, JobSettings, JobSpec, JobStatus, ListJobsOptions, WaitJobOptions } from './job-types.js';
 export { SessionJobs } from './session-jobs.js';
-export type { EngineSettings, SessionOptions } from './engine.js';
+export type { CloseOptions, EngineSettings, SessionOptions } from './engine.js';
 export { DatastoreService } from './datastore-service.js';
 export type { ListDatastoresOptions, LoadDatastoreOptions, SaveDatastoreOptions } from './datastore-service.js';
 export { PythonObject, tableFromStored } from './host-values.js';
