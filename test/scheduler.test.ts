@@ -213,6 +213,18 @@ describe('privileges', () => {
     expect(mine.owner).toBe('bob');
     expect((await me.scheduler.get('private')).owner).toBe('alice');
   });
+
+  it('a dropped user\'s schedules are dropped with them and fire no more', async () => {
+    const carol = engine.session({ user: 'carol' });
+    await carol.scheduler.create({ name: 'carols', func: HELLO, schedule: { every: '1m' }, enabled: true });
+    await engine.users.drop('carol');
+    advance(3_600_000);
+    await engine.scheduler.tick();
+    // Nothing ran as carol (in open mode a run as her would have registered her again).
+    expect((await engine.users.list()).map((u) => u.name)).not.toContain('carol');
+    expect(await carol.scheduler.list()).toEqual([]);
+    expect(await carol.scheduler.runs()).toEqual([]);
+  });
 });
 
 describe('bad input', () => {
@@ -233,6 +245,7 @@ describe('bad input', () => {
       [{ ...ok, positional: 'x' }, 'BAD_INPUT', /^positional/],
       [{ ...ok, context: 'admin' }, 'BAD_INPUT', /context/],
       [{ ...ok, maxRuns: 0 }, 'BAD_INPUT', /^maxRuns/],
+      [{ ...ok, options: { timeoutMs: 50_000_000 } }, 'BAD_INPUT', /maxJobTimeoutMs/],
       [{ ...ok, enabled: 'yes' }, 'BAD_INPUT', /^enabled/],
       [{ ...ok, when: 'now' }, 'BAD_INPUT', /^when is not a field/],
       [{ ...ok, schedule: undefined }, 'BAD_INPUT', /^schedule must be/],

@@ -138,6 +138,11 @@ export class SchedulerService {
       },
       '',
     );
+    const timeoutMs = call.options?.timeoutMs;
+    const maxTimeoutMs = this.#jobs.settings.maxJobTimeoutMs;
+    if (timeoutMs !== undefined && timeoutMs > maxTimeoutMs) {
+      throw badInput(`options.timeoutMs of a scheduled run must be at most ${maxTimeoutMs} ms (the engine's maxJobTimeoutMs), got ${timeoutMs}`);
+    }
     const now = this.#now();
     const schedule = checkSchedule(o.schedule, now);
     const enabled = checkBool(o.enabled, 'enabled', false);

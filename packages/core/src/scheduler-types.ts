@@ -108,6 +108,8 @@ export interface SchedulerSettings {
 
 /** What the scheduler needs of the job queue: submit as a user, and read a job back. */
 export interface ScheduleJobs {
+  /** The largest `timeoutMs` a job may ask for. */
+  readonly settings: { readonly maxJobTimeoutMs: number };
   submitAs(owner: string, spec: ApplyCall, opts: { origin?: string }): Promise<{ id: string }>;
   status(owner: string, id: string): Promise<{ state: RunState; started: Date | null; finished: Date | null; error?: InsituError }>;
   result(owner: string, id: string): Promise<ApplyResult>;
