@@ -20,7 +20,7 @@ const GSF_MAIN = [
   'def gsf_main(argc, argv):',
   '    table, cols = argv[0], argv[1:]',
   '    conn = insitu.connect()',
-  '    conn.execute(f"CREATE TABLE {table} (" + ", ".join(f"{c} INTEGER" for c in cols) + ")")',
+  '    conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (" + ", ".join(f"{c} INTEGER" for c in cols) + ")")',
   '    for i in range(1, argc + 1):',
   '        conn.execute(f"INSERT INTO {table} VALUES (" + ", ".join("?" for _ in cols) + ")", [i * (k + 1) for k in range(len(cols))])',
   '    print(f"{argc} rows into {table}")',
