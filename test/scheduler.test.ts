@@ -214,6 +214,42 @@ describe('privileges', () => {
     expect((await me.scheduler.get('private')).owner).toBe('alice');
   });
 
+  it('a write run of one user cannot reach the schedule tables to read or change another\'s', async () => {
+    const before = await me.scheduler.get('private');
+    const attempts = [
+      'SELECT * FROM insitu_schedules',
+      'SELECT stdout FROM insitu_schedule_runs',
+      "UPDATE insitu_schedules SET owner = 'bob'",
+      "UPDATE insitu_schedules SET call = '{}' WHERE owner = 'alice'",
+      "INSERT INTO insitu_schedules (owner, name, call, schedule, enabled, auto_drop, created) VALUES ('alice', 'x', '{}', '{}', 1, 0, 0)",
+      'DELETE FROM insitu_schedule_runs',
+      'DROP TABLE insitu_schedules',
+    ];
+    const source = [
+      'import insitu',
+      '',
+      'def attack(attempts):',
+      '    conn = insitu.connect()',
+      '    codes = []',
+      '    for sql in attempts:',
+      '        try:',
+      '            conn.query(sql) if sql.startswith("SELECT") else conn.execute(sql)',
+      '            codes.append("ran")',
+      '        except insitu.InsituError as e:',
+      '            codes.append(e.code)',
+      '    return codes',
+    ].join('\n');
+    await bob.scheduler.create({ name: 'attack', func: { source }, positional: [attempts], schedule: { every: '1h' }, context: 'write' });
+    await bob.scheduler.runNow('attack');
+    const [run] = await runsEnded(bob, 'attack', 1);
+    expect(run!.state).toBe('succeeded');
+    const codes = (await bob.jobs.result(run!.jobId!)).value as string[];
+    expect(codes).toHaveLength(attempts.length);
+    for (const [i, code] of codes.entries()) expect(['PRIVILEGE', 'BAD_INPUT'], attempts[i]).toContain(code);
+    expect(await me.scheduler.get('private')).toEqual(before);
+    expect((await me.scheduler.list()).map((s) => s.name)).not.toContain('x');
+  });
+
   it('a dropped user\'s schedules are dropped with them and fire no more', async () => {
     const carol = engine.session({ user: 'carol' });
     await carol.scheduler.create({ name: 'carols', func: HELLO, schedule: { every: '1m' }, enabled: true });
