@@ -20,8 +20,6 @@ const FINAL: readonly RunState[] = ['succeeded', 'failed', 'cancelled', 'timed_o
 const TICK_BATCH = 100;
 /** A claimed run whose job was never recorded after this long (its engine died mid-submit) is ended. */
 const SUBMIT_GRACE_MS = 60_000;
-/** Ended runs are purged this long after they end, checked at most once an hour. */
-const RUN_RETENTION_MS = 7 * 24 * 3_600_000;
 
 function notFound(name: unknown): InsituError {
   return new InsituError(ErrorCode.SCHEDULE_NOT_FOUND, `no schedule ${JSON.stringify(String(name).slice(0, 128))}: it does not exist, was dropped, or is not yours`);
@@ -297,7 +295,8 @@ export class SchedulerService {
     const now = Date.now();
     if (now - this.#lastPurge < 3_600_000) return;
     this.#lastPurge = now;
-    await this.#storage.purgeRuns(new Date(now - RUN_RETENTION_MS));
+    // Ended runs are kept as long as finished jobs (jobRetentionMs), checked at most once an hour.
+    await this.#storage.purgeRuns(new Date(now - this.#jobs.settings.jobRetentionMs));
   }
 
   /**

@@ -108,8 +108,8 @@ export interface SchedulerSettings {
 
 /** What the scheduler needs of the job queue: submit as a user, and read a job back. */
 export interface ScheduleJobs {
-  /** The largest `timeoutMs` a job may ask for. */
-  readonly settings: { readonly maxJobTimeoutMs: number };
+  /** The largest `timeoutMs` a job may ask for, and how long finished jobs are kept (the run log's too). */
+  readonly settings: { readonly maxJobTimeoutMs: number; readonly jobRetentionMs: number };
   submitAs(owner: string, spec: ApplyCall, opts: { origin?: string }): Promise<{ id: string }>;
   status(owner: string, id: string): Promise<{ state: RunState; started: Date | null; finished: Date | null; error?: InsituError }>;
   result(owner: string, id: string): Promise<ApplyResult>;
