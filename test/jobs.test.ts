@@ -285,3 +285,43 @@ describe('jobs', () => {
     expect((await me.jobs.wait(id)).state).toBe('succeeded');
   });
 });
+
+describe('jobs under attack', () => {
+  it('a job\'s UDF cannot read or change the jobs table, through insitu.connect() with write access either', async () => {
+    const bob = engine.session({ user: 'bob' });
+    const secret = await me.jobs.submit({ kind: 'doEval', func: { source: 'def f():\n    return "alice-secret"' } });
+    await me.jobs.wait(secret.id);
+    const attempts = [
+      'insitu.connect().query("SELECT * FROM insitu_jobs")',
+      'insitu.connect().query("SELECT result FROM main.insitu_jobs")',
+      'insitu.connect().execute("UPDATE insitu_jobs SET owner = ?", ["bob"])',
+      'insitu.connect().execute("DELETE FROM insitu_jobs")',
+      'insitu.connect().execute("INSERT INTO insitu_jobs (id, owner, kind, func, call, state, created, timeout_ms) SELECT id || \'x\', \'bob\', kind, func, call, state, created, timeout_ms FROM insitu_jobs")',
+    ];
+    for (const attempt of attempts) {
+      const { id } = await bob.jobs.submit({ kind: 'doEval', func: { source: `import insitu\ndef f():\n    return ${attempt}` }, options: { context: 'write' } });
+      const st = await bob.jobs.wait(id);
+      expect(st.state, attempt).toBe('failed');
+      expect(['PRIVILEGE', 'BAD_INPUT', 'PYTHON_ERROR'], `${attempt}: ${st.error?.message}`).toContain(st.error?.code);
+      expect(st.error?.message, attempt).toMatch(/insitu_|engine table|not allowed/i);
+    }
+    expect((await bob.jobs.list()).every((j) => j.owner === 'bob')).toBe(true);
+    await rejectsWith(bob.jobs.result(secret.id), 'JOB_NOT_FOUND');
+    expect((await me.jobs.result(secret.id)).value).toBe('alice-secret');
+  });
+
+  it('a job resolves its script with its owner\'s privileges when it runs: a revoked grant fails it', async () => {
+    const bob = engine.session({ user: 'bob' });
+    await bob.scripts.create('bobs', 'def bobs():\n    return "bob code"');
+    await rejectsWith(me.jobs.submit({ kind: 'doEval', func: { name: 'bobs', owner: 'bob' } }), 'SCRIPT_NOT_FOUND');
+    await bob.grant({ script: 'bobs', to: 'alice' });
+    const blocker = await me.jobs.submit({ kind: 'doEval', func: SLEEP });
+    const queued = await me.jobs.submit({ kind: 'doEval', func: { name: 'bobs', owner: 'bob' } });
+    await until(me, blocker.id, (s) => s.state === 'running');
+    await bob.revoke({ script: 'bobs', to: 'alice' });
+    await me.jobs.cancel(blocker.id);
+    const st = await me.jobs.wait(queued.id);
+    expect(st.state).toBe('failed');
+    expect(st.error?.code).toBe('SCRIPT_NOT_FOUND');
+  });
+});

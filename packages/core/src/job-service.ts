@@ -395,7 +395,12 @@ export class JobService {
         await end('failed', { error: asInsituError(e, 'storing the job result') });
         return;
       }
-      await end('succeeded', { result: bytes });
+      try {
+        await end('succeeded', { result: bytes });
+      } catch (e) {
+        // The result could not be written (too large for the database, disk full): say so.
+        await end('failed', { error: asInsituError(e, 'storing the job result') });
+      }
     } catch {
       // Storage failed while recording: the lease expires and recovery ends the job.
     }

@@ -102,6 +102,8 @@ export class SqliteJobStore implements JobStorage {
   /** @inheritdoc */
   async claimJob(c: { engine: string; now: Date; leaseUntil: Date; maxRunning: number }): Promise<StoredJob | null> {
     const db = this.#db;
+    // Engines poll: look without the write lock first, so an idle queue never takes it.
+    if (db.prepare(`SELECT 1 FROM insitu_jobs WHERE state = 'queued' LIMIT 1`).get() === undefined) return null;
     return db.transaction((): StoredJob | null => {
       const running = db.prepare(`SELECT count(*) FROM insitu_jobs WHERE state = 'running'`).pluck().get() as number;
       if (running >= c.maxRunning) return null;
@@ -197,13 +199,19 @@ export class SqliteJobStore implements JobStorage {
   /** @inheritdoc */
   async recoverJobs(o: { now: Date; isDead: (engine: string) => boolean; error: SerializedError }): Promise<string[]> {
     const db = this.#db;
-    return db.transaction((): string[] => {
-      const running = db.prepare(`SELECT id, lease_owner, lease_expires, retries FROM insitu_jobs WHERE state = 'running'`).all() as {
+    const runningJobs = () =>
+      db.prepare(`SELECT id, lease_owner, lease_expires, retries FROM insitu_jobs WHERE state = 'running'`).all() as {
         id: string;
         lease_owner: string | null;
         lease_expires: number | null;
         retries: number;
       }[];
+    const due = (j: { lease_owner: string | null; lease_expires: number | null }) =>
+      j.lease_expires === null || j.lease_expires < o.now.getTime() || (j.lease_owner !== null && o.isDead(j.lease_owner));
+    // Engines poll: look without the write lock first, so healthy leases never take it.
+    if (!runningJobs().some(due)) return [];
+    return db.transaction((): string[] => {
+      const running = runningJobs();
       const ended: string[] = [];
       const requeue = db.prepare(
         `UPDATE insitu_jobs SET state = 'queued', retries = retries - 1, started = NULL, lease_owner = NULL, lease_expires = NULL WHERE id = ? AND state = 'running'`,
@@ -212,8 +220,7 @@ export class SqliteJobStore implements JobStorage {
         `UPDATE insitu_jobs SET state = 'failed', finished = ?, error = ?, lease_owner = NULL, lease_expires = NULL WHERE id = ? AND state = 'running'`,
       );
       for (const j of running) {
-        const expired = j.lease_expires === null || j.lease_expires < o.now.getTime();
-        if (!expired && (j.lease_owner === null || !o.isDead(j.lease_owner))) continue;
+        if (!due(j)) continue;
         if (j.retries > 0) requeue.run(j.id);
         else fail.run(o.now.getTime(), JSON.stringify(o.error), j.id);
         ended.push(j.id);

@@ -1,0 +1,168 @@
+import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine, type Engine, type Session } from 'insitu';
+import { rejectsWith, tempDatabase } from './helpers.js';
+
+// Jobs across engines on one file: a shared queue, a crashed engine, close and reopen, retention.
+// Two engines stay open for the file (one worker each); the crash tests start a third in a child process.
+const CRASHER = fileURLToPath(new URL('./fixtures/job-crasher.mjs', import.meta.url));
+const db = tempDatabase();
+let a: Engine;
+let b: Engine;
+let alice: Session;
+
+beforeAll(() => {
+  const raw = new Database(db.path);
+  raw.exec("CREATE TABLE runs (tag TEXT, pid INTEGER); INSERT INTO runs VALUES ('seed', 0); CREATE TABLE marks (n INTEGER);");
+  raw.close();
+});
+afterAll(async () => {
+  await Promise.allSettled([a?.close(), b?.close()]);
+  db.cleanup();
+});
+
+/** Run the crasher, kill -9 it once its job has written its mark, and return the job id. */
+function crashWhileRunning(retries: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CRASHER, db.path, String(retries)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    let id = '';
+    child.stderr.on('data', (d) => (err += String(d)));
+    child.stdout.on('data', (d) => {
+      const m = /running (\S+)/.exec(String(d));
+      if (m === null) return;
+      id = m[1]!;
+      const raw = new Database(db.path, { readonly: true });
+      const poll = setInterval(() => {
+        if ((raw.prepare('SELECT count(*) FROM marks').pluck().get() as number) > 0) {
+          clearInterval(poll);
+          raw.close();
+          child.kill('SIGKILL');
+        }
+      }, 50);
+    });
+    child.on('exit', (code, signal) => (signal === 'SIGKILL' && id !== '' ? resolve(id) : reject(new Error(`crasher exited ${code}: ${err}`))));
+  });
+}
+
+describe('a crashed engine', () => {
+  it('a job whose engine was killed is INTERRUPTED for the next engine to open the file; nothing else changes', async () => {
+    // No engine is open on the file while the child runs and dies.
+    const id = await crashWhileRunning(0);
+    const c = await createEngine({ database: db.path, workers: 1 });
+    try {
+      const st = await c.session({ user: 'alice' }).jobs.status(id);
+      expect(st.state).toBe('failed');
+      expect(st.error?.code).toBe('INTERRUPTED');
+      expect(st.finished).not.toBeNull();
+      await rejectsWith(c.session({ user: 'alice' }).jobs.result(id), 'INTERRUPTED');
+      const raw = new Database(db.path, { readonly: true });
+      try {
+        expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
+        // The mark its run wrote stays; nothing else was touched.
+        expect(raw.prepare('SELECT n FROM marks').pluck().all()).toEqual([1]);
+        expect(raw.prepare("SELECT count(*) FROM runs WHERE tag = 'seed'").pluck().get()).toBe(1);
+      } finally {
+        raw.close();
+      }
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('with retries, the interrupted job is queued again and the next engine runs it to the end', async () => {
+    const raw = new Database(db.path);
+    raw.exec('DELETE FROM marks');
+    raw.close();
+    const id = await crashWhileRunning(1);
+    const c = await createEngine({ database: db.path, workers: 1 });
+    try {
+      const me = c.session({ user: 'alice' });
+      const st = await me.jobs.wait(id, { timeoutMs: 30_000 });
+      expect(st.state).toBe('succeeded');
+      expect(st.attempts).toBe(2);
+      // The second run saw the first run's mark.
+      expect((await me.jobs.result(id)).value).toBe(1);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe('jobs on one file, several engines', () => {
+  beforeAll(async () => {
+    [a, b] = await Promise.all([
+      createEngine({ database: db.path, workers: 1, maxConcurrentJobs: 2, jobPollMs: 100 }),
+      createEngine({ database: db.path, workers: 1, maxConcurrentJobs: 2, jobPollMs: 100 }),
+    ]);
+    alice = a.session({ user: 'alice' });
+  });
+
+  it('two engines run a shared queue: every job exactly once, at most maxConcurrentJobs at a time', async () => {
+    const bobOnB = b.session({ user: 'alice' });
+    const source = 'import insitu, os, time\ndef f(tag):\n    time.sleep(0.3)\n    insitu.connect().execute("INSERT INTO runs VALUES (?, ?)", [tag, 1])\n    return tag';
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const s = i % 2 === 0 ? alice : bobOnB;
+      ids.push((await s.jobs.submit({ kind: 'doEval', func: { source }, options: { args: { tag: `t${i}` }, context: 'write' } })).id);
+    }
+    const done = await Promise.all(ids.map((id) => alice.jobs.wait(id)));
+    expect(done.map((d) => d.state)).toEqual(Array(8).fill('succeeded'));
+    expect(done.every((d) => d.attempts === 1)).toBe(true);
+    const rows = (await alice.query("SELECT tag, count(*) AS n FROM runs WHERE tag <> 'seed' GROUP BY tag ORDER BY tag").pull()).toArray().map((r) => r.toJSON());
+    expect(rows.map((r) => ({ ...r, n: Number(r.n) }))).toEqual(Array.from({ length: 8 }, (_, i) => ({ tag: `t${i}`, n: 1 })));
+    // Never more than two running at once: sort the runs' intervals and count overlaps.
+    const edges = done.flatMap((d) => [[d.started!.getTime(), 1], [d.finished!.getTime(), -1]] as const).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    let running = 0;
+    let most = 0;
+    for (const [, d] of edges) most = Math.max(most, (running += d));
+    expect(most).toBeLessThanOrEqual(2);
+    for (const id of ids) expect((await bobOnB.jobs.result(id)).value).toMatch(/^t\d$/);
+  });
+
+  it('closing the engine that runs a job ends it INTERRUPTED at once, never leaving it running', async () => {
+    const { id } = await alice.jobs.submit({ kind: 'doEval', func: { source: 'import time\ndef f():\n    time.sleep(60)' } });
+    let holder: string | null = null;
+    for (let i = 0; i < 400 && holder === null; i++) {
+      const raw = new Database(db.path, { readonly: true });
+      holder = raw.prepare("SELECT lease_owner FROM insitu_jobs WHERE id = ? AND state = 'running'").pluck().get(id) as string | null;
+      raw.close();
+      if (holder === null) await new Promise((r) => setTimeout(r, 25));
+    }
+    const [runner, other] = holder === a.jobs.engineId ? [a, b] : [b, a];
+    expect(runner.jobs.engineId).toBe(holder);
+    const t0 = Date.now();
+    await runner.close();
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    const st = await other.session({ user: 'alice' }).jobs.status(id);
+    expect(st.state).toBe('failed');
+    expect(st.error?.code).toBe('INTERRUPTED');
+    const fresh = await createEngine({ database: db.path, workers: 1, maxConcurrentJobs: 2, jobPollMs: 100 });
+    if (runner === a) {
+      a = fresh;
+      alice = a.session({ user: 'alice' });
+    } else {
+      b = fresh;
+    }
+  });
+
+  it('a result survives close and reopen; finished jobs past jobRetentionMs are purged at open', async () => {
+    const { id } = await alice.jobs.submit({ kind: 'indexApply', times: 3, func: { source: 'def f(i):\n    return {"i": i}' } });
+    const want = (await alice.jobs.wait(id)) && (await alice.jobs.result(id));
+    await a.close();
+    a = await createEngine({ database: db.path, workers: 1, maxConcurrentJobs: 2, jobPollMs: 100 });
+    alice = a.session({ user: 'alice' });
+    const got = await alice.jobs.result(id);
+    expect(got.value).toEqual(want.value);
+    expect(got.partitions.map((p) => p.key)).toEqual([1, 2, 3]);
+    await new Promise((r) => setTimeout(r, 1100));
+    const short = await createEngine({ database: db.path, workers: 1, jobRetentionMs: 1000 });
+    try {
+      await rejectsWith(short.session({ user: 'alice' }).jobs.status(id), 'JOB_NOT_FOUND');
+    } finally {
+      await short.close();
+    }
+  });
+});
