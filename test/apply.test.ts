@@ -356,6 +356,29 @@ describe('indexApply', () => {
   });
 });
 
+describe('positional arguments', () => {
+  const F = { source: 'def f(*a, **k):\n    first = a[0]\n    head = len(first) if hasattr(first, "columns") else first\n    return {"head": head, "rest": list(a[1:]), "k": k}' };
+
+  it('passes them after the input and before the keyword arguments, for every apply kind', async () => {
+    const positional = [5, ['T1', 'ID', 'VAL']];
+    const expected = (head: unknown) => ({ head, rest: positional, k: { z: 1 } });
+    const eval_ = await me.doEval({ source: 'def f(argc, argv, z=0):\n    return {"argc": argc, "argv": argv, "z": z}' }, { positional, args: { z: 1 } });
+    expect(eval_.value).toEqual({ argc: 5, argv: ['T1', 'ID', 'VAL'], z: 1 });
+    expect((await me.tableApply(iris, F, { positional, args: { z: 1 }, inputType: 'frame' })).value).toEqual(expected(5));
+    expect((await me.rowApply(iris, F, { rows: 2, positional, args: { z: 1 }, inputType: 'frame' })).value).toEqual([expected(2), expected(2), expected(1)]);
+    // groupApply over a plain table on a file: the workers read the groups themselves (the other path).
+    expect((await me.groupApply(iris, 'g', F, { positional, args: { z: 1 }, inputType: 'frame' })).value).toEqual([expected(2), expected(2), expected(1)]);
+    expect((await me.indexApply(2, F, { positional, args: { z: 1 } })).value).toEqual([expected(1), expected(2)]);
+  });
+
+  it('are part of the call value and refused when not a JSON array', async () => {
+    const r = await me.run(JSON.parse(JSON.stringify({ kind: 'doEval', func: { source: 'def f(a, b):\n    return [a, b]' }, options: { positional: [1, 'x'] } })));
+    expect(r.value).toEqual([1, 'x']);
+    expect((await rejectsWith(me.doEval(F, { positional: 'x' as never }), 'BAD_INPUT')).message).toMatch(/^positional must be an array/);
+    expect((await rejectsWith(me.run({ kind: 'doEval', func: F, options: { positional: [1n] as never } }), 'BAD_INPUT')).message).toMatch(/call\.options\.positional\[0\] is not JSON-able/);
+  });
+});
+
 describe('errors', () => {
   it('reports Python exceptions as PYTHON_ERROR with the type, traceback line of the user script and partition', async () => {
     const src = '\n\ndef f(df):\n    x = df["x"][0]\n    if x == 3:\n        raise ValueError(f"bad x {x}")\n    return x\n';

@@ -274,3 +274,43 @@ describe('tables without an insitu owner', () => {
     }
   });
 });
+
+describe('SqliteStorage schedules', () => {
+  const at = (ms: number) => new Date(Date.UTC(2026, 0, 1) + ms);
+  const schedule = (name: string) => ({
+    owner: 'alice',
+    name,
+    call: '{"kind":"doEval","func":"f"}',
+    schedule: '{"every":60000}',
+    enabled: true,
+    autoDrop: false,
+    maxRuns: null,
+    nextRun: at(0),
+    created: at(-1),
+  });
+
+  it('lets one of two connections claim a due run, once, and logs it', async () => {
+    const other = new SqliteStorage(join(dir, 'a.db'));
+    try {
+      expect(await storage.insertSchedule(schedule('every_minute'))).toBe(true);
+      expect(await storage.insertSchedule(schedule('every_minute'))).toBe(false);
+      const [a] = await storage.dueSchedules(at(5), 10);
+      const [b] = await other.dueSchedules(at(5), 10);
+      expect(a!.revision).toBe(b!.revision);
+      const advance = { owner: 'alice', name: 'every_minute', revision: a!.revision, nextRun: at(60_000), enabled: true, drop: false };
+      const run = { owner: 'alice', schedule: 'every_minute', trigger: 'schedule' as const, due: at(0), claimed: at(5) };
+      const claims = await Promise.all([storage.claimRun(advance, run), other.claimRun(advance, run)]);
+      expect(claims.filter((c) => c !== null)).toHaveLength(1);
+      expect(await storage.dueSchedules(at(5), 10)).toEqual([]);
+      const s = await other.getSchedule('alice', 'every_minute');
+      expect(s).toMatchObject({ runCount: 1, nextRun: at(60_000), enabled: true });
+      expect(await storage.listRuns({ owner: 'alice', limit: 10 })).toMatchObject([{ schedule: 'every_minute', trigger: 'schedule', due: at(0), jobId: null, outcome: null }]);
+      expect(await storage.listRuns({ owner: 'bob', limit: 10 })).toEqual([]);
+      expect(await storage.getSchedule('bob', 'every_minute')).toBeNull();
+      expect(await storage.deleteSchedule('alice', 'every_minute')).toBe(true);
+      expect(await storage.listRuns({ owner: 'alice', limit: 10 })).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+});

@@ -2,6 +2,7 @@ import {
   checkArgs,
   checkContext,
   checkInputType,
+  checkPositional,
   checkPositiveInt,
   checkTimeout,
   degreeOf,
@@ -30,6 +31,8 @@ export type ApplyKind = (typeof APPLY_KINDS)[number];
 export interface CallOptions {
   /** Keyword arguments for the UDF. */
   readonly args?: Readonly<Record<string, JsonValue>>;
+  /** Positional arguments for the UDF, after its input and before `args`. */
+  readonly positional?: readonly JsonValue[];
   /** Stop the call after this many milliseconds (TIMEOUT). */
   readonly timeoutMs?: number;
   /** What `insitu.connect()` may do: `read` or `write`. */
@@ -43,7 +46,7 @@ export interface CallOptions {
 }
 
 /** The names of {@link CallOptions}, in one place: a new option is added here and in its check. */
-export const CALL_OPTION_NAMES = ['args', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel'] as const;
+export const CALL_OPTION_NAMES = ['args', 'positional', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel'] as const;
 
 /**
  * One apply call. `data` is required by tableApply, rowApply and groupApply (and refused by the
@@ -113,6 +116,7 @@ function checkOptions(v: unknown, prefix: string): CallOptions {
   }
   const out: Record<string, unknown> = {};
   if (v.args !== undefined) out.args = checkArgs(v.args, option('args'));
+  if (v.positional !== undefined) out.positional = checkPositional(v.positional, option('positional'));
   if (v.timeoutMs !== undefined) {
     checkTimeout(v.timeoutMs, option('timeoutMs'));
     out.timeoutMs = v.timeoutMs;

@@ -13,6 +13,11 @@ export interface ApplyOptions {
   /** Keyword arguments for the UDF (JSON-able). Default `{}`. */
   readonly args?: Readonly<Record<string, JsonValue>>;
   /**
+   * Positional arguments for the UDF (JSON-able), passed after the input (the data, or the index of
+   * indexApply) and before `args`: `f(data, *positional, **args)`. Default `[]`.
+   */
+  readonly positional?: readonly JsonValue[];
+  /**
    * Abort the call (CANCELLED): partitions not started never start; a running UDF is interrupted
    * (KeyboardInterrupt) and, if it does not stop within the runtime's grace period, its worker is
    * terminated and replaced.
@@ -80,6 +85,15 @@ export function checkArgs(args: unknown, field = 'args'): Readonly<Record<string
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw badInput(`${field} key ${JSON.stringify(k)} is not a valid Python keyword argument name`);
   }
   return args as Record<string, JsonValue>;
+}
+
+/** Validate positional arguments: an array of JSON-able values. */
+export function checkPositional(positional: unknown, field = 'positional'): readonly JsonValue[] {
+  if (positional === undefined) return [];
+  if (!Array.isArray(positional)) throw badInput(`${field} must be an array of positional arguments`);
+  const bad = findNonJson(positional, field);
+  if (bad !== null) throw badInput(`${bad} is not JSON-able: positional arguments may hold only null, booleans, finite numbers, strings, arrays and plain objects`);
+  return positional as JsonValue[];
 }
 
 /** Validate an input type. */

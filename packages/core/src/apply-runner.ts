@@ -227,6 +227,7 @@ export class ApplyRunner {
             ...(f.func === undefined ? {} : { func: f.func }),
             input: p.input,
             args,
+            ...positionalOf(c.opts),
             user: this.#user,
             host: this.#host,
             context,
@@ -283,6 +284,7 @@ export class ApplyRunner {
             ...(f.func === undefined ? {} : { func: f.func }),
             input: { kind: 'groups', query, by, ordered, inputType },
             args,
+            ...positionalOf(c.opts),
             user: this.#user,
             host: this.#host,
             context,
@@ -339,6 +341,11 @@ interface Ctl {
   readonly signal: AbortSignal | undefined;
   readonly progress: ProgressReporter;
   readonly opts: CallOptions;
+}
+
+/** The task field of a call's positional arguments (none when there are none). */
+function positionalOf(opts: CallOptions): Pick<Task, 'positional'> {
+  return opts.positional === undefined || opts.positional.length === 0 ? {} : { positional: opts.positional };
 }
 
 /** Input rows of a partition, when known without reading it. */

@@ -1,9 +1,13 @@
 import { asInsituError, guardedService } from './error-boundary.js';
+import { badInput } from './errors.js';
 import { Lifecycle } from './lifecycle.js';
 import { ApplyRunner, type ApplyDefaults } from './apply-runner.js';
 import { JobService } from './job-service.js';
 import type { JobSettings } from './job-types.js';
 import { SessionJobs } from './session-jobs.js';
+import { SchedulerService } from './scheduler-service.js';
+import type { SchedulerSettings } from './scheduler-types.js';
+import { SessionScheduler } from './session-scheduler.js';
 import { ResultBudget } from './result-budget.js';
 import { checkResultLimits } from './result-limits.js';
 import type { Runtime } from './runtime.js';
@@ -24,8 +28,19 @@ export interface SessionOptions {
   readonly user?: string;
 }
 
+/** Options of {@link Engine.close}. */
+export interface CloseOptions {
+  /**
+   * What happens to the jobs (scheduled runs included) this engine is running: `'interrupt'` (default)
+   * stops them now and records them `failed` with INTERRUPTED (or queues them again when they have
+   * retries left); `'wait'` lets them finish first, claiming nothing new. Either way no job is left
+   * `running`; queued jobs stay queued for the next engine.
+   */
+  readonly jobs?: 'interrupt' | 'wait';
+}
+
 /** Engine-wide settings: defaults of every apply call, and the budget of result bytes in flight. */
-export interface EngineSettings extends Omit<ApplyDefaults, 'budget'>, JobSettings {
+export interface EngineSettings extends Omit<ApplyDefaults, 'budget'>, JobSettings, SchedulerSettings {
   /**
    * Bytes of partition results that calls still running may hold together (default 1 GiB): a call
    * whose next result would go past it fails with RESULT_TOO_LARGE and releases what it held.
@@ -62,13 +77,16 @@ export class Engine implements AsyncDisposable {
    * on a user's behalf with `jobs.submitAs(owner, spec, { origin })`.
    */
   readonly jobs: JobService;
+  /** The engine's scheduler. Sessions reach it through `session.scheduler`. */
+  readonly scheduler: SchedulerService;
 
   /**
    * Wire a storage backend and a runtime; the engine owns both and closes them. `settings` apply to
    * every call (an invalid one is BAD_INPUT).
    */
   constructor(storage: Storage, runtime: Runtime, settings: EngineSettings = {}) {
-    const { maxResultBytesInFlight, users, maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, ...defaults } = settings;
+    const { maxResultBytesInFlight, users, maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, schedulerClock, schedulerTickMs, ...defaults } =
+      settings;
     this.#directory = new UserDirectory(storage, checkUserMode(users));
     this.users = guardedService(new UserService(storage, this.#directory), 'users', () => this.#life.check());
     this.tables = guardedService(new TableAdmin(storage, this.#directory), 'tables', () => this.#life.check());
@@ -78,14 +96,16 @@ export class Engine implements AsyncDisposable {
     this.#defaults = { ...defaults, budget: this.resultBudget };
     const jobSettings = { maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs };
     // Jobs run as their owner: through that user's admission, as a session of it would.
-    this.jobs = new JobService(
-      storage,
-      (owner) => {
-        const admit = admissionOf(this.#directory, owner);
-        return new ApplyRunner(admitted(storage, admit), admitted(runtime, admit), owner, this.#defaults);
-      },
-      Object.fromEntries(Object.entries(jobSettings).filter(([, v]) => v !== undefined)) as JobSettings,
-    );
+    const runnerFor = (owner: string): ApplyRunner => {
+      const admit = admissionOf(this.#directory, owner);
+      return new ApplyRunner(admitted(storage, admit), admitted(runtime, admit), owner, this.#defaults);
+    };
+    this.jobs = new JobService(storage, runnerFor, Object.fromEntries(Object.entries(jobSettings).filter(([, v]) => v !== undefined)) as JobSettings);
+    this.scheduler = new SchedulerService(storage, this.jobs, runnerFor, {
+      ...(schedulerClock === undefined ? {} : { schedulerClock }),
+      ...(schedulerTickMs === undefined ? {} : { schedulerTickMs }),
+    });
+    this.scheduler.start();
   }
 
   /** Which session users this engine accepts (see {@link EngineSettings.users}). */
@@ -108,13 +128,21 @@ export class Engine implements AsyncDisposable {
     const user = checkUserName(opts.user ?? DEFAULT_USER);
     const admit = admissionOf(this.#directory, user);
     const jobs = new SessionJobs(this.jobs, user, admit);
-    return new Session(admitted(this.storage, admit), admitted(this.runtime, admit), user, () => this.#life.check(), this.#defaults, this.#directory, jobs);
+    const scheduler = new SessionScheduler(this.scheduler, user, admit);
+    return new Session(admitted(this.storage, admit), admitted(this.runtime, admit), user, () => this.#life.check(), this.#defaults, this.#directory, jobs, scheduler);
   }
 
-  /** Stop the workers and close the database. Idempotent; later calls on the engine fail with CLOSED. */
-  close(): Promise<void> {
+  /**
+   * Stop the scheduler, end or finish the running jobs (`jobs: 'interrupt' | 'wait'`), stop the workers and
+   * close the database. Idempotent; later calls on the engine fail with CLOSED.
+   */
+  close(opts: CloseOptions = {}): Promise<void> {
+    const mode = opts?.jobs ?? 'interrupt';
+    if (mode !== 'interrupt' && mode !== 'wait') return Promise.reject(badInput(`close() jobs must be 'interrupt' or 'wait', got ${JSON.stringify(mode)}`));
     return this.#life.close(async () => {
-      await this.jobs.close().catch(() => undefined);
+      // No new runs fire once close() starts; the runs already claimed are submitted first.
+      await this.scheduler.close().catch(() => undefined);
+      await this.jobs.close({ wait: mode === 'wait' }).catch(() => undefined);
       const results = await Promise.allSettled([this.runtime.close(), this.storage.close()]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed !== undefined) throw asInsituError(failed.reason, 'close');

@@ -46,6 +46,8 @@ export const ErrorCode = {
   NOT_READY: 'NOT_READY',
   /** The job's run was cut short by its engine closing or dying (and it had no retries left). */
   INTERRUPTED: 'INTERRUPTED',
+  /** No schedule with that name is visible to the caller (another user's schedule answers the same). */
+  SCHEDULE_NOT_FOUND: 'SCHEDULE_NOT_FOUND',
 } as const;
 
 /** One of the stable {@link ErrorCode} values. */

@@ -102,6 +102,8 @@ export class JobService {
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   readonly #ready: Promise<void>;
   #closed = false;
+  /** Set by close({ wait: true }): no new claims while the running jobs finish. */
+  #draining = false;
   #pumping: Promise<void> | null = null;
   #again = false;
 
@@ -244,10 +246,16 @@ export class JobService {
 
   /**
    * Stop: no more claims or timers; running jobs are interrupted and recorded (`failed` INTERRUPTED, or
-   * queued again when they have retries left) before this resolves.
+   * queued again when they have retries left) before this resolves. With `wait`, the jobs this engine
+   * runs are first let finish (their leases still renewed; nothing new is claimed).
    */
-  async close(): Promise<void> {
+  async close(opts: { wait?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
+    if (opts.wait === true && !this.#draining) {
+      this.#draining = true;
+      await this.#pumping;
+      await Promise.allSettled([...this.#running.values()].map((r) => r.done));
+    }
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
     await this.#ready.catch(() => undefined);
@@ -317,7 +325,7 @@ export class JobService {
     this.#pumping = (async () => {
       do {
         this.#again = false;
-        while (!this.#closed && this.#running.size < this.#s.maxConcurrentJobs) {
+        while (!this.#closed && !this.#draining && this.#running.size < this.#s.maxConcurrentJobs) {
           const now = new Date();
           const job = await this.#storage.claimJob({
             engine: this.engineId,

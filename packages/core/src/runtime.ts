@@ -77,6 +77,8 @@ export interface Task {
   readonly input: TaskInput;
   /** Keyword arguments (JSON-able). */
   readonly args: Readonly<Record<string, JsonValue>>;
+  /** Positional arguments (JSON-able), passed after the input (if any) and before the keyword ones. */
+  readonly positional?: readonly JsonValue[];
   /**
    * The user the call runs as. An interpreter serves one user's calls only: before it serves another
    * user it is replaced by a clean one, so nothing a UDF leaves behind reaches another user.

@@ -11,6 +11,7 @@ import type { ApplyResult } from './result-assembly.js';
 import type { Runtime } from './runtime.js';
 import { ScriptRepository } from './script-repository.js';
 import type { SessionJobs } from './session-jobs.js';
+import type { SessionScheduler } from './session-scheduler.js';
 import type { CreateTableOptions, Storage } from './storage.js';
 import { checkQuerySql } from './data-plan.js';
 import { TableProxy } from './table-proxy.js';
@@ -30,13 +31,15 @@ export class Session {
   readonly datastores: DatastoreService;
   /** Async jobs of this user: submit, status, result, wait, cancel, list, delete. */
   readonly jobs: SessionJobs;
+  /** Schedules of this user: create, enable, disable, runNow, drop, list, get, runs. */
+  readonly scheduler: SessionScheduler;
   readonly #storage: Storage;
   readonly #apply: ApplyRunner;
   readonly #grants: GrantService;
   readonly #check: () => void;
 
   /** @internal Use `engine.session()`. */
-  constructor(storage: Storage, runtime: Runtime, user: string, check: () => void, defaults: ApplyDefaults, users: UserDirectory, jobs: SessionJobs) {
+  constructor(storage: Storage, runtime: Runtime, user: string, check: () => void, defaults: ApplyDefaults, users: UserDirectory, jobs: SessionJobs, scheduler: SessionScheduler) {
     this.user = user;
     this.#storage = storage;
     this.#check = check;
@@ -45,6 +48,7 @@ export class Session {
     this.#grants = new GrantService(storage, user, users);
     this.datastores = guardedService(new DatastoreService(storage, user), 'datastores', check);
     this.jobs = guardedService(jobs, 'jobs', check);
+    this.scheduler = guardedService(scheduler, 'scheduler', check);
   }
 
   /**

@@ -2,6 +2,7 @@ import type { Schema, Table } from 'apache-arrow';
 import type { SerializedError } from './errors.js';
 import type { AuthStorage } from './auth-storage.js';
 import type { TablePrivilegeStorage } from './table-privilege-storage.js';
+import type { ScheduleStorage } from './schedule-storage.js';
 import type { UserStorage } from './user-storage.js';
 import type { RowObject, SqlParam } from './values.js';
 
@@ -369,7 +370,16 @@ export interface JobStorage {
 }
 
 /** Everything core needs from a storage backend. */
-export interface Storage extends TableStorage, TablePrivilegeStorage, ScriptStorage, GrantStorage, DatastoreStorage, UserStorage, AuthStorage, JobStorage {
+export interface Storage
+  extends TableStorage,
+    TablePrivilegeStorage,
+    ScriptStorage,
+    GrantStorage,
+    DatastoreStorage,
+    UserStorage,
+    AuthStorage,
+    JobStorage,
+    ScheduleStorage {
   /** Where the data lives: a file path, or `:memory:`. */
   readonly location: string;
   /** Release connections. Idempotent. */

@@ -28,7 +28,7 @@ describe('ApplyCall as a value', () => {
       limit: 5,
     },
     func: { name: 'f', owner: 'bob' },
-    options: { rows: 2, parallel: true, args: { k: [1, { a: null }] }, inputType: 'records', context: 'read', timeoutMs: 1000 },
+    options: { rows: 2, parallel: true, args: { k: [1, { a: null }] }, positional: [5, ['T1', 'ID']], inputType: 'records', context: 'read', timeoutMs: 1000 },
   };
 
   it('survives JSON unchanged and is validated unchanged', () => {

@@ -101,6 +101,13 @@ export interface EngineOptions {
    * such a table an owner with `engine.tables.setOwner(name, user)`.
    */
   readonly unownedTables?: UnownedTables;
+  /**
+   * The scheduler's clock, in epoch milliseconds: it decides when schedules are due (jobs keep real
+   * time). For tests that drive time instead of sleeping. Default `Date.now`.
+   */
+  readonly schedulerClock?: () => number;
+  /** How often the engine looks for due schedules, in ms. Default 1000. */
+  readonly schedulerTickMs?: number;
 }
 
 /**
@@ -169,6 +176,8 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
       ...(opts.maxJobTimeoutMs === undefined ? {} : { maxJobTimeoutMs: opts.maxJobTimeoutMs }),
       ...(opts.jobLeaseMs === undefined ? {} : { jobLeaseMs: opts.jobLeaseMs }),
       ...(opts.jobPollMs === undefined ? {} : { jobPollMs: opts.jobPollMs }),
+      ...(opts.schedulerClock === undefined ? {} : { schedulerClock: opts.schedulerClock }),
+      ...(opts.schedulerTickMs === undefined ? {} : { schedulerTickMs: opts.schedulerTickMs }),
     });
   } catch (e) {
     await Promise.allSettled([runtime.close(), storage.close()]);

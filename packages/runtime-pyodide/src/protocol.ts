@@ -42,6 +42,8 @@ export interface RunRequest {
   readonly input: WireInput;
   /** Keyword arguments as JSON text. */
   readonly argsJson: string;
+  /** Positional arguments (after the input, before the keyword ones) as JSON text of an array. */
+  readonly positionalJson: string;
   /** Identifies the call in the worker's requests back to the engine. */
   readonly callId: number;
   /** What `insitu.connect()` may do in this call. */

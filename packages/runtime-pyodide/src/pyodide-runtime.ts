@@ -248,6 +248,7 @@ export class PyodideRuntime implements Runtime {
         func: task.func ?? null,
         input,
         argsJson: JSON.stringify(task.args),
+        positionalJson: JSON.stringify(task.positional ?? []),
         callId,
         context: task.context ?? 'read',
         control,

@@ -396,6 +396,7 @@ export class PythonHost {
       input_type: req.input.kind === 'index' || req.input.kind === 'none' ? 'auto' : req.input.inputType,
       index: req.input.kind === 'index' ? req.input.index : undefined,
       args_json: req.argsJson,
+      positional_json: req.positionalJson,
       max_output_bytes: this.#config.limits.maxOutputBytes,
       max_result_bytes: this.#config.limits.maxResultBytes,
     };

@@ -66,6 +66,7 @@ function taskOf(id: number, t: SandboxTask): Task {
     ...(t.func === undefined ? {} : { func: t.func }),
     input,
     args: t.args as Task['args'],
+    ...(t.positional === undefined ? {} : { positional: t.positional as Task['positional'] & object }),
     ...(t.context === undefined ? {} : { context: t.context }),
     user: t.user,
     ...(t.host ? { host: hostFor(id, t.user) } : {}),

@@ -17,6 +17,8 @@ export interface SandboxTask {
   readonly func?: string;
   readonly input: WireInput;
   readonly args: Readonly<Record<string, unknown>>;
+  /** Positional arguments after the input (absent: none). */
+  readonly positional?: readonly unknown[];
   readonly context?: ContextMode;
   /** The user the call runs as. */
   readonly user: string;

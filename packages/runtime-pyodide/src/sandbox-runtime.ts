@@ -219,6 +219,7 @@ export class SandboxRuntime implements Runtime {
       ...(task.func === undefined ? {} : { func: task.func }),
       input: wireInput(task.input),
       args: task.args,
+      ...(task.positional === undefined || task.positional.length === 0 ? {} : { positional: task.positional }),
       ...(task.context === undefined ? {} : { context: task.context }),
       user: task.user,
       host: task.host !== undefined,

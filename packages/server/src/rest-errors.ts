@@ -83,6 +83,7 @@ const STATUS: Record<ErrorCode, number> = {
   JOB_NOT_FOUND: 404,
   NOT_READY: 409,
   INTERRUPTED: 500,
+  SCHEDULE_NOT_FOUND: 404,
 };
 
 /** Status and body for anything a handler threw. Unknown errors are 500 without internals. */

@@ -116,6 +116,40 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX insitu_jobs_by_state ON insitu_jobs (state, seq);
    CREATE INDEX insitu_jobs_by_owner ON insitu_jobs (owner, seq);`,
+  // 7: schedules (a stored apply call and when it fires) and their run log, one row per run. Times are
+  // milliseconds since the epoch. `revision` is bumped by every change: engines claim a due run with a
+  // compare-and-set on it. A run's outcome columns stay NULL until its job ends.
+  `CREATE TABLE insitu_schedules (
+     owner     TEXT NOT NULL,
+     name      TEXT NOT NULL,
+     call      TEXT NOT NULL,
+     schedule  TEXT NOT NULL,
+     enabled   INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+     auto_drop INTEGER NOT NULL CHECK (auto_drop IN (0, 1)),
+     max_runs  INTEGER,
+     run_count INTEGER NOT NULL DEFAULT 0,
+     next_run  INTEGER,
+     created   INTEGER NOT NULL,
+     revision  INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (owner, name)
+   ) WITHOUT ROWID;
+   CREATE INDEX insitu_schedules_due ON insitu_schedules (next_run) WHERE enabled = 1;
+   CREATE TABLE insitu_schedule_runs (
+     id          INTEGER PRIMARY KEY AUTOINCREMENT,
+     owner       TEXT NOT NULL,
+     schedule    TEXT NOT NULL,
+     run_trigger TEXT NOT NULL CHECK (run_trigger IN ('schedule', 'manual')),
+     due         INTEGER,
+     claimed     INTEGER NOT NULL,
+     job_id      TEXT,
+     state       TEXT,
+     started     INTEGER,
+     finished    INTEGER,
+     stdout      TEXT,
+     error       TEXT
+   );
+   CREATE INDEX insitu_schedule_runs_by_owner ON insitu_schedule_runs (owner, schedule, id);
+   CREATE INDEX insitu_schedule_runs_open ON insitu_schedule_runs (id) WHERE state IS NULL;`,
 ];
 
 /** Bring the database up to the latest schema version. Refuses a database from a newer insitu. */

@@ -36,6 +36,12 @@ import {
   type SerializedError,
   type StoredJob,
   type StoredJobProgress,
+  type NewRun,
+  type NewSchedule,
+  type RunOutcome,
+  type ScheduleAdvance,
+  type StoredRun,
+  type StoredSchedule,
 } from '@insitu/core';
 import type { Schema, Table } from 'apache-arrow';
 import Database from 'better-sqlite3';
@@ -51,6 +57,7 @@ import { SqliteDatastoreStore } from './sqlite-datastore-store.js';
 import { SqliteGrantStore } from './sqlite-grant-store.js';
 import { SqliteScriptStore } from './sqlite-script-store.js';
 import { SqliteJobStore } from './sqlite-job-store.js';
+import { SqliteScheduleStore } from './sqlite-schedule-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
 import { writeTable } from './sqlite-table-writer.js';
 import { writeWhenUnlocked } from './sqlite-write-wait.js';
@@ -77,6 +84,7 @@ export class SqliteStorage implements Storage {
   readonly #users: SqliteUserStore;
   readonly #jobs: SqliteJobStore;
   readonly #auth: SqliteAuthStore;
+  readonly #schedules: SqliteScheduleStore;
   readonly #busyTimeoutMs: number;
   readonly #readers = new Set<BetterSqlite3.Database>();
   readonly #access: SqliteTableAccess;
@@ -105,6 +113,7 @@ export class SqliteStorage implements Storage {
     this.#access = new SqliteTableAccess(this.#db, new SqliteTablePrivileges(this.#db, this.unownedTables));
     this.#jobs = new SqliteJobStore(this.#db);
     this.#auth = new SqliteAuthStore(this.#db);
+    this.#schedules = new SqliteScheduleStore(this.#db);
   }
 
   /** Whether the database lives only in this connection's memory. */
@@ -560,6 +569,78 @@ export class SqliteStorage implements Storage {
   /** @inheritdoc */
   loginRevoked(id: string): Promise<boolean> {
     return this.#auth.loginRevoked(id);
+  }
+
+  // ---- schedules ----------------------------------------------------------------------------------
+
+  /** @inheritdoc */
+  insertSchedule(s: NewSchedule): Promise<boolean> {
+    return this.#schedules.insertSchedule(s);
+  }
+
+  /** @inheritdoc */
+  getSchedule(owner: string, name: string): Promise<StoredSchedule | null> {
+    return this.#schedules.getSchedule(owner, name);
+  }
+
+  /** @inheritdoc */
+  listSchedules(owner: string): Promise<StoredSchedule[]> {
+    return this.#schedules.listSchedules(owner);
+  }
+
+  /** @inheritdoc */
+  setScheduleEnabled(owner: string, name: string, enabled: boolean, nextRun: Date | null): Promise<boolean> {
+    return this.#schedules.setScheduleEnabled(owner, name, enabled, nextRun);
+  }
+
+  /** @inheritdoc */
+  deleteSchedule(owner: string, name: string): Promise<boolean> {
+    return this.#schedules.deleteSchedule(owner, name);
+  }
+
+  /** @inheritdoc */
+  dueSchedules(now: Date, limit: number): Promise<StoredSchedule[]> {
+    return this.#schedules.dueSchedules(now, limit);
+  }
+
+  /** @inheritdoc */
+  claimRun(advance: ScheduleAdvance, run: NewRun): Promise<number | null> {
+    return this.#schedules.claimRun(advance, run);
+  }
+
+  /** @inheritdoc */
+  insertRun(run: NewRun): Promise<number | null> {
+    return this.#schedules.insertRun(run);
+  }
+
+  /** @inheritdoc */
+  setRunJob(id: number, jobId: string): Promise<void> {
+    return this.#schedules.setRunJob(id, jobId);
+  }
+
+  /** @inheritdoc */
+  finishRun(id: number, outcome: RunOutcome): Promise<void> {
+    return this.#schedules.finishRun(id, outcome);
+  }
+
+  /** @inheritdoc */
+  openRuns(limit: number): Promise<StoredRun[]> {
+    return this.#schedules.openRuns(limit);
+  }
+
+  /** @inheritdoc */
+  listRuns(filter: { owner: string; schedule?: string; limit: number }): Promise<StoredRun[]> {
+    return this.#schedules.listRuns(filter);
+  }
+
+  /** @inheritdoc */
+  lastRuns(owner: string, schedules: readonly string[]): Promise<Map<string, StoredRun>> {
+    return this.#schedules.lastRuns(owner, schedules);
+  }
+
+  /** @inheritdoc */
+  purgeRuns(before: Date): Promise<number> {
+    return this.#schedules.purgeRuns(before);
   }
 
   /** @inheritdoc */

@@ -110,6 +110,9 @@ export class SqliteUserStore implements UserStorage {
         db.prepare(`DELETE FROM insitu_grants WHERE grantee = ?`).run(name).changes +
         db.prepare(`DELETE FROM insitu_table_grants WHERE grantee = ?`).run(name).changes;
       db.prepare(`DELETE FROM insitu_jobs WHERE owner = ?`).run(name);
+      // Their schedules would otherwise fire as them (and, in open mode, register the name again).
+      db.prepare(`DELETE FROM insitu_schedules WHERE owner = ?`).run(name);
+      db.prepare(`DELETE FROM insitu_schedule_runs WHERE owner = ?`).run(name);
       db.prepare(`DELETE FROM insitu_users WHERE name = ?`).run(name);
       return { deleted: true, owned, revoked };
     }).immediate();

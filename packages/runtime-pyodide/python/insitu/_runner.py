@@ -261,7 +261,7 @@ def _error_result(e):
     return {"ok": False, "error": error}
 
 
-def _call(code, defs, task, kwargs, columns_in):
+def _call(code, defs, task, kwargs, columns_in, positional=()):
     """Run the UDF once in a fresh namespace with stdout/stderr captured (each up to the task's
     ``max_output_bytes``). Returns (value, stdout, stderr); raises TaskError (its stdout so far in
     ``details``)."""
@@ -280,11 +280,11 @@ def _call(code, defs, task, kwargs, columns_in):
             fn = _pick(ns, defs, name, task.get("func"))
             kind = task["input_kind"]
             if kind == "data":
-                value = fn(make_input(columns_in, task["input_type"]), **kwargs)
+                value = fn(make_input(columns_in, task["input_type"]), *positional, **kwargs)
             elif kind == "index":
-                value = fn(task["index"], **kwargs)
+                value = fn(task["index"], *positional, **kwargs)
             else:
-                value = fn(**kwargs)
+                value = fn(*positional, **kwargs)
         except TaskError:
             raise
         except BaseException as e:  # noqa: BLE001 - every UDF failure (SystemExit too) is reported
@@ -300,12 +300,18 @@ def _call(code, defs, task, kwargs, columns_in):
     return value, out.getvalue(), err.getvalue()
 
 
+def _positional(task):
+    """The task's positional arguments (a list; none when the host sent none)."""
+    return json.loads(task.get("positional_json") or "[]")
+
+
 def run(task, columns_in):
-    """Run one task. ``task``: dict with source, name, func, input_kind, input_type, index, args_json.
+    """Run one task. ``task``: dict with source, name, func, input_kind, input_type, index, args_json,
+    positional_json (a JSON array: arguments after the input, before the keyword ones).
     ``columns_in``: ordered dict of column name -> values for data input, else None."""
     try:
         code, defs = _compile(task["source"], task["name"])
-        value, stdout, stderr = _call(code, defs, task, json.loads(task["args_json"]), columns_in)
+        value, stdout, stderr = _call(code, defs, task, json.loads(task["args_json"]), columns_in, _positional(task))
         result = convert_result(value, _max_result_bytes(task))
         result["ok"] = True
         result["stdout"] = stdout
@@ -330,11 +336,12 @@ def run_groups(task, groups):
     try:
         code, defs = _compile(task["source"], task["name"])
         kwargs = json.loads(task["args_json"])
+        positional = _positional(task)
     except TaskError as e:
         return {"results": [_error_result(e)], "stacked": None}
     for columns_in in groups:
         try:
-            value, stdout, stderr = _call(code, defs, task, kwargs, columns_in)
+            value, stdout, stderr = _call(code, defs, task, kwargs, columns_in, positional)
             cols = table_columns(value)
             if cols is None:
                 result = convert_result(value, limit)
