@@ -354,7 +354,7 @@ describe('status codes', () => {
     expect(route.body.code).toBe('NOT_FOUND');
   });
 
-  it('413 for a body over bodyLimit, 415 for a non-JSON body, 406 for Arrow of a non-table, 403 for SQL reaching outside the database, 501 for asyncFlag (until jobs land)', async () => {
+  it('413 for a body over bodyLimit, 415 for a non-JSON body, 406 for Arrow of a non-table, 403 for SQL reaching outside the database', async () => {
     const big = await call(`${API}/do-eval/echo`, alice, { parameters: JSON.stringify({ x: 'y'.repeat(70 * 1024) }) });
     expect(big.status).toBe(413);
     expect(big.body.code).toBe('BODY_TOO_LARGE');
@@ -366,9 +366,6 @@ describe('status codes', () => {
     const outside = await call(`${API}/table-apply/count_rows`, alice, { input: "select load_extension('/tmp/evil.so')" });
     expect(outside.status).toBe(403);
     expect(outside.body.code).toBe('PRIVILEGE');
-    const async = await call(`${API}/do-eval/echo`, alice, { asyncFlag: true });
-    expect(async.status).toBe(501);
-    expect(async.body.code).toBe('NOT_IMPLEMENTED');
   });
 });
 

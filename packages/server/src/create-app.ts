@@ -1,6 +1,7 @@
 import { badInput, type Engine } from '@insitu/core';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { registerAuthRoutes } from './auth-routes.js';
+import { registerJobRoutes } from './job-routes.js';
 import { registerPyScriptRoutes } from './py-script-routes.js';
 import { errorAnswer, RestCode, RestError } from './rest-errors.js';
 import { resolveServerOptions, type ServerOptions } from './server-options.js';
@@ -60,6 +61,8 @@ export async function createApp(engine: Engine, opts: ServerOptions = {}): Promi
   const ctx = { engine, tokens, outputLimit: o.outputLimit };
   registerPyScriptRoutes(app, '/oml/api', ctx);
   registerPyScriptRoutes(app, '/oml/tenants/:tenant/databases/:db/api', ctx);
+  registerJobRoutes(app, '/oml/api', ctx);
+  registerJobRoutes(app, '/oml/tenants/:tenant/databases/:db/api', ctx);
   await app.ready();
   return app;
 }

@@ -4,7 +4,7 @@ import { authenticate } from './auth-routes.js';
 import { BODY_SCHEMAS, DEFAULT_ENV, restCallOf, type ApplyBody, type RestApplyKind, type RestCall } from './rest-call.js';
 import { RestCode, RestError } from './rest-errors.js';
 import { ARROW_STREAM, arrowResult, checkOutputLimit, restResult } from './rest-result.js';
-import { runCall } from './run-call.js';
+import { applyCallOf, runCall } from './run-call.js';
 import type { TokenService } from './token-service.js';
 
 /** What the py-scripts routes need from the server. */
@@ -18,7 +18,7 @@ export interface PyScriptContext {
 const KINDS: readonly RestApplyKind[] = ['do-eval', 'table-apply', 'row-apply', 'group-apply', 'index-apply'];
 
 /** The signed-in user's session, or 401. */
-async function sessionOf(ctx: PyScriptContext, req: FastifyRequest): Promise<Session> {
+export async function sessionOf(ctx: PyScriptContext, req: FastifyRequest): Promise<Session> {
   const claims = await authenticate(ctx.tokens, req);
   return ctx.engine.session({ user: claims.user });
 }
@@ -32,19 +32,27 @@ function hangUpSignal(reply: FastifyReply): AbortSignal {
   return ctl.signal;
 }
 
+/** The `origin` of a job submitted over REST (`jobs.status().origin`); with graphicsFlag its result answers `{ID, DATA, IMAGE}` entries. */
+export const REST_ORIGIN = 'rest';
+/** The origin of a REST job submitted with `graphicsFlag: true`. */
+export const REST_GRAPHICS_ORIGIN = 'rest graphicsFlag';
+
 /**
- * Start `call` as a job and answer 201 with its Location. Not available until the jobs API lands:
- * then this submits `call` through `session.jobs` and the job routes answer its status and result.
+ * Submit `call` as a job of the session's user (the same call value the sync path runs; `timeout`
+ * becomes the job's timeoutMs, 1800 s when not given) and answer 201 with the job's Location.
  */
-async function submitAsync(_session: Session, _call: RestCall, _reply: FastifyReply): Promise<never> {
-  throw new RestError(501, RestCode.NOT_IMPLEMENTED, 'asyncFlag is not supported by this server yet (asynchronous jobs are still to come): send the request without asyncFlag to run it synchronously');
+async function submitAsync(ctx: PyScriptContext, session: Session, call: RestCall, req: FastifyRequest, reply: FastifyReply, prefix: string): Promise<FastifyReply> {
+  const value = await applyCallOf(session, call);
+  const { id } = await ctx.engine.jobs.submitAs(session.user, value, { origin: call.graphics ? REST_GRAPHICS_ORIGIN : REST_ORIGIN });
+  return reply.status(201).header('Location', `${baseUrl(req, prefix)}/v1/jobs/${encodeURIComponent(id)}`).send();
 }
 
 function metadata(base: string) {
   return { version: 'v1', isLatest: true, lifecycle: 'active', links: [{ rel: 'self', href: `${base}/v1` }, { rel: 'scripts', href: `${base}/v1/scripts` }] };
 }
 
-function baseUrl(req: FastifyRequest, prefix: string): string {
+/** The absolute URL of `prefix`'s py-scripts base for this request (`.../py-scripts`), tenant and database filled in. */
+export function baseUrl(req: FastifyRequest, prefix: string): string {
   const path = prefix.replace(':tenant', encodeURIComponent((req.params as { tenant?: string }).tenant ?? '')).replace(':db', encodeURIComponent((req.params as { db?: string }).db ?? ''));
   return `${req.protocol}://${req.host}${path}/py-scripts`;
 }
@@ -79,7 +87,7 @@ export function registerPyScriptRoutes(app: FastifyInstance, prefix: string, ctx
       if (call.times !== undefined && call.times > ctx.outputLimit) {
         throw new RestError(400, RestCode.OUTPUT_LIMIT, `Output exceeds maximum length ${ctx.outputLimit} (outputLimit): times = ${call.times} gives as many items; ask for fewer, or start the server with a larger outputLimit`);
       }
-      if (call.async) return submitAsync(session, call, reply);
+      if (call.async) return submitAsync(ctx, session, call, req, reply, prefix);
       const arrow = (req.headers.accept ?? '').toLowerCase().includes(ARROW_STREAM);
       const result = await runCall(session, call, hangUpSignal(reply));
       checkOutputLimit(kind, result, ctx.outputLimit);

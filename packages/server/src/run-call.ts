@@ -1,5 +1,23 @@
-import { quoteIdentifier, type ApplyResult, type FuncRef, type Session, type TableProxy } from '@insitu/core';
-import type { RestCall } from './rest-call.js';
+import { callOf, quoteIdentifier, type ApplyCall, type ApplyKind, type ApplyResult, type FuncRef, type Session, type TableProxy } from '@insitu/core';
+import type { RestApplyKind, RestCall } from './rest-call.js';
+
+/** The library's apply kind of each REST endpoint. */
+export const APPLY_KIND_OF: Readonly<Record<RestApplyKind, ApplyKind>> = {
+  'do-eval': 'doEval',
+  'table-apply': 'tableApply',
+  'row-apply': 'rowApply',
+  'group-apply': 'groupApply',
+  'index-apply': 'indexApply',
+};
+
+/** The REST endpoint of each apply kind (how a job's result is shaped). */
+export const REST_KIND_OF: Readonly<Record<ApplyKind, RestApplyKind>> = {
+  doEval: 'do-eval',
+  tableApply: 'table-apply',
+  rowApply: 'row-apply',
+  groupApply: 'group-apply',
+  indexApply: 'index-apply',
+};
 
 /** The proxy of a call's input: its query, rows with a NULL dropped when `naOmit`, ordered by `orderBy`. */
 async function inputOf(session: Session, call: RestCall): Promise<TableProxy> {
@@ -12,22 +30,31 @@ async function inputOf(session: Session, call: RestCall): Promise<TableProxy> {
   return proxy;
 }
 
+/**
+ * A REST request as the library's call value ({@link ApplyCall}): what the sync path runs now and the
+ * async path submits as a job, so both run the same call. `timeout` becomes `timeoutMs`.
+ */
+export async function applyCallOf(session: Session, call: RestCall): Promise<ApplyCall> {
+  const func: FuncRef = call.func.owner === undefined ? call.func.name : { name: call.func.name, owner: call.func.owner };
+  const kind = APPLY_KIND_OF[call.kind];
+  const hasData = kind === 'tableApply' || kind === 'rowApply' || kind === 'groupApply';
+  const options = {
+    args: call.args,
+    ...(call.timeoutS === undefined ? {} : { timeoutMs: call.timeoutS * 1000 }),
+    ...(hasData && call.inputType !== undefined ? { inputType: call.inputType } : {}),
+    ...(kind === 'rowApply' && call.rows !== undefined ? { rows: call.rows } : {}),
+    ...(kind === 'rowApply' || kind === 'groupApply' || kind === 'indexApply' ? { parallel: call.parallel > 1 ? call.parallel : false } : {}),
+  };
+  const parts = {
+    func,
+    ...(hasData ? { data: await inputOf(session, call) } : {}),
+    ...(kind === 'groupApply' ? { by: call.groupBy ?? [] } : {}),
+    ...(kind === 'indexApply' ? { times: call.times ?? 1 } : {}),
+  };
+  return callOf(kind, parts, options).call;
+}
+
 /** Run a call now, as `session`'s user; `signal` aborts it (a client that hung up). */
 export async function runCall(session: Session, call: RestCall, signal: AbortSignal): Promise<ApplyResult> {
-  const func: FuncRef = call.func.owner === undefined ? call.func.name : { name: call.func.name, owner: call.func.owner };
-  const base = { args: call.args, signal, ...(call.timeoutS === undefined ? {} : { timeoutMs: call.timeoutS * 1000 }) };
-  const data = { ...base, ...(call.inputType === undefined ? {} : { inputType: call.inputType }) };
-  const parallel = call.parallel > 1 ? call.parallel : false;
-  switch (call.kind) {
-    case 'do-eval':
-      return session.doEval(func, base);
-    case 'table-apply':
-      return session.tableApply(await inputOf(session, call), func, data);
-    case 'row-apply':
-      return session.rowApply(await inputOf(session, call), func, { ...data, parallel, ...(call.rows === undefined ? {} : { rows: call.rows }) });
-    case 'group-apply':
-      return session.groupApply(await inputOf(session, call), call.groupBy ?? [], func, { ...data, parallel });
-    case 'index-apply':
-      return session.indexApply(call.times ?? 1, func, { ...base, parallel });
-  }
+  return session.run(await applyCallOf(session, call), { signal });
 }
