@@ -324,4 +324,18 @@ describe('jobs under attack', () => {
     expect(st.state).toBe('failed');
     expect(st.error?.code).toBe('SCRIPT_NOT_FOUND');
   });
+
+  it('one user cannot fill the queue: past maxQueuedJobsPerUser (100) a submit is TOO_MANY_JOBS, and others still submit', async () => {
+    const carol = engine.session({ user: 'carol' });
+    const running = await carol.jobs.submit({ kind: 'doEval', func: SLEEP });
+    await until(carol, running.id, (s) => s.state === 'running');
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i++) ids.push((await carol.jobs.submit({ kind: 'doEval', func: SLEEP })).id);
+    const e = await rejectsWith(carol.jobs.submit({ kind: 'doEval', func: SLEEP }), 'TOO_MANY_JOBS');
+    expect(e.message).toMatch(/maxQueuedJobsPerUser/);
+    expect(await carol.jobs.list({ state: 'queued', limit: 1000 })).toHaveLength(100);
+    const other = await me.jobs.submit({ kind: 'doEval', func: SLEEP });
+    for (const id of [other.id, ...ids, running.id]) await (id === other.id ? me : carol).jobs.cancel(id);
+    expect(await carol.jobs.list({ state: 'queued', limit: 1000 })).toHaveLength(0);
+  }, 60_000);
 });

@@ -85,7 +85,7 @@ export class Engine implements AsyncDisposable {
    * every call (an invalid one is BAD_INPUT).
    */
   constructor(storage: Storage, runtime: Runtime, settings: EngineSettings = {}) {
-    const { maxResultBytesInFlight, users, maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, schedulerClock, schedulerTickMs, ...defaults } =
+    const { maxResultBytesInFlight, users, maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser, schedulerClock, schedulerTickMs, ...defaults } =
       settings;
     this.#directory = new UserDirectory(storage, checkUserMode(users));
     this.users = guardedService(new UserService(storage, this.#directory), 'users', () => this.#life.check());
@@ -94,7 +94,7 @@ export class Engine implements AsyncDisposable {
     this.storage = storage;
     this.runtime = runtime;
     this.#defaults = { ...defaults, budget: this.resultBudget };
-    const jobSettings = { maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs };
+    const jobSettings = { maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser };
     // Jobs run as their owner: through that user's admission, as a session of it would.
     const runnerFor = (owner: string): ApplyRunner => {
       const admit = admissionOf(this.#directory, owner);

@@ -48,6 +48,8 @@ export const ErrorCode = {
   INTERRUPTED: 'INTERRUPTED',
   /** No schedule with that name is visible to the caller (another user's schedule answers the same). */
   SCHEDULE_NOT_FOUND: 'SCHEDULE_NOT_FOUND',
+  /** The user already has as many jobs waiting as the engine allows (`maxQueuedJobsPerUser`). */
+  TOO_MANY_JOBS: 'TOO_MANY_JOBS',
 } as const;
 
 /** One of the stable {@link ErrorCode} values. */

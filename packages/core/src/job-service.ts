@@ -30,6 +30,7 @@ function settingsOf(s: JobSettings): Required<JobSettings> {
     maxJobTimeoutMs: n(s.maxJobTimeoutMs, 'maxJobTimeoutMs', DEFAULT_MAX_JOB_TIMEOUT_MS),
     jobLeaseMs: n(s.jobLeaseMs, 'jobLeaseMs', 30_000),
     jobPollMs: n(s.jobPollMs, 'jobPollMs', 1000),
+    maxQueuedJobsPerUser: n(s.maxQueuedJobsPerUser, 'maxQueuedJobsPerUser', 100),
   };
 }
 
@@ -162,6 +163,11 @@ export class JobService {
     await this.#runnerFor(owner).preflight(call);
     await this.#ready;
     this.#checkOpen();
+    // One user's submissions (a REST token, a tight schedule) must not fill the queue for everyone.
+    const max = this.#s.maxQueuedJobsPerUser;
+    if ((await this.#storage.listJobs({ owner, state: 'queued', limit: max })).length >= max) {
+      throw new InsituError(ErrorCode.TOO_MANY_JOBS, `user ${owner} already has ${max} queued jobs (the engine's maxQueuedJobsPerUser); wait for some to start, or cancel some`);
+    }
     const id = randomUUID();
     await this.#storage.insertJob({
       id,

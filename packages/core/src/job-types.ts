@@ -81,4 +81,6 @@ export interface JobSettings {
   readonly jobLeaseMs?: number;
   /** How often an engine looks for queued jobs of other engines and for expired leases. Default 1000. */
   readonly jobPollMs?: number;
+  /** Jobs one user may have queued (submitted, not yet running) at once; one more is TOO_MANY_JOBS. Default 100. */
+  readonly maxQueuedJobsPerUser?: number;
 }

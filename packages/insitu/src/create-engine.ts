@@ -83,6 +83,8 @@ export interface EngineOptions {
   readonly users?: UserMode;
   /** Jobs (`session.jobs`) running at once on this database file, over all engines open on it. Default 1. */
   readonly maxConcurrentJobs?: number;
+  /** Jobs one user may have queued at once (submitted, not yet running); one more is TOO_MANY_JOBS. Default 100. */
+  readonly maxQueuedJobsPerUser?: number;
   /** Finished jobs and their results are deleted this many milliseconds after they finish. Default 7 days. */
   readonly jobRetentionMs?: number;
   /** Largest `timeoutMs` a job may ask for (a job's default is 1 800 000, 30 min). Default 43 200 000 (12 h). */
@@ -176,6 +178,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
       ...(opts.maxJobTimeoutMs === undefined ? {} : { maxJobTimeoutMs: opts.maxJobTimeoutMs }),
       ...(opts.jobLeaseMs === undefined ? {} : { jobLeaseMs: opts.jobLeaseMs }),
       ...(opts.jobPollMs === undefined ? {} : { jobPollMs: opts.jobPollMs }),
+      ...(opts.maxQueuedJobsPerUser === undefined ? {} : { maxQueuedJobsPerUser: opts.maxQueuedJobsPerUser }),
       ...(opts.schedulerClock === undefined ? {} : { schedulerClock: opts.schedulerClock }),
       ...(opts.schedulerTickMs === undefined ? {} : { schedulerTickMs: opts.schedulerTickMs }),
     });

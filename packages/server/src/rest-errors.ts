@@ -84,6 +84,7 @@ const STATUS: Record<ErrorCode, number> = {
   NOT_READY: 409,
   INTERRUPTED: 500,
   SCHEDULE_NOT_FOUND: 404,
+  TOO_MANY_JOBS: 429,
 };
 
 /** Status and body for anything a handler threw. Unknown errors are 500 without internals. */
