@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine, createServer, type Engine, type RestServer } from 'insitu';
+import { tempDatabase } from './helpers.js';
+
+/**
+ * Red team of the REST server (issue 14): attacks over real HTTP on 127.0.0.1 against a real engine in
+ * the default isolation. Each test is an attack that must fail; one that still succeeds is recorded
+ * with `it.fails` and explained.
+ */
+
+const BASE = '/oml/api/py-scripts/v1';
+const TOKEN = '/omlusers/api/oauth2/v1/token';
+const LIMIT = 100;
+
+describe('REST red team', () => {
+  const db = tempDatabase();
+  let engine: Engine;
+  let server: RestServer;
+  let alice: string;
+  let bob: string;
+
+  async function signIn(username: string, password: string): Promise<string> {
+    const r = await fetch(server.url + TOKEN, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'password', username, password }),
+    });
+    expect(r.status).toBe(200);
+    return ((await r.json()) as { accessToken: string }).accessToken;
+  }
+
+  async function post(path: string, body: unknown, token: string): Promise<{ status: number; json: { result?: unknown; code?: string; errorMessage?: string } }> {
+    const r = await fetch(server.url + BASE + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+    });
+    return { status: r.status, json: (await r.json()) as { result?: unknown; code?: string } };
+  }
+
+  beforeAll(async () => {
+    engine = await createEngine({ database: db.path, users: 'registered', workers: 2 });
+    await engine.users.create('alice', { password: 'alice-password' });
+    await engine.users.create('bob', { password: 'bob-password' });
+    const s = engine.session({ user: 'alice' });
+    await s.create('T', Array.from({ length: 20 }, (_, i) => ({ id: i, g: i % 4 })));
+    await s.scripts.create('items', 'def items(df=None, n=10):\n    return list(range(n))\n', { global: true });
+    await s.scripts.create('keys', 'def keys(n=10):\n    return {str(i): i for i in range(n)}\n', { global: true });
+    server = await createServer(engine, { outputLimit: LIMIT });
+    alice = await signIn('alice', 'alice-password');
+    bob = await signIn('bob', 'bob-password');
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.close();
+    await engine?.close();
+    db.cleanup();
+  });
+
+  describe('outputLimit counts every item the answer holds', () => {
+    // Against main, row- and index-apply counted one item per partition, whatever each returned: 10
+    // indexes of 60 items each (600 items) passed a limit of 100, while group-apply counted the same
+    // lists' items and refused. A dict counted 1 however many keys it had (the anchor counts len()).
+    it('index-apply with a list per index', async () => {
+      const r = await post('/index-apply/items', { times: 10, parameters: JSON.stringify({ n: 60 }) }, alice);
+      expect(r.status).toBe(400);
+      expect(r.json.code).toBe('OUTPUT_LIMIT');
+      expect(r.json.errorMessage).toContain(`${LIMIT}`);
+    });
+
+    it('row-apply with a list per chunk', async () => {
+      const r = await post('/row-apply/items', { input: 'select * from T', rows: 2, parameters: JSON.stringify({ n: 20 }) }, alice);
+      expect(r.status).toBe(400);
+      expect(r.json.code).toBe('OUTPUT_LIMIT');
+    });
+
+    it('do-eval returning a dict with more keys than the limit', async () => {
+      const r = await post('/do-eval/keys', { parameters: JSON.stringify({ n: LIMIT + 1 }) }, alice);
+      expect(r.status).toBe(400);
+      expect(r.json.code).toBe('OUTPUT_LIMIT');
+    });
+
+    it('answers within the limit still pass', async () => {
+      const r = await post('/index-apply/items', { times: 10, parameters: JSON.stringify({ n: 10 }) }, alice);
+      expect(r.status).toBe(200);
+      expect((r.json.result as unknown[][]).flat()).toHaveLength(100);
+      expect((await post('/do-eval/keys', { parameters: JSON.stringify({ n: LIMIT }) }, bob)).status).toBe(200);
+    });
+  });
+});
