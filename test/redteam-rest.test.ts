@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, createServer, type Engine, type RestServer } from 'insitu';
 import { tempDatabase } from './helpers.js';
@@ -46,7 +47,9 @@ describe('REST red team', () => {
     await s.create('T', Array.from({ length: 20 }, (_, i) => ({ id: i, g: i % 4 })));
     await s.scripts.create('items', 'def items(df=None, n=10):\n    return list(range(n))\n', { global: true });
     await s.scripts.create('keys', 'def keys(n=10):\n    return {str(i): i for i in range(n)}\n', { global: true });
-    server = await createServer(engine, { outputLimit: LIMIT });
+    await s.scripts.create('one', 'def one():\n    return 1\n', { global: true });
+    await s.scripts.create('nap', 'import time\ndef nap(s=0):\n    time.sleep(s)\n    return s\n', { global: true });
+    server = await createServer(engine, { outputLimit: LIMIT, requestTimeoutS: 1 });
     alice = await signIn('alice', 'alice-password');
     bob = await signIn('bob', 'bob-password');
   }, 120_000);
@@ -86,5 +89,61 @@ describe('REST red team', () => {
       expect((r.json.result as unknown[][]).flat()).toHaveLength(100);
       expect((await post('/do-eval/keys', { parameters: JSON.stringify({ n: LIMIT }) }, bob)).status).toBe(200);
     });
+  });
+
+  it('a client that trickles its request body is cut off (requestTimeoutS) and the server keeps serving', async () => {
+    // Against main, Fastify's default requestTimeout of 0 let an unauthenticated client that sends one
+    // byte a second hold its connection (and a file descriptor) for as long as it liked: still open after
+    // 80 s. Enough of them exhaust the server's descriptors.
+    const port = Number(new URL(server.url).port);
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+    const start = Date.now();
+    socket.write(`POST ${BASE}/do-eval/one HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+    const trickle = setInterval(() => socket.writable && socket.write(' '), 200);
+    try {
+      const end = await Promise.race([closed, new Promise<number>((resolve) => setTimeout(() => resolve(-1), 8000))]);
+      expect(end, 'the server still holds the connection after 8 s').toBeGreaterThan(0);
+      expect(end - start).toBeLessThan(4000);
+      expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+    expect((await post('/do-eval/one', {}, bob)).json.result).toBe(1);
+  });
+
+  it('connections that send nothing, or stop inside their headers, are closed after requestTimeoutS', async () => {
+    // Against main, Node's request and headers timeouts only start at a request's first byte: a socket
+    // that sent nothing, or half a header and then nothing, was still open after 20 s (and made
+    // server.close() wait for it). Thousands of them exhaust the server's file descriptors.
+    const port = Number(new URL(server.url).port);
+    const start = Date.now();
+    const openFor = (first: string) =>
+      new Promise<number>((resolve) => {
+        const socket = net.connect(port, '127.0.0.1', () => first !== '' && socket.write(first));
+        socket.on('error', () => {});
+        const give = setTimeout(() => {
+          socket.destroy();
+          resolve(-1);
+        }, 8000);
+        socket.on('close', () => {
+          clearTimeout(give);
+          resolve(Date.now() - start);
+        });
+      });
+    const [silent, halfHeader] = await Promise.all([openFor(''), openFor(`POST ${BASE}/do-eval/one HTTP/1.1\r\nHost: x\r\n`)]);
+    expect(silent, 'a silent connection is still open after 8 s').toBeGreaterThan(0);
+    expect(halfHeader, 'a connection stopped inside its headers is still open after 8 s').toBeGreaterThan(0);
+    expect(Math.max(silent, halfHeader)).toBeLessThan(4000);
+  });
+
+  it('a call may still run longer than requestTimeoutS once its request has arrived', async () => {
+    const r = await post('/do-eval/nap', { parameters: JSON.stringify({ s: 2.5 }) }, bob);
+    expect(r.status).toBe(200);
+    expect(r.json.result).toBe(2.5);
   });
 });
