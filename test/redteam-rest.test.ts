@@ -30,11 +30,12 @@ describe('REST red team', () => {
     return ((await r.json()) as { accessToken: string }).accessToken;
   }
 
-  async function post(path: string, body: unknown, token: string): Promise<{ status: number; json: { result?: unknown; code?: string; errorMessage?: string } }> {
+  async function post(path: string, body: unknown, token: string, signal?: AbortSignal): Promise<{ status: number; json: { result?: unknown; code?: string; errorMessage?: string } }> {
     const r = await fetch(server.url + BASE + path, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify(body),
+      ...(signal === undefined ? {} : { signal }),
     });
     return { status: r.status, json: (await r.json()) as { result?: unknown; code?: string } };
   }
@@ -47,6 +48,7 @@ describe('REST red team', () => {
     await s.create('T', Array.from({ length: 20 }, (_, i) => ({ id: i, g: i % 4 })));
     await s.scripts.create('items', 'def items(df=None, n=10):\n    return list(range(n))\n', { global: true });
     await s.scripts.create('keys', 'def keys(n=10):\n    return {str(i): i for i in range(n)}\n', { global: true });
+    await s.scripts.create('spin', 'def spin():\n    while True:\n        pass\n', { global: true });
     await s.scripts.create('one', 'def one():\n    return 1\n', { global: true });
     await s.scripts.create('nap', 'import time\ndef nap(s=0):\n    time.sleep(s)\n    return s\n', { global: true });
     server = await createServer(engine, { outputLimit: LIMIT, requestTimeoutS: 1 });
@@ -146,4 +148,27 @@ describe('REST red team', () => {
     expect(r.status).toBe(200);
     expect(r.json.result).toBe(2.5);
   });
+
+  it.fails('one user cannot starve another: with every worker spinning for alice, bob still gets an answer', async () => {
+    // Still open: the server (and the engine under it) has no per-user share of the workers and no
+    // default call timeout, so one user's requests without `timeout` that never return hold every
+    // worker, and everyone else's calls queue behind them for as long as that user keeps the
+    // connections open. Closing it is a scheduling decision (a per-user cap on calls in flight, a
+    // server-wide default or maximum timeout, or fair queueing in the engine), not a local fix.
+    const hold = new AbortController();
+    const spinning = [0, 1].map(() => post('/do-eval/spin', {}, alice, hold.signal).catch(() => null));
+    let bobs: Promise<unknown> = Promise.resolve();
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const asked = post('/do-eval/one', {}, bob);
+      bobs = asked;
+      const answer = await Promise.race([asked, new Promise<null>((r) => setTimeout(() => r(null), 8000))]);
+      expect(answer?.json.result, 'bob waited 8 s behind alice').toBe(1);
+    } finally {
+      // Hanging up cancels alice's calls, which frees the workers for the rest of the file (and bob's
+      // call then runs).
+      hold.abort();
+      await Promise.all([...spinning, bobs]);
+    }
+  }, 30_000);
 });
