@@ -149,6 +149,24 @@ describe('REST red team', () => {
     expect(r.json.result).toBe(2.5);
   });
 
+  it('long script and owner names are reachable through the owner path', async () => {
+    // Against main, Fastify's maxParamLength of 100 made a script or owner name past 100 characters in
+    // the path (128 are allowed; a user name of 12 non-Latin letters is 108 once percent-encoded) a 414
+    // whose body had no errorMessage or code: such a user's granted scripts could not be run over REST.
+    const owner = 'Ωmega-' + 'ü'.repeat(30);
+    const name = 's'.repeat(128);
+    await engine.users.create(owner, {});
+    const s = engine.session({ user: owner });
+    await s.scripts.create(name, `def ${name}():\n    return 7\n`);
+    await s.grant({ script: name, to: 'bob' });
+    const r = await post(`/do-eval/${name}/${encodeURIComponent(owner)}`, {}, bob);
+    expect(r.status).toBe(200);
+    expect(r.json.result).toBe(7);
+    const hidden = await post(`/do-eval/${name}/${encodeURIComponent(owner)}`, {}, alice);
+    expect(hidden.status).toBe(404);
+    expect(hidden.json.code).toBe('SCRIPT_NOT_FOUND');
+  });
+
   it.fails('one user cannot starve another: with every worker spinning for alice, bob still gets an answer', async () => {
     // Still open: the server (and the engine under it) has no per-user share of the workers and no
     // default call timeout, so one user's requests without `timeout` that never return hold every

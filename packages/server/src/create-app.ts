@@ -44,6 +44,9 @@ export async function createApp(engine: Engine, opts: ServerOptions = {}): Promi
   const app = Fastify({
     bodyLimit: o.bodyLimit,
     requestTimeout: requestTimeoutMs,
+    // Script and user names are up to 128 characters; a user name's may take 12 bytes each in the path
+    // (4 UTF-8 bytes, percent-encoded). Past Fastify's default of 100 such names were unreachable (414).
+    routerOptions: { maxParamLength: 2048 },
     http: { headersTimeout: Math.min(60_000, requestTimeoutMs), connectionsCheckingInterval: Math.min(30_000, Math.max(250, requestTimeoutMs / 4)) },
     logger: false,
     // Bodies are checked as sent: no type coercion, no silently dropped fields.
