@@ -34,6 +34,7 @@ interface ServeOptions {
   osSandbox: 'bubblewrap' | 'none';
   bodyLimit?: number;
   outputLimit?: number;
+  requestTimeout?: number;
   tokenTtl?: number;
   refreshMax?: number;
 }
@@ -50,6 +51,7 @@ program
   .option('--os-sandbox <mode>', "'bubblewrap' (default) or 'none' (trusted code only)", 'bubblewrap')
   .option('--body-limit <bytes>', 'largest request body (default 1 MiB)', integer('body-limit', 1))
   .option('--output-limit <n>', 'most rows/items in a result (default 5000)', integer('output-limit', 1))
+  .option('--request-timeout <s>', 'seconds a client may take to send a request (default 30)', integer('request-timeout', 1))
   .option('--token-ttl <s>', 'seconds an access token is valid (default 3600)', integer('token-ttl', 1))
   .option('--refresh-max <s>', 'seconds after sign-in that tokens can be refreshed (default 28800)', integer('refresh-max', 1))
   .action(async (o: ServeOptions) => {
@@ -61,6 +63,7 @@ program
       host: o.host,
       ...(o.bodyLimit === undefined ? {} : { bodyLimit: o.bodyLimit }),
       ...(o.outputLimit === undefined ? {} : { outputLimit: o.outputLimit }),
+      ...(o.requestTimeout === undefined ? {} : { requestTimeoutS: o.requestTimeout }),
       ...(o.tokenTtl === undefined ? {} : { tokenTtlS: o.tokenTtl }),
       ...(o.refreshMax === undefined ? {} : { refreshMaxS: o.refreshMax }),
       ...(secret === undefined || secret === '' ? {} : { secret }),

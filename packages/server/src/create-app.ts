@@ -1,4 +1,6 @@
 import { badInput, type Engine } from '@insitu/core';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerJobRoutes } from './job-routes.js';
@@ -37,13 +39,27 @@ export async function createApp(engine: Engine, opts: ServerOptions = {}): Promi
     throw badInput("the REST server needs an engine that takes registered users only: createEngine({ users: 'registered' })");
   }
   const tokens = new TokenService(engine.storage, await signingKey(engine.storage, o.secret), { ttlS: o.tokenTtlS, refreshMaxS: o.refreshMaxS });
+  // Node checks unfinished requests every connectionsCheckingInterval (30 s by default): a quarter
+  // of the limit keeps the cut-off within 1.25 times it. Headers get no longer than the whole request.
+  const requestTimeoutMs = o.requestTimeoutS * 1000;
   const app = Fastify({
     bodyLimit: o.bodyLimit,
+    requestTimeout: requestTimeoutMs,
+    // Script and user names are up to 128 characters; a user name's may take 12 bytes each in the path
+    // (4 UTF-8 bytes, percent-encoded). Past Fastify's default of 100 such names were unreachable (414).
+    routerOptions: { maxParamLength: 2048 },
+    http: { headersTimeout: Math.min(60_000, requestTimeoutMs), connectionsCheckingInterval: Math.min(30_000, Math.max(250, requestTimeoutMs / 4)) },
     logger: false,
     // Bodies are checked as sent: no type coercion, no silently dropped fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
     return503OnClosing: true,
   });
+  // Node's timeouts start at a request's first byte: a connection that sends nothing, or stops inside
+  // its headers, would stay open for ever (and hold server.close()). Until its first request arrives, a
+  // connection idle for requestTimeoutS is closed (Node destroys a socket that times out with no request
+  // to tell); from then on Node's own timeouts apply, and a call may run as long as its `timeout`.
+  app.server.on('connection', (socket: Socket) => socket.setTimeout(requestTimeoutMs));
+  app.server.on('request', (req: IncomingMessage) => req.socket.setTimeout(0));
   // A POST without a body is an empty one (do-eval needs no fields).
   app.addHook('preValidation', async (req) => {
     if (req.body === undefined || req.body === null) req.body = {};

@@ -62,19 +62,22 @@ export function groupKeyText(key: unknown): string {
   return JSON.stringify(values);
 }
 
-function countOf(v: ResultValue | ResultValue[]): number {
+/** Rows or items of one value, as `len(result)` counts them in the anchor: a table's rows, a list's items, an object's keys; 1 for anything else. */
+function itemsOf(v: ResultValue): number {
   if (v instanceof Table) return v.numRows;
   if (Array.isArray(v)) return v.length;
+  if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) return Object.keys(v).length;
   return 1;
 }
 
 /**
- * Rows or items in the answer, as compared with `outputLimit`: a table's rows, a list's items; for
- * group-apply the rows (or one item) of every group added up.
+ * Rows or items in the answer, as compared with `outputLimit`: for do-eval and table-apply those of
+ * the value; for the partitioned calls (row-, group- and index-apply) those of every partition's
+ * value added up, so a list per chunk, group or index counts its items, not 1.
  */
 export function resultSize(kind: RestApplyKind, r: ApplyResult): number {
-  if (kind === 'group-apply') return r.partitions.reduce((n, p) => n + countOf(p.value), 0);
-  return countOf(r.value);
+  if (kind === 'do-eval' || kind === 'table-apply') return itemsOf(r.value as ResultValue);
+  return r.partitions.reduce((n, p) => n + itemsOf(p.value), 0);
 }
 
 /** Refuse a result over `limit` rows/items with a 400 naming the limit. */

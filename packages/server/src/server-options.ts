@@ -10,6 +10,12 @@ export interface ServerOptions {
   readonly bodyLimit?: number;
   /** Most rows (tables) or items (lists, groups) a result may have; larger ones are 400 `OUTPUT_LIMIT`. Default 5000, as in OML4Py. */
   readonly outputLimit?: number;
+  /**
+   * Seconds a client may take to send a whole request (headers and body); a slower one is answered 408
+   * and disconnected, so clients that trickle bytes cannot hold connections open. It does not bound
+   * how long a call runs (that is `timeout`). Default 30.
+   */
+  readonly requestTimeoutS?: number;
   /** Seconds an access token is valid. Default 3600. */
   readonly tokenTtlS?: number;
   /** Seconds after sign-in during which tokens can be refreshed. Default 28800 (8 h). */
@@ -28,6 +34,7 @@ export interface ResolvedServerOptions {
   readonly host: string;
   readonly bodyLimit: number;
   readonly outputLimit: number;
+  readonly requestTimeoutS: number;
   readonly tokenTtlS: number;
   readonly refreshMaxS: number;
   readonly secret: string | Uint8Array | undefined;
@@ -53,6 +60,7 @@ export function resolveServerOptions(opts: ServerOptions = {}): ResolvedServerOp
     host,
     bodyLimit: positive(opts.bodyLimit, 'bodyLimit', 1_048_576),
     outputLimit: positive(opts.outputLimit, 'outputLimit', 5000),
+    requestTimeoutS: positive(opts.requestTimeoutS, 'requestTimeoutS', 30),
     tokenTtlS: positive(opts.tokenTtlS, 'tokenTtlS', 3600),
     refreshMaxS: positive(opts.refreshMaxS, 'refreshMaxS', 28_800),
     secret,
