@@ -185,6 +185,8 @@ export interface WorkerConfig {
  */
 export interface ChannelOffer {
   readonly insituChannel: MessagePort;
+  /** The offering worker's thread id: it has booted (its interpreter works). */
+  readonly threadId: number;
 }
 
 /** Anything a worker replies. */

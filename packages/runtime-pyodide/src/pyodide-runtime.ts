@@ -100,6 +100,9 @@ export interface PyodideRuntimeOptions extends WorkerLimitOptions {
   readonly onStuckWorker?: () => void;
 }
 
+/** How long after a booting thread's offer it is terminated, when it was asked to be while booting. */
+const BOOTED_GRACE_MS = 50;
+
 /** A terminated worker that has not exited after this long is stuck in native code. */
 const STUCK_AFTER_MS = 2000;
 
@@ -128,6 +131,10 @@ export class PyodideRuntime implements Runtime {
   readonly #pool: Piscina;
   /** Threads being terminated, watched for not exiting. */
   readonly #watched = new Set<Worker>();
+  /** Threads that have booted (offered their channel). */
+  readonly #booted = new Set<number>();
+  /** Threads to terminate once they have booted (see #terminate). */
+  readonly #terminateWhenBooted = new Set<number>();
   readonly #onStuck: (() => void) | undefined;
   /** Which worker runs each task: one user per interpreter. */
   readonly #scheduler: UserScheduler;
@@ -184,7 +191,13 @@ export class PyodideRuntime implements Runtime {
       loadBalancer: scheduler.balancer,
     });
     this.#pool.on('workerCreate', () => scheduler.sync());
-    this.#pool.on('workerDestroy', () => queueMicrotask(() => scheduler.sync()));
+    this.#pool.on('workerDestroy', () =>
+      queueMicrotask(() => {
+        const live = new Set(this.#pool.threads.map((w) => w.threadId));
+        for (const id of this.#booted) if (!live.has(id)) this.#booted.delete(id);
+        scheduler.sync();
+      }),
+    );
     const onLog = opts.onLog ?? writeRuntimeLogToStderr;
     // Each worker posts its end of a channel to the engine once, at start (see worker.ts), and its console output.
     this.#pool.on('message', (m: unknown) => {
@@ -197,6 +210,11 @@ export class PyodideRuntime implements Runtime {
         return;
       }
       if (!isChannelOffer(m)) return;
+      this.#booted.add(m.threadId);
+      if (this.#terminateWhenBooted.delete(m.threadId)) {
+        // piscina counts the thread as ready just after its offer: give that message time to arrive.
+        setTimeout(() => this.#terminate(m.threadId), BOOTED_GRACE_MS).unref();
+      }
       const port = m.insituChannel;
       serveHostChannel(port, (id) => this.#calls.get(id));
       port.once('close', () => port.removeAllListeners());
@@ -319,6 +337,13 @@ export class PyodideRuntime implements Runtime {
   #terminate(threadId: number, known?: Worker): void {
     this.#lastTerminated = Date.now();
     this.#scheduler.retire(threadId);
+    // piscina replaces a thread that exits before it is ready only once: it then takes every later
+    // such exit for a worker that cannot boot and stops replacing threads at all, and the pool
+    // dwindles to none. So a thread still booting is terminated as soon as it has booted.
+    if (!this.#booted.has(threadId) && this.#pool.threads.some((w) => w.threadId === threadId)) {
+      this.#terminateWhenBooted.add(threadId);
+      return;
+    }
     // piscina may have dropped a thread it terminated itself (an aborted task) from its list already.
     const worker = known ?? this.#pool.threads.find((w) => w.threadId === threadId);
     if (worker === undefined) return;

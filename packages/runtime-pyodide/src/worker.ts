@@ -43,10 +43,11 @@ export default (async () => {
   if (config.sandboxed === true) hardenInterpreter(py);
   setThreadId(threadId);
   const host = await PythonHost.create(py, config);
-  const port = host.channel.open();
-  const offer: ChannelOffer = { insituChannel: port };
-  parentPort?.postMessage(offer, [port]);
   if (config.sandboxed === true) await (await import('./frozen-realm.js')).freezeRealm();
+  // Last before the handler is returned (and piscina counts the thread as ready): see PyodideRuntime#terminate.
+  const port = host.channel.open();
+  const offer: ChannelOffer = { insituChannel: port, threadId };
+  parentPort?.postMessage(offer, [port]);
   return (req: WorkerRequest): WorkerResponse => {
     // After a fatal error the reply says so and the pool terminates this thread (see PyodideRuntime).
     const res = req.type === 'run' ? host.run(req) : host.inspect(req);
