@@ -3,6 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, createServer, type Engine, type RestServer } from 'insitu';
 import { tempDatabase } from './helpers.js';
 
+/** The server's syncTimeoutS: every sync call of this file ends within it. */
+const SYNC_TIMEOUT_S = 4;
+
 /**
  * Red team of the REST server (issue 14): attacks over real HTTP on 127.0.0.1 against a real engine in
  * the default isolation. Each test is an attack that must fail.
@@ -50,7 +53,7 @@ describe('REST red team', () => {
     await s.scripts.create('spin', 'def spin():\n    while True:\n        pass\n', { global: true });
     await s.scripts.create('one', 'def one():\n    return 1\n', { global: true });
     await s.scripts.create('nap', 'import time\ndef nap(s=0):\n    time.sleep(s)\n    return s\n', { global: true });
-    server = await createServer(engine, { outputLimit: LIMIT, requestTimeoutS: 1 });
+    server = await createServer(engine, { outputLimit: LIMIT, requestTimeoutS: 1, syncTimeoutS: SYNC_TIMEOUT_S });
     alice = await signIn('alice', 'alice-password');
     bob = await signIn('bob', 'bob-password');
   }, 120_000);
@@ -165,4 +168,23 @@ describe('REST red team', () => {
     expect(hidden.status).toBe(404);
     expect(hidden.json.code).toBe('SCRIPT_NOT_FOUND');
   });
+
+  it('one user cannot hold the workers past syncTimeoutS: never-ending calls without timeout end, and another user is served', async () => {
+    const started = Date.now();
+    const spinning = [0, 1].map(() => post('/do-eval/spin', {}, alice));
+    await new Promise((r) => setTimeout(r, 500));
+    const asked = post('/do-eval/one', {}, bob);
+    for (const r of await Promise.all(spinning)) {
+      expect(r.status).toBe(504);
+      expect(r.json.code).toBe('TIMEOUT');
+    }
+    const answer = await asked;
+    expect(answer.json.result).toBe(1);
+    expect(Date.now() - started).toBeLessThan(SYNC_TIMEOUT_S * 1000 + 8000);
+    // Asking for more than a sync call may run is refused before anything runs, pointing at asyncFlag.
+    const long = await post('/do-eval/one', { timeout: SYNC_TIMEOUT_S + 1 }, bob);
+    expect(long.status).toBe(400);
+    expect(long.json.code).toBe('BAD_INPUT');
+    expect(long.json.errorMessage).toMatch(/syncTimeoutS.*asyncFlag/);
+  }, 60_000);
 });

@@ -35,6 +35,7 @@ interface ServeOptions {
   bodyLimit?: number;
   outputLimit?: number;
   requestTimeout?: number;
+  syncTimeout?: number;
   tokenTtl?: number;
   refreshMax?: number;
 }
@@ -52,6 +53,7 @@ program
   .option('--body-limit <bytes>', 'largest request body (default 1 MiB)', integer('body-limit', 1))
   .option('--output-limit <n>', 'most rows/items in a result (default 5000)', integer('output-limit', 1))
   .option('--request-timeout <s>', 'seconds a client may take to send a request (default 30)', integer('request-timeout', 1))
+  .option('--sync-timeout <s>', 'seconds a synchronous call may run (default 300; longer work: asyncFlag)', integer('sync-timeout', 1))
   .option('--token-ttl <s>', 'seconds an access token is valid (default 3600)', integer('token-ttl', 1))
   .option('--refresh-max <s>', 'seconds after sign-in that tokens can be refreshed (default 28800)', integer('refresh-max', 1))
   .action(async (o: ServeOptions) => {
@@ -64,6 +66,7 @@ program
       ...(o.bodyLimit === undefined ? {} : { bodyLimit: o.bodyLimit }),
       ...(o.outputLimit === undefined ? {} : { outputLimit: o.outputLimit }),
       ...(o.requestTimeout === undefined ? {} : { requestTimeoutS: o.requestTimeout }),
+      ...(o.syncTimeout === undefined ? {} : { syncTimeoutS: o.syncTimeout }),
       ...(o.tokenTtl === undefined ? {} : { tokenTtlS: o.tokenTtl }),
       ...(o.refreshMax === undefined ? {} : { refreshMaxS: o.refreshMax }),
       ...(secret === undefined || secret === '' ? {} : { secret }),

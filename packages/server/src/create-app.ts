@@ -74,7 +74,7 @@ export async function createApp(engine: Engine, opts: ServerOptions = {}): Promi
     reply.status(404).send({ errorMessage: `no such endpoint: ${req.method} ${req.url.split('?')[0]}`, code: RestCode.NOT_FOUND }),
   );
   registerAuthRoutes(app, engine, tokens);
-  const ctx = { engine, tokens, outputLimit: o.outputLimit };
+  const ctx = { engine, tokens, outputLimit: o.outputLimit, syncTimeoutS: o.syncTimeoutS };
   registerPyScriptRoutes(app, '/oml/api', ctx);
   registerPyScriptRoutes(app, '/oml/tenants/:tenant/databases/:db/api', ctx);
   registerJobRoutes(app, '/oml/api', ctx);

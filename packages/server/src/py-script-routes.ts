@@ -13,6 +13,8 @@ export interface PyScriptContext {
   readonly tokens: TokenService;
   /** Most rows/items a result may have. */
   readonly outputLimit: number;
+  /** Seconds a sync call runs without `timeout`, and the most it may ask for. */
+  readonly syncTimeoutS: number;
 }
 
 const KINDS: readonly RestApplyKind[] = ['do-eval', 'table-apply', 'row-apply', 'group-apply', 'index-apply'];
@@ -89,7 +91,10 @@ export function registerPyScriptRoutes(app: FastifyInstance, prefix: string, ctx
       }
       if (call.async) return submitAsync(ctx, session, call, req, reply, prefix);
       const arrow = (req.headers.accept ?? '').toLowerCase().includes(ARROW_STREAM);
-      const result = await runCall(session, call, hangUpSignal(reply));
+      if (call.timeoutS !== undefined && call.timeoutS > ctx.syncTimeoutS) {
+        throw new RestError(400, RestCode.BAD_INPUT, `timeout ${call.timeoutS} s is longer than a synchronous call may run (${ctx.syncTimeoutS} s, the server's syncTimeoutS); send the request with "asyncFlag": true to run it as a job`);
+      }
+      const result = await runCall(session, { ...call, timeoutS: call.timeoutS ?? ctx.syncTimeoutS }, hangUpSignal(reply));
       checkOutputLimit(kind, result, ctx.outputLimit);
       if (arrow) return reply.type(ARROW_STREAM).send(Buffer.from(arrowResult(result)));
       return { result: restResult(kind, result, call.graphics) };

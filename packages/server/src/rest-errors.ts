@@ -19,6 +19,8 @@ export const RestCode = {
   NOT_ACCEPTABLE: 'NOT_ACCEPTABLE',
   /** The result has more rows or items than the server's `outputLimit`. */
   OUTPUT_LIMIT: 'OUTPUT_LIMIT',
+  /** A request field is out of what this server allows (e.g. a sync `timeout` over `syncTimeoutS`). */
+  BAD_INPUT: 'BAD_INPUT',
   /** A feature of the API this server does not offer yet. */
   NOT_IMPLEMENTED: 'NOT_IMPLEMENTED',
 } as const;

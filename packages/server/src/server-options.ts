@@ -16,6 +16,12 @@ export interface ServerOptions {
    * how long a call runs (that is `timeout`). Default 30.
    */
   readonly requestTimeoutS?: number;
+  /**
+   * Seconds a synchronous call may run: the timeout of a sync request without `timeout`, and the most
+   * one may ask for (more is 400: use `asyncFlag`). It bounds how long one user's calls can hold the
+   * workers while others wait. Default 300. Asynchronous jobs are bounded by the engine's `maxJobTimeoutMs`.
+   */
+  readonly syncTimeoutS?: number;
   /** Seconds an access token is valid. Default 3600. */
   readonly tokenTtlS?: number;
   /** Seconds after sign-in during which tokens can be refreshed. Default 28800 (8 h). */
@@ -35,6 +41,7 @@ export interface ResolvedServerOptions {
   readonly bodyLimit: number;
   readonly outputLimit: number;
   readonly requestTimeoutS: number;
+  readonly syncTimeoutS: number;
   readonly tokenTtlS: number;
   readonly refreshMaxS: number;
   readonly secret: string | Uint8Array | undefined;
@@ -61,6 +68,7 @@ export function resolveServerOptions(opts: ServerOptions = {}): ResolvedServerOp
     bodyLimit: positive(opts.bodyLimit, 'bodyLimit', 1_048_576),
     outputLimit: positive(opts.outputLimit, 'outputLimit', 5000),
     requestTimeoutS: positive(opts.requestTimeoutS, 'requestTimeoutS', 30),
+    syncTimeoutS: positive(opts.syncTimeoutS, 'syncTimeoutS', 300),
     tokenTtlS: positive(opts.tokenTtlS, 'tokenTtlS', 3600),
     refreshMaxS: positive(opts.refreshMaxS, 'refreshMaxS', 28_800),
     secret,
