@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -20,4 +20,11 @@ export async function rejectsWith(p: Promise<unknown> | (() => unknown), code: s
     return e as InsituError;
   }
   throw new Error(`expected an InsituError with code ${code}, but the call succeeded`);
+}
+
+/** The demo's IRIS rows (demo/iris.csv) as row objects: SPECIES text, the measurements numbers. */
+export function irisRows(): Record<string, string | number>[] {
+  const [header, ...lines] = readFileSync(new URL('../demo/iris.csv', import.meta.url), 'utf8').trim().split('\n');
+  const names = header!.split(',');
+  return lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [names[i]!, names[i] === 'SPECIES' ? v : Number(v)])));
 }

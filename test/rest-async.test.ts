@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { tableFromIPC } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, createServer, type Engine, type RestServer } from 'insitu';
-import { rejectsWith, tempDatabase } from './helpers.js';
+import { irisRows, rejectsWith, tempDatabase } from './helpers.js';
 
 // Asynchronous execution over real HTTP (asyncFlag, GET jobs/:id, GET jobs/:id/result, DELETE jobs/:id):
 // a real engine in the default isolation, a real SQLite file, one server for the file.
@@ -14,9 +13,7 @@ const PW = { alice: 'alice-password-1', bob: 'bob-password-22' } as const;
 const API = '/oml/api/py-scripts/v1';
 const TENANT_API = '/oml/tenants/T1/databases/DB1/api/py-scripts/v1';
 
-const [header, ...lines] = readFileSync(new URL('../demo/iris.csv', import.meta.url), 'utf8').trim().split('\n');
-const names = header!.split(',');
-const IRIS = lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [names[i]!, names[i] === 'SPECIES' ? v : Number(v)])));
+const IRIS = irisRows();
 
 // Seed 000: a stored script fits a model and saves it to a datastore; another scores rows with it.
 const BUILD_MODEL = `

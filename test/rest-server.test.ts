@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { tableFromIPC } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, createServer, type Engine, type RestServer } from 'insitu';
-import { tempDatabase } from './helpers.js';
+import { irisRows, tempDatabase } from './helpers.js';
 
 // The REST server over real HTTP on 127.0.0.1, a real engine (default isolation) and a real SQLite file.
 
@@ -12,9 +11,7 @@ let server: RestServer;
 const PW = { alice: 'alice-password-1', bob: 'bob-password-22' } as const;
 const API = '/oml/api/py-scripts/v1';
 
-const [header, ...lines] = readFileSync(new URL('../demo/iris.csv', import.meta.url), 'utf8').trim().split('\n');
-const names = header!.split(',');
-const IRIS = lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [names[i]!, names[i] === 'SPECIES' ? v : Number(v)])));
+const IRIS = irisRows();
 
 const BUILD_MODEL = `
 import insitu

@@ -1,5 +1,6 @@
 import type { JobOutcome, JobState, JobStorage, NewJob, SerializedError, StoredJob, StoredJobProgress } from '@insitu/core';
 import type BetterSqlite3 from 'better-sqlite3';
+import { dateOf } from './sqlite-times.js';
 
 interface JobRow {
   id: string;
@@ -28,7 +29,6 @@ interface JobRow {
 const COLUMNS = `id, owner, kind, func, call, origin, state, created, started, finished, timeout_ms, retries, attempts,
   lease_owner, lease_expires, cancel_requested, partitions_done, partitions_total, rows_done, error`;
 
-const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
 
 function fromRow(r: JobRow): StoredJob {
   return {
@@ -40,13 +40,13 @@ function fromRow(r: JobRow): StoredJob {
     origin: r.origin,
     state: r.state,
     created: new Date(r.created),
-    started: date(r.started),
-    finished: date(r.finished),
+    started: dateOf(r.started),
+    finished: dateOf(r.finished),
     timeoutMs: r.timeout_ms,
     retries: r.retries,
     attempts: r.attempts,
     leaseOwner: r.lease_owner,
-    leaseExpires: date(r.lease_expires),
+    leaseExpires: dateOf(r.lease_expires),
     cancelRequested: r.cancel_requested === 1,
     progress: { partitionsDone: r.partitions_done, partitionsTotal: r.partitions_total, rowsDone: r.rows_done },
     error: r.error === null ? null : (JSON.parse(r.error) as SerializedError),

@@ -10,6 +10,7 @@ import type {
   StoredSchedule,
 } from '@insitu/core';
 import type BetterSqlite3 from 'better-sqlite3';
+import { dateOf, msOf } from './sqlite-times.js';
 
 interface ScheduleRow {
   owner: string;
@@ -40,8 +41,6 @@ interface RunRow {
   error: string | null;
 }
 
-const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
-const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
 
 function scheduleOf(r: ScheduleRow): StoredSchedule {
   return {
@@ -53,7 +52,7 @@ function scheduleOf(r: ScheduleRow): StoredSchedule {
     autoDrop: r.auto_drop === 1,
     maxRuns: r.max_runs,
     runCount: r.run_count,
-    nextRun: date(r.next_run),
+    nextRun: dateOf(r.next_run),
     created: new Date(r.created),
     revision: r.revision,
   };
@@ -65,7 +64,7 @@ function runOf(r: RunRow): StoredRun {
     owner: r.owner,
     schedule: r.schedule,
     trigger: r.run_trigger as RunTrigger,
-    due: date(r.due),
+    due: dateOf(r.due),
     claimed: new Date(r.claimed),
     jobId: r.job_id,
     outcome:
@@ -73,7 +72,7 @@ function runOf(r: RunRow): StoredRun {
         ? null
         : {
             state: r.state,
-            started: date(r.started),
+            started: dateOf(r.started),
             finished: new Date(r.finished ?? r.claimed),
             stdout: r.stdout ?? '',
             error: r.error === null ? null : (JSON.parse(r.error) as SerializedError),
@@ -103,7 +102,7 @@ export class SqliteScheduleStore implements ScheduleStorage {
             `INSERT INTO insitu_schedules (owner, name, call, schedule, enabled, auto_drop, max_runs, next_run, created)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner, name) DO NOTHING`,
           )
-          .run(s.owner, s.name, s.call, s.schedule, s.enabled ? 1 : 0, s.autoDrop ? 1 : 0, s.maxRuns, ms(s.nextRun), s.created.getTime()).changes > 0;
+          .run(s.owner, s.name, s.call, s.schedule, s.enabled ? 1 : 0, s.autoDrop ? 1 : 0, s.maxRuns, msOf(s.nextRun), s.created.getTime()).changes > 0;
       // A log left by an auto-dropped schedule of the same name belongs to that one, not to this.
       if (added) db.prepare(`DELETE FROM insitu_schedule_runs WHERE owner = ? AND schedule = ?`).run(s.owner, s.name);
       return added;
@@ -126,7 +125,7 @@ export class SqliteScheduleStore implements ScheduleStorage {
     return (
       this.#db
         .prepare(`UPDATE insitu_schedules SET enabled = ?, next_run = ?, revision = revision + 1 WHERE owner = ? AND name = ?`)
-        .run(enabled ? 1 : 0, ms(nextRun), owner, name).changes > 0
+        .run(enabled ? 1 : 0, msOf(nextRun), owner, name).changes > 0
     );
   }
 
@@ -161,7 +160,7 @@ export class SqliteScheduleStore implements ScheduleStorage {
               `UPDATE insitu_schedules SET next_run = ?, enabled = ?, run_count = run_count + 1, revision = revision + 1
                WHERE owner = ? AND name = ? AND revision = ? AND enabled = 1`,
             )
-            .run(ms(a.nextRun), a.enabled ? 1 : 0, ...key).changes;
+            .run(msOf(a.nextRun), a.enabled ? 1 : 0, ...key).changes;
       if (changed === 0) return null;
       return this.#insertRun(run);
     }).immediate();
@@ -180,7 +179,7 @@ export class SqliteScheduleStore implements ScheduleStorage {
     return Number(
       this.#db
         .prepare(`INSERT INTO insitu_schedule_runs (owner, schedule, run_trigger, due, claimed) VALUES (?, ?, ?, ?, ?)`)
-        .run(run.owner, run.schedule, run.trigger, ms(run.due), run.claimed.getTime()).lastInsertRowid,
+        .run(run.owner, run.schedule, run.trigger, msOf(run.due), run.claimed.getTime()).lastInsertRowid,
     );
   }
 
@@ -193,7 +192,7 @@ export class SqliteScheduleStore implements ScheduleStorage {
   async finishRun(id: number, o: RunOutcome): Promise<void> {
     this.#db
       .prepare(`UPDATE insitu_schedule_runs SET state = ?, started = ?, finished = ?, stdout = ?, error = ? WHERE id = ? AND state IS NULL`)
-      .run(o.state, ms(o.started), o.finished.getTime(), o.stdout, o.error === null ? null : JSON.stringify(o.error), id);
+      .run(o.state, msOf(o.started), o.finished.getTime(), o.stdout, o.error === null ? null : JSON.stringify(o.error), id);
   }
 
   /** @inheritdoc */
