@@ -6,10 +6,12 @@ import {
   checkPositiveInt,
   checkTimeout,
   degreeOf,
+  ON_ERROR_MODES,
+  type OnError,
   type ApplyProgress,
   type FuncRef,
 } from './apply-options.js';
-import { decodePlan, encodePlan, type DataPlan } from './data-plan.js';
+import { checkOrderTerm, decodePlan, encodePlan, type DataPlan } from './data-plan.js';
 import { badInput } from './errors.js';
 import { checkIdentifier } from './identifiers.js';
 import type { ContextMode, InputType } from './runtime.js';
@@ -43,10 +45,29 @@ export interface CallOptions {
   readonly rows?: number;
   /** Spread partitions over workers (rowApply, groupApply, indexApply). */
   readonly parallel?: boolean | number;
+  /** Drop input rows with a NULL in any column before the UDF sees them (tableApply, rowApply, groupApply). */
+  readonly naOmit?: boolean;
+  /** Order of the rows within each chunk or group: column names, `-NAME` descending (rowApply, groupApply). */
+  readonly orderBy?: readonly string[];
+  /** What a failing partition does to the call: `fail` (default), `skip` or `null` (rowApply, groupApply, indexApply). */
+  readonly onError?: OnError;
 }
 
 /** The names of {@link CallOptions}, in one place: a new option is added here and in its check. */
-export const CALL_OPTION_NAMES = ['args', 'positional', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel'] as const;
+export const CALL_OPTION_NAMES = ['args', 'positional', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel', 'naOmit', 'orderBy', 'onError'] as const;
+
+/** Which apply kinds take each option that not every kind takes. */
+const OPTION_KINDS: Readonly<Partial<Record<(typeof CALL_OPTION_NAMES)[number], readonly ApplyKind[]>>> = {
+  inputType: ['tableApply', 'rowApply', 'groupApply'],
+  naOmit: ['tableApply', 'rowApply', 'groupApply'],
+  rows: ['rowApply'],
+  parallel: ['rowApply', 'groupApply', 'indexApply'],
+  orderBy: ['rowApply', 'groupApply'],
+  onError: ['rowApply', 'groupApply', 'indexApply'],
+};
+
+/** Options that were added after the first call values were stored: refused by kinds that do not take them. */
+const STRICT_KINDS = new Set(['naOmit', 'orderBy', 'onError']);
 
 /**
  * One apply call. `data` is required by tableApply, rowApply and groupApply (and refused by the
@@ -102,7 +123,7 @@ export function checkFuncRef(func: unknown, field = 'func'): FuncRef {
 }
 
 /** Validate call options: only known names, each of its type. */
-function checkOptions(v: unknown, prefix: string): CallOptions {
+function checkOptions(v: unknown, prefix: string, kind: ApplyKind): CallOptions {
   const { field, option } = namer(prefix);
   if (v === undefined) return {};
   if (!isObject(v)) throw badInput(`${field('options')} must be an object`);
@@ -112,6 +133,10 @@ function checkOptions(v: unknown, prefix: string): CallOptions {
     }
     if (!(CALL_OPTION_NAMES as readonly string[]).includes(k)) {
       throw badInput(`${option(k)} is not an apply option (options are ${CALL_OPTION_NAMES.join(', ')})`);
+    }
+    const kinds = OPTION_KINDS[k as (typeof CALL_OPTION_NAMES)[number]];
+    if (STRICT_KINDS.has(k) && v[k] !== undefined && kinds !== undefined && !kinds.includes(kind)) {
+      throw badInput(`${option(k)} is not taken by ${kind} (only by ${kinds.join(', ')})`);
     }
   }
   const out: Record<string, unknown> = {};
@@ -127,6 +152,21 @@ function checkOptions(v: unknown, prefix: string): CallOptions {
   if (v.parallel !== undefined) {
     degreeOf(v.parallel, 1, option('parallel'));
     out.parallel = v.parallel;
+  }
+  if (v.naOmit !== undefined) {
+    if (typeof v.naOmit !== 'boolean') throw badInput(`${option('naOmit')} must be true or false, got ${JSON.stringify(v.naOmit)}`);
+    if (v.naOmit) out.naOmit = true;
+  }
+  if (v.orderBy !== undefined) {
+    const terms = typeof v.orderBy === 'string' ? [v.orderBy] : v.orderBy;
+    if (!Array.isArray(terms) || terms.length === 0) throw badInput(`${option('orderBy')} must be a non-empty array of column names ('COL' ascending, '-COL' descending)`);
+    out.orderBy = terms.map((t) => checkOrderTerm(t, option('orderBy')));
+  }
+  if (v.onError !== undefined) {
+    if (!(ON_ERROR_MODES as readonly unknown[]).includes(v.onError)) {
+      throw badInput(`${option('onError')} must be one of ${ON_ERROR_MODES.map((m) => `'${m}'`).join(', ')}, got ${JSON.stringify(v.onError)}`);
+    }
+    if (v.onError !== 'fail') out.onError = v.onError;
   }
   return out as CallOptions;
 }
@@ -172,7 +212,7 @@ export function checkApplyCall(value: unknown, prefix = 'call'): ApplyCall {
     throw badInput(`${field('times')} is only taken by indexApply`);
   }
   const func = checkFuncRef(value.func, field('func'));
-  const options = checkOptions(value.options, prefix);
+  const options = checkOptions(value.options, prefix, k);
   return {
     kind: k,
     ...(data === undefined ? {} : { data }),

@@ -52,6 +52,31 @@ export interface ApplyProgress {
 export interface DataApplyOptions extends ApplyOptions {
   /** How the UDF receives its data. Default `'auto'` (pandas DataFrame when pandas is importable, else `insitu.Frame`). */
   readonly inputType?: InputType;
+  /** Drop the input rows with a NULL in any column before the UDF sees them (OML `oml_na_omit`). Default false. */
+  readonly naOmit?: boolean;
+}
+
+/** What a failing partition does to its call (see {@link PartitionFailureOptions.onError}). */
+export type OnError = 'fail' | 'skip' | 'null';
+
+/** Every {@link OnError} mode, for validation. */
+export const ON_ERROR_MODES: readonly OnError[] = ['fail', 'skip', 'null'];
+
+/** Options of apply functions with several partitions that may fail one by one. */
+export interface PartitionFailureOptions {
+  /**
+   * `fail` (default): the first failing partition fails the call. `skip`: the call succeeds; each failed
+   * partition is listed in `result.failed` with its key and error and is left out of `value` and
+   * `partitions`. `null`: as `skip`, but `value` and `partitions` hold `null` for it. A failed
+   * partition writes nothing either way; cancellation and timeouts still fail the call.
+   */
+  readonly onError?: OnError;
+}
+
+/** Options of apply functions that order the rows within each partition. */
+export interface OrderWithinOptions {
+  /** Rows inside each chunk or group arrive in this order: column names, `'-COL'` descending (NULL first ascending). */
+  readonly orderBy?: readonly string[];
 }
 
 /** Options of apply functions with several partitions. */
@@ -64,16 +89,16 @@ export interface ParallelOptions {
 }
 
 /** Options of {@link Session.rowApply}. */
-export interface RowApplyOptions extends DataApplyOptions, ParallelOptions {
+export interface RowApplyOptions extends DataApplyOptions, ParallelOptions, PartitionFailureOptions, OrderWithinOptions {
   /** Rows per chunk; the last chunk may be shorter. Default 1, as in the anchor systems. */
   readonly rows?: number;
 }
 
 /** Options of {@link Session.groupApply}. */
-export interface GroupApplyOptions extends DataApplyOptions, ParallelOptions {}
+export interface GroupApplyOptions extends DataApplyOptions, ParallelOptions, PartitionFailureOptions, OrderWithinOptions {}
 
 /** Options of {@link Session.indexApply}. */
-export interface IndexApplyOptions extends ApplyOptions, ParallelOptions {}
+export interface IndexApplyOptions extends ApplyOptions, ParallelOptions, PartitionFailureOptions {}
 
 /** Validate keyword arguments. */
 export function checkArgs(args: unknown, field = 'args'): Readonly<Record<string, JsonValue>> {

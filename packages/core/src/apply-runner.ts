@@ -1,8 +1,8 @@
 import type { Schema } from 'apache-arrow';
 import { InsituError, badInput } from './errors.js';
-import { checkIdentifier } from './identifiers.js';
+import { checkIdentifier, quoteIdentifier } from './identifiers.js';
 import { checkApplyCall, type ApplyCall, type CallControls, type CallOptions } from './apply-call.js';
-import { checkArgs, checkContext, checkTimeout, checkInputType, checkPositiveInt, degreeOf, type FuncRef } from './apply-options.js';
+import { checkArgs, checkContext, checkTimeout, checkInputType, checkPositiveInt, degreeOf, type FuncRef, type OnError } from './apply-options.js';
 import { decodePlan } from './data-plan.js';
 import { ProgressReporter } from './progress-reporter.js';
 import { ErrorCode } from './errors.js';
@@ -12,9 +12,9 @@ import { groupOutcomesBytes, outcomeBytes } from './result-size.js';
 import { abortError, runOrdered } from './ordered-runner.js';
 import type { Partition } from './partition.js';
 import { groupPartitions, indexPartitions, rowChunks, wholePartition } from './partitioner.js';
-import { assemble, type ApplyResult, type AssemblyShape } from './result-assembly.js';
+import { assemble, type ApplyResult, type AssemblyShape, type FailedPartition } from './result-assembly.js';
 import { hostApiFor } from './host-api.js';
-import type { ContextMode, GroupOutcome, HostApi, InputType, Runtime, Task } from './runtime.js';
+import type { ContextMode, GroupOutcome, HostApi, InputType, OrderKey, Runtime, Task, TaskOutcome } from './runtime.js';
 import type { CellKey } from './partition-key.js';
 import type { GroupRange } from './storage.js';
 import { resolveScript } from './script-repository.js';
@@ -124,12 +124,27 @@ export class ApplyRunner {
   async preflight(value: ApplyCall): Promise<void> {
     const call = checkApplyCall(value);
     await this.#resolve(call.func);
-    if (call.data !== undefined) await this.#proxy(call).schema();
+    if (call.data !== undefined) {
+      const schema = await (await this.#proxy(call)).schema();
+      orderWithin(call.options?.orderBy, schema);
+    }
   }
 
-  /** The proxy a call's data plan stands for, read through this runner's storage. */
-  #proxy(call: ApplyCall): TableProxy {
-    return new TableProxy(this.#storage, this.#user, decodePlan(call.data, 'call.data'));
+  /**
+   * The proxy a call's data plan stands for, read through this runner's storage; with `naOmit`, without
+   * the rows that hold a NULL in any of its columns (a filter on the proxy, so a plain table scan stays
+   * one the workers can read themselves; a limited proxy is filtered after its limit).
+   */
+  async #proxy(call: ApplyCall): Promise<TableProxy> {
+    const proxy = new TableProxy(this.#storage, this.#user, decodePlan(call.data, 'call.data'));
+    if (call.options?.naOmit !== true) return proxy;
+    const columns = await proxy.columns();
+    if (columns.length === 0) return proxy;
+    const notNull = columns.map((c) => `${quoteIdentifier(c)} IS NOT NULL`).join(' AND ');
+    const plan = call.data!;
+    if (plan.limit === undefined) return proxy.where(notNull);
+    const q = proxy.toQuery();
+    return new TableProxy(this.#storage, this.#user, { kind: 'query', sql: q.sql, params: q.params }).where(notNull);
   }
 
   /** f(**args), once, no input data. */
@@ -144,7 +159,7 @@ export class ApplyRunner {
 
   /** f(whole data, **args), once. */
   async #tableApply(call: ApplyCall, c: Ctl): Promise<ApplyResult> {
-    const data = this.#proxy(call);
+    const data = await this.#proxy(call);
     const args = checkArgs(c.opts.args);
     const inputType = checkInputType(c.opts.inputType);
     const resolved = await this.#resolve(call.func);
@@ -155,24 +170,24 @@ export class ApplyRunner {
 
   /** f(chunk, **args) for successive chunks of `rows` rows. */
   async #rowApply(call: ApplyCall, c: Ctl): Promise<ApplyResult> {
-    const data = this.#proxy(call);
+    const data = await this.#proxy(call);
     const args = checkArgs(c.opts.args);
     const inputType = checkInputType(c.opts.inputType);
     const rows = checkPositiveInt(c.opts.rows, 'rows', 1);
     const degree = degreeOf(c.opts.parallel, this.#runtime.concurrency);
     const resolved = await this.#resolve(call.func);
     const query = data.toQuery();
-    await this.#storage.describe(query, this.#user);
+    const order = orderWithin(c.opts.orderBy, await this.#storage.describe(query, this.#user));
     // The total costs a count of the rows: paid only when someone listens.
     if (c.progress.listening) c.progress.total(Math.ceil((await this.#storage.count(query, this.#user)) / rows));
     const split = this.#runtime.readsQueries ? data.asTableScan() : null;
     const parts = rowChunks(this.#storage, this.#user, query, rows, inputType, split, c.signal);
-    return this.#run(resolved, args, parts, degree, { kind: 'many' }, c);
+    return this.#run(resolved, args, parts, degree, { kind: 'many' }, c, order);
   }
 
   /** f(group, **args) once per distinct value combination of `by`, in ascending key order. */
   async #groupApply(call: ApplyCall, c: Ctl): Promise<ApplyResult> {
-    const data = this.#proxy(call);
+    const data = await this.#proxy(call);
     const keys = call.by ?? [];
     const args = checkArgs(c.opts.args);
     const inputType = checkInputType(c.opts.inputType);
@@ -182,13 +197,16 @@ export class ApplyRunner {
     const names = schema.fields.map((f) => f.name);
     const unknown = keys.filter((k) => !names.includes(k));
     if (unknown.length > 0) throw badInput(`grouping column ${unknown.join(', ')} is not among the data's columns (${names.join(', ')})`);
+    const order = orderWithin(c.opts.orderBy, schema);
     const keySchema = schema.select([...keys]);
     const shape: AssemblyShape = { kind: 'groups', by: keys, keySchema };
-    const scan = this.#runtime.readsQueries ? data.asTableScan() : null;
+    // A worker runs a range's groups as one batch that commits together: with onError a failed group
+    // must not take its neighbours down, so each group is then a partition of its own, read here.
+    const scan = this.#runtime.readsQueries && c.opts.onError === undefined ? data.asTableScan() : null;
     const ranges = scan !== null && this.#storage.splitGroups !== undefined ? await this.#storage.splitGroups(scan, keys, degree, this.#user) : null;
-    if (ranges !== null) return this.#runGroupRanges(resolved, args, ranges, keys, inputType, degree, shape, c);
+    if (ranges !== null) return this.#runGroupRanges(resolved, args, ranges, keys, inputType, degree, shape, c, order);
     const parts = groupPartitions(this.#storage, this.#user, data.groupedQuery(keys), keys, inputType, c.signal);
-    return this.#run(resolved, args, parts, degree, shape, c);
+    return this.#run(resolved, args, parts, degree, shape, c, order);
   }
 
   /** f(i, **args) for i = 1..times. */
@@ -208,10 +226,13 @@ export class ApplyRunner {
     degree: number,
     shape: AssemblyShape,
     c: Ctl,
+    order: readonly OrderKey[] = [],
   ): Promise<ApplyResult> {
     const signal = c.signal;
     const context: ContextMode = checkContext(c.opts.context ?? this.#defaults.context);
+    const onError: OnError = c.opts.onError ?? 'fail';
     const keys: Partition['key'][] = [];
+    const failed: FailedPartition[] = [];
     /** Which partitions finished (and so committed their writes). */
     const finished: boolean[] = [];
     const lease = this.#defaults.budget?.lease();
@@ -231,21 +252,28 @@ export class ApplyRunner {
             user: this.#user,
             host: this.#host,
             context,
+            ...(order.length === 0 ? {} : { orderWithin: order }),
           };
+          let outcome: TaskOutcome;
           try {
-            const outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
-            finished[i] = true;
-            lease?.charge(outcomeBytes(outcome));
-            c.progress.done(1, partitionRows(p));
-            return outcome;
+            outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
           } catch (e) {
-            const error = asInsituError(e, 'a partition');
-            throw p.key !== null ? error.withPartition(p.key) : error;
+            const raw = asInsituError(e, 'a partition');
+            const error = p.key !== null ? raw.withPartition(p.key) : raw;
+            if (onError === 'fail' || signal?.aborted === true || !PARTITION_FAILURES.has(error.code)) throw error;
+            failed.push({ key: p.key, error });
+            c.progress.done(1, partitionRows(p));
+            return null;
           }
+          finished[i] = true;
+          lease?.charge(outcomeBytes(outcome));
+          c.progress.done(1, partitionRows(p));
+          return outcome;
         },
         signal,
       );
-      return assemble(shape, keys, outcomes);
+      if (onError === 'fail') return assemble(shape, keys, outcomes as TaskOutcome[]);
+      return assemble(shape, keys, outcomes, { mode: onError, failed: sortFailed(failed, keys) });
     } catch (e) {
       // The runtime already reports an interrupted partition with the abort's error.
       throw callFailure(e, undefined, keys.filter((_, i) => finished[i] === true));
@@ -264,6 +292,7 @@ export class ApplyRunner {
     degree: number,
     shape: AssemblyShape,
     c: Ctl,
+    order: readonly OrderKey[],
   ): Promise<ApplyResult> {
     const context: ContextMode = checkContext(c.opts.context ?? this.#defaults.context);
     const signal = c.signal;
@@ -288,6 +317,7 @@ export class ApplyRunner {
             user: this.#user,
             host: this.#host,
             context,
+            ...(order.length === 0 ? {} : { orderWithin: order }),
           };
           let groups: GroupOutcome[];
           try {
@@ -341,6 +371,43 @@ interface Ctl {
   readonly signal: AbortSignal | undefined;
   readonly progress: ProgressReporter;
   readonly opts: CallOptions;
+}
+
+/**
+ * The errors that fail one partition rather than the call, which `onError: 'skip' | 'null'` lists
+ * instead of failing: what the UDF raised or returned, or did to its own worker. A script that does not
+ * compile (BAD_INPUT), a missing package, cancellation and timeouts fail the call whatever `onError` says.
+ */
+const PARTITION_FAILURES: ReadonlySet<string> = new Set([
+  ErrorCode.PYTHON_ERROR,
+  ErrorCode.BAD_RESULT,
+  ErrorCode.RESULT_TOO_LARGE,
+  ErrorCode.RUNTIME_ERROR,
+  ErrorCode.PRIVILEGE,
+  ErrorCode.TABLE_NOT_FOUND,
+  ErrorCode.DATASTORE_NOT_FOUND,
+  ErrorCode.ALREADY_EXISTS,
+  ErrorCode.STORAGE_ERROR,
+]);
+
+/** The failed partitions in partition order (they are recorded in the order they failed). */
+function sortFailed(failed: FailedPartition[], keys: readonly unknown[]): FailedPartition[] {
+  return failed.sort((a, b) => keys.indexOf(a.key) - keys.indexOf(b.key));
+}
+
+/**
+ * The sort keys of `orderBy` (`COL`, `-COL`) checked against the data's columns: an unknown column is
+ * BAD_INPUT naming it and the columns there are.
+ */
+function orderWithin(terms: readonly string[] | undefined, schema: Schema): OrderKey[] {
+  if (terms === undefined) return [];
+  const names = schema.fields.map((f) => f.name);
+  return terms.map((t) => {
+    const descending = t.startsWith('-');
+    const column = descending ? t.slice(1) : t;
+    if (!names.includes(column)) throw badInput(`orderBy column ${JSON.stringify(column)} is not among the data's columns (${names.join(', ')})`);
+    return { column, descending };
+  });
 }
 
 /** The task field of a call's positional arguments (none when there are none). */

@@ -40,7 +40,7 @@ export type {
   TableStorage,
 } from './storage.js';
 export { INPUT_TYPES } from './runtime.js';
-export type { ContextMode, GroupOutcome, HostApi, Image, InputType, RunOptions, Runtime, ScriptInspection, Task, TaskInput, TaskOutcome, TaskValue } from './runtime.js';
+export type { ContextMode, GroupOutcome, HostApi, Image, InputType, OrderKey, RunOptions, Runtime, ScriptInspection, Task, TaskInput, TaskOutcome, TaskValue } from './runtime.js';
 export { Lifecycle } from './lifecycle.js';
 export { TableProxy } from './table-proxy.js';
 export type { ProxySource } from './data-plan.js';
@@ -61,10 +61,13 @@ export type {
   FuncRef,
   GroupApplyOptions,
   IndexApplyOptions,
+  OnError,
+  OrderWithinOptions,
   ParallelOptions,
+  PartitionFailureOptions,
   RowApplyOptions,
 } from './apply-options.js';
-export type { ApplyResult, PartitionResult, ResultValue } from './result-assembly.js';
+export type { ApplyResult, FailedPartition, PartitionResult, ResultValue } from './result-assembly.js';
 export type { ChunkKey, PartitionKey } from './partition.js';
 export type { CellKey } from './partition-key.js';
 export { keyOf, sameKey } from './partition-key.js';

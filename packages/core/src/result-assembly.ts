@@ -1,6 +1,7 @@
 import { Field, RecordBatch, Schema, Struct, Table, makeData, vectorFromArray, type Vector } from 'apache-arrow';
 import type { PartitionKey } from './partition.js';
 import type { CellKey } from './partition-key.js';
+import type { InsituError } from './errors.js';
 import type { Image, TaskOutcome, TaskValue } from './runtime.js';
 import type { JsonValue } from './values.js';
 
@@ -19,6 +20,14 @@ export interface PartitionResult {
   readonly stderr: string;
   /** Figures it produced. */
   readonly images: readonly Image[];
+}
+
+/** A partition that failed in a call with `onError: 'skip' | 'null'`. */
+export interface FailedPartition {
+  /** Which partition (see {@link PartitionKey}). */
+  readonly key: PartitionKey;
+  /** Its error (PYTHON_ERROR with the traceback, BAD_RESULT, ...), naming the partition. */
+  readonly error: InsituError;
 }
 
 /** The result of an apply function. */
@@ -40,6 +49,19 @@ export interface ApplyResult {
   readonly images: readonly Image[];
   /** Per-partition results, in partition order. */
   readonly partitions: readonly PartitionResult[];
+  /**
+   * Only for calls with `onError: 'skip' | 'null'`: the partitions that failed, in partition order
+   * (empty when none did). With `skip` they are not in `value` nor `partitions`; with `null` each
+   * holds `null` there.
+   */
+  readonly failed?: readonly FailedPartition[];
+}
+
+/** How failed partitions enter a result (calls with `onError: 'skip' | 'null'`). */
+export interface FailurePolicy {
+  readonly mode: 'skip' | 'null';
+  /** The failed partitions, in partition order. */
+  readonly failed: readonly FailedPartition[];
 }
 
 /** How the partitions were formed, which decides how values combine. */
@@ -138,9 +160,13 @@ function joinOutput(texts: readonly string[], stream: string): string {
 /** Combine per-partition outcomes into an {@link ApplyResult}. */
 export function assemble(
   shape: AssemblyShape,
-  keys: readonly PartitionKey[],
-  outcomes: readonly TaskOutcome[],
+  allKeys: readonly PartitionKey[],
+  allOutcomes: readonly (TaskOutcome | null)[],
+  failures?: FailurePolicy,
 ): ApplyResult {
+  if (failures !== undefined) return withFailures(shape, allKeys, allOutcomes, failures);
+  const outcomes = allOutcomes as readonly TaskOutcome[];
+  const keys = allKeys;
   const partitions: PartitionResult[] = outcomes.map((o, i) => ({
     key: keys[i] ?? null,
     value: plain(o.value),
@@ -167,4 +193,31 @@ export function assemble(
     value = partitions.map((p) => p.value);
   }
   return { value, stdout, stderr, images, partitions };
+}
+
+/**
+ * A result with failed partitions (null outcomes): `skip` assembles the others as if the failed ones
+ * were not there; `null` puts a partition whose value is null in the place of each, so `value` is the
+ * per-partition list (a table cannot hold a missing partition).
+ */
+function withFailures(shape: AssemblyShape, keys: readonly PartitionKey[], outcomes: readonly (TaskOutcome | null)[], failures: FailurePolicy): ApplyResult {
+  const ok = outcomes.map((o, i) => ({ o, key: keys[i] ?? null })).filter((x): x is { o: TaskOutcome; key: PartitionKey } => x.o !== null);
+  const base = assemble(shape, ok.map((x) => x.key), ok.map((x) => x.o));
+  if (failures.mode === 'skip' || failures.failed.length === 0) {
+    return { ...base, value: shape.kind === 'single' || ok.length > 0 ? base.value : [], failed: failures.failed };
+  }
+  const byKey = new Map(failures.failed.map((f) => [f.key, f.error] as const));
+  const partitions: PartitionResult[] = outcomes.map((o, i) => {
+    const key = keys[i] ?? null;
+    if (o !== null) return { key, value: plain(o.value), stdout: o.stdout, stderr: o.stderr, images: o.images };
+    return { key, value: null, stdout: byKey.get(key)?.stdout ?? '', stderr: '', images: [] };
+  });
+  return {
+    value: partitions.map((p) => p.value),
+    stdout: joinOutput(partitions.map((p) => p.stdout), 'stdout'),
+    stderr: joinOutput(partitions.map((p) => p.stderr), 'stderr'),
+    images: partitions.flatMap((p) => p.images),
+    partitions,
+    failed: failures.failed,
+  };
 }

@@ -1,5 +1,5 @@
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
-import { InsituError, ErrorCode } from './errors.js';
+import { InsituError, ErrorCode, deserializeError, type SerializedError } from './errors.js';
 import { decodeScalar, encodeScalar, type JsonScalar } from './json-params.js';
 import type { PartitionKey } from './partition.js';
 import type { CellKey } from './partition-key.js';
@@ -56,6 +56,8 @@ interface Header {
     readonly stderr: string;
     readonly images: readonly number[];
   }[];
+  /** The failed partitions of a call with `onError` (absent for other calls). */
+  readonly failed?: readonly { readonly key: EncodedKey; readonly error: SerializedError }[];
   /** [offset, length] of each blob, from the start of the blob area. */
   readonly blobs: readonly (readonly [number, number])[];
 }
@@ -84,6 +86,12 @@ function decodeKey(k: EncodedKey): PartitionKey {
   const key: Record<string, CellKey> = {};
   for (const [c, v] of Object.entries(k.group)) key[c] = decodeScalar(v, 'a result key') as CellKey;
   return key;
+}
+
+/** An error's plain form without its partition key (a key may hold BigInts: it is encoded beside it). */
+function withoutPartition(e: SerializedError): SerializedError {
+  const { partition: _partition, ...rest } = e;
+  return rest;
 }
 
 /** Serialise a result (see the module comment for the layout). */
@@ -135,6 +143,7 @@ export function encodeResult(result: ApplyResult): Uint8Array {
     images:
       result.images.length === joinedImages.length && result.images.every((im, i) => im === joinedImages[i]) ? null : result.images.map(image),
     partitions,
+    ...(result.failed === undefined ? {} : { failed: result.failed.map((f) => ({ key: encodeKey(f.key), error: withoutPartition(f.error.toJSON()) })) }),
   };
   const offsets: [number, number][] = [];
   let at = 0;
@@ -202,6 +211,7 @@ export function decodeResult(bytes: Uint8Array): ApplyResult {
       stderr: header.stderr ?? partitions.map((p) => p.stderr).join(''),
       images: header.images === null ? partitions.flatMap((p) => p.images) : header.images.map(image),
       partitions,
+      ...(header.failed === undefined ? {} : { failed: header.failed.map((f) => ({ key: decodeKey(f.key), error: deserializeError({ ...f.error, partition: decodeKey(f.key) }) })) }),
     };
   } catch (e) {
     throw new InsituError(ErrorCode.STORAGE_ERROR, `a stored result cannot be read: ${e instanceof Error ? e.message : String(e)}`, { cause: e });

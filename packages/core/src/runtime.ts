@@ -88,6 +88,17 @@ export interface Task {
   readonly host?: HostApi;
   /** What `insitu.connect()` may do. Default `read`. */
   readonly context?: ContextMode;
+  /**
+   * Data input only: the order of the rows the UDF receives, applied to each partition (each group of a
+   * `groups` input) by the runtime after it is read, stable, NULL first ascending as in SQLite.
+   */
+  readonly orderWithin?: readonly OrderKey[];
+}
+
+/** One sort key of {@link Task.orderWithin}. */
+export interface OrderKey {
+  readonly column: string;
+  readonly descending: boolean;
 }
 
 /** A captured figure. (Figure capture arrives with graphics support.) */

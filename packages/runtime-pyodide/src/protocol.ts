@@ -44,6 +44,8 @@ export interface RunRequest {
   readonly argsJson: string;
   /** Positional arguments (after the input, before the keyword ones) as JSON text of an array. */
   readonly positionalJson: string;
+  /** Row order within the partition (each group) as JSON text of `[[column, descending], ...]`; `[]`: as read. */
+  readonly orderJson: string;
   /** Identifies the call in the worker's requests back to the engine. */
   readonly callId: number;
   /** What `insitu.connect()` may do in this call. */

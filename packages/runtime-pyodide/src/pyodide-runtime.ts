@@ -267,6 +267,7 @@ export class PyodideRuntime implements Runtime {
         input,
         argsJson: JSON.stringify(task.args),
         positionalJson: JSON.stringify(task.positional ?? []),
+        orderJson: JSON.stringify((task.orderWithin ?? []).map((k) => [k.column, k.descending])),
         callId,
         context: task.context ?? 'read',
         control,

@@ -397,6 +397,7 @@ export class PythonHost {
       index: req.input.kind === 'index' ? req.input.index : undefined,
       args_json: req.argsJson,
       positional_json: req.positionalJson,
+      order_json: req.orderJson,
       max_output_bytes: this.#config.limits.maxOutputBytes,
       max_result_bytes: this.#config.limits.maxResultBytes,
     };

@@ -68,6 +68,7 @@ function taskOf(id: number, t: SandboxTask): Task {
     args: t.args as Task['args'],
     ...(t.positional === undefined ? {} : { positional: t.positional as Task['positional'] & object }),
     ...(t.context === undefined ? {} : { context: t.context }),
+    ...(t.orderWithin === undefined ? {} : { orderWithin: t.orderWithin }),
     user: t.user,
     ...(t.host ? { host: hostFor(id, t.user) } : {}),
   };

@@ -19,6 +19,8 @@ export interface SandboxTask {
   readonly args: Readonly<Record<string, unknown>>;
   /** Positional arguments after the input (absent: none). */
   readonly positional?: readonly unknown[];
+  /** Row order within each partition (absent: as read). */
+  readonly orderWithin?: readonly { readonly column: string; readonly descending: boolean }[];
   readonly context?: ContextMode;
   /** The user the call runs as. */
   readonly user: string;

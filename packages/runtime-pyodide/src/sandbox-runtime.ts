@@ -221,6 +221,7 @@ export class SandboxRuntime implements Runtime {
       args: task.args,
       ...(task.positional === undefined || task.positional.length === 0 ? {} : { positional: task.positional }),
       ...(task.context === undefined ? {} : { context: task.context }),
+      ...(task.orderWithin === undefined || task.orderWithin.length === 0 ? {} : { orderWithin: task.orderWithin }),
       user: task.user,
       host: task.host !== undefined,
     };

@@ -280,7 +280,7 @@ def _call(code, defs, task, kwargs, columns_in, positional=()):
             fn = _pick(ns, defs, name, task.get("func"))
             kind = task["input_kind"]
             if kind == "data":
-                value = fn(make_input(columns_in, task["input_type"]), *positional, **kwargs)
+                value = fn(make_input(_ordered(columns_in, task), task["input_type"]), *positional, **kwargs)
             elif kind == "index":
                 value = fn(task["index"], *positional, **kwargs)
             else:
@@ -298,6 +298,33 @@ def _call(code, defs, task, kwargs, columns_in, positional=()):
         sys.stdout, sys.stderr = saved
         _NAMESPACE = None
     return value, out.getvalue(), err.getvalue()
+
+
+def _sort_key(v):
+    # NULL first, then numbers, then text, then bytes: SQLite's order of storage classes.
+    if v is None:
+        return (0, 0)
+    if isinstance(v, (bool, int, float)):
+        return (1, v)
+    if isinstance(v, str):
+        return (2, v)
+    if isinstance(v, (bytes, bytearray)):
+        return (3, bytes(v))
+    return (2, str(v))
+
+
+def _ordered(columns, task):
+    """``columns`` with their rows in the task's ``order_json`` order (stable sorts, last key first, so
+    earlier keys win; NULL first ascending and last descending, as SQLite orders them)."""
+    order = json.loads(task.get("order_json") or "[]")
+    if not order or not columns:
+        return columns
+    n = len(next(iter(columns.values())))
+    idx = list(range(n))
+    for name, descending in reversed(order):
+        col = columns[name]
+        idx.sort(key=lambda i: _sort_key(col[i]), reverse=bool(descending))
+    return {name: [values[i] for i in idx] for name, values in columns.items()}
 
 
 def _positional(task):
