@@ -13,7 +13,7 @@ import {
 } from './apply-options.js';
 import { checkOrderTerm, decodePlan, encodePlan, type DataPlan } from './data-plan.js';
 import { badInput } from './errors.js';
-import { checkIdentifier } from './identifiers.js';
+import { checkColumnName, checkIdentifier } from './identifiers.js';
 import type { ContextMode, InputType } from './runtime.js';
 import { TableProxy } from './table-proxy.js';
 import type { JsonValue } from './values.js';
@@ -200,7 +200,7 @@ export function checkApplyCall(value: unknown, prefix = 'call'): ApplyCall {
   if (k === 'groupApply') {
     const keys = typeof value.by === 'string' ? [value.by] : value.by;
     if (!Array.isArray(keys) || keys.length === 0) throw badInput(`${field('by')}: groupApply needs at least one grouping column`);
-    by = keys.map((c) => checkIdentifier(c, `${field('by')} grouping column`, { reservedPrefixes: false }));
+    by = keys.map((c) => checkColumnName(c, `${field('by')} grouping column`));
   } else if (value.by !== undefined) {
     throw badInput(`${field('by')} is only taken by groupApply`);
   }

@@ -1,5 +1,5 @@
 import { badInput } from './errors.js';
-import { checkIdentifier } from './identifiers.js';
+import { checkColumnName, checkIdentifier } from './identifiers.js';
 import { decodeScalar, encodeScalar, type JsonScalar } from './json-params.js';
 import { leadingKeyword } from './sql-text.js';
 import type { SqlParam } from './values.js';
@@ -46,7 +46,7 @@ export function checkQuerySql(sql: unknown, what: string): string {
 /** Check one `orderBy()` term (`NAME` or `-NAME`) and return it. */
 export function checkOrderTerm(term: unknown, what: string): string {
   if (typeof term !== 'string') throw badInput(`${what} takes column names as strings`);
-  checkIdentifier(term.startsWith('-') ? term.slice(1) : term, 'column', { reservedPrefixes: false });
+  checkColumnName(term.startsWith('-') ? term.slice(1) : term);
   return term;
 }
 
@@ -96,7 +96,7 @@ export function decodePlan(v: unknown, field: string): ProxyPlan {
   let columns: string[] | null = null;
   if (v.select !== undefined) {
     if (!Array.isArray(v.select) || v.select.length === 0) throw badInput(`${field}.select must be a non-empty array of column names`);
-    columns = v.select.map((c) => checkIdentifier(c, `${field}.select column`, { reservedPrefixes: false }));
+    columns = v.select.map((c) => checkColumnName(c, `${field}.select column`));
   }
   let filters: ProxyPlan['filters'] = [];
   if (v.where !== undefined) {

@@ -1,7 +1,7 @@
 /** @insitu/core: the engine API, independent of any database driver or Python runtime. */
 export { ErrorCode, InsituError, badInput, deserializeError, toInsituError } from './errors.js';
 export type { InsituErrorDetails, SerializedError } from './errors.js';
-export { checkIdentifier, quoteIdentifier, MAX_IDENTIFIER_LENGTH } from './identifiers.js';
+export { checkColumnName, checkIdentifier, quoteIdentifier, MAX_COLUMN_NAME_LENGTH, MAX_IDENTIFIER_LENGTH } from './identifiers.js';
 export { findNonJson, MAX_JSON_DEPTH } from './values.js';
 export { arrowTypeOf, canonicalTable, kindOfArrowType, schemaOf, tableOfColumns } from './column-kind.js';
 export type { ColumnKind } from './column-kind.js';

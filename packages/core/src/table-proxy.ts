@@ -2,7 +2,7 @@ import { type Schema, Table } from 'apache-arrow';
 import { badInput } from './errors.js';
 import { withBoundary } from './error-boundary.js';
 import { checkOrderTerm, encodePlan, type DataPlan, type ProxyPlan, type ProxySource } from './data-plan.js';
-import { checkIdentifier, quoteIdentifier } from './identifiers.js';
+import { checkColumnName, quoteIdentifier } from './identifiers.js';
 import type { QuerySpec, TableScan, TableStorage } from './storage.js';
 import type { SqlParam } from './values.js';
 
@@ -36,7 +36,7 @@ export class TableProxy {
     if (!Array.isArray(columns) || columns.length === 0) {
       throw badInput('select() needs a non-empty array of column names');
     }
-    const names = columns.map((c) => checkIdentifier(c, 'column', { reservedPrefixes: false }));
+    const names = columns.map((c) => checkColumnName(c));
     return this.#with({ columns: names });
   }
 

@@ -1,4 +1,4 @@
-import { badInput, checkIdentifier, kindOfArrowType, quoteIdentifier, type RowObject } from '@insitu/core';
+import { badInput, checkColumnName, kindOfArrowType, quoteIdentifier, type RowObject } from '@insitu/core';
 import { Table, type Field } from 'apache-arrow';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { ColumnKind } from './sqlite-column-kind.js';
@@ -60,7 +60,7 @@ function describeRows(rows: readonly RowObject[]): { names: string[]; kinds: Col
   rows.forEach((row, i) => {
     if (row === null || typeof row !== 'object' || Array.isArray(row)) throw badInput(`row ${i + 1} is not a plain object`);
     for (const [k, v] of Object.entries(row)) {
-      if (!kinds.has(k)) checkIdentifier(k, 'column', { reservedPrefixes: false });
+      if (!kinds.has(k)) checkColumnName(k);
       kinds.set(k, widen(kinds.get(k) ?? null, kindOfValue(v, k), k));
     }
   });
@@ -86,7 +86,7 @@ export function writeTable(
   let rowAt: (i: number) => unknown[];
   let count: number;
   if (data instanceof Table) {
-    names = data.schema.fields.map((f) => checkIdentifier(f.name, 'column', { reservedPrefixes: false }));
+    names = data.schema.fields.map((f) => checkColumnName(f.name));
     kinds = data.schema.fields.map(kindOfField);
     if (names.length === 0) throw badInput('cannot create a table from an Arrow table without columns');
     const cols = names.map((n) => data.getChild(n)!);
