@@ -166,7 +166,9 @@ export async function checkSource(runtime: Runtime, source: string, name: string
   const result = await runtime.inspect(source, name, user);
   if (!result.ok) {
     const { message, line } = result.error;
-    throw badInput(`script ${name} does not compile: ${message}`, { script: name, ...(line === undefined ? {} : { line }) });
+    // The runtime's message already says which script does not compile; say it once.
+    const text = message.startsWith(`script ${name} does not compile`) ? message : `script ${name} does not compile: ${message}`;
+    throw badInput(text, { script: name, ...(line === undefined ? {} : { line }) });
   }
   if (!result.functions.includes(name) && result.functions.length !== 1) {
     const found = result.functions.length === 0 ? 'no top-level def' : `top-level defs ${result.functions.join(', ')}`;

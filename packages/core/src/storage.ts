@@ -21,6 +21,11 @@ export interface QuerySpec {
    * `sql`, and faster: no array per row. Set by storages for the chunks of a plain table scan.
    */
   readonly byColumn?: readonly string[];
+  /**
+   * Optional: the statement as the user wrote it (a query proxy's SQL), quoted in error messages
+   * instead of `sql`, which wraps it.
+   */
+  readonly text?: string;
 }
 
 /** Options for {@link TableStorage.scan}. */

@@ -111,7 +111,7 @@ export class TableProxy {
     }
     if (order.length > 0) sql += ` ORDER BY ${order.join(', ')}`;
     if (limit !== null) sql += ` LIMIT ${limit}`;
-    return { sql, params };
+    return source.kind === 'query' ? { sql, params, text: source.sql } : { sql, params };
   }
 
   /** Arrow schema of the rows (runs no query, but checks it). */

@@ -171,7 +171,7 @@ export class SqliteStorage implements Storage {
     try {
       return this.#db.prepare(sql).pluck().get(...bindable(query.params)) as number;
     } catch (e) {
-      throw sqlError(e, query.sql);
+      throw asWritten(sqlError(e, query.sql), query);
     }
   }
 
@@ -197,7 +197,7 @@ export class SqliteStorage implements Storage {
       const stmt = this.#prepareRead(reader, query);
       for (const batch of scanBatches(stmt, params, opts.batchRows, opts.breakOn, opts.signal)) yield batch;
     } catch (e) {
-      throw sqlError(e, query.sql);
+      throw asWritten(sqlError(e, query.sql), query);
     } finally {
       this.#readers.delete(reader);
       reader.close();
@@ -205,7 +205,11 @@ export class SqliteStorage implements Storage {
   }
 
   #prepareRead(db: BetterSqlite3.Database, query: QuerySpec, as?: StatementUser): BetterSqlite3.Statement {
-    return prepareGuarded(db, query.sql, query.params, 'query', as);
+    try {
+      return prepareGuarded(db, query.sql, query.params, 'query', as);
+    } catch (e) {
+      throw asWritten(e, query);
+    }
   }
 
   /** Statements run for `user` are checked against their table privileges. */
@@ -649,4 +653,15 @@ export class SqliteStorage implements Storage {
     this.#readers.clear();
     if (this.#db.open) this.#db.close();
   }
+}
+
+/**
+ * `e` quoting the statement as the user wrote it (`query.text`) where its message quotes the engine's
+ * wrapping of it (the first 200 characters, as the guard's messages do).
+ */
+function asWritten(e: unknown, query: QuerySpec): unknown {
+  if (!(e instanceof InsituError) || query.text === undefined) return e;
+  const wrapped = query.sql.slice(0, 200);
+  if (!e.message.includes(wrapped)) return e;
+  return new InsituError(e.code, e.message.split(wrapped).join(query.text.slice(0, 200)), { ...e.toJSON(), cause: e.cause });
 }
