@@ -27,8 +27,13 @@ export interface LoadDatastoreOptions {
 
 /** Options for listing datastores. */
 export interface ListDatastoresOptions {
-  /** SQL LIKE pattern on the name. */
+  /** SQL LIKE pattern on the name; with `regex`, a regular expression the name must match (anywhere in it). */
   readonly name?: string;
+  /**
+   * Take `name` as a JavaScript regular expression (`'^ds_(lm|glm)$'`), as OML's `regex_match`. Default
+   * false. The pattern runs in the engine's thread: this is for the host application's own patterns.
+   */
+  readonly regex?: boolean;
   /** `user` (default): yours; `all`: yours and those granted to you; `grant`: yours you granted (one row per grantee); `granted`: others' granted to you. */
   readonly type?: DatastoreListType;
 }
@@ -149,6 +154,17 @@ export class DatastoreSteps {
     const type = opts.type ?? 'user';
     if (!LIST_TYPES.includes(type)) throw badInput(`list type must be one of ${LIST_TYPES.join(', ')}, got ${JSON.stringify(type)}`);
     if (opts.name !== undefined && typeof opts.name !== 'string') throw badInput('name pattern must be a string');
+    if (opts.regex !== undefined && typeof opts.regex !== 'boolean') throw badInput('regex must be true or false');
+    if (opts.regex === true && opts.name !== undefined) {
+      let re: RegExp;
+      try {
+        re = new RegExp(opts.name, 'u');
+      } catch (e) {
+        throw badInput(`name is not a valid regular expression: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const all = yield* step(this.#storage.listDatastores({ user: this.#user, type }));
+      return all.filter((d) => re.test(d.name));
+    }
     return yield* step(this.#storage.listDatastores({ user: this.#user, type, ...(opts.name === undefined ? {} : { name: opts.name }) }));
   }
 

@@ -2,6 +2,7 @@ import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { canonicalTable } from './column-kind.js';
 import { badInput, ErrorCode, InsituError } from './errors.js';
 import type { StoredObject } from './storage.js';
+import { TableProxy } from './table-proxy.js';
 import { findNonJson, type JsonValue } from './values.js';
 
 /**
@@ -52,6 +53,12 @@ export function storedFromHost(name: string, value: unknown): StoredObject {
     });
     const data = tableToIPC(table, 'stream');
     return { name, class: 'Frame', format: 'arrow', data, size: data.byteLength, length: value.numRows, rows: value.numRows, columns: value.numCols };
+  }
+  if (value instanceof TableProxy) {
+    throw badInput(
+      `object ${name} is a table proxy, which a datastore does not hold: a proxy is a view whose rows depend on who reads it and when, ` +
+        'and a datastore keeps values. Save its rows (await proxy.pull()) or its plan (proxy.toPlan(), JSON that session.run() takes back as a call\'s data)',
+    );
   }
   if (value instanceof PythonObject) {
     throw badInput(`object ${name} is a Python object handle; save it from inside a UDF with insitu.ds.save`);

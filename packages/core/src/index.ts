@@ -67,6 +67,8 @@ export type {
   PartitionFailureOptions,
   RowApplyOptions,
 } from './apply-options.js';
+export { BYTES_KEY, hasBytes, mapBytes, parseTree, treeToJson } from './result-tree.js';
+export type { ResultTree } from './result-tree.js';
 export type { ApplyResult, FailedPartition, PartitionResult, ResultValue } from './result-assembly.js';
 export type { ChunkKey, PartitionKey } from './partition.js';
 export type { CellKey } from './partition-key.js';

@@ -3,10 +3,13 @@ import type { PartitionKey } from './partition.js';
 import type { CellKey } from './partition-key.js';
 import type { InsituError } from './errors.js';
 import type { Image, TaskOutcome, TaskValue } from './runtime.js';
-import type { JsonValue } from './values.js';
+import type { ResultTree } from './result-tree.js';
 
-/** A value a UDF returned, as the host sees it: an Arrow table, a JSON value, or bytes. */
-export type ResultValue = Table | JsonValue | Uint8Array;
+/**
+ * A value a UDF returned, as the host sees it: an Arrow table, or a plain value — JSON, bytes, or JSON
+ * holding bytes (see {@link ResultTree}).
+ */
+export type ResultValue = Table | ResultTree;
 
 /** The result of one partition's call. */
 export interface PartitionResult {

@@ -5,6 +5,7 @@ import type { PartitionKey } from './partition.js';
 import type { CellKey } from './partition-key.js';
 import type { ApplyResult, PartitionResult, ResultValue } from './result-assembly.js';
 import type { Image } from './runtime.js';
+import { hasBytes, parseTree, treeToJson } from './result-tree.js';
 import type { JsonValue } from './values.js';
 
 /**
@@ -22,6 +23,8 @@ const MAGIC = 'ISR1';
 
 type EncodedValue =
   | { readonly t: 'json'; readonly v: JsonValue }
+  /** JSON holding bytes: each `{ [BYTES_KEY]: i }` in `v` stands for blob `b[i]`. */
+  | { readonly t: 'tree'; readonly v: JsonValue; readonly b: readonly number[] }
   | { readonly t: 'table'; readonly b: number }
   | { readonly t: 'bytes'; readonly b: number }
   /** `n` rows from row `s` of the call-level value (a table that stacks the partitions' tables). */
@@ -101,7 +104,12 @@ export function encodeResult(result: ApplyResult): Uint8Array {
   const value = (v: ResultValue): EncodedValue => {
     if (v instanceof Table) return { t: 'table', b: blob(tableToIPC(v, 'stream')) };
     if (v instanceof Uint8Array) return { t: 'bytes', b: blob(v) };
-    return { t: 'json', v };
+    if (hasBytes(v)) {
+      const inner: Uint8Array[] = [];
+      const json = treeToJson(v, inner);
+      return { t: 'tree', v: json, b: inner.map(blob) };
+    }
+    return { t: 'json', v: v as JsonValue };
   };
   const imageBlobs = new Map<Image, number>();
   const image = (im: Image): number => {
@@ -129,7 +137,7 @@ export function encodeResult(result: ApplyResult): Uint8Array {
     top = value(v);
     const starts = tables.map((_, i) => tables.slice(0, i).reduce((n, t) => n + t.numRows, 0));
     partValue = (_x, i) => ({ t: 'rows', s: starts[i]!, n: tables[i]!.numRows });
-  } else if (Array.isArray(v) && v.some((x) => x instanceof Table || x instanceof Uint8Array)) {
+  } else if (Array.isArray(v) && v.some((x) => x instanceof Table || hasBytes(x))) {
     top = { t: 'list', items: v.map((x) => value(x as ResultValue)) };
   } else {
     top = value(v as ResultValue);
@@ -180,6 +188,7 @@ export function decodeResult(bytes: Uint8Array): ApplyResult {
     const value = (e: EncodedValue): ResultValue => {
       if (e.t === 'table') return tableFromIPC(blob(e.b));
       if (e.t === 'bytes') return blob(e.b);
+      if (e.t === 'tree') return parseTree(JSON.stringify(e.v), e.b.map(blob));
       if (e.t === 'rows') {
         if (stack === null) throw new Error('a row range without a stacked table');
         return stack.slice(e.s, e.s + e.n);

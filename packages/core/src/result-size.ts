@@ -35,6 +35,7 @@ export function jsonBytes(value: unknown): number {
   while (todo.length > 0) {
     const v = todo.pop();
     if (typeof v === 'string') n += v.length + 2;
+    else if (v instanceof Uint8Array) n += v.byteLength;
     else if (typeof v === 'number') n += 8;
     else if (Array.isArray(v)) {
       n += 2 + v.length;

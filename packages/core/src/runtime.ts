@@ -2,6 +2,7 @@ import type { Table } from 'apache-arrow';
 import type { SerializedError } from './errors.js';
 import type { DatastoreInfo, DatastoreListType, ObjectInfo, QuerySpec, StoredObject } from './storage.js';
 import type { VisibleScriptRef } from './script-visibility.js';
+import type { ResultTree } from './result-tree.js';
 import type { JsonValue } from './values.js';
 
 /**
@@ -120,7 +121,8 @@ export type TaskValue =
       readonly ipc?: Uint8Array;
       readonly stacked?: { readonly table: Table; readonly offset: number };
     }
-  | { readonly kind: 'json'; readonly value: JsonValue }
+  /** A plain value: JSON, possibly holding bytes (see {@link ResultTree}). */
+  | { readonly kind: 'json'; readonly value: ResultTree }
   | { readonly kind: 'bytes'; readonly value: Uint8Array };
 
 /** Result of a successful task. */

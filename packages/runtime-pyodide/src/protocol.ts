@@ -75,7 +75,8 @@ export type WorkerRequest = RunRequest | InspectRequest;
 /** A UDF's return value on the wire. */
 export type WireValue =
   | { readonly kind: 'table'; readonly ipc: Uint8Array }
-  | { readonly kind: 'json'; readonly json: string }
+  /** `blobs`: bytes inside the value, each standing in `json` as `{ [BYTES_KEY]: i }`. */
+  | { readonly kind: 'json'; readonly json: string; readonly blobs?: readonly Uint8Array[] }
   | { readonly kind: 'bytes'; readonly value: Uint8Array };
 
 /** Which worker thread answered, and whether it has a channel to the engine now. */

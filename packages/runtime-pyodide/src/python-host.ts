@@ -66,7 +66,7 @@ type Answer = { ok: true; [k: string]: unknown } | { ok: false; error: Serialize
 type PyResult =
   | ({ ok: true; stdout: string; stderr: string; rows?: [number, number] } & (
       | { kind: 'table'; columns: PyColumn[] }
-      | { kind: 'json'; json: string }
+      | { kind: 'json'; json: string; blobs?: Uint8Array[] }
       | { kind: 'bytes'; value: Uint8Array }
     ))
   | { ok: false; error: SerializedError };
@@ -88,8 +88,10 @@ function wireValueOf(r: PyResult & { ok: true }, maxResultBytes: number): WireVa
     bytes = resultFootprint(table, value.ipc.byteLength);
   } else if (r.kind === 'json') {
     if (typeof r.json !== 'string') throw badAnswer('JSON result');
-    value = { kind: 'json', json: r.json };
-    bytes = r.json.length;
+    const blobs = r.blobs;
+    if (blobs !== undefined && (!Array.isArray(blobs) || !blobs.every((b) => b instanceof Uint8Array))) throw badAnswer('JSON result bytes');
+    value = blobs === undefined || blobs.length === 0 ? { kind: 'json', json: r.json } : { kind: 'json', json: r.json, blobs };
+    bytes = r.json.length + (blobs ?? []).reduce((n, b) => n + b.byteLength, 0);
   } else if (r.kind === 'bytes') {
     if (!(r.value instanceof Uint8Array)) throw badAnswer('bytes result');
     value = { kind: 'bytes', value: r.value };
@@ -117,7 +119,7 @@ function stackedRows(rows: unknown, part: number): StackedRows {
 function groupBytes(g: GroupResult): number {
   if (!g.ok) return 0;
   const v = g.value;
-  const value = v.kind === 'table' ? v.ipc.byteLength : v.kind === 'bytes' ? v.value.byteLength : v.kind === 'json' ? v.json.length : 0;
+  const value = v.kind === 'table' ? v.ipc.byteLength : v.kind === 'bytes' ? v.value.byteLength : v.kind === 'json' ? v.json.length + (v.blobs ?? []).reduce((n, b) => n + b.byteLength, 0) : 0;
   return value + g.stdout.length + g.stderr.length;
 }
 

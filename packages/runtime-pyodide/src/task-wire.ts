@@ -1,5 +1,6 @@
 import {
   deserializeError,
+  parseTree,
   ErrorCode,
   InsituError,
   type GroupOutcome,
@@ -95,7 +96,7 @@ export function dataInput(ipc: Uint8Array, inputType: InputType): Extract<TaskIn
 export function wireOutcome(res: { value: WireValue; stdout: string; stderr: string }): TaskOutcome {
   let value: TaskValue;
   if (res.value.kind === 'table') value = tableValue(res.value.ipc);
-  else if (res.value.kind === 'json') value = { kind: 'json', value: JSON.parse(res.value.json) };
+  else if (res.value.kind === 'json') value = { kind: 'json', value: parseTree(res.value.json, res.value.blobs ?? []) };
   else value = { kind: 'bytes', value: res.value.value };
   return { value, stdout: res.stdout, stderr: res.stderr, images: [] };
 }

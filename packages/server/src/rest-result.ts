@@ -1,5 +1,5 @@
 import { Table, DataType, tableToIPC, type Field, type Vector } from 'apache-arrow';
-import type { ApplyResult, JsonValue, PartitionResult, ResultValue } from '@insitu/core';
+import { mapBytes, type ApplyResult, type JsonValue, type PartitionResult, type ResultValue } from '@insitu/core';
 import type { RestApplyKind } from './rest-call.js';
 import { RestCode, RestError } from './rest-errors.js';
 
@@ -44,8 +44,8 @@ export function rowsOf(table: Table): Record<string, JsonValue>[] {
 /** One UDF value as JSON. */
 function jsonOf(v: ResultValue): JsonValue {
   if (v instanceof Table) return rowsOf(v);
-  if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
-  return v;
+  // Bytes anywhere in a value are base64 text, as a bytes value is.
+  return mapBytes(v, (b) => Buffer.from(b).toString('base64'));
 }
 
 /** A partition's `{ID, DATA, IMAGE}` entries: one per figure (or one with IMAGE null when it drew none). */

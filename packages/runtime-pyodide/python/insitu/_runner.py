@@ -140,12 +140,26 @@ def _json_default(v):
     raise TypeError(type(v).__name__)
 
 
+# Bytes inside a JSON value travel beside its text: each stands in it as {BYTES_KEY: index}.
+BYTES_KEY = "\x00bytes"
+
+
 def _to_json(value):
+    """(JSON text, bytes blobs) of a value; bytes anywhere in it become blobs the text points at."""
+    blobs = []
+
+    def default(v):
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            blobs.append(bytes(v))
+            return {BYTES_KEY: len(blobs) - 1}
+        return _json_default(v)
+
     try:
         try:
-            return json.dumps(value, allow_nan=False, default=_json_default)
+            return json.dumps(value, allow_nan=False, default=default), blobs
         except ValueError:
-            return json.dumps(_json_safe(value), allow_nan=False, default=_json_default)
+            blobs.clear()
+            return json.dumps(_json_safe(value), allow_nan=False, default=default), blobs
     except TypeError as e:
         raise TaskError(
             "BAD_RESULT",
@@ -156,13 +170,21 @@ def _to_json(value):
         raise TaskError("BAD_RESULT", f"the UDF's return value cannot be converted to JSON: {e}") from None
 
 
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
 def _is_columns(value):
-    return (
-        isinstance(value, dict)
-        and len(value) > 0
-        and all(isinstance(k, str) for k in value)
-        and all(isinstance(v, (list, tuple)) for v in value.values())
-    )
+    """Whether a dict is a table: str keys, every value a list (or tuple) of scalars, all of one
+    length. Any other dict of lists (ragged, or holding lists or dicts) is a JSON value."""
+    if not (isinstance(value, dict) and len(value) > 0 and all(isinstance(k, str) for k in value)):
+        return False
+    cols = list(value.values())
+    if not all(isinstance(v, (list, tuple)) for v in cols):
+        return False
+    n = len(cols[0])
+    if any(len(v) != n for v in cols):
+        return False
+    return not any(issubclass(t, _CONTAINERS) for v in cols for t in set(map(type, v)))
 
 
 def _is_records(value):
@@ -200,9 +222,12 @@ def convert_result(value, limit=_DEFAULT_MAX_RESULT_BYTES):
         if isinstance(value, (bytes, bytearray, memoryview)):
             _limits.check_result("bytes of length", value.nbytes if isinstance(value, memoryview) else len(value), limit)
             return {"kind": "bytes", "value": bytes(value)}
-        text = _to_json(value)
+        text, blobs = _to_json(value)
         _limits.check_json(text, limit)
-        return {"kind": "json", "json": text}
+        if not blobs:
+            return {"kind": "json", "json": text}
+        _limits.check_result("JSON text and bytes of", len(text) + sum(map(len, blobs)), limit)
+        return {"kind": "json", "json": text, "blobs": blobs}
     except _limits.ResultTooLarge as e:
         raise TaskError("RESULT_TOO_LARGE", str(e)) from None
     except (_convert.ResultError, ValueError) as e:

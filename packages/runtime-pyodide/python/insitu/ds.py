@@ -11,6 +11,7 @@ import math
 
 from . import _host, _pickling, _safe_unpickle
 from ._convert import column_values, encode_columns
+from .errors import InsituError
 from .frame import Frame
 
 
@@ -132,8 +133,21 @@ def load(name, objs=None, owner=None, to_globals=False, trust=False):
     return out
 
 
-def dir(name=None, type="user"):  # noqa: A001 - the anchor's name
-    """Datastores as dicts: name, owner, object_count, size, created, description, grantable (+ grantee)."""
+def dir(name=None, type="user", regex_match=False):  # noqa: A001 - the anchor's name
+    """Datastores as dicts: name, owner, object_count, size, created, description, grantable (+ grantee).
+
+    ``name`` is a SQL LIKE pattern, or with ``regex_match=True`` a regular expression (Python ``re``)
+    the name must match anywhere (``re.search``), as the anchor's ``regex_match``."""
+    if regex_match and name is not None:
+        import re
+
+        try:
+            pattern = re.compile(name)
+        except (re.error, TypeError) as e:
+            raise InsituError("BAD_INPUT", f"name is not a valid regular expression: {e}") from None
+        # Matched here, in the UDF's own interpreter: a slow pattern costs only this call.
+        rows, _ = _host.call("dsList", {"opts": {"type": type}})
+        return [r for r in rows if pattern.search(r["name"])]
     rows, _ = _host.call("dsList", {"opts": {"name": name, "type": type}})
     return rows
 
