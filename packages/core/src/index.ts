@@ -69,6 +69,8 @@ export type {
 } from './apply-options.js';
 export { BYTES_KEY, hasBytes, mapBytes, parseTree, treeToJson } from './result-tree.js';
 export type { ResultTree } from './result-tree.js';
+export { MANIFEST_FILE } from './script-transfer.js';
+export type { ExportScriptsOptions, ImportScriptsOptions, ManifestEntry } from './script-transfer.js';
 export type { ApplyResult, FailedPartition, PartitionResult, ResultValue } from './result-assembly.js';
 export type { ChunkKey, PartitionKey } from './partition.js';
 export type { CellKey } from './partition-key.js';

@@ -1,6 +1,7 @@
 import { ErrorCode, InsituError, badInput } from './errors.js';
 import { checkIdentifier } from './identifiers.js';
 import type { Runtime } from './runtime.js';
+import { readExport, writeExport, type ExportScriptsOptions, type ImportScriptsOptions, type ImportedScript } from './script-transfer.js';
 import type { GrantStorage, ScriptListType, ScriptStorage, StoredScript, StoredScriptGrant } from './storage.js';
 
 /** Options for {@link ScriptRepository.create}. */
@@ -140,6 +141,61 @@ export class ScriptRepository {
     this.#check();
     const s = await resolveScript(this.#storage, this.#user, name, opts.owner);
     return { ...info(s), source: s.source };
+  }
+
+  /**
+   * Write scripts into `dir`: one `NAME.py` per script and a manifest (`insitu-scripts.json`: name,
+   * owner, global, description, file). `names` are found as `load` finds them (yours, global, granted);
+   * without `names`, your private scripts. Returns what was written.
+   */
+  async export(opts: ExportScriptsOptions): Promise<ScriptInfo[]> {
+    this.#check();
+    if (opts === null || typeof opts !== 'object') throw badInput('scripts.export() needs { dir, names? }');
+    let names: readonly string[];
+    if (opts.names === undefined) {
+      names = (await this.list({ type: 'user' })).map((s) => s.name);
+    } else {
+      if (!Array.isArray(opts.names)) throw badInput('scripts.export(): names must be an array of script names');
+      names = [...new Set(opts.names.map((n) => checkIdentifier(n, 'script')))];
+    }
+    const scripts = await Promise.all(names.map((n) => resolveScript(this.#storage, this.#user, n)));
+    await writeExport(opts.dir, scripts.map((s) => ({ name: s.name, owner: s.owner, global: s.global, description: s.description, file: `${s.name}.py`, source: s.source })));
+    return scripts.map(info);
+  }
+
+  /**
+   * Create the scripts an export directory holds, as this user (their owner), private or global as
+   * exported, all or none: every script is checked as `create` checks it (it compiles and defines its
+   * function; a global one of another user cannot be replaced: PRIVILEGE; without `overwrite` an
+   * existing one is ALREADY_EXISTS) before any is stored, then all are stored in one transaction.
+   */
+  async import(opts: ImportScriptsOptions): Promise<ScriptInfo[]> {
+    this.#check();
+    if (opts === null || typeof opts !== 'object') throw badInput('scripts.import() needs { dir, overwrite? }');
+    if (opts.overwrite !== undefined && typeof opts.overwrite !== 'boolean') throw badInput('scripts.import(): overwrite must be true or false');
+    const putScripts = this.#storage.putScripts?.bind(this.#storage);
+    if (putScripts === undefined) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'this storage cannot store several scripts in one transaction, which import needs');
+    const overwrite = opts.overwrite === true;
+    const entries: ImportedScript[] = await readExport(opts.dir);
+    const created = new Date();
+    const scripts: StoredScript[] = [];
+    for (const e of entries) {
+      await checkSource(this.#runtime, e.source, e.name, this.#user);
+      const existing = await this.#storage.getScript(e.name, e.global ? { global: true } : { owner: this.#user });
+      if (existing !== null && !overwrite) {
+        throw new InsituError(ErrorCode.ALREADY_EXISTS, `${e.global ? 'global' : 'private'} script ${e.name} already exists; import with { overwrite: true } to replace it (nothing was imported)`, {
+          script: e.name,
+        });
+      }
+      if (existing !== null && e.global && existing.owner !== this.#user) {
+        throw new InsituError(ErrorCode.PRIVILEGE, `global script ${e.name} belongs to ${existing.owner}; user ${this.#user} cannot replace it (nothing was imported)`, {
+          script: e.name,
+        });
+      }
+      scripts.push({ name: e.name, owner: this.#user, global: e.global, source: e.source, description: e.description, created });
+    }
+    await putScripts(scripts, { overwrite });
+    return scripts.map(info);
   }
 
   /** Drop your private script (or, with `global: true`, a global script you created). */

@@ -12,12 +12,12 @@ export type Steps<T> = Generator<unknown, T, unknown>;
 
 /** An interface whose async methods may also answer synchronously. */
 export type MaybeSync<T> = {
-  [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R | Promise<R> : T[K];
+  [K in keyof T]: NonNullable<T[K]> extends (...args: infer A) => Promise<infer R> ? (...args: A) => R | Promise<R> : T[K];
 };
 
 /** An interface whose async methods answer synchronously instead. */
 export type Synchronous<T> = {
-  [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : T[K];
+  [K in keyof T]: NonNullable<T[K]> extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : T[K];
 };
 
 /** One storage call inside a computation: `const x = yield* step(storage.get(...))`. */

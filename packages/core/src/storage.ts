@@ -156,6 +156,11 @@ export interface ScriptStorage {
    * Without `overwrite`, an existing one is ALREADY_EXISTS and nothing changes.
    */
   putScript(script: StoredScript, opts: { overwrite: boolean }): Promise<void>;
+  /**
+   * Optional: store several scripts in one transaction, all or none (as `putScript` each: the first
+   * that exists without `overwrite` is ALREADY_EXISTS and nothing changes). Script import needs it.
+   */
+  putScripts?(scripts: readonly StoredScript[], opts: { overwrite: boolean }): Promise<void>;
   /** The private script `name` of `owner`, or the global script `name` when `global`; null if absent. */
   getScript(name: string, scope: { owner: string } | { global: true }): Promise<StoredScript | null>;
   /** Scripts matching a filter, ordered by name then owner. */

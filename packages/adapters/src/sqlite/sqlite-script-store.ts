@@ -60,6 +60,13 @@ export class SqliteScriptStore implements Synchronous<ScriptStorage> {
     }
   }
 
+  /** Store several scripts in one transaction: all of them, or none when one fails. */
+  putScripts(scripts: readonly StoredScript[], opts: { overwrite: boolean }): void {
+    this.#db.transaction(() => {
+      for (const s of scripts) this.putScript(s, opts);
+    })();
+  }
+
   /** @inheritdoc */
   getScript(name: string, scope: { owner: string } | { global: true }): StoredScript | null {
     const r = this.#db.prepare(`SELECT * FROM insitu_scripts WHERE scope = ? AND name = ?`).get(scopeOf(scope), name) as ScriptRow | undefined;

@@ -386,6 +386,11 @@ export class SqliteStorage implements Storage {
   }
 
   /** @inheritdoc */
+  async putScripts(scripts: readonly StoredScript[], opts: { overwrite: boolean }): Promise<void> {
+    return this.#write(() => this.#scripts.putScripts(scripts, opts));
+  }
+
+  /** @inheritdoc */
   async getScript(name: string, scope: { owner: string } | { global: true }): Promise<StoredScript | null> {
     return this.#scripts.getScript(name, scope);
   }
