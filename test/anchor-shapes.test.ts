@@ -120,3 +120,58 @@ describe('messages', () => {
     expect(c.message).not.toContain('AS "t"');
   });
 });
+
+describe('integers as JavaScript numbers', () => {
+  const rows = (v: unknown) => (v as Table).toArray().map((r) => r.toJSON());
+
+  it('results and pull give numbers within ±2^53 by default, so JSON.stringify of rows works', async () => {
+    const r = await me.groupApply(me.table('T'), ['b'], { source: 'def f(df):\n    return {"n": [len(df) * 150]}' });
+    expect(rows(r.value)).toEqual([
+      { b: 'x', n: 150 },
+      { b: 'y', n: 150 },
+    ]);
+    expect(JSON.stringify(rows(r.value))).toBe('[{"b":"x","n":150},{"b":"y","n":150}]');
+    const pulled = await me.table('T').pull();
+    expect(rows(pulled)).toEqual([
+      { a: 1, b: 'x' },
+      { a: 2, b: 'y' },
+    ]);
+    const g = await me.groupApply(me.table('T'), ['a'], { source: 'def f(df):\n    return len(df)' });
+    expect(g.partitions.map((p) => p.key)).toEqual([{ a: 1 }, { a: 2 }]);
+  });
+
+  it('give BigInt for a column holding a value beyond ±2^53, and everywhere with int64: bigint', async () => {
+    const big = await me.doEval({ source: 'def f():\n    return {"v": [1, 2**60]}' });
+    expect(rows(big.value)).toEqual([{ v: 1n }, { v: 2n ** 60n }]);
+    const asked = await me.doEval({ source: 'def f():\n    return {"v": [1, 2]}' }, { int64: 'bigint' });
+    expect(rows(asked.value)).toEqual([{ v: 1n }, { v: 2n }]);
+    expect(rows(await me.table('T').select(['a']).pull({ int64: 'bigint' }))).toEqual([{ a: 1n }, { a: 2n }]);
+    await rejectsWith(me.doEval({ source: 'def f():\n    return 1' }, { int64: 'big' as never }), 'BAD_INPUT');
+    await rejectsWith(me.table('T').pull({ int64: 1 as never }), 'BAD_INPUT');
+  });
+
+  it("follow createEngine({ int64: 'bigint' }), which a call can override", async () => {
+    const e2 = await createEngine({ database: ':memory:', workers: 1, isolation: 'thread', int64: 'bigint' });
+    try {
+      const s = e2.session({ user: 'bob' });
+      const t = await s.create('N', [{ a: 5 }]);
+      expect(rows(await t.pull())).toEqual([{ a: 5n }]);
+      expect(rows((await s.tableApply(t, { source: 'def f(df):\n    return df' }, { inputType: 'frame' })).value)).toEqual([{ a: 5n }]);
+      expect(rows((await s.tableApply(t, { source: 'def f(df):\n    return df' }, { inputType: 'frame', int64: 'number' })).value)).toEqual([{ a: 5 }]);
+      await expect(createEngine({ database: ':memory:', workers: 1, isolation: 'thread', int64: 'text' as never })).rejects.toMatchObject({ code: 'BAD_INPUT' });
+    } finally {
+      await e2.close();
+    }
+  });
+
+  it('stay integers when a result table is stored again (create, datastores)', async () => {
+    const r = await me.doEval({ source: 'def f():\n    return {"v": [3, None]}' });
+    const t = await me.create('AGAIN', r.value as Table, { overwrite: true });
+    expect(rows(await t.pull({ int64: 'bigint' }))).toEqual([{ v: 3n }, { v: null }]);
+    const typed = await me.doEval({ source: 'import insitu\ndef f():\n    c = insitu.connect()\n    return c.query("select typeof(v) as t from AGAIN where v is not null")["t"][0]' });
+    expect(typed.value).toBe('integer');
+    await me.datastores.save('ds_ints', { t: r.value as Table }, { overwrite: true });
+    const seen = await me.doEval({ source: 'import insitu\ndef f():\n    t = insitu.ds.load("ds_ints")["t"]\n    return [type(v).__name__ for v in t["v"]]' });
+    expect(seen.value).toEqual(['int', 'NoneType']);
+  });
+});

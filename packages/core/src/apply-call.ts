@@ -14,6 +14,7 @@ import {
 import { checkOrderTerm, decodePlan, encodePlan, type DataPlan } from './data-plan.js';
 import { badInput } from './errors.js';
 import { checkColumnName, checkIdentifier } from './identifiers.js';
+import { checkInt64Mode, type Int64Mode } from './int64-values.js';
 import type { ContextMode, InputType } from './runtime.js';
 import { TableProxy } from './table-proxy.js';
 import type { JsonValue } from './values.js';
@@ -51,10 +52,12 @@ export interface CallOptions {
   readonly orderBy?: readonly string[];
   /** What a failing partition does to the call: `fail` (default), `skip` or `null` (rowApply, groupApply, indexApply). */
   readonly onError?: OnError;
+  /** How Int64 columns of result tables reach JavaScript: `number` (within ±2^53) or `bigint`. Default: the engine's. */
+  readonly int64?: Int64Mode;
 }
 
 /** The names of {@link CallOptions}, in one place: a new option is added here and in its check. */
-export const CALL_OPTION_NAMES = ['args', 'positional', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel', 'naOmit', 'orderBy', 'onError'] as const;
+export const CALL_OPTION_NAMES = ['args', 'positional', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel', 'naOmit', 'orderBy', 'onError', 'int64'] as const;
 
 /** Which apply kinds take each option that not every kind takes. */
 const OPTION_KINDS: Readonly<Partial<Record<(typeof CALL_OPTION_NAMES)[number], readonly ApplyKind[]>>> = {
@@ -168,6 +171,7 @@ function checkOptions(v: unknown, prefix: string, kind: ApplyKind): CallOptions 
     }
     if (v.onError !== 'fail') out.onError = v.onError;
   }
+  if (v.int64 !== undefined) out.int64 = checkInt64Mode(v.int64, option('int64'));
   return out as CallOptions;
 }
 

@@ -1,6 +1,7 @@
 import { badInput } from './errors.js';
 import { INPUT_TYPES, type ContextMode, type InputType } from './runtime.js';
 import { findNonJson, type JsonValue } from './values.js';
+import type { Int64Mode } from './int64-values.js';
 
 /**
  * The function an apply call runs: a stored script name, a stored script of another owner
@@ -36,6 +37,12 @@ export interface ApplyOptions {
    * rows of the partitions done (when known). Errors it throws are ignored.
    */
   readonly onProgress?: (progress: ApplyProgress) => void;
+  /**
+   * How Int64 columns of result tables reach JavaScript: `'number'` gives numbers for columns whose
+   * values all lie within ±2^53 (a Float64 column marked as integers), BigInt beyond; `'bigint'` keeps
+   * BigInt. Default: the engine's `int64` (itself `'number'` by default).
+   */
+  readonly int64?: Int64Mode;
 }
 
 /** Figures of a running apply call, as `onProgress` and job status report them. */

@@ -5,6 +5,7 @@ import { checkApplyCall, type ApplyCall, type CallControls, type CallOptions } f
 import { checkArgs, checkContext, checkTimeout, checkInputType, checkPositiveInt, degreeOf, type FuncRef, type OnError } from './apply-options.js';
 import { decodePlan } from './data-plan.js';
 import { ProgressReporter } from './progress-reporter.js';
+import { resultAsNumbers, type Int64Mode } from './int64-values.js';
 import { ErrorCode } from './errors.js';
 import { asInsituError } from './error-boundary.js';
 import type { ResultBudget } from './result-budget.js';
@@ -36,6 +37,8 @@ export interface ApplyDefaults {
   readonly context?: ContextMode;
   /** The engine's budget of result bytes in flight, shared by all its calls (absent: no budget). */
   readonly budget?: ResultBudget;
+  /** How Int64 columns of results and pulled tables reach JavaScript by default. Default `'number'`. */
+  readonly int64?: Int64Mode;
 }
 
 /** Runs apply calls for one user: the sync session methods and jobs alike. */
@@ -96,23 +99,28 @@ export class ApplyRunner {
     const progress = new ProgressReporter(controls.onProgress);
     const c: Ctl = { signal: handle.signal, progress, opts };
     try {
-      switch (call.kind) {
-        case 'doEval':
-          return await this.#doEval(call, c);
-        case 'tableApply':
-          return await this.#tableApply(call, c);
-        case 'rowApply':
-          return await this.#rowApply(call, c);
-        case 'groupApply':
-          return await this.#groupApply(call, c);
-        case 'indexApply':
-          return await this.#indexApply(call, c);
-      }
+      const result = await this.#dispatch(call, c);
+      return (opts.int64 ?? this.#defaults.int64 ?? 'number') === 'number' ? resultAsNumbers(result) : result;
     } catch (e) {
       throw asInsituError(e, call.kind);
     } finally {
       progress.finish();
       handle.done();
+    }
+  }
+
+  #dispatch(call: ApplyCall, c: Ctl): Promise<ApplyResult> {
+    switch (call.kind) {
+      case 'doEval':
+        return this.#doEval(call, c);
+      case 'tableApply':
+        return this.#tableApply(call, c);
+      case 'rowApply':
+        return this.#rowApply(call, c);
+      case 'groupApply':
+        return this.#groupApply(call, c);
+      case 'indexApply':
+        return this.#indexApply(call, c);
     }
   }
 

@@ -75,6 +75,15 @@ export function kindOfArrowType(t: DataType): ColumnKind | null {
   return null;
 }
 
+/**
+ * The kind a field is stored and handed to Python as (see {@link kindOfArrowType}); a Float64 field
+ * marked as 64-bit integers given as numbers (`int64: 'number'` results) is `int64` again.
+ */
+export function kindOfArrowField(f: Field): ColumnKind | null {
+  if (DataType.isFloat(f.type) && f.metadata.get('insitu:int64') === 'true') return 'int64';
+  return kindOfArrowType(f.type);
+}
+
 /** Whether a column of type `t` is already laid out exactly as its kind (no conversion needed). */
 function isCanonical(t: DataType, kind: ColumnKind): boolean {
   return String(t) === String(arrowTypeOf(kind));
@@ -86,7 +95,7 @@ function isCanonical(t: DataType, kind: ColumnKind): boolean {
  * reported through `onUnsupported`.
  */
 export function canonicalTable(table: Table, onUnsupported: (column: string, type: DataType) => never): Table {
-  const kinds = table.schema.fields.map((f) => kindOfArrowType(f.type) ?? onUnsupported(f.name, f.type));
+  const kinds = table.schema.fields.map((f) => kindOfArrowField(f) ?? onUnsupported(f.name, f.type));
   if (table.schema.fields.every((f, i) => isCanonical(f.type, kinds[i]!))) return table;
   const columns: Record<string, Vector> = {};
   table.schema.fields.forEach((f, i) => {
@@ -99,7 +108,7 @@ export function canonicalTable(table: Table, onUnsupported: (column: string, typ
     const values = Array.from({ length: col.length }, (_, r) => {
       const v = col.get(r) as unknown;
       if (v === null || v === undefined) return null;
-      if (kind === 'int64') return typeof v === 'bigint' ? v : BigInt(v as number);
+      if (kind === 'int64') return typeof v === 'bigint' ? v : BigInt(Math.trunc(v as number));
       if (kind === 'int32' || kind === 'float64') return Number(v);
       return v;
     });

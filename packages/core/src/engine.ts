@@ -2,6 +2,7 @@ import { asInsituError, guardedService } from './error-boundary.js';
 import { badInput } from './errors.js';
 import { Lifecycle } from './lifecycle.js';
 import { ApplyRunner, type ApplyDefaults } from './apply-runner.js';
+import { checkInt64Mode } from './int64-values.js';
 import { JobService } from './job-service.js';
 import type { JobSettings } from './job-types.js';
 import { SessionJobs } from './session-jobs.js';
@@ -93,6 +94,7 @@ export class Engine implements AsyncDisposable {
     this.resultBudget = new ResultBudget(checkResultLimits({ maxResultBytesInFlight }).maxResultBytesInFlight);
     this.storage = storage;
     this.runtime = runtime;
+    checkInt64Mode(defaults.int64, 'int64');
     this.#defaults = { ...defaults, budget: this.resultBudget };
     const jobSettings = { maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser };
     // Jobs run as their owner: through that user's admission, as a session of it would.

@@ -3,7 +3,7 @@ export { ErrorCode, InsituError, badInput, deserializeError, toInsituError } fro
 export type { InsituErrorDetails, SerializedError } from './errors.js';
 export { checkColumnName, checkIdentifier, quoteIdentifier, MAX_COLUMN_NAME_LENGTH, MAX_IDENTIFIER_LENGTH } from './identifiers.js';
 export { findNonJson, MAX_JSON_DEPTH } from './values.js';
-export { arrowTypeOf, canonicalTable, kindOfArrowType, schemaOf, tableOfColumns } from './column-kind.js';
+export { arrowTypeOf, canonicalTable, kindOfArrowField, kindOfArrowType, schemaOf, tableOfColumns } from './column-kind.js';
 export type { ColumnKind } from './column-kind.js';
 export type { CellValue, JsonValue, RowObject, SqlParam } from './values.js';
 export { JOB_STATES, PUBLIC } from './storage.js';
@@ -70,6 +70,8 @@ export type {
 export { BYTES_KEY, hasBytes, mapBytes, parseTree, treeToJson } from './result-tree.js';
 export type { ResultTree } from './result-tree.js';
 export { MANIFEST_FILE } from './script-transfer.js';
+export { INT64_METADATA, INT64_MODES, checkInt64Mode, int64AsNumbers, isInt64AsNumber } from './int64-values.js';
+export type { Int64Mode } from './int64-values.js';
 export type { ExportScriptsOptions, ImportScriptsOptions, ManifestEntry } from './script-transfer.js';
 export type { ApplyResult, FailedPartition, PartitionResult, ResultValue } from './result-assembly.js';
 export type { ChunkKey, PartitionKey } from './partition.js';

@@ -2,6 +2,7 @@ import type { Table } from 'apache-arrow';
 import type { FuncRef, GroupApplyOptions, IndexApplyOptions, RowApplyOptions, DataApplyOptions, ApplyOptions } from './apply-options.js';
 import { callOf, splitOptions, type ApplyCall, type ApplyKind, type CallControls } from './apply-call.js';
 import { ApplyRunner, type ApplyDefaults } from './apply-runner.js';
+import type { Int64Mode } from './int64-values.js';
 import { DatastoreService } from './datastore-service.js';
 import { GrantService, type GrantTarget } from './grant-service.js';
 import { badInput } from './errors.js';
@@ -35,6 +36,8 @@ export class Session {
   readonly scheduler: SessionScheduler;
   readonly #storage: Storage;
   readonly #apply: ApplyRunner;
+  /** How this session's proxies pull Int64 columns by default (the engine's `int64`). */
+  readonly #int64: Int64Mode;
   readonly #grants: GrantService;
   readonly #check: () => void;
 
@@ -45,6 +48,7 @@ export class Session {
     this.#check = check;
     this.scripts = guardedService(new ScriptRepository(storage, runtime, user, check), 'scripts', () => {});
     this.#apply = new ApplyRunner(storage, runtime, user, defaults);
+    this.#int64 = defaults.int64 ?? 'number';
     this.#grants = new GrantService(storage, user, users);
     this.datastores = guardedService(new DatastoreService(storage, user), 'datastores', check);
     this.jobs = guardedService(jobs, 'jobs', check);
@@ -80,14 +84,14 @@ export class Session {
       this.#check();
       checkIdentifier(name, 'table');
       await this.#storage.createTable(name, data, { overwrite: opts.overwrite === true, owner: this.user });
-      return new TableProxy(this.#storage, this.user, { kind: 'table', name });
+      return new TableProxy(this.#storage, this.user, { kind: 'table', name }, this.#int64);
     });
   }
 
   /** A proxy of an existing table or view. Nothing is read until it is pulled or applied. */
   table(name: string): TableProxy {
     this.#check();
-    return new TableProxy(this.#storage, this.user, { kind: 'table', name: checkIdentifier(name, 'table') });
+    return new TableProxy(this.#storage, this.user, { kind: 'table', name: checkIdentifier(name, 'table') }, this.#int64);
   }
 
   /**
@@ -98,7 +102,7 @@ export class Session {
     this.#check();
     checkQuerySql(sql, 'query()');
     if (!Array.isArray(params)) throw badInput('query() params must be an array');
-    return new TableProxy(this.#storage, this.user, { kind: 'query', sql, params: [...params] });
+    return new TableProxy(this.#storage, this.user, { kind: 'query', sql, params: [...params] }, this.#int64);
   }
 
   /**

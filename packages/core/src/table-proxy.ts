@@ -3,6 +3,7 @@ import { badInput } from './errors.js';
 import { withBoundary } from './error-boundary.js';
 import { checkOrderTerm, encodePlan, type DataPlan, type ProxyPlan, type ProxySource } from './data-plan.js';
 import { checkColumnName, quoteIdentifier } from './identifiers.js';
+import { checkInt64Mode, int64AsNumbers, type Int64Mode } from './int64-values.js';
 import type { QuerySpec, TableScan, TableStorage } from './storage.js';
 import type { SqlParam } from './values.js';
 
@@ -18,11 +19,14 @@ export class TableProxy {
   readonly #plan: ProxyPlan;
   /** The user of the session that made it: `pull`, `count` and `schema` read with their privileges. */
   readonly #user: string;
+  /** How `pull()` gives Int64 columns unless it is told (the engine's `int64`). */
+  readonly #int64: Int64Mode;
 
   /** @internal Use `session.table()` or `session.query()`. */
-  constructor(storage: TableStorage, user: string, plan: ProxyPlan | ProxySource) {
+  constructor(storage: TableStorage, user: string, plan: ProxyPlan | ProxySource, int64: Int64Mode = 'number') {
     this.#storage = storage;
     this.#user = user;
+    this.#int64 = int64;
     this.#plan = 'kind' in plan ? { source: plan, columns: null, filters: [], order: [], limit: null } : plan;
   }
 
@@ -129,19 +133,31 @@ export class TableProxy {
     return withBoundary('count', () => this.#storage.count(this.toQuery(), this.#user));
   }
 
-  /** Read all rows into one Arrow table (`.toArray()` gives row objects). */
-  pull(opts: { signal?: AbortSignal } = {}): Promise<Table> {
+  /**
+   * Read all rows into one Arrow table (`.toArray()` gives row objects). `int64`: how Int64 columns come
+   * (`'number'` within ±2^53, see {@link Int64Mode}; default the engine's); `signal` stops the read.
+   */
+  pull(opts: { signal?: AbortSignal; int64?: Int64Mode } = {}): Promise<Table> {
     return withBoundary('pull', async () => {
+      const mode = checkInt64Mode(opts.int64, 'pull() int64') ?? this.#int64;
+      const table = await this.#pullRaw(opts.signal);
+      return mode === 'number' ? int64AsNumbers(table) : table;
+    });
+  }
+
+  async #pullRaw(signal: AbortSignal | undefined): Promise<Table> {
+    const opts = signal === undefined ? {} : { signal };
+    {
       const schema = await this.schema();
       const batches = [];
       const scanOpts = opts.signal === undefined ? { batchRows: 65536, user: this.#user } : { batchRows: 65536, user: this.#user, signal: opts.signal };
       for await (const t of this.#storage.scan(this.toQuery(), scanOpts)) batches.push(...t.batches);
       return batches.length === 0 ? new Table(schema) : new Table(batches);
-    });
+    }
   }
 
   #with(change: Partial<ProxyPlan>): TableProxy {
-    return new TableProxy(this.#storage, this.#user, { ...this.#plan, ...change });
+    return new TableProxy(this.#storage, this.#user, { ...this.#plan, ...change }, this.#int64);
   }
 }
 

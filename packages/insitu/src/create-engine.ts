@@ -1,4 +1,4 @@
-import { Engine, asInsituError, badInput, checkResultLimits, checkUnownedTables, checkUserMode, type ResultLimits, type Runtime, type UnownedTables, type UserMode } from '@insitu/core';
+import { Engine, asInsituError, badInput, checkResultLimits, checkUnownedTables, checkUserMode, type Int64Mode, type ResultLimits, type Runtime, type UnownedTables, type UserMode } from '@insitu/core';
 import { SqliteStorage } from '@insitu/adapters';
 import { PACKAGE_FILES, PyodideRuntime, SandboxRuntime, checkMemoryLimits, defaultSnapshotDir, prepareSnapshot, type PyodideRuntimeOptions, type RuntimeLogSink } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
@@ -19,6 +19,12 @@ export interface EngineOptions {
   readonly busyTimeoutMs?: number;
   /** Default `timeoutMs` of every apply call; a call's own `timeoutMs` overrides it. Default: none. */
   readonly timeoutMs?: number;
+  /**
+   * How Int64 columns of result and pulled tables reach JavaScript: `'number'` (default) gives numbers
+   * for columns whose values all lie within ±2^53, BigInt beyond; `'bigint'` always BigInt. A call's or
+   * `pull()`'s own `int64` overrides it.
+   */
+  readonly int64?: Int64Mode;
   /** Milliseconds an interrupted UDF gets to stop before its worker is replaced. Default 500. */
   readonly interruptGraceMs?: number;
   /**
@@ -171,6 +177,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   try {
     return new Engine(storage, runtime, {
       ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+      ...(opts.int64 === undefined ? {} : { int64: opts.int64 }),
       maxResultBytesInFlight: limits.maxResultBytesInFlight,
       users,
       ...(opts.maxConcurrentJobs === undefined ? {} : { maxConcurrentJobs: opts.maxConcurrentJobs }),

@@ -40,6 +40,9 @@ export async function applyCallOf(session: Session, call: RestCall): Promise<App
   const hasData = kind === 'tableApply' || kind === 'rowApply' || kind === 'groupApply';
   const options = {
     args: call.args,
+    // REST answers are shaped from Arrow's own Int64 columns (numbers or text past 2^53, Int64 in Arrow
+    // responses), whatever the engine gives library callers.
+    int64: 'bigint' as const,
     ...(call.timeoutS === undefined ? {} : { timeoutMs: call.timeoutS * 1000 }),
     ...(hasData && call.inputType !== undefined ? { inputType: call.inputType } : {}),
     ...(kind === 'rowApply' && call.rows !== undefined ? { rows: call.rows } : {}),

@@ -1,4 +1,4 @@
-import { badInput, checkColumnName, kindOfArrowType, quoteIdentifier, type RowObject } from '@insitu/core';
+import { badInput, checkColumnName, kindOfArrowField, quoteIdentifier, type RowObject } from '@insitu/core';
 import { Table, type Field } from 'apache-arrow';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { ColumnKind } from './sqlite-column-kind.js';
@@ -6,7 +6,7 @@ import { declaredTypeOf } from './sqlite-column-kind.js';
 
 /** The column kind for an Arrow field, or BAD_INPUT for types SQLite cannot hold. */
 function kindOfField(f: Field): ColumnKind {
-  const kind = kindOfArrowType(f.type);
+  const kind = kindOfArrowField(f);
   if (kind === null) throw badInput(`column ${f.name} has Arrow type ${String(f.type)}, which SQLite tables cannot hold; convert it first`);
   return kind;
 }
