@@ -103,3 +103,48 @@ describe('result serialiser', () => {
     expect(() => decodeResult(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]))).toThrow(InsituError);
   });
 });
+
+describe('naOmit, orderBy, onError and int64 in a call value', () => {
+  const base = { kind: 'groupApply', data: { source: { table: 'T' } }, by: ['g'], func: 'f' };
+
+  it('keeps them normalised through JSON', () => {
+    const c = checkApplyCall({ ...base, options: { naOmit: true, orderBy: '-x', onError: 'null', int64: 'bigint' } });
+    expect(c.options).toEqual({ naOmit: true, orderBy: ['-x'], onError: 'null', int64: 'bigint' });
+    expect(checkApplyCall(JSON.parse(JSON.stringify(c)))).toEqual(c);
+    // The defaults leave nothing behind.
+    expect(checkApplyCall({ ...base, options: { naOmit: false, onError: 'fail' } }).options).toBeUndefined();
+  });
+
+  it('refuses them where they do not apply and when malformed, naming the field', () => {
+    expect(messageOf(() => checkApplyCall({ kind: 'doEval', func: 'f', options: { naOmit: true } }))).toBe('call.options.naOmit is not taken by doEval (only by tableApply, rowApply, groupApply)');
+    expect(messageOf(() => checkApplyCall({ kind: 'tableApply', data: base.data, func: 'f', options: { orderBy: ['x'] } }))).toContain('orderBy is not taken by tableApply');
+    expect(messageOf(() => checkApplyCall({ kind: 'doEval', func: 'f', options: { onError: 'skip' } }))).toContain('onError is not taken by doEval');
+    expect(messageOf(() => checkApplyCall({ ...base, options: { onError: 'ignore' } }))).toBe("call.options.onError must be one of 'fail', 'skip', 'null', got \"ignore\"");
+    expect(messageOf(() => checkApplyCall({ ...base, options: { orderBy: [] } }))).toContain('orderBy must be a non-empty array');
+    expect(messageOf(() => checkApplyCall({ ...base, options: { orderBy: ['a\0b'] } }))).toContain('NUL');
+    expect(messageOf(() => checkApplyCall({ ...base, options: { naOmit: 1 } }))).toContain('naOmit must be true or false');
+    expect(messageOf(() => checkApplyCall({ ...base, options: { int64: 'string' } }))).toContain("int64 must be 'number' or 'bigint'");
+  });
+});
+
+describe('failed partitions and bytes inside values in the result serialiser', () => {
+  it('round-trip', () => {
+    const error = new InsituError('PYTHON_ERROR', 'ValueError: x', { pythonType: 'ValueError', line: 3, partition: { g: 2n } });
+    const r: ApplyResult = {
+      value: [[new Uint8Array([1, 2])], null],
+      stdout: '',
+      stderr: '',
+      images: [],
+      partitions: [
+        { key: { g: 1n }, value: [new Uint8Array([1, 2])], stdout: '', stderr: '', images: [] },
+        { key: { g: 2n }, value: null, stdout: '', stderr: '', images: [] },
+      ],
+      failed: [{ key: { g: 2n }, error }],
+    };
+    const back = decodeResult(encodeResult(r));
+    expect(back.value).toEqual(r.value);
+    expect(back.failed![0]!.key).toEqual({ g: 2n });
+    expect(back.failed![0]!.error).toBeInstanceOf(InsituError);
+    expect(back.failed![0]!.error.toJSON()).toEqual(error.toJSON());
+  });
+});
