@@ -175,7 +175,7 @@ describe('seed 003: a script with argc/argv that writes through the context', ()
     const [run] = await runsEnded(me, 'load_t1', 1);
     expect(run).toMatchObject({ state: 'succeeded', stdout: '5 rows into T1\n' });
     expect((await me.table('T1').orderBy('ID').pull()).toArray().map((r) => r.toJSON())).toEqual(
-      [1, 2, 3, 4, 5].map((i) => ({ ID: BigInt(i), VAL: BigInt(2 * i) })),
+      [1, 2, 3, 4, 5].map((i) => ({ ID: i, VAL: 2 * i })),
     );
     await me.scheduler.drop('load_t1');
   });

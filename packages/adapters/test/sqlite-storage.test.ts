@@ -29,7 +29,7 @@ describe('SqliteStorage tables', () => {
       { i: -9007199254740991, f: -0.25, s: 'héllo ✓', b: false, d: new Date(0), x: new Uint8Array([]) },
     ];
     await storage.createTable('TYPES', rows, { owner: 'tester' });
-    const t = await new TableProxy(storage, 'tester', { kind: 'table', name: 'TYPES' }).pull();
+    const t = await new TableProxy(storage, 'tester', { kind: 'table', name: 'TYPES' }).pull({ int64: 'bigint' });
     expect(t.schema.fields.map((f) => `${f.name}:${String(f.type)}`)).toEqual([
       'i:Int64', 'f:Float64', 's:Utf8', 'b:Bool', 'd:Timestamp<MILLISECOND>', 'x:Binary',
     ]);
@@ -45,10 +45,10 @@ describe('SqliteStorage tables', () => {
              INSERT INTO DECL VALUES (7, '2020-01-31', '2020-01-31 12:00:00', 1, 2, 'x'), (NULL, NULL, NULL, 0, NULL, NULL);`);
     db.close();
     const proxy = new TableProxy(storage, 'tester', { kind: 'table', name: 'DECL' });
-    const t = await proxy.pull();
+    const t = await proxy.pull({ int64: 'bigint' });
     expect(t.schema.fields.map((f) => String(f.type))).toEqual(['Int32', 'Date32<DAY>', 'Timestamp<MILLISECOND>', 'Bool', 'Float64', 'Utf8']);
     expect(t.get(0)!.toJSON()).toEqual({ a: 7, d: Date.UTC(2020, 0, 31), ts: Date.UTC(2020, 0, 31, 12), ok: true, n: 2, v: 'x' });
-    const expr = await new TableProxy(storage, 'tester', { kind: 'query', sql: 'select a + 1 as a1, v || ? as v2 from DECL', params: ['!'] }).pull();
+    const expr = await new TableProxy(storage, 'tester', { kind: 'query', sql: 'select a + 1 as a1, v || ? as v2 from DECL', params: ['!'] }).pull({ int64: 'bigint' });
     expect(expr.toArray().map((r) => r.toJSON())).toEqual([{ a1: 8n, v2: 'x!' }, { a1: null, v2: null }]);
   });
 

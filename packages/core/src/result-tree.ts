@@ -17,13 +17,18 @@ export function hasBytes(v: unknown): boolean {
   return false;
 }
 
+/** Set `out[k]` as an own property, also for the key `__proto__` (which a UDF may return). */
+function put(out: Record<string, JsonValue>, k: string, v: JsonValue): void {
+  Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
 /** `v` as JSON with each bytes value replaced by `{ [BYTES_KEY]: i }`, its bytes pushed onto `blobs`. */
 export function treeToJson(v: ResultTree, blobs: Uint8Array[]): JsonValue {
   if (v instanceof Uint8Array) return { [BYTES_KEY]: blobs.push(v) - 1 };
   if (Array.isArray(v)) return v.map((x) => treeToJson(x, blobs));
   if (v !== null && typeof v === 'object') {
     const out: Record<string, JsonValue> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = treeToJson(x, blobs);
+    for (const [k, x] of Object.entries(v)) put(out, k, treeToJson(x, blobs));
     return out;
   }
   return v;
@@ -44,11 +49,12 @@ export function parseTree(text: string, blobs: readonly Uint8Array[]): ResultTre
 
 /** `v` with every bytes value replaced by `f(bytes)` (REST answers give base64 text). */
 export function mapBytes(v: ResultTree, f: (bytes: Uint8Array) => JsonValue): JsonValue {
+  if (!hasBytes(v)) return v as JsonValue;
   if (v instanceof Uint8Array) return f(v);
   if (Array.isArray(v)) return v.map((x) => mapBytes(x, f));
   if (v !== null && typeof v === 'object') {
     const out: Record<string, JsonValue> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = mapBytes(x, f);
+    for (const [k, x] of Object.entries(v)) put(out, k, mapBytes(x, f));
     return out;
   }
   return v;
