@@ -21,7 +21,7 @@ export const CATALOG: Readonly<Record<CatalogName, { readonly fn: string; readon
     parameters: [],
   },
   schedule_runs: { fn: 'insitu_schedule_runs', columns: ['SCHEDULE', 'JOB_ID', 'RUN_TRIGGER', 'DUE', 'STARTED', 'FINISHED', 'STATE', 'STDOUT', 'ERROR_CODE', 'ERROR_MESSAGE'], parameters: [] },
-  job_status: { fn: 'insitu_job_status', columns: ['JOB_ID', 'STATE', 'STATUS', 'CREATED', 'STARTED', 'FINISHED', 'ERROR_CODE', 'ERROR_MESSAGE'], parameters: ['job_id'] },
+  job_status: { fn: 'insitu_job_status', columns: ['JOB_ID', 'STATE', 'STATUS', 'CREATED', 'STARTED', 'FINISHED', 'ERROR_CODE', 'ERROR_MESSAGE'], parameters: ['jid'] },
 };
 
 const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());

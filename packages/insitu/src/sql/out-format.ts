@@ -148,10 +148,11 @@ function convert(col: SpecColumn, v: unknown, row: number): SqlCell {
       if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
       if (typeof v === 'string') return Buffer.from(v, 'utf8');
       throw mismatch(col, v, row);
+    // Integers are handed to SQLite as bigint: a JS number would be stored as REAL.
     case 'INTEGER': {
-      if (typeof v === 'bigint') return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
-      if (typeof v === 'boolean') return v ? 1 : 0;
-      if (typeof v === 'number' && Number.isInteger(v)) return v;
+      if (typeof v === 'bigint') return v;
+      if (typeof v === 'boolean') return v ? 1n : 0n;
+      if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
       if (typeof v === 'string' && INT_TEXT.test(v)) return convert(col, BigInt(v.trim()), row);
       throw mismatch(col, v, row);
     }
@@ -164,7 +165,8 @@ function convert(col: SpecColumn, v: unknown, row: number): SqlCell {
       else if (typeof v === 'string' && NUM_TEXT.test(v)) n = Number(v);
       else throw mismatch(col, v, row);
       if (!Number.isFinite(n)) return null;
-      if (col.type === 'NUMERIC' && typeof v === 'bigint') return convert({ ...col, type: 'INTEGER' }, v, row);
+      // NUMBER keeps integers integers, as SQLite's NUMERIC affinity does.
+      if (col.type === 'NUMERIC' && (typeof v === 'bigint' || Number.isSafeInteger(n))) return typeof v === 'bigint' ? v : BigInt(n);
       return n;
     }
   }
@@ -231,7 +233,7 @@ export function pngRows(kind: ApplyKind, r: ApplyResult): SqlCell[][] {
     const name = partitionName(kind, p);
     const value = jsonText(p.value);
     if (p.images.length === 0) out.push([name, null, value, null, null]);
-    p.images.forEach((img, i) => out.push([name, i + 1, value, null, Buffer.from(img.png)]));
+    p.images.forEach((img, i) => out.push([name, BigInt(i + 1), value, null, Buffer.from(img.png)]));
   }
   return out;
 }
