@@ -29,6 +29,7 @@ try {
   const me = engine.session({ user: 'bench' });
   await me.scripts.create('score', SCORE);
   await me.scripts.create('f', TRIVIAL);
+  await me.scripts.create('g', 'def g(i):\n    return i');
   await me.sql.register(sql);
   const input = ['id', 'x1', 'x2', 'x3'];
   sql.exec(`CREATE VIRTUAL TABLE temp.scored USING insitu_row_eval_vt('SELECT ${input.join(', ')} FROM DATA', '{"oml_parallel_flag": true, "oml_input_type": "frame"}', '{"id":"INTEGER","pred":"REAL"}', ${CHUNK}, 'score')`);
@@ -54,7 +55,7 @@ try {
   // Warm both engines' workers (the SQL host's start loading when register() starts it).
   await me.doEval('f');
   sql.prepare(`SELECT VALUE FROM insitu_eval('{"oml_parallel_flag": true}', 'JSON', 'f')`).get();
-  sql.prepare(`SELECT * FROM insitu_index_eval('{"oml_parallel_flag": true}', 'JSON', 4, 'f')`).get();
+  sql.prepare(`SELECT * FROM insitu_index_eval('{"oml_parallel_flag": true}', 'JSON', 4, 'g')`).get();
   for (let round = 0; round < ROUNDS; round++) {
     // The same call both ways over a query input (read by the engine), then over the table (read by the workers).
     runs.library.push(await timed(library(me.query(`SELECT ${input.join(', ')} FROM DATA`))));
