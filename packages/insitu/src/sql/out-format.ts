@@ -78,21 +78,21 @@ export function parseOutFormat(text: unknown): OutFormat {
   return { kind: 'columns', columns };
 }
 
-/** A table's rows as arrays of JS values (dates and timestamps as ISO text). */
-function tableRows(table: Table): { names: string[]; rows: unknown[][] } {
+/** A table's columns as arrays of JS values (typed arrays where there are no nulls; dates and timestamps as ISO text). */
+function tableColumns(table: Table): { names: string[]; columns: ArrayLike<unknown>[]; length: number } {
   const names = table.schema.fields.map((f) => f.name);
-  const rows: unknown[][] = Array.from({ length: table.numRows }, () => new Array<unknown>(names.length));
-  table.schema.fields.forEach((field, c) => {
+  const columns = table.schema.fields.map((field, c): ArrayLike<unknown> => {
     const column = table.getChildAt(c) as Vector | null;
-    if (column === null) return;
+    if (column === null) return new Array<unknown>(table.numRows).fill(null);
     const t = field.type;
     const iso = DataType.isDate(t) ? 10 : DataType.isTimestamp(t) ? 24 : 0;
+    if (iso === 0 && column.nullCount === 0 && (DataType.isFloat(t) || DataType.isInt(t))) return column.toArray() as ArrayLike<unknown>;
+    const out = new Array<unknown>(table.numRows);
     let i = 0;
-    for (const v of column) {
-      rows[i++]![c] = iso > 0 && v !== null && v !== undefined ? new Date(Number(v)).toISOString().slice(0, iso) : v;
-    }
+    for (const v of column) out[i++] = iso > 0 && v !== null && v !== undefined ? new Date(Number(v)).toISOString().slice(0, iso) : v;
+    return out;
   });
-  return { names, rows };
+  return { names, columns, length: table.numRows };
 }
 
 function notRows(what: string): InsituError {
@@ -102,27 +102,32 @@ function notRows(what: string): InsituError {
   );
 }
 
-/** One partition's value as named or positional rows; `key` columns (group keys) are added when missing. */
-function rowsOfValue(v: ResultValue, key: Record<string, unknown> | null): { names: string[] | null; rows: unknown[][] } {
-  let out: { names: string[] | null; rows: unknown[][] };
-  if (v instanceof Table) out = tableRows(v);
+/** One partition's value as named (or positional: names null) columns; `key` columns (group keys) are added when missing. */
+function columnsOfValue(v: ResultValue, key: Record<string, unknown> | null): { names: string[] | null; columns: ArrayLike<unknown>[]; length: number } {
+  let out: { names: string[] | null; columns: ArrayLike<unknown>[]; length: number };
+  const byRow = (names: string[] | null, rows: unknown[][], width: number) => ({
+    names,
+    columns: Array.from({ length: width }, (_, c) => rows.map((r) => r[c] ?? null)),
+    length: rows.length,
+  });
+  if (v instanceof Table) out = tableColumns(v);
   else if (Array.isArray(v)) {
-    if (v.length === 0) return { names: null, rows: [] };
-    if (v.every((r) => Array.isArray(r))) out = { names: null, rows: v as unknown[][] };
+    if (v.length === 0) return { names: null, columns: [], length: 0 };
+    if (v.every((r) => Array.isArray(r))) out = byRow(null, v as unknown[][], Math.max(...(v as unknown[][]).map((r) => r.length)));
     else if (v.every((r) => r !== null && typeof r === 'object' && !Array.isArray(r))) {
       const names = [...new Set(v.flatMap((r) => Object.keys(r as object)))];
-      out = { names, rows: v.map((r) => names.map((n) => (r as Record<string, unknown>)[n] ?? null)) };
+      out = byRow(names, v.map((r) => names.map((n) => (r as Record<string, unknown>)[n] ?? null)), names.length);
     } else throw notRows('it returned a list of scalars');
   } else if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) {
     const cols = Object.entries(v as Record<string, JsonValue>);
     if (!cols.every(([, c]) => Array.isArray(c))) throw notRows('it returned a dict whose values are not all lists');
-    const n = cols.length === 0 ? 0 : (cols[0]![1] as JsonValue[]).length;
-    out = { names: cols.map(([k]) => k), rows: Array.from({ length: n }, (_, i) => cols.map(([, c]) => (c as JsonValue[])[i] ?? null)) };
+    out = { names: cols.map(([k]) => k), columns: cols.map(([, c]) => c as JsonValue[]), length: cols.length === 0 ? 0 : (cols[0]![1] as JsonValue[]).length };
   } else throw notRows(`it returned ${v === null ? 'None' : v instanceof Uint8Array ? 'bytes' : typeof v}`);
   if (key !== null && out.names !== null) {
-    const missing = Object.keys(key).filter((k) => !out.names!.some((n) => n.toLowerCase() === k.toLowerCase()));
+    const names = out.names;
+    const missing = Object.keys(key).filter((k) => !names.some((n) => n.toLowerCase() === k.toLowerCase()));
     if (missing.length > 0) {
-      out = { names: [...missing, ...out.names], rows: out.rows.map((r) => [...missing.map((k) => key[k]), ...r]) };
+      out = { names: [...missing, ...names], columns: [...missing.map((k) => new Array<unknown>(out.length).fill(key[k])), ...out.columns], length: out.length };
     }
   }
   return out;
@@ -179,32 +184,34 @@ function sourcesOf(kind: ApplyKind, r: ApplyResult): Array<{ value: ResultValue;
 }
 
 /**
- * The rows of a result under a JSON column spec: the spec's columns are found by name in what the UDF
- * returned (case-insensitive), else by position when the counts agree; values are converted to the
- * column's storage class. BAD_RESULT names the column that is missing or does not convert.
+ * The rows of a result under a JSON column spec, produced one at a time: the spec's columns are found by
+ * name in what the UDF returned (case-insensitive), else by position when the counts agree; values are
+ * converted to the column's storage class. BAD_RESULT names the column that is missing or does not convert.
  */
-export function specRows(kind: ApplyKind, r: ApplyResult, columns: readonly SpecColumn[]): SqlCell[][] {
-  const out: SqlCell[][] = [];
+export function* specRows(kind: ApplyKind, r: ApplyResult, columns: readonly SpecColumn[]): Generator<SqlCell[]> {
+  let n = 0;
   for (const source of sourcesOf(kind, r)) {
-    const { names, rows } = rowsOfValue(source.value, source.key);
-    if (rows.length === 0) continue;
+    const { names, columns: data, length } = columnsOfValue(source.value, source.key);
+    if (length === 0) continue;
     let index: number[];
-    const lower = names?.map((n) => n.toLowerCase()) ?? null;
+    const lower = names?.map((x) => x.toLowerCase()) ?? null;
     if (lower !== null && columns.every((c) => lower.includes(c.name.toLowerCase()))) index = columns.map((c) => lower.indexOf(c.name.toLowerCase()));
-    else if ((names?.length ?? rows[0]!.length) === columns.length) index = columns.map((_, i) => i);
+    else if (data.length === columns.length) index = columns.map((_, i) => i);
     else {
       const missing = columns.find((c) => lower === null || !lower.includes(c.name.toLowerCase()))!;
       throw new InsituError(
         ErrorCode.BAD_RESULT,
-        `OUT_FMT column ${missing.name} is not in the result, whose columns are ${names === null ? `${rows[0]!.length} unnamed values` : names.join(', ')}; name the spec's columns as the UDF returns them, or give exactly as many columns in the same order`,
+        `OUT_FMT column ${missing.name} is not in the result, whose columns are ${names === null ? `${data.length} unnamed values` : names.join(', ')}; name the spec's columns as the UDF returns them, or give exactly as many columns in the same order`,
       );
     }
-    for (const row of rows) {
-      const n = out.length;
-      out.push(columns.map((c, i) => convert(c, row[index[i]!], n)));
+    const picked = index.map((i) => data[i]!);
+    const width = columns.length;
+    for (let i = 0; i < length; i++, n++) {
+      const row = new Array<SqlCell>(width);
+      for (let c = 0; c < width; c++) row[c] = convert(columns[c]!, picked[c]![i], n);
+      yield row;
     }
   }
-  return out;
 }
 
 /** A partition's name in PNG rows: null for eval and table eval, the chunk, group key or index otherwise. */
@@ -238,8 +245,8 @@ export function pngRows(kind: ApplyKind, r: ApplyResult): SqlCell[][] {
   return out;
 }
 
-/** The rows of a result in a format, with its column names. */
-export function formatRows(kind: ApplyKind, r: ApplyResult, fmt: OutFormat): SqlCell[][] {
+/** The rows of a result in a format. */
+export function formatRows(kind: ApplyKind, r: ApplyResult, fmt: OutFormat): Iterable<SqlCell[]> {
   if (fmt.kind === 'columns') return specRows(kind, r, fmt.columns);
   return fmt.kind === 'json' ? jsonRows(kind, r) : pngRows(kind, r);
 }

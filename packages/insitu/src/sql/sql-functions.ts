@@ -54,6 +54,26 @@ function sqlError(e: unknown, fn: string): InsituError {
   return new InsituError(err.code, `${fn}: ${err.code}: ${err.message}${tb}`, { ...err.toJSON(), cause: err });
 }
 
+/** The rows `make` gives, with every error on the way (the call's, a conversion's) as {@link sqlError}. */
+function* guarded(fn: string, make: () => Iterable<SqlCell[]>): Generator<SqlCell[]> {
+  let it: Iterator<SqlCell[]>;
+  try {
+    it = make()[Symbol.iterator]();
+  } catch (e) {
+    throw sqlError(e, fn);
+  }
+  for (;;) {
+    let r: IteratorResult<SqlCell[]>;
+    try {
+      r = it.next();
+    } catch (e) {
+      throw sqlError(e, fn);
+    }
+    if (r.done === true) return;
+    yield r.value;
+  }
+}
+
 function requestOf(b: SqlBinding, kind: ApplyKind, names: readonly string[], values: readonly unknown[]): SqlApplyRequest {
   const a = Object.fromEntries(names.map((n, i) => [n, values[i] ?? null])) as Record<string, unknown>;
   return {
@@ -73,7 +93,7 @@ function requestOf(b: SqlBinding, kind: ApplyKind, names: readonly string[], val
 }
 
 /** Run one call and give its rows in `fmt` (a job's id row with oml_async_flag). */
-function callRows(b: SqlBinding, req: SqlApplyRequest, fmt: OutFormat | null): SqlCell[][] {
+function callRows(b: SqlBinding, req: SqlApplyRequest, fmt: OutFormat | null): Iterable<SqlCell[]> {
   const answer: SqlAnswer = b.host.request(req, b.timeoutMs);
   if (answer.type === 'job') return [['job', null, answer.jobId, null, null]];
   if (answer.type !== 'result' || fmt === null) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the SQL host answered something unexpected');
@@ -98,14 +118,10 @@ export function registerSqlFunctions(db: SqlConnection, binding: SqlBinding): vo
       parameters: [...args],
       directOnly: true,
       *rows(...values: unknown[]) {
-        let rows: SqlCell[][];
-        try {
+        yield* guarded(fn, () => {
           const req = requestOf(binding, kind, args, values);
-          rows = callRows(binding, req, asksAsync(req.parList) ? null : directFormat(fn, values[args.indexOf('out_fmt')]));
-        } catch (e) {
-          throw sqlError(e, fn);
-        }
-        yield* rows;
+          return callRows(binding, req, asksAsync(req.parList) ? null : directFormat(fn, values[args.indexOf('out_fmt')]));
+        });
       },
     });
     db.table(`${fn}_vt`, function (this: { database: string }, ...raw: string[]) {
@@ -126,19 +142,13 @@ export function registerSqlFunctions(db: SqlConnection, binding: SqlBinding): vo
         columns,
         directOnly: true,
         *rows() {
-          let rows: SqlCell[][];
-          try {
-            rows = callRows(binding, req, fmt);
-          } catch (e) {
-            throw sqlError(e, `${fn}_vt`);
-          }
-          yield* rows;
+          yield* guarded(`${fn}_vt`, () => callRows(binding, req, fmt));
         },
       };
     });
   }
   // Results of jobs: the direct function (JSON, PNG) and the module (a column spec).
-  const jobResult = (jobId: unknown, outFmt: unknown, direct: boolean): SqlCell[][] => {
+  const jobResult = (jobId: unknown, outFmt: unknown, direct: boolean): Iterable<SqlCell[]> => {
     const fmt = direct ? directFormat('insitu_job_result', outFmt) : parseOutFormat(outFmt);
     const answer = binding.host.request({ op: 'jobResult', user: binding.user, jobId }, binding.timeoutMs);
     if (answer.type !== 'result') throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the SQL host answered something unexpected');
@@ -149,13 +159,7 @@ export function registerSqlFunctions(db: SqlConnection, binding: SqlBinding): vo
     parameters: ['job_id', 'out_fmt'],
     directOnly: true,
     *rows(jobId: unknown, outFmt: unknown) {
-      let rows: SqlCell[][];
-      try {
-        rows = jobResult(jobId, outFmt, true);
-      } catch (e) {
-        throw sqlError(e, 'insitu_job_result');
-      }
-      yield* rows;
+      yield* guarded('insitu_job_result', () => jobResult(jobId, outFmt, true));
     },
   });
   db.table('insitu_job_result_vt', function (this: { database: string }, ...raw: string[]) {
@@ -173,13 +177,7 @@ export function registerSqlFunctions(db: SqlConnection, binding: SqlBinding): vo
       columns,
       directOnly: true,
       *rows() {
-        let rows: SqlCell[][];
-        try {
-          rows = jobResult(values[0], values[1], false);
-        } catch (e) {
-          throw sqlError(e, 'insitu_job_result_vt');
-        }
-        yield* rows;
+        yield* guarded('insitu_job_result_vt', () => jobResult(values[0], values[1], false));
       },
     };
   });
