@@ -33,15 +33,27 @@ export interface SqlBinding {
   readonly timeoutMs: number;
 }
 
-/** Whether PAR_LST asks for a job (an unreadable PAR_LST is left for the call to refuse). */
-function asksAsync(parList: unknown): boolean {
-  if (typeof parList !== 'string') return false;
+/** PAR_LST as an object, or null when it is not one (the call itself refuses it with BAD_INPUT). */
+function controlsOf(parList: unknown): Record<string, unknown> | null {
+  if (typeof parList !== 'string') return null;
   try {
     const v = JSON.parse(parList) as unknown;
-    return v !== null && typeof v === 'object' && ((v as Record<string, unknown>)['oml_async_flag'] === true || (v as Record<string, unknown>)['oml_async_flag'] === 1);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch {
-    return false;
+    return null;
   }
+}
+
+/** Whether PAR_LST asks for a job. */
+function asksAsync(parList: unknown): boolean {
+  const c = controlsOf(parList);
+  return c !== null && (c['oml_async_flag'] === true || c['oml_async_flag'] === 1);
+}
+
+/** How long to wait for a call: PAR_LST's `timeout` (seconds) when it gives a valid one, else the binding's. */
+function waitOf(b: SqlBinding, parList: unknown): number {
+  const t = controlsOf(parList)?.['timeout'];
+  return typeof t === 'number' && Number.isInteger(t) && t >= 1 && t <= 43_200 ? t * 1000 : b.timeoutMs;
 }
 
 /**
@@ -94,7 +106,7 @@ function requestOf(b: SqlBinding, kind: ApplyKind, names: readonly string[], val
 
 /** Run one call and give its rows in `fmt` (a job's id row with oml_async_flag). */
 function callRows(b: SqlBinding, req: SqlApplyRequest, fmt: OutFormat | null): Iterable<SqlCell[]> {
-  const answer: SqlAnswer = b.host.request(req, b.timeoutMs);
+  const answer: SqlAnswer = b.host.request(req, waitOf(b, req.parList));
   if (answer.type === 'job') return [['job', null, answer.jobId, null, null]];
   if (answer.type !== 'result' || fmt === null) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the SQL host answered something unexpected');
   return formatRows(answer.kind, decodeResult(answer.bytes), fmt);
