@@ -271,6 +271,15 @@ describe('jobs, timeouts and locks', () => {
     }
   });
 
+  it('register() refuses a connection to another file (its INPUT would name tables the calls do not read)', async () => {
+    const other = new Database(':memory:');
+    try {
+      await expect(alice.sql.register(other)).rejects.toMatchObject({ code: 'BAD_INPUT' });
+    } finally {
+      other.close();
+    }
+  });
+
   it('register() without a connection opens one on the engine file', async () => {
     const own = (await alice.sql.register()) as unknown as Database.Database;
     expect(own.prepare(`SELECT VALUE FROM insitu_eval('{"i": 5}', 'JSON', 'sim')`).pluck().get()).toBe('[{"I":5,"SQ":25}]');

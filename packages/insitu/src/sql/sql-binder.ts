@@ -1,9 +1,20 @@
 import Database from 'better-sqlite3';
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ErrorCode, InsituError, badInput, type SessionSql, type SqlBinder, type SqlConnection, type SqlRegisterOptions } from '@insitu/core';
 import type { RuntimeLogSink } from '@insitu/runtime-pyodide';
 import { registerSqlFunctions } from './sql-functions.js';
 import { SqlHost } from './sql-host.js';
 import type { HostEngineOptions } from './sql-protocol.js';
+
+/** A file's canonical path (symbolic links followed), or its resolved path when it cannot be read. */
+function canonical(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return resolve(file);
+  }
+}
 
 /** A SQL call's timeout when neither the call, register() nor the engine gives one (the REST server's sync default). */
 export const DEFAULT_SQL_TIMEOUT_MS = 300_000;
@@ -50,6 +61,10 @@ export class SqliteSqlBinder implements SqlBinder {
         if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw badInput(`register() timeoutMs must be a positive integer, got ${String(timeoutMs)}`);
         if (db !== undefined && (db === null || typeof db.table !== 'function' || db.open !== true)) {
           throw badInput('register() takes an open better-sqlite3 Database (or nothing, for a new connection to the engine\'s file)');
+        }
+        // The calls read the engine's file: on a connection to another file, INPUT would name tables it does not have.
+        if (db !== undefined && canonical(db.name) !== canonical(this.#database)) {
+          throw badInput(`register() needs a connection to the engine's database file (${this.#database}), got one to ${JSON.stringify(db.name)}`);
         }
         const host = await this.#hostStarted();
         // Registers the user in 'open' mode (refused in 'registered' mode for an unknown one) now, not
