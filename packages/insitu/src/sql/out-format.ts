@@ -184,7 +184,8 @@ function sourcesOf(kind: ApplyKind, r: ApplyResult): Array<{ value: ResultValue;
 }
 
 /**
- * The rows of a result under a JSON column spec, produced one at a time: the spec's columns are found by
+ * The rows of a result under a JSON column spec, produced one at a time (each yielded row is the same
+ * array, refilled: copy it to keep it): the spec's columns are found by
  * name in what the UDF returned (case-insensitive), else by position when the counts agree; values are
  * converted to the column's storage class. BAD_RESULT names the column that is missing or does not convert.
  */
@@ -206,8 +207,9 @@ export function* specRows(kind: ApplyKind, r: ApplyResult, columns: readonly Spe
     }
     const picked = index.map((i) => data[i]!);
     const width = columns.length;
+    // One array for every row: better-sqlite3 copies a yielded row before it asks for the next.
+    const row = new Array<SqlCell>(width);
     for (let i = 0; i < length; i++, n++) {
-      const row = new Array<SqlCell>(width);
       for (let c = 0; c < width; c++) row[c] = convert(columns[c]!, picked[c]![i], n);
       yield row;
     }

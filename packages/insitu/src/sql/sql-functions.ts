@@ -68,21 +68,10 @@ function sqlError(e: unknown, fn: string): InsituError {
 
 /** The rows `make` gives, with every error on the way (the call's, a conversion's) as {@link sqlError}. */
 function* guarded(fn: string, make: () => Iterable<SqlCell[]>): Generator<SqlCell[]> {
-  let it: Iterator<SqlCell[]>;
   try {
-    it = make()[Symbol.iterator]();
+    yield* make();
   } catch (e) {
     throw sqlError(e, fn);
-  }
-  for (;;) {
-    let r: IteratorResult<SqlCell[]>;
-    try {
-      r = it.next();
-    } catch (e) {
-      throw sqlError(e, fn);
-    }
-    if (r.done === true) return;
-    yield r.value;
   }
 }
 
