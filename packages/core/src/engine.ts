@@ -148,7 +148,7 @@ export class Engine implements AsyncDisposable {
       // No new runs fire once close() starts; the runs already claimed are submitted first.
       await this.scheduler.close().catch(() => undefined);
       // The SQL functions' engine (a thread of its own) stops before this one's workers and database.
-      await this.#sql?.close().catch(() => undefined);
+      await this.#sql?.close({ jobs: mode }).catch(() => undefined);
       await this.jobs.close({ wait: mode === 'wait' }).catch(() => undefined);
       const results = await Promise.allSettled([this.runtime.close(), this.storage.close()]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

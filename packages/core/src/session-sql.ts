@@ -39,8 +39,11 @@ export interface SessionSql {
 export interface SqlBinder {
   /** The SQL functions of one user. */
   forUser(user: string): SessionSql;
-  /** Stop what the binder started (called once, when the engine closes). */
-  close(): Promise<void>;
+  /**
+   * Stop what the binder started (called once, when the engine closes), treating the jobs it runs as the
+   * engine's close treats its own (`'interrupt'` or `'wait'`).
+   */
+  close(opts?: { readonly jobs?: 'interrupt' | 'wait' }): Promise<void>;
 }
 
 /** The SessionSql of an engine built without a binder (only `createEngine` wires one). */

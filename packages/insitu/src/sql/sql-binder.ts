@@ -83,12 +83,12 @@ export class SqliteSqlBinder implements SqlBinder {
     };
   }
 
-  /** Close the connections register() opened and stop the host thread. */
-  async close(): Promise<void> {
+  /** Close the connections register() opened and stop the host thread (its engine's jobs as `jobs` says). */
+  async close(opts: { readonly jobs?: 'interrupt' | 'wait' } = {}): Promise<void> {
     this.#closed = true;
     for (const db of this.#opened) db.close();
     this.#opened.clear();
     const host = await this.#host?.catch(() => null);
-    await host?.close();
+    await host?.close(opts.jobs ?? 'interrupt');
   }
 }

@@ -82,10 +82,10 @@ port.on('message', (m: SqlEnvelope) => {
   ).finally(() => running.delete(m.id));
 });
 
-events.on('message', (m: { type: string }) => {
+events.on('message', (m: { type: string; jobs?: 'interrupt' | 'wait' }) => {
   if (m.type !== 'close') return;
   for (const c of running.values()) c.abort();
-  void engine.close().finally(() => {
+  void engine.close({ jobs: m.jobs ?? 'interrupt' }).finally(() => {
     post({ type: 'closed' });
     port.close();
     events.close();

@@ -82,8 +82,8 @@ export class SqlHost {
     }
   }
 
-  /** Close the host's engine and end its thread. */
-  async close(): Promise<void> {
+  /** Close the host's engine (its jobs interrupted or waited for) and end its thread. */
+  async close(jobs: 'interrupt' | 'wait'): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     const closed = new Promise<void>((resolve) => {
@@ -92,7 +92,7 @@ export class SqlHost {
       });
       this.#worker.once('exit', () => resolve());
     });
-    this.#worker.postMessage({ type: 'close' });
+    this.#worker.postMessage({ type: 'close', jobs });
     await closed;
     this.#port.close();
     await this.#worker.terminate();
