@@ -40,12 +40,18 @@ export class SqliteSqlBinder implements SqlBinder {
     this.#busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
   }
 
-  #hostStarted(): Promise<SqlHost> {
-    this.#host ??= SqlHost.start({ ...this.#options, database: this.#database! }, this.#onLog);
-    // A host that failed to start is tried again by the next register().
-    this.#host.catch(() => {
-      this.#host = null;
-    });
+  async #hostStarted(): Promise<SqlHost> {
+    // A host whose thread ended is replaced (functions registered on it fail with RUNTIME_ERROR until then).
+    const current = await this.#host?.catch(() => null);
+    if (current?.stopped === true) this.#host = null;
+    if (this.#host === null) {
+      const started = SqlHost.start({ ...this.#options, database: this.#database! }, this.#onLog);
+      this.#host = started;
+      // A host that failed to start is tried again by the next register().
+      started.catch(() => {
+        if (this.#host === started) this.#host = null;
+      });
+    }
     return this.#host;
   }
 

@@ -16,6 +16,11 @@ const signal = new Int32Array(data.signal);
 const port = data.port;
 const events = parentPort!;
 const post = (e: HostEvent): void => events.postMessage(e);
+// A caller blocked on a request would otherwise wait out its whole timeout for a thread that is gone.
+process.on('exit', () => {
+  Atomics.store(signal, 1, 1);
+  Atomics.notify(signal, 0);
+});
 
 let engine: Engine;
 try {

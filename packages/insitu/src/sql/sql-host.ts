@@ -27,7 +27,7 @@ export class SqlHost {
 
   /** Start the host thread and resolve once its engine is up. */
   static start(options: HostEngineOptions, onLog: RuntimeLogSink | undefined): Promise<SqlHost> {
-    const shared = new SharedArrayBuffer(4);
+    const shared = new SharedArrayBuffer(8);
     const { port1, port2 } = new MessageChannel();
     const data: SqlHostData = { options, signal: shared, port: port2, forwardLog: onLog !== undefined };
     const worker = new Worker(new URL('./sql-host-worker.js', import.meta.url), { workerData: data, transferList: [port2] });
@@ -55,12 +55,18 @@ export class SqlHost {
     });
   }
 
+  /** Whether the host thread has ended (its engine cannot answer any more). */
+  get stopped(): boolean {
+    return Atomics.load(this.#signal, 1) === 1;
+  }
+
   /**
    * Send `request` and block until its answer, at most `waitMs` (then the call is cancelled in the host
    * and this throws TIMEOUT). Errors come back as the InsituError the host raised.
    */
   request(request: SqlRequest, waitMs: number): SqlAnswer {
     if (this.#closed) throw new InsituError(ErrorCode.CLOSED, 'the engine is closed');
+    if (this.stopped) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the SQL host thread stopped; register() the SQL functions again to start a new one');
     const id = ++this.#seq;
     this.#port.postMessage({ id, request } satisfies SqlEnvelope);
     const deadline = Date.now() + waitMs + ANSWER_GRACE_MS;
@@ -72,6 +78,9 @@ export class SqlHost {
         if (reply.id !== id) continue;
         if (reply.ok) return reply.answer;
         throw deserializeError(reply.error);
+      }
+      if (this.stopped) {
+        throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the SQL host thread stopped; register() the SQL functions again to start a new one');
       }
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -86,6 +95,10 @@ export class SqlHost {
   async close(jobs: 'interrupt' | 'wait'): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.stopped) {
+      this.#port.close();
+      return;
+    }
     const closed = new Promise<void>((resolve) => {
       this.#worker.on('message', (e: HostEvent) => {
         if (e.type === 'closed') resolve();

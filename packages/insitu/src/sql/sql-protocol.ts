@@ -55,7 +55,7 @@ export type HostEngineOptions = Omit<EngineOptions, 'onRuntimeLog' | 'schedulerC
 /** What the host thread starts with. */
 export interface SqlHostData {
   readonly options: HostEngineOptions;
-  /** Int32 counter the host bumps (and notifies) after each reply. */
+  /** Two Int32s: a counter the host bumps (and notifies) after each reply, and 1 once the host thread ends. */
   readonly signal: SharedArrayBuffer;
   readonly port: MessagePort;
   /** Whether runtime log entries are sent to the caller's thread (its `onRuntimeLog`). */
