@@ -31,7 +31,7 @@ describe('crash safety', () => {
         try {
           expect(db.pragma('integrity_check', { simple: true }), `trial ${trial}`).toBe('ok');
           for (const name of ['victim', 'dropped']) {
-            const row = db.prepare(`SELECT source, description FROM insitu_scripts WHERE name = ?`).get(name) as
+            const row = db.prepare(`SELECT source, description FROM insitu_engine_scripts WHERE name = ?`).get(name) as
               | { source: string; description: string }
               | undefined;
             if (row === undefined) {
@@ -49,7 +49,7 @@ describe('crash safety', () => {
           expect(new Set(c as number[])).toEqual(new Set([a]));
           const gone = db.prepare(`SELECT name FROM insitu_datastore_objects WHERE datastore = 'gone' ORDER BY name`).all() as { name: string }[];
           expect([0, 2], `trial ${trial}: 'gone' is absent or whole`).toContain(gone.length);
-          const header = db.prepare(`SELECT count(*) AS n FROM insitu_datastores WHERE name = 'gone'`).get() as { n: number };
+          const header = db.prepare(`SELECT count(*) AS n FROM insitu_engine_datastores WHERE name = 'gone'`).get() as { n: number };
           expect(header.n, `trial ${trial}: 'gone' header matches its objects`).toBe(gone.length === 0 ? 0 : 1);
         } finally {
           db.close();

@@ -303,10 +303,10 @@ def f():
 
   it('never reaches engine tables, in read or write context', async () => {
     const attempts = [
-      'c.query("select * from insitu_datastores")',
-      'c.query("select name from POINTS, insitu_scripts")',
-      'c.execute("delete from insitu_grants")',
-      'c.execute("drop table insitu_scripts")',
+      'c.query("select * from insitu_engine_datastores")',
+      'c.query("select name from POINTS, insitu_engine_scripts")',
+      'c.execute("delete from insitu_engine_grants")',
+      'c.execute("drop table insitu_engine_scripts")',
       'c.execute("pragma user_version = 0")',
       'c.execute("attach database \':memory:\' as x")',
       'c.query("select 1; select 2")',

@@ -47,6 +47,9 @@ describe('engine lifecycle', () => {
       const s = engine.session({ user: 'mem' });
       const t = await s.create('M', [{ a: 1 }, { a: 2 }]);
       seen = (await s.tableApply(t, { source: 'def f(df):\n    return sum(df["a"])' })).value;
+      // The SQL functions run on a second engine over the same file, which :memory: cannot share.
+      const e = await rejectsWith(s.sql.register(), 'BAD_INPUT');
+      expect(e.message).toMatch(/need a database file/);
     }
     expect(seen).toBe(3);
   });

@@ -159,7 +159,7 @@ describe('jobs on one file, several engines', () => {
     let holder: string | null = null;
     for (let i = 0; i < 400 && holder === null; i++) {
       const raw = new Database(db.path, { readonly: true });
-      holder = (raw.prepare("SELECT lease_owner FROM insitu_jobs WHERE id = ? AND state = 'running'").pluck().get(id) as string | undefined) ?? null;
+      holder = (raw.prepare("SELECT lease_owner FROM insitu_engine_jobs WHERE id = ? AND state = 'running'").pluck().get(id) as string | undefined) ?? null;
       raw.close();
       if (holder === null) await new Promise((r) => setTimeout(r, 25));
     }

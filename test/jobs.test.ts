@@ -89,7 +89,7 @@ describe('a call as a value', () => {
     expect(e.message).toMatch(/^call\.options\.rows must be a positive integer/);
     const f = await rejectsWith(me.run({ kind: 'doEval', func: { source: 'def f():\n    return 1' }, options: { timeoutMs: -1 } }), 'BAD_INPUT');
     expect(f.message).toMatch(/^call\.options\.timeoutMs/);
-    await rejectsWith(me.run({ kind: 'tableApply', data: { source: { table: 'insitu_scripts' } }, func: 'f' } as ApplyCall), 'BAD_INPUT');
+    await rejectsWith(me.run({ kind: 'tableApply', data: { source: { table: 'insitu_engine_scripts' } }, func: 'f' } as ApplyCall), 'BAD_INPUT');
     // The session methods name their own arguments.
     const g = await rejectsWith(me.rowApply(data, TABLE_UDF, { rows: 1.5 }), 'BAD_INPUT');
     expect(g.message).toMatch(/^rows must be a positive integer/);
@@ -269,7 +269,7 @@ describe('jobs', () => {
     await bad({ kind: 'nope', func: SLEEP }, 'BAD_INPUT', /call\.kind/);
     await bad({ kind: 'doEval', func: 'no_such_script' }, 'SCRIPT_NOT_FOUND');
     await bad({ kind: 'tableApply', data: me.table('NoSuchTable'), func: TABLE_UDF }, 'TABLE_NOT_FOUND');
-    await bad({ kind: 'tableApply', data: { source: { sql: 'SELECT * FROM insitu_jobs' } }, func: TABLE_UDF }, 'BAD_INPUT');
+    await bad({ kind: 'tableApply', data: { source: { sql: 'SELECT * FROM insitu_engine_jobs' } }, func: TABLE_UDF }, 'BAD_INPUT');
     await bad(null, 'BAD_INPUT');
     await rejectsWith(me.jobs.status(42 as never), 'BAD_INPUT');
     expect((await me.jobs.list({ limit: 1000 })).length).toBe(before);
@@ -292,11 +292,11 @@ describe('jobs under attack', () => {
     const secret = await me.jobs.submit({ kind: 'doEval', func: { source: 'def f():\n    return "alice-secret"' } });
     await me.jobs.wait(secret.id);
     const attempts = [
-      'insitu.connect().query("SELECT * FROM insitu_jobs")',
-      'insitu.connect().query("SELECT result FROM main.insitu_jobs")',
-      'insitu.connect().execute("UPDATE insitu_jobs SET owner = ?", ["bob"])',
-      'insitu.connect().execute("DELETE FROM insitu_jobs")',
-      'insitu.connect().execute("INSERT INTO insitu_jobs (id, owner, kind, func, call, state, created, timeout_ms) SELECT id || \'x\', \'bob\', kind, func, call, state, created, timeout_ms FROM insitu_jobs")',
+      'insitu.connect().query("SELECT * FROM insitu_engine_jobs")',
+      'insitu.connect().query("SELECT result FROM main.insitu_engine_jobs")',
+      'insitu.connect().execute("UPDATE insitu_engine_jobs SET owner = ?", ["bob"])',
+      'insitu.connect().execute("DELETE FROM insitu_engine_jobs")',
+      'insitu.connect().execute("INSERT INTO insitu_engine_jobs (id, owner, kind, func, call, state, created, timeout_ms) SELECT id || \'x\', \'bob\', kind, func, call, state, created, timeout_ms FROM insitu_engine_jobs")',
     ];
     for (const attempt of attempts) {
       const { id } = await bob.jobs.submit({ kind: 'doEval', func: { source: `import insitu\ndef f():\n    return ${attempt}` }, options: { context: 'write' } });

@@ -218,11 +218,11 @@ describe('privileges', () => {
     const before = await me.scheduler.get('private');
     const attempts = [
       'SELECT * FROM insitu_schedules',
-      'SELECT stdout FROM insitu_schedule_runs',
+      'SELECT stdout FROM insitu_engine_schedule_runs',
       "UPDATE insitu_schedules SET owner = 'bob'",
       "UPDATE insitu_schedules SET call = '{}' WHERE owner = 'alice'",
       "INSERT INTO insitu_schedules (owner, name, call, schedule, enabled, auto_drop, created) VALUES ('alice', 'x', '{}', '{}', 1, 0, 0)",
-      'DELETE FROM insitu_schedule_runs',
+      'DELETE FROM insitu_engine_schedule_runs',
       'DROP TABLE insitu_schedules',
     ];
     const source = [

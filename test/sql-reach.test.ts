@@ -83,7 +83,7 @@ def f(path):
     except insitu.InsituError as e:
         pass
     try:
-        return c.query("SELECT source FROM x.insitu_scripts").to_records()
+        return c.query("SELECT source FROM x.insitu_engine_scripts").to_records()
     except insitu.InsituError as e:
         return e.code`,
         },

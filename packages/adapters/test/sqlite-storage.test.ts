@@ -95,8 +95,8 @@ describe('SqliteStorage tables', () => {
       'PRAGMA user_version = 99',
       'WITH x AS (SELECT 1) DELETE FROM VICTIM',
       'WITH x AS (SELECT 1) INSERT INTO VICTIM SELECT 2 FROM x',
-      'SELECT * FROM insitu_scripts',
-      'SELECT * FROM VICTIM WHERE a IN (SELECT length(source) FROM INSITU_SCRIPTS)',
+      'SELECT * FROM insitu_engine_scripts',
+      'SELECT * FROM VICTIM WHERE a IN (SELECT length(source) FROM INSITU_ENGINE_SCRIPTS)',
       'SELECT * FROM nowhere_table',
       'SELEC oops',
     ]) {
@@ -216,6 +216,18 @@ describe('SqliteStorage users', () => {
       expect((await upgraded.listUsers()).map((u) => u.name)).toEqual(['ann@example.com', 'olive']);
     } finally {
       await upgraded.close();
+    }
+    // Migration 8 moved the tables whose names the SQL catalog functions take; the objects' foreign key followed.
+    const raw = new Database(path, { readonly: true });
+    try {
+      const names = raw.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table'`).pluck().all() as string[];
+      for (const gone of ['insitu_scripts', 'insitu_datastores', 'insitu_grants', 'insitu_jobs', 'insitu_schedule_runs']) {
+        expect(names).not.toContain(gone);
+        expect(names).toContain(gone.replace('insitu_', 'insitu_engine_'));
+      }
+      expect(raw.prepare(`SELECT sql FROM sqlite_schema WHERE name = 'insitu_datastore_objects'`).pluck().get()).toContain('"insitu_engine_datastores"');
+    } finally {
+      raw.close();
     }
   });
 });

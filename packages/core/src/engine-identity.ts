@@ -1,18 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { threadId } from 'node:worker_threads';
 
 /**
- * Who holds a running job's lease: `host:pid:random`, one per engine. Another engine on the same host
+ * Who holds a running job's lease: `host:pid:random`, or `host:pid.thread:random` for an engine made in a
+ * worker thread (such as the SQL host's), one per engine. Another engine on the same host
  * can tell at once that the holder's process is gone (the next engine to open the file after a crash
  * need not wait for the lease to expire); across hosts only the lease's expiry tells.
  */
 
-/** Ids of the engines open in this process. */
+/** Ids of the engines open in this thread (each thread has its own module instance). */
 const live = new Set<string>();
 
 /** A new engine id (registered as live until {@link releaseEngineId}). */
 export function newEngineId(): string {
-  const id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const id = `${hostname()}:${process.pid}${threadId === 0 ? '' : `.${threadId}`}:${randomUUID().slice(0, 8)}`;
   live.add(id);
   return id;
 }
@@ -27,10 +29,11 @@ export function releaseEngineId(id: string): void {
  * another process on this host that no longer exists. Unknown hosts and unreadable ids are not dead.
  */
 export function engineIsDead(id: string): boolean {
-  const m = /^(.*):(\d+):[0-9a-f]{8}$/.exec(id);
+  const m = /^(.*):(\d+)(?:\.(\d+))?:[0-9a-f]{8}$/.exec(id);
   if (m === null || m[1] !== hostname()) return false;
   const pid = Number(m[2]);
-  if (pid === process.pid) return !live.has(id);
+  // Only this thread's own engines are known; one of another thread of this process may well be open.
+  if (pid === process.pid) return Number(m[3] ?? 0) === threadId ? !live.has(id) : false;
   try {
     process.kill(pid, 0);
     return false;

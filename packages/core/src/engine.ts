@@ -14,6 +14,7 @@ import { checkResultLimits } from './result-limits.js';
 import type { Runtime } from './runtime.js';
 import { admissionOf, admitted } from './session-admission.js';
 import { Session } from './session.js';
+import type { SqlBinder } from './session-sql.js';
 import type { Storage } from './storage.js';
 import { checkUserMode, UserDirectory, type UserMode } from './user-directory.js';
 import { checkUserName } from './user-names.js';
@@ -53,6 +54,8 @@ export interface EngineSettings extends Omit<ApplyDefaults, 'budget'>, JobSettin
    * (every call of such a session fails with PRIVILEGE).
    */
   readonly users?: UserMode;
+  /** Gives sessions their `session.sql` (the `insitu` package wires one); closed with the engine. */
+  readonly sql?: SqlBinder;
 }
 
 /**
@@ -80,13 +83,14 @@ export class Engine implements AsyncDisposable {
   readonly jobs: JobService;
   /** The engine's scheduler. Sessions reach it through `session.scheduler`. */
   readonly scheduler: SchedulerService;
+  readonly #sql: SqlBinder | undefined;
 
   /**
    * Wire a storage backend and a runtime; the engine owns both and closes them. `settings` apply to
    * every call (an invalid one is BAD_INPUT).
    */
   constructor(storage: Storage, runtime: Runtime, settings: EngineSettings = {}) {
-    const { maxResultBytesInFlight, users, maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser, schedulerClock, schedulerTickMs, ...defaults } =
+    const { maxResultBytesInFlight, users, sql, maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser, schedulerClock, schedulerTickMs, ...defaults } =
       settings;
     this.#directory = new UserDirectory(storage, checkUserMode(users));
     this.users = guardedService(new UserService(storage, this.#directory), 'users', () => this.#life.check());
@@ -95,6 +99,7 @@ export class Engine implements AsyncDisposable {
     this.storage = storage;
     this.runtime = runtime;
     checkInt64Mode(defaults.int64, 'int64');
+    this.#sql = sql;
     this.#defaults = { ...defaults, budget: this.resultBudget };
     const jobSettings = { maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser };
     // Jobs run as their owner: through that user's admission, as a session of it would.
@@ -131,7 +136,7 @@ export class Engine implements AsyncDisposable {
     const admit = admissionOf(this.#directory, user);
     const jobs = new SessionJobs(this.jobs, user, admit);
     const scheduler = new SessionScheduler(this.scheduler, user, admit);
-    return new Session(admitted(this.storage, admit), admitted(this.runtime, admit), user, () => this.#life.check(), this.#defaults, this.#directory, jobs, scheduler);
+    return new Session(admitted(this.storage, admit), admitted(this.runtime, admit), user, () => this.#life.check(), this.#defaults, this.#directory, jobs, scheduler, this.#sql?.forUser(user));
   }
 
   /**
@@ -144,6 +149,8 @@ export class Engine implements AsyncDisposable {
     return this.#life.close(async () => {
       // No new runs fire once close() starts; the runs already claimed are submitted first.
       await this.scheduler.close().catch(() => undefined);
+      // The SQL functions' engine (a thread of its own) stops before this one's workers and database.
+      await this.#sql?.close({ jobs: mode }).catch(() => undefined);
       await this.jobs.close({ wait: mode === 'wait' }).catch(() => undefined);
       const results = await Promise.allSettled([this.runtime.close(), this.storage.close()]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -78,6 +78,7 @@ export type { ChunkKey, PartitionKey } from './partition.js';
 export type { CellKey } from './partition-key.js';
 export { keyOf, sameKey } from './partition-key.js';
 export { Session } from './session.js';
+export type { SessionSql, SqlBinder, SqlConnection, SqlRegisterOptions } from './session-sql.js';
 export type { ApplyDefaults } from './apply-runner.js';
 export { ResultBudget, ResultLease } from './result-budget.js';
 export {

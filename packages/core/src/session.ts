@@ -13,6 +13,7 @@ import type { Runtime } from './runtime.js';
 import { ScriptRepository } from './script-repository.js';
 import type { SessionJobs } from './session-jobs.js';
 import type { SessionScheduler } from './session-scheduler.js';
+import { NO_SQL, type SessionSql } from './session-sql.js';
 import type { CreateTableOptions, Storage } from './storage.js';
 import { checkQuerySql } from './data-plan.js';
 import { TableProxy } from './table-proxy.js';
@@ -34,6 +35,8 @@ export class Session {
   readonly jobs: SessionJobs;
   /** Schedules of this user: create, enable, disable, runNow, drop, list, get, runs. */
   readonly scheduler: SessionScheduler;
+  /** The pyq*Eval table functions and catalog functions on a SQLite connection, as this user (README "From SQL"). */
+  readonly sql: SessionSql;
   readonly #storage: Storage;
   readonly #apply: ApplyRunner;
   /** How this session's proxies pull Int64 columns by default (the engine's `int64`). */
@@ -42,7 +45,7 @@ export class Session {
   readonly #check: () => void;
 
   /** @internal Use `engine.session()`. */
-  constructor(storage: Storage, runtime: Runtime, user: string, check: () => void, defaults: ApplyDefaults, users: UserDirectory, jobs: SessionJobs, scheduler: SessionScheduler) {
+  constructor(storage: Storage, runtime: Runtime, user: string, check: () => void, defaults: ApplyDefaults, users: UserDirectory, jobs: SessionJobs, scheduler: SessionScheduler, sql: SessionSql = NO_SQL) {
     this.user = user;
     this.#storage = storage;
     this.#check = check;
@@ -53,6 +56,7 @@ export class Session {
     this.datastores = guardedService(new DatastoreService(storage, user), 'datastores', check);
     this.jobs = guardedService(jobs, 'jobs', check);
     this.scheduler = guardedService(scheduler, 'scheduler', check);
+    this.sql = guardedService(sql, 'sql', check);
   }
 
   /**

@@ -3,6 +3,7 @@ import { SqliteStorage } from '@insitu/adapters';
 import { PACKAGE_FILES, PyodideRuntime, SandboxRuntime, checkMemoryLimits, defaultSnapshotDir, prepareSnapshot, type PyodideRuntimeOptions, type RuntimeLogSink } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
 import { bundledWorkers } from './bundled-workers.js';
+import { SqliteSqlBinder } from './sql/sql-binder.js';
 
 /** Options for {@link createEngine}. */
 export interface EngineOptions {
@@ -174,8 +175,13 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     await storage.close();
     throw asInsituError(e, 'createEngine');
   }
+  // session.sql: its calls run on a second engine over the same file, started by the first register().
+  const { onRuntimeLog, schedulerClock, ...hostOptions } = opts;
+  void schedulerClock;
+  const sql = new SqliteSqlBinder(hostOptions, onRuntimeLog, storage.inMemory ? null : resolve(storage.location));
   try {
     return new Engine(storage, runtime, {
+      sql,
       ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
       ...(opts.int64 === undefined ? {} : { int64: opts.int64 }),
       maxResultBytesInFlight: limits.maxResultBytesInFlight,

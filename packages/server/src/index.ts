@@ -8,3 +8,4 @@ export type { RestErrorBody } from './rest-errors.js';
 export { SERVICE_DOP } from './rest-call.js';
 export type { RestApplyKind, RestCall, ServiceLevel } from './rest-call.js';
 export type { IssuedToken } from './token-service.js';
+export { groupKeyText, restResult, rowsOf } from './rest-result.js';

@@ -38,7 +38,7 @@ const INFO = `SELECT d.owner, d.name, d.description, d.grantable, d.created,
   (SELECT count(*) FROM insitu_datastore_objects o WHERE o.owner = d.owner AND o.datastore = d.name) AS object_count,
   (SELECT sum(size) FROM insitu_datastore_objects o WHERE o.owner = d.owner AND o.datastore = d.name) AS size`;
 
-const GRANTED = `EXISTS (SELECT 1 FROM insitu_grants g WHERE g.kind = 'datastore' AND g.owner = d.owner AND g.name = d.name
+const GRANTED = `EXISTS (SELECT 1 FROM insitu_engine_grants g WHERE g.kind = 'datastore' AND g.owner = d.owner AND g.name = d.name
   AND g.grantee IN (@user, '${PUBLIC}'))`;
 
 function info(r: InfoRow): DatastoreInfo {
@@ -59,7 +59,7 @@ function objectInfo(r: ObjectRow): ObjectInfo {
 }
 
 /**
- * Datastores in `insitu_datastores` and `insitu_datastore_objects`; every change is one transaction (a
+ * Datastores in `insitu_engine_datastores` and `insitu_datastore_objects`; every change is one transaction (a
  * savepoint when the connection is inside one already, as a worker's partition transaction is).
  */
 export class SqliteDatastoreStore implements Synchronous<DatastoreStorage> {
@@ -85,7 +85,7 @@ export class SqliteDatastoreStore implements Synchronous<DatastoreStorage> {
          length = excluded.length, n_rows = excluded.n_rows, n_columns = excluded.n_columns, data = excluded.data`,
     );
     db.transaction(() => {
-      const exists = db.prepare(`SELECT 1 FROM insitu_datastores WHERE owner = ? AND name = ?`).get(owner, name) !== undefined;
+      const exists = db.prepare(`SELECT 1 FROM insitu_engine_datastores WHERE owner = ? AND name = ?`).get(owner, name) !== undefined;
       if (exists && opts.mode === 'create') {
         throw new InsituError(ErrorCode.ALREADY_EXISTS, `datastore ${name} already exists; pass overwrite to replace it or append to add to it`, {
           datastore: name,
@@ -93,7 +93,7 @@ export class SqliteDatastoreStore implements Synchronous<DatastoreStorage> {
       }
       if (exists && opts.mode === 'overwrite') {
         db.prepare(`DELETE FROM insitu_datastore_objects WHERE owner = ? AND datastore = ?`).run(owner, name);
-        db.prepare(`UPDATE insitu_datastores SET description = ?, grantable = ?, created = ? WHERE owner = ? AND name = ?`).run(
+        db.prepare(`UPDATE insitu_engine_datastores SET description = ?, grantable = ?, created = ? WHERE owner = ? AND name = ?`).run(
           opts.description,
           opts.grantable ? 1 : 0,
           new Date().toISOString(),
@@ -102,7 +102,7 @@ export class SqliteDatastoreStore implements Synchronous<DatastoreStorage> {
         );
       }
       if (!exists) {
-        db.prepare(`INSERT INTO insitu_datastores (owner, name, description, grantable, created) VALUES (?, ?, ?, ?, ?)`).run(
+        db.prepare(`INSERT INTO insitu_engine_datastores (owner, name, description, grantable, created) VALUES (?, ?, ?, ?, ?)`).run(
           owner,
           name,
           opts.description,
@@ -119,7 +119,7 @@ export class SqliteDatastoreStore implements Synchronous<DatastoreStorage> {
 
   /** @inheritdoc */
   getDatastore(owner: string, name: string): DatastoreInfo | null {
-    const r = this.#db.prepare(`${INFO} FROM insitu_datastores d WHERE d.owner = ? AND d.name = ?`).get(owner, name) as InfoRow | undefined;
+    const r = this.#db.prepare(`${INFO} FROM insitu_engine_datastores d WHERE d.owner = ? AND d.name = ?`).get(owner, name) as InfoRow | undefined;
     return r === undefined ? null : info(r);
   }
 
@@ -151,16 +151,16 @@ export class SqliteDatastoreStore implements Synchronous<DatastoreStorage> {
     let sql: string;
     switch (f.type) {
       case 'user':
-        sql = `${INFO} FROM insitu_datastores d WHERE d.owner = @user${byName} ORDER BY d.name`;
+        sql = `${INFO} FROM insitu_engine_datastores d WHERE d.owner = @user${byName} ORDER BY d.name`;
         break;
       case 'all':
-        sql = `${INFO} FROM insitu_datastores d WHERE (d.owner = @user OR ${GRANTED})${byName} ORDER BY d.name, d.owner`;
+        sql = `${INFO} FROM insitu_engine_datastores d WHERE (d.owner = @user OR ${GRANTED})${byName} ORDER BY d.name, d.owner`;
         break;
       case 'granted':
-        sql = `${INFO} FROM insitu_datastores d WHERE d.owner <> @user AND ${GRANTED}${byName} ORDER BY d.name, d.owner`;
+        sql = `${INFO} FROM insitu_engine_datastores d WHERE d.owner <> @user AND ${GRANTED}${byName} ORDER BY d.name, d.owner`;
         break;
       case 'grant':
-        sql = `${INFO}, g.grantee FROM insitu_datastores d JOIN insitu_grants g ON g.kind = 'datastore' AND g.owner = d.owner AND g.name = d.name
+        sql = `${INFO}, g.grantee FROM insitu_engine_datastores d JOIN insitu_engine_grants g ON g.kind = 'datastore' AND g.owner = d.owner AND g.name = d.name
                WHERE d.owner = @user${byName} ORDER BY d.name, g.grantee`;
         break;
     }
@@ -177,8 +177,8 @@ export class SqliteDatastoreStore implements Synchronous<DatastoreStorage> {
           .run(owner, name, JSON.stringify(objects)).changes;
       }
       const removed = db.prepare(`DELETE FROM insitu_datastore_objects WHERE owner = ? AND datastore = ?`).run(owner, name).changes;
-      db.prepare(`DELETE FROM insitu_datastores WHERE owner = ? AND name = ?`).run(owner, name);
-      db.prepare(`DELETE FROM insitu_grants WHERE kind = 'datastore' AND owner = ? AND name = ?`).run(owner, name);
+      db.prepare(`DELETE FROM insitu_engine_datastores WHERE owner = ? AND name = ?`).run(owner, name);
+      db.prepare(`DELETE FROM insitu_engine_grants WHERE kind = 'datastore' AND owner = ? AND name = ?`).run(owner, name);
       return removed;
     }).immediate();
   }

@@ -54,7 +54,7 @@ function fromRow(r: JobRow): StoredJob {
 }
 
 /**
- * Jobs in the `insitu_jobs` table. Claims, recovery and outcomes are compare-and-set updates inside
+ * Jobs in the `insitu_engine_jobs` table. Claims, recovery and outcomes are compare-and-set updates inside
  * IMMEDIATE transactions, so two engines on one file never both run, or both end, one job.
  */
 export class SqliteJobStore implements JobStorage {
@@ -69,7 +69,7 @@ export class SqliteJobStore implements JobStorage {
   async insertJob(j: NewJob): Promise<void> {
     this.#db
       .prepare(
-        `INSERT INTO insitu_jobs (id, owner, kind, func, call, origin, state, created, timeout_ms, retries)
+        `INSERT INTO insitu_engine_jobs (id, owner, kind, func, call, origin, state, created, timeout_ms, retries)
          VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`,
       )
       .run(j.id, j.owner, j.kind, j.func, j.call, j.origin, j.created.getTime(), j.timeoutMs, j.retries);
@@ -77,7 +77,7 @@ export class SqliteJobStore implements JobStorage {
 
   /** @inheritdoc */
   async getJob(id: string, owner: string): Promise<StoredJob | null> {
-    const row = this.#db.prepare(`SELECT ${COLUMNS} FROM insitu_jobs WHERE id = ? AND owner = ?`).get(id, owner) as JobRow | undefined;
+    const row = this.#db.prepare(`SELECT ${COLUMNS} FROM insitu_engine_jobs WHERE id = ? AND owner = ?`).get(id, owner) as JobRow | undefined;
     return row === undefined ? null : fromRow(row);
   }
 
@@ -85,14 +85,14 @@ export class SqliteJobStore implements JobStorage {
   async listJobs(f: { owner: string; state?: JobState; limit: number }): Promise<StoredJob[]> {
     const rows =
       f.state === undefined
-        ? this.#db.prepare(`SELECT ${COLUMNS} FROM insitu_jobs WHERE owner = ? ORDER BY seq DESC LIMIT ?`).all(f.owner, f.limit)
-        : this.#db.prepare(`SELECT ${COLUMNS} FROM insitu_jobs WHERE owner = ? AND state = ? ORDER BY seq DESC LIMIT ?`).all(f.owner, f.state, f.limit);
+        ? this.#db.prepare(`SELECT ${COLUMNS} FROM insitu_engine_jobs WHERE owner = ? ORDER BY seq DESC LIMIT ?`).all(f.owner, f.limit)
+        : this.#db.prepare(`SELECT ${COLUMNS} FROM insitu_engine_jobs WHERE owner = ? AND state = ? ORDER BY seq DESC LIMIT ?`).all(f.owner, f.state, f.limit);
     return (rows as JobRow[]).map(fromRow);
   }
 
   /** @inheritdoc */
   async getJobResult(id: string, owner: string): Promise<Uint8Array | null> {
-    const b = this.#db.prepare(`SELECT result FROM insitu_jobs WHERE id = ? AND owner = ? AND state = 'succeeded'`).pluck().get(id, owner) as
+    const b = this.#db.prepare(`SELECT result FROM insitu_engine_jobs WHERE id = ? AND owner = ? AND state = 'succeeded'`).pluck().get(id, owner) as
       | Buffer
       | null
       | undefined;
@@ -103,21 +103,21 @@ export class SqliteJobStore implements JobStorage {
   async claimJob(c: { engine: string; now: Date; leaseUntil: Date; maxRunning: number }): Promise<StoredJob | null> {
     const db = this.#db;
     // Engines poll: look without the write lock first, so an idle queue never takes it.
-    if (db.prepare(`SELECT 1 FROM insitu_jobs WHERE state = 'queued' LIMIT 1`).get() === undefined) return null;
+    if (db.prepare(`SELECT 1 FROM insitu_engine_jobs WHERE state = 'queued' LIMIT 1`).get() === undefined) return null;
     return db.transaction((): StoredJob | null => {
-      const running = db.prepare(`SELECT count(*) FROM insitu_jobs WHERE state = 'running'`).pluck().get() as number;
+      const running = db.prepare(`SELECT count(*) FROM insitu_engine_jobs WHERE state = 'running'`).pluck().get() as number;
       if (running >= c.maxRunning) return null;
-      const id = db.prepare(`SELECT id FROM insitu_jobs WHERE state = 'queued' ORDER BY seq LIMIT 1`).pluck().get() as string | undefined;
+      const id = db.prepare(`SELECT id FROM insitu_engine_jobs WHERE state = 'queued' ORDER BY seq LIMIT 1`).pluck().get() as string | undefined;
       if (id === undefined) return null;
       const changed = db
         .prepare(
-          `UPDATE insitu_jobs SET state = 'running', started = ?, attempts = attempts + 1, lease_owner = ?, lease_expires = ?,
+          `UPDATE insitu_engine_jobs SET state = 'running', started = ?, attempts = attempts + 1, lease_owner = ?, lease_expires = ?,
              cancel_requested = 0, partitions_done = 0, partitions_total = NULL, rows_done = 0
            WHERE id = ? AND state = 'queued'`,
         )
         .run(c.now.getTime(), c.engine, c.leaseUntil.getTime(), id).changes;
       if (changed === 0) return null;
-      return fromRow(db.prepare(`SELECT ${COLUMNS} FROM insitu_jobs WHERE id = ?`).get(id) as JobRow);
+      return fromRow(db.prepare(`SELECT ${COLUMNS} FROM insitu_engine_jobs WHERE id = ?`).get(id) as JobRow);
     }).immediate();
   }
 
@@ -126,8 +126,8 @@ export class SqliteJobStore implements JobStorage {
     const db = this.#db;
     return db.transaction((): string[] => {
       const stop: string[] = [];
-      const renew = db.prepare(`UPDATE insitu_jobs SET lease_expires = ? WHERE id = ? AND state = 'running' AND lease_owner = ?`);
-      const cancelled = db.prepare(`SELECT cancel_requested FROM insitu_jobs WHERE id = ?`).pluck();
+      const renew = db.prepare(`UPDATE insitu_engine_jobs SET lease_expires = ? WHERE id = ? AND state = 'running' AND lease_owner = ?`);
+      const cancelled = db.prepare(`SELECT cancel_requested FROM insitu_engine_jobs WHERE id = ?`).pluck();
       for (const id of ids) {
         if (renew.run(until.getTime(), id, engine).changes === 0 || cancelled.get(id) === 1) stop.push(id);
       }
@@ -139,7 +139,7 @@ export class SqliteJobStore implements JobStorage {
   async updateJobProgress(id: string, engine: string, p: StoredJobProgress): Promise<void> {
     this.#db
       .prepare(
-        `UPDATE insitu_jobs SET partitions_done = ?, partitions_total = ?, rows_done = ? WHERE id = ? AND state = 'running' AND lease_owner = ?`,
+        `UPDATE insitu_engine_jobs SET partitions_done = ?, partitions_total = ?, rows_done = ? WHERE id = ? AND state = 'running' AND lease_owner = ?`,
       )
       .run(p.partitionsDone, p.partitionsTotal, p.rowsDone, id, engine);
   }
@@ -150,7 +150,7 @@ export class SqliteJobStore implements JobStorage {
     return (
       this.#db
         .prepare(
-          `UPDATE insitu_jobs SET state = ?, finished = ?, partitions_done = ?, partitions_total = ?, rows_done = ?, error = ?, result = ?,
+          `UPDATE insitu_engine_jobs SET state = ?, finished = ?, partitions_done = ?, partitions_total = ?, rows_done = ?, error = ?, result = ?,
              lease_owner = NULL, lease_expires = NULL
            WHERE id = ? AND state = 'running' AND lease_owner = ?`,
         )
@@ -173,7 +173,7 @@ export class SqliteJobStore implements JobStorage {
     return (
       this.#db
         .prepare(
-          `UPDATE insitu_jobs SET state = 'queued', retries = retries - 1, started = NULL, lease_owner = NULL, lease_expires = NULL
+          `UPDATE insitu_engine_jobs SET state = 'queued', retries = retries - 1, started = NULL, lease_owner = NULL, lease_expires = NULL
            WHERE id = ? AND state = 'running' AND lease_owner = ? AND retries > 0`,
         )
         .run(id, engine).changes > 0
@@ -184,14 +184,14 @@ export class SqliteJobStore implements JobStorage {
   async cancelJob(id: string, owner: string, error: SerializedError, now: Date): Promise<StoredJob | null> {
     const db = this.#db;
     return db.transaction((): StoredJob | null => {
-      db.prepare(`UPDATE insitu_jobs SET state = 'cancelled', finished = ?, error = ? WHERE id = ? AND owner = ? AND state = 'queued'`).run(
+      db.prepare(`UPDATE insitu_engine_jobs SET state = 'cancelled', finished = ?, error = ? WHERE id = ? AND owner = ? AND state = 'queued'`).run(
         now.getTime(),
         JSON.stringify(error),
         id,
         owner,
       );
-      db.prepare(`UPDATE insitu_jobs SET cancel_requested = 1 WHERE id = ? AND owner = ? AND state = 'running'`).run(id, owner);
-      const row = db.prepare(`SELECT ${COLUMNS} FROM insitu_jobs WHERE id = ? AND owner = ?`).get(id, owner) as JobRow | undefined;
+      db.prepare(`UPDATE insitu_engine_jobs SET cancel_requested = 1 WHERE id = ? AND owner = ? AND state = 'running'`).run(id, owner);
+      const row = db.prepare(`SELECT ${COLUMNS} FROM insitu_engine_jobs WHERE id = ? AND owner = ?`).get(id, owner) as JobRow | undefined;
       return row === undefined ? null : fromRow(row);
     }).immediate();
   }
@@ -200,7 +200,7 @@ export class SqliteJobStore implements JobStorage {
   async recoverJobs(o: { now: Date; isDead: (engine: string) => boolean; error: SerializedError }): Promise<string[]> {
     const db = this.#db;
     const runningJobs = () =>
-      db.prepare(`SELECT id, lease_owner, lease_expires, retries FROM insitu_jobs WHERE state = 'running'`).all() as {
+      db.prepare(`SELECT id, lease_owner, lease_expires, retries FROM insitu_engine_jobs WHERE state = 'running'`).all() as {
         id: string;
         lease_owner: string | null;
         lease_expires: number | null;
@@ -214,10 +214,10 @@ export class SqliteJobStore implements JobStorage {
       const running = runningJobs();
       const ended: string[] = [];
       const requeue = db.prepare(
-        `UPDATE insitu_jobs SET state = 'queued', retries = retries - 1, started = NULL, lease_owner = NULL, lease_expires = NULL WHERE id = ? AND state = 'running'`,
+        `UPDATE insitu_engine_jobs SET state = 'queued', retries = retries - 1, started = NULL, lease_owner = NULL, lease_expires = NULL WHERE id = ? AND state = 'running'`,
       );
       const fail = db.prepare(
-        `UPDATE insitu_jobs SET state = 'failed', finished = ?, error = ?, lease_owner = NULL, lease_expires = NULL WHERE id = ? AND state = 'running'`,
+        `UPDATE insitu_engine_jobs SET state = 'failed', finished = ?, error = ?, lease_owner = NULL, lease_expires = NULL WHERE id = ? AND state = 'running'`,
       );
       for (const j of running) {
         if (!due(j)) continue;
@@ -231,16 +231,16 @@ export class SqliteJobStore implements JobStorage {
 
   /** @inheritdoc */
   async deleteJob(id: string, owner: string): Promise<boolean> {
-    return this.#db.prepare(`DELETE FROM insitu_jobs WHERE id = ? AND owner = ?`).run(id, owner).changes > 0;
+    return this.#db.prepare(`DELETE FROM insitu_engine_jobs WHERE id = ? AND owner = ?`).run(id, owner).changes > 0;
   }
 
   /** @inheritdoc */
   async purgeJobs(before: Date): Promise<number> {
     // Look first: an engine opening a file with nothing to purge writes nothing.
-    const some = this.#db.prepare(`SELECT 1 FROM insitu_jobs WHERE state NOT IN ('queued', 'running') AND finished < ? LIMIT 1`).get(before.getTime());
+    const some = this.#db.prepare(`SELECT 1 FROM insitu_engine_jobs WHERE state NOT IN ('queued', 'running') AND finished < ? LIMIT 1`).get(before.getTime());
     if (some === undefined) return 0;
     return this.#db
-      .prepare(`DELETE FROM insitu_jobs WHERE state NOT IN ('queued', 'running') AND finished < ?`)
+      .prepare(`DELETE FROM insitu_engine_jobs WHERE state NOT IN ('queued', 'running') AND finished < ?`)
       .run(before.getTime()).changes;
   }
 }

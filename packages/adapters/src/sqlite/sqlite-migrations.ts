@@ -150,6 +150,15 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX insitu_schedule_runs_by_owner ON insitu_schedule_runs (owner, schedule, id);
    CREATE INDEX insitu_schedule_runs_open ON insitu_schedule_runs (id) WHERE state IS NULL;`,
+  // 8: the engine tables whose names the SQL catalog functions take (insitu_scripts(), insitu_datastores(),
+  // insitu_grants(), insitu_jobs(), insitu_schedule_runs()) are renamed: on a connection to this file a
+  // table shadows a table-valued function of the same name. They keep the insitu_ prefix, by which every
+  // guard knows an engine table; the foreign key of insitu_datastore_objects follows the rename.
+  `ALTER TABLE insitu_scripts RENAME TO insitu_engine_scripts;
+   ALTER TABLE insitu_datastores RENAME TO insitu_engine_datastores;
+   ALTER TABLE insitu_grants RENAME TO insitu_engine_grants;
+   ALTER TABLE insitu_jobs RENAME TO insitu_engine_jobs;
+   ALTER TABLE insitu_schedule_runs RENAME TO insitu_engine_schedule_runs;`,
 ];
 
 /** Bring the database up to the latest schema version. Refuses a database from a newer insitu. */

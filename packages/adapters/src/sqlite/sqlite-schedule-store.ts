@@ -83,7 +83,7 @@ function runOf(r: RunRow): StoredRun {
 const SCHEDULE_COLUMNS = `owner, name, call, schedule, enabled, auto_drop, max_runs, run_count, next_run, created, revision`;
 const RUN_COLUMNS = `id, owner, schedule, run_trigger, due, claimed, job_id, state, started, finished, stdout, error`;
 
-/** Schedules in `insitu_schedules` and their run log in `insitu_schedule_runs`. */
+/** Schedules in `insitu_schedules` and their run log in `insitu_engine_schedule_runs`. */
 export class SqliteScheduleStore implements ScheduleStorage {
   readonly #db: BetterSqlite3.Database;
 
@@ -104,7 +104,7 @@ export class SqliteScheduleStore implements ScheduleStorage {
           )
           .run(s.owner, s.name, s.call, s.schedule, s.enabled ? 1 : 0, s.autoDrop ? 1 : 0, s.maxRuns, msOf(s.nextRun), s.created.getTime()).changes > 0;
       // A log left by an auto-dropped schedule of the same name belongs to that one, not to this.
-      if (added) db.prepare(`DELETE FROM insitu_schedule_runs WHERE owner = ? AND schedule = ?`).run(s.owner, s.name);
+      if (added) db.prepare(`DELETE FROM insitu_engine_schedule_runs WHERE owner = ? AND schedule = ?`).run(s.owner, s.name);
       return added;
     }).immediate();
   }
@@ -134,7 +134,7 @@ export class SqliteScheduleStore implements ScheduleStorage {
     const db = this.#db;
     return db.transaction((): boolean => {
       const gone = db.prepare(`DELETE FROM insitu_schedules WHERE owner = ? AND name = ?`).run(owner, name).changes > 0;
-      if (gone) db.prepare(`DELETE FROM insitu_schedule_runs WHERE owner = ? AND schedule = ?`).run(owner, name);
+      if (gone) db.prepare(`DELETE FROM insitu_engine_schedule_runs WHERE owner = ? AND schedule = ?`).run(owner, name);
       return gone;
     }).immediate();
   }
@@ -178,41 +178,41 @@ export class SqliteScheduleStore implements ScheduleStorage {
   #insertRun(run: NewRun): number {
     return Number(
       this.#db
-        .prepare(`INSERT INTO insitu_schedule_runs (owner, schedule, run_trigger, due, claimed) VALUES (?, ?, ?, ?, ?)`)
+        .prepare(`INSERT INTO insitu_engine_schedule_runs (owner, schedule, run_trigger, due, claimed) VALUES (?, ?, ?, ?, ?)`)
         .run(run.owner, run.schedule, run.trigger, msOf(run.due), run.claimed.getTime()).lastInsertRowid,
     );
   }
 
   /** @inheritdoc */
   async setRunJob(id: number, jobId: string): Promise<void> {
-    this.#db.prepare(`UPDATE insitu_schedule_runs SET job_id = ? WHERE id = ?`).run(jobId, id);
+    this.#db.prepare(`UPDATE insitu_engine_schedule_runs SET job_id = ? WHERE id = ?`).run(jobId, id);
   }
 
   /** @inheritdoc */
   async finishRun(id: number, o: RunOutcome): Promise<void> {
     this.#db
-      .prepare(`UPDATE insitu_schedule_runs SET state = ?, started = ?, finished = ?, stdout = ?, error = ? WHERE id = ? AND state IS NULL`)
+      .prepare(`UPDATE insitu_engine_schedule_runs SET state = ?, started = ?, finished = ?, stdout = ?, error = ? WHERE id = ? AND state IS NULL`)
       .run(o.state, msOf(o.started), o.finished.getTime(), o.stdout, o.error === null ? null : JSON.stringify(o.error), id);
   }
 
   /** @inheritdoc */
   async openRuns(limit: number): Promise<StoredRun[]> {
-    return (this.#db.prepare(`SELECT ${RUN_COLUMNS} FROM insitu_schedule_runs WHERE state IS NULL ORDER BY id LIMIT ?`).all(limit) as RunRow[]).map(runOf);
+    return (this.#db.prepare(`SELECT ${RUN_COLUMNS} FROM insitu_engine_schedule_runs WHERE state IS NULL ORDER BY id LIMIT ?`).all(limit) as RunRow[]).map(runOf);
   }
 
   /** @inheritdoc */
   async listRuns(f: { owner: string; schedule?: string; limit: number }): Promise<StoredRun[]> {
     const rows =
       f.schedule === undefined
-        ? this.#db.prepare(`SELECT ${RUN_COLUMNS} FROM insitu_schedule_runs WHERE owner = ? ORDER BY id DESC LIMIT ?`).all(f.owner, f.limit)
-        : this.#db.prepare(`SELECT ${RUN_COLUMNS} FROM insitu_schedule_runs WHERE owner = ? AND schedule = ? ORDER BY id DESC LIMIT ?`).all(f.owner, f.schedule, f.limit);
+        ? this.#db.prepare(`SELECT ${RUN_COLUMNS} FROM insitu_engine_schedule_runs WHERE owner = ? ORDER BY id DESC LIMIT ?`).all(f.owner, f.limit)
+        : this.#db.prepare(`SELECT ${RUN_COLUMNS} FROM insitu_engine_schedule_runs WHERE owner = ? AND schedule = ? ORDER BY id DESC LIMIT ?`).all(f.owner, f.schedule, f.limit);
     return (rows as RunRow[]).map(runOf);
   }
 
   /** @inheritdoc */
   async lastRuns(owner: string, schedules: readonly string[]): Promise<Map<string, StoredRun>> {
     const out = new Map<string, StoredRun>();
-    const stmt = this.#db.prepare(`SELECT ${RUN_COLUMNS} FROM insitu_schedule_runs WHERE owner = ? AND schedule = ? ORDER BY id DESC LIMIT 1`);
+    const stmt = this.#db.prepare(`SELECT ${RUN_COLUMNS} FROM insitu_engine_schedule_runs WHERE owner = ? AND schedule = ? ORDER BY id DESC LIMIT 1`);
     for (const name of schedules) {
       const row = stmt.get(owner, name) as RunRow | undefined;
       if (row !== undefined) out.set(name, runOf(row));
@@ -222,6 +222,6 @@ export class SqliteScheduleStore implements ScheduleStorage {
 
   /** @inheritdoc */
   async purgeRuns(before: Date): Promise<number> {
-    return this.#db.prepare(`DELETE FROM insitu_schedule_runs WHERE state IS NOT NULL AND finished < ?`).run(before.getTime()).changes;
+    return this.#db.prepare(`DELETE FROM insitu_engine_schedule_runs WHERE state IS NOT NULL AND finished < ?`).run(before.getTime()).changes;
   }
 }

@@ -20,14 +20,14 @@ function fromRow(r: ScriptRow): StoredScriptGrant {
 }
 
 /** Visible through a grant to @user or PUBLIC. */
-const GRANTED = `EXISTS (SELECT 1 FROM insitu_grants g WHERE g.kind = 'script' AND g.owner = s.owner AND g.name = s.name
+const GRANTED = `EXISTS (SELECT 1 FROM insitu_engine_grants g WHERE g.kind = 'script' AND g.owner = s.owner AND g.name = s.name
   AND s.is_global = 0 AND g.grantee IN (@user, '${PUBLIC}'))`;
 
 function scopeOf(scope: { owner: string } | { global: true }): string {
   return 'owner' in scope ? scope.owner : GLOBAL_SCOPE;
 }
 
-/** The script repository in the `insitu_scripts` table. */
+/** The script repository in the `insitu_engine_scripts` table. */
 export class SqliteScriptStore implements Synchronous<ScriptStorage> {
   readonly #db: BetterSqlite3.Database;
 
@@ -40,7 +40,7 @@ export class SqliteScriptStore implements Synchronous<ScriptStorage> {
   putScript(s: StoredScript, opts: { overwrite: boolean }): void {
     const scope = s.global ? GLOBAL_SCOPE : s.owner;
     const row = [s.name, s.owner, s.global ? 1 : 0, scope, s.source, s.description, s.created.toISOString()];
-    const insert = `INSERT INTO insitu_scripts (name, owner, is_global, scope, source, description, created) VALUES (?, ?, ?, ?, ?, ?, ?)`;
+    const insert = `INSERT INTO insitu_engine_scripts (name, owner, is_global, scope, source, description, created) VALUES (?, ?, ?, ?, ?, ?, ?)`;
     try {
       if (opts.overwrite) {
         this.#db.prepare(`${insert} ON CONFLICT (scope, name) DO UPDATE SET owner = excluded.owner, source = excluded.source,
@@ -69,7 +69,7 @@ export class SqliteScriptStore implements Synchronous<ScriptStorage> {
 
   /** @inheritdoc */
   getScript(name: string, scope: { owner: string } | { global: true }): StoredScript | null {
-    const r = this.#db.prepare(`SELECT * FROM insitu_scripts WHERE scope = ? AND name = ?`).get(scopeOf(scope), name) as ScriptRow | undefined;
+    const r = this.#db.prepare(`SELECT * FROM insitu_engine_scripts WHERE scope = ? AND name = ?`).get(scopeOf(scope), name) as ScriptRow | undefined;
     return r === undefined ? null : fromRow(r);
   }
 
@@ -80,19 +80,19 @@ export class SqliteScriptStore implements Synchronous<ScriptStorage> {
     let sql: string;
     switch (f.type) {
       case 'user':
-        sql = `SELECT s.* FROM insitu_scripts s WHERE s.scope = @user${byName} ORDER BY s.name`;
+        sql = `SELECT s.* FROM insitu_engine_scripts s WHERE s.scope = @user${byName} ORDER BY s.name`;
         break;
       case 'global':
-        sql = `SELECT s.* FROM insitu_scripts s WHERE s.is_global = 1${byName} ORDER BY s.name`;
+        sql = `SELECT s.* FROM insitu_engine_scripts s WHERE s.is_global = 1${byName} ORDER BY s.name`;
         break;
       case 'all':
-        sql = `SELECT s.* FROM insitu_scripts s WHERE (s.scope = @user OR s.is_global = 1 OR ${GRANTED})${byName} ORDER BY s.name, s.owner`;
+        sql = `SELECT s.* FROM insitu_engine_scripts s WHERE (s.scope = @user OR s.is_global = 1 OR ${GRANTED})${byName} ORDER BY s.name, s.owner`;
         break;
       case 'granted':
-        sql = `SELECT s.* FROM insitu_scripts s WHERE s.owner <> @user AND ${GRANTED}${byName} ORDER BY s.name, s.owner`;
+        sql = `SELECT s.* FROM insitu_engine_scripts s WHERE s.owner <> @user AND ${GRANTED}${byName} ORDER BY s.name, s.owner`;
         break;
       case 'grant':
-        sql = `SELECT s.*, g.grantee FROM insitu_scripts s JOIN insitu_grants g ON g.kind = 'script' AND g.owner = s.owner AND g.name = s.name
+        sql = `SELECT s.*, g.grantee FROM insitu_engine_scripts s JOIN insitu_engine_grants g ON g.kind = 'script' AND g.owner = s.owner AND g.name = s.name
                WHERE s.scope = @user${byName} ORDER BY s.name, g.grantee`;
         break;
     }
@@ -102,9 +102,9 @@ export class SqliteScriptStore implements Synchronous<ScriptStorage> {
   /** @inheritdoc */
   deleteScript(name: string, scope: { owner: string } | { global: true }): boolean {
     return this.#db.transaction(() => {
-      const deleted = this.#db.prepare(`DELETE FROM insitu_scripts WHERE scope = ? AND name = ?`).run(scopeOf(scope), name).changes > 0;
+      const deleted = this.#db.prepare(`DELETE FROM insitu_engine_scripts WHERE scope = ? AND name = ?`).run(scopeOf(scope), name).changes > 0;
       if (deleted && 'owner' in scope) {
-        this.#db.prepare(`DELETE FROM insitu_grants WHERE kind = 'script' AND owner = ? AND name = ?`).run(scope.owner, name);
+        this.#db.prepare(`DELETE FROM insitu_engine_grants WHERE kind = 'script' AND owner = ? AND name = ?`).run(scope.owner, name);
       }
       return deleted;
     }).immediate();

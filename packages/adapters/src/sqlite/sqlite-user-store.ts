@@ -91,28 +91,28 @@ export class SqliteUserStore implements UserStorage {
         .all(name) as OwnedTable[];
       const count = (sql: string) => db.prepare(sql).pluck().get(name) as number;
       const owned: UserObjects = {
-        scripts: count(`SELECT count(*) FROM insitu_scripts WHERE owner = ?`),
-        datastores: count(`SELECT count(*) FROM insitu_datastores WHERE owner = ?`),
+        scripts: count(`SELECT count(*) FROM insitu_engine_scripts WHERE owner = ?`),
+        datastores: count(`SELECT count(*) FROM insitu_engine_datastores WHERE owner = ?`),
         tables: tables.length,
         grants:
-          count(`SELECT count(*) FROM insitu_grants WHERE owner = ?`) +
+          count(`SELECT count(*) FROM insitu_engine_grants WHERE owner = ?`) +
           count(`SELECT count(*) FROM insitu_table_grants AS g JOIN insitu_table_owners AS o ON o.name = g.name WHERE o.owner = ?`),
       };
       if (!opts.cascade && owned.scripts + owned.datastores + owned.tables + owned.grants > 0) return { deleted: false, owned, revoked: 0 };
       dropTables(db, tables);
       db.prepare(`DELETE FROM insitu_table_grants WHERE name IN (SELECT name FROM insitu_table_owners WHERE owner = ?)`).run(name);
       db.prepare(`DELETE FROM insitu_table_owners WHERE owner = ?`).run(name);
-      db.prepare(`DELETE FROM insitu_grants WHERE owner = ?`).run(name);
-      db.prepare(`DELETE FROM insitu_scripts WHERE owner = ?`).run(name);
+      db.prepare(`DELETE FROM insitu_engine_grants WHERE owner = ?`).run(name);
+      db.prepare(`DELETE FROM insitu_engine_scripts WHERE owner = ?`).run(name);
       db.prepare(`DELETE FROM insitu_datastore_objects WHERE owner = ?`).run(name);
-      db.prepare(`DELETE FROM insitu_datastores WHERE owner = ?`).run(name);
+      db.prepare(`DELETE FROM insitu_engine_datastores WHERE owner = ?`).run(name);
       const revoked =
-        db.prepare(`DELETE FROM insitu_grants WHERE grantee = ?`).run(name).changes +
+        db.prepare(`DELETE FROM insitu_engine_grants WHERE grantee = ?`).run(name).changes +
         db.prepare(`DELETE FROM insitu_table_grants WHERE grantee = ?`).run(name).changes;
-      db.prepare(`DELETE FROM insitu_jobs WHERE owner = ?`).run(name);
+      db.prepare(`DELETE FROM insitu_engine_jobs WHERE owner = ?`).run(name);
       // Their schedules would otherwise fire as them (and, in open mode, register the name again).
       db.prepare(`DELETE FROM insitu_schedules WHERE owner = ?`).run(name);
-      db.prepare(`DELETE FROM insitu_schedule_runs WHERE owner = ?`).run(name);
+      db.prepare(`DELETE FROM insitu_engine_schedule_runs WHERE owner = ?`).run(name);
       db.prepare(`DELETE FROM insitu_users WHERE name = ?`).run(name);
       return { deleted: true, owned, revoked };
     }).immediate();

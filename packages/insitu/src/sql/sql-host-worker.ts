@@ -1,0 +1,100 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { badInput, encodeResult, toInsituError, ErrorCode, type Engine, type Session } from '@insitu/core';
+import { createEngine } from '../create-engine.js';
+import { catalogRows, jobStatusRows } from './catalog.js';
+import { sqlCallOf } from './sql-call.js';
+import type { HostEvent, SqlAnswer, SqlEnvelope, SqlHostData, SqlReply, SqlRequest } from './sql-protocol.js';
+
+/**
+ * The SQL host thread: an engine of its own on the same database file runs the calls SQL functions
+ * make, while the thread that runs the SQL statement waits. It has to be another thread: the caller's
+ * thread is blocked inside SQLite, so an engine there could never see its workers' answers.
+ */
+
+const data = workerData as SqlHostData;
+const signal = new Int32Array(data.signal);
+const port = data.port;
+const events = parentPort!;
+const post = (e: HostEvent): void => events.postMessage(e);
+// A caller blocked on a request would otherwise wait out its whole timeout for a thread that is gone.
+process.on('exit', () => {
+  Atomics.store(signal, 1, 1);
+  Atomics.notify(signal, 0);
+});
+
+let engine: Engine;
+try {
+  engine = await createEngine({
+    ...data.options,
+    ...(data.forwardLog ? { onRuntimeLog: (entry: unknown) => post({ type: 'log', entry }) } : {}),
+  });
+} catch (e) {
+  post({ type: 'failed', error: toInsituError(e, ErrorCode.RUNTIME_ERROR, 'SQL host').toJSON() });
+  process.exit(0);
+}
+
+const sessions = new Map<string, Session>();
+const running = new Map<number, AbortController>();
+
+function sessionOf(user: string): Session {
+  let s = sessions.get(user);
+  if (s === undefined) sessions.set(user, (s = engine.session({ user })));
+  return s;
+}
+
+async function answer(req: SqlRequest, abort: AbortSignal): Promise<{ answer: SqlAnswer; transfer: ArrayBuffer[] }> {
+  const session = sessionOf(req.user);
+  switch (req.op) {
+    case 'admit':
+      await session.scripts.list({ type: 'user', name: '' });
+      return { answer: { type: 'ok' }, transfer: [] };
+    case 'apply': {
+      const { call, async } = await sqlCallOf(session, req);
+      if (async) {
+        const { id } = await session.jobs.submit(call);
+        return { answer: { type: 'job', jobId: id }, transfer: [] };
+      }
+      const bytes = encodeResult(await session.run(call, { signal: abort }));
+      return { answer: { type: 'result', kind: req.kind, bytes }, transfer: [bytes.buffer as ArrayBuffer] };
+    }
+    case 'jobResult': {
+      if (typeof req.jobId !== 'string') throw badInput('JOB_ID must be the text a call with oml_async_flag answered');
+      const status = await session.jobs.status(req.jobId);
+      const bytes = encodeResult(await session.jobs.result(req.jobId));
+      return { answer: { type: 'result', kind: status.kind, bytes }, transfer: [bytes.buffer as ArrayBuffer] };
+    }
+    case 'catalog':
+      return { answer: { type: 'rows', rows: req.name === 'job_status' ? await jobStatusRows(session, req.args) : await catalogRows(session, req.name, req.args) }, transfer: [] };
+  }
+}
+
+function reply(r: SqlReply, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(r, transfer);
+  Atomics.add(signal, 0, 1);
+  Atomics.notify(signal, 0);
+}
+
+port.on('message', (m: SqlEnvelope) => {
+  if ('cancel' in m) {
+    running.get(m.id)?.abort();
+    return;
+  }
+  const controller = new AbortController();
+  running.set(m.id, controller);
+  answer(m.request, controller.signal).then(
+    ({ answer: a, transfer }) => reply({ id: m.id, ok: true, answer: a }, transfer),
+    (e: unknown) => reply({ id: m.id, ok: false, error: toInsituError(e, ErrorCode.RUNTIME_ERROR, 'SQL function').toJSON() }),
+  ).finally(() => running.delete(m.id));
+});
+
+events.on('message', (m: { type: string; jobs?: 'interrupt' | 'wait' }) => {
+  if (m.type !== 'close') return;
+  for (const c of running.values()) c.abort();
+  void engine.close({ jobs: m.jobs ?? 'interrupt' }).finally(() => {
+    post({ type: 'closed' });
+    port.close();
+    events.close();
+  });
+});
+
+post({ type: 'ready' });

@@ -1,0 +1,113 @@
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { ErrorCode, InsituError, deserializeError } from '@insitu/core';
+import type { RuntimeLogEntry, RuntimeLogSink } from '@insitu/runtime-pyodide';
+import type { HostEngineOptions, HostEvent, SqlAnswer, SqlEnvelope, SqlHostData, SqlReply, SqlRequest } from './sql-protocol.js';
+
+/** How long the caller's thread waits past a call's own timeout for the host to answer (it stops the call first). */
+const ANSWER_GRACE_MS = 5_000;
+
+/**
+ * The caller's side of the SQL host thread: it starts the thread (an engine of its own on the same
+ * database file) and makes synchronous requests to it. A request blocks this thread (Atomics.wait on a
+ * shared counter) until the host answers or the wait's deadline passes; the deadline cancels the call
+ * in the host and fails with TIMEOUT.
+ */
+export class SqlHost {
+  readonly #worker: Worker;
+  readonly #port: MessagePort;
+  readonly #signal: Int32Array;
+  #seq = 0;
+  #closed = false;
+
+  private constructor(worker: Worker, port: MessagePort, signal: Int32Array) {
+    this.#worker = worker;
+    this.#port = port;
+    this.#signal = signal;
+  }
+
+  /** Start the host thread and resolve once its engine is up. */
+  static start(options: HostEngineOptions, onLog: RuntimeLogSink | undefined): Promise<SqlHost> {
+    const shared = new SharedArrayBuffer(8);
+    const { port1, port2 } = new MessageChannel();
+    const data: SqlHostData = { options, signal: shared, port: port2, forwardLog: onLog !== undefined };
+    const worker = new Worker(new URL('./sql-host-worker.js', import.meta.url), { workerData: data, transferList: [port2] });
+    return new Promise<SqlHost>((resolve, reject) => {
+      let ready = false;
+      worker.on('message', (e: HostEvent) => {
+        if (e.type === 'ready') {
+          ready = true;
+          resolve(new SqlHost(worker, port1, new Int32Array(shared)));
+        } else if (e.type === 'failed') reject(deserializeError(e.error));
+        else if (e.type === 'log') {
+          try {
+            onLog?.(e.entry as RuntimeLogEntry);
+          } catch {
+            // A listener that throws is ignored, as the engine's own.
+          }
+        }
+      });
+      worker.on('error', (e) => {
+        if (!ready) reject(new InsituError(ErrorCode.RUNTIME_ERROR, `the SQL host thread failed to start: ${e.message}`, { cause: e }));
+      });
+      worker.on('exit', () => {
+        if (!ready) reject(new InsituError(ErrorCode.RUNTIME_ERROR, 'the SQL host thread exited before it was ready'));
+      });
+    });
+  }
+
+  /** Whether the host thread has ended (its engine cannot answer any more). */
+  get stopped(): boolean {
+    return Atomics.load(this.#signal, 1) === 1;
+  }
+
+  /**
+   * Send `request` and block until its answer, at most `waitMs` (then the call is cancelled in the host
+   * and this throws TIMEOUT). Errors come back as the InsituError the host raised.
+   */
+  request(request: SqlRequest, waitMs: number): SqlAnswer {
+    if (this.#closed) throw new InsituError(ErrorCode.CLOSED, 'the engine is closed');
+    if (this.stopped) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the SQL host thread stopped; register() the SQL functions again to start a new one');
+    const id = ++this.#seq;
+    this.#port.postMessage({ id, request } satisfies SqlEnvelope);
+    const deadline = Date.now() + waitMs + ANSWER_GRACE_MS;
+    for (;;) {
+      const seen = Atomics.load(this.#signal, 0);
+      for (let m = receiveMessageOnPort(this.#port); m !== undefined; m = receiveMessageOnPort(this.#port)) {
+        const reply = m.message as SqlReply;
+        // Answers to requests given up on (timed out) are dropped.
+        if (reply.id !== id) continue;
+        if (reply.ok) return reply.answer;
+        throw deserializeError(reply.error);
+      }
+      if (this.stopped) {
+        throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the SQL host thread stopped; register() the SQL functions again to start a new one');
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        this.#port.postMessage({ id, cancel: true } satisfies SqlEnvelope);
+        throw new InsituError(ErrorCode.TIMEOUT, `the SQL function did not answer within ${waitMs + ANSWER_GRACE_MS} ms; it was cancelled`);
+      }
+      Atomics.wait(this.#signal, 0, seen, Math.min(left, 1_000));
+    }
+  }
+
+  /** Close the host's engine (its jobs interrupted or waited for) and end its thread. */
+  async close(jobs: 'interrupt' | 'wait'): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.stopped) {
+      this.#port.close();
+      return;
+    }
+    const closed = new Promise<void>((resolve) => {
+      this.#worker.on('message', (e: HostEvent) => {
+        if (e.type === 'closed') resolve();
+      });
+      this.#worker.once('exit', () => resolve());
+    });
+    this.#worker.postMessage({ type: 'close', jobs });
+    await closed;
+    this.#port.close();
+    await this.#worker.terminate();
+  }
+}
