@@ -12,6 +12,7 @@ import {
 import { decodePlan, encodePlan, type DataPlan } from './data-plan.js';
 import { badInput } from './errors.js';
 import { checkIdentifier } from './identifiers.js';
+import { checkInto, type IntoTarget } from './into-target.js';
 import type { ContextMode, InputType } from './runtime.js';
 import { TableProxy } from './table-proxy.js';
 import type { JsonValue } from './values.js';
@@ -43,10 +44,12 @@ export interface CallOptions {
   readonly rows?: number;
   /** Spread partitions over workers (rowApply, groupApply, indexApply). */
   readonly parallel?: boolean | number;
+  /** Write the result table into this table, committed once when the call succeeds. */
+  readonly into?: IntoTarget;
 }
 
 /** The names of {@link CallOptions}, in one place: a new option is added here and in its check. */
-export const CALL_OPTION_NAMES = ['args', 'positional', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel'] as const;
+export const CALL_OPTION_NAMES = ['args', 'positional', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel', 'into'] as const;
 
 /**
  * One apply call. `data` is required by tableApply, rowApply and groupApply (and refused by the
@@ -128,6 +131,7 @@ function checkOptions(v: unknown, prefix: string): CallOptions {
     degreeOf(v.parallel, 1, option('parallel'));
     out.parallel = v.parallel;
   }
+  if (v.into !== undefined) out.into = checkInto(v.into, option('into'));
   return out as CallOptions;
 }
 

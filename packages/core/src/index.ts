@@ -37,6 +37,7 @@ export type {
   ScriptStorage,
   Storage,
   StoredScript,
+  TableSink,
   TableStorage,
 } from './storage.js';
 export { INPUT_TYPES } from './runtime.js';
@@ -65,6 +66,8 @@ export type {
   RowApplyOptions,
 } from './apply-options.js';
 export type { ApplyResult, PartitionResult, ResultValue } from './result-assembly.js';
+export { INTO_MODES, checkInto } from './into-target.js';
+export type { IntoMode, IntoSummary, IntoTarget } from './into-target.js';
 export type { ChunkKey, PartitionKey } from './partition.js';
 export type { CellKey } from './partition-key.js';
 export { keyOf, sameKey } from './partition-key.js';

@@ -196,7 +196,8 @@ export class JobService {
     if (j.state !== 'succeeded') throw j.error === null ? new InsituError(ErrorCode.RUNTIME_ERROR, `job ${id} ${j.state}`) : deserializeError(j.error);
     const bytes = await this.#storage.getJobResult(j.id, owner);
     if (bytes === null) throw notFound(id);
-    return decodeResult(bytes);
+    const r = decodeResult(bytes);
+    return r.into === undefined ? r : { ...r, value: new TableProxy(this.#storage, owner, { kind: 'table', name: r.into.table }) };
   }
 
   /** Resolve with the job's status once it is final. */

@@ -6,6 +6,7 @@ import type { CellKey } from './partition-key.js';
 import type { ApplyResult, PartitionResult, ResultValue } from './result-assembly.js';
 import type { Image } from './runtime.js';
 import type { JsonValue } from './values.js';
+import type { IntoSummary } from './into-target.js';
 
 /**
  * The one serialised form of an {@link ApplyResult}, for job results in storage now and HTTP next:
@@ -44,6 +45,8 @@ type EncodedKey =
 
 interface Header {
   readonly value: EncodedTop;
+  /** A call with `into`: the table written (its value, the table's proxy, is rebuilt by who decodes). */
+  readonly into?: IntoSummary;
   /** Null: the partitions' texts joined. */
   readonly stdout: string | null;
   readonly stderr: string | null;
@@ -106,7 +109,9 @@ export function encodeResult(result: ApplyResult): Uint8Array {
   const tables = parts.map((p) => p.value).filter((x): x is Table => x instanceof Table);
   let top: EncodedTop;
   let partValue: (x: ResultValue, i: number) => EncodedValue = value;
-  if (parts.length === 1 && v === parts[0]!.value) {
+  if (result.into !== undefined) {
+    top = { t: 'json', v: null };
+  } else if (parts.length === 1 && v === parts[0]!.value) {
     top = { t: 'partition', i: 0 };
   } else if (Array.isArray(v) && v.length === parts.length && v.every((x, i) => x === parts[i]!.value)) {
     top = { t: 'partitions' };
@@ -130,6 +135,7 @@ export function encodeResult(result: ApplyResult): Uint8Array {
   const joinedImages = parts.flatMap((p) => p.images);
   const header: Omit<Header, 'blobs'> = {
     value: top,
+    ...(result.into === undefined ? {} : { into: result.into }),
     stdout: result.stdout === parts.map((p) => p.stdout).join('') ? null : result.stdout,
     stderr: result.stderr === parts.map((p) => p.stderr).join('') ? null : result.stderr,
     images:
@@ -155,7 +161,10 @@ export function encodeResult(result: ApplyResult): Uint8Array {
   return out;
 }
 
-/** Rebuild a result from {@link encodeResult}'s bytes. Anything else is STORAGE_ERROR. */
+/**
+ * Rebuild a result from {@link encodeResult}'s bytes. Anything else is STORAGE_ERROR. A result with
+ * `into` comes back with `value` null (a table proxy needs a session: jobs put it back).
+ */
 export function decodeResult(bytes: Uint8Array): ApplyResult {
   try {
     if (bytes.byteLength < 8 || Buffer.from(bytes.subarray(0, 4)).toString('latin1') !== MAGIC) throw new Error('not an insitu result');
@@ -202,6 +211,7 @@ export function decodeResult(bytes: Uint8Array): ApplyResult {
       stderr: header.stderr ?? partitions.map((p) => p.stderr).join(''),
       images: header.images === null ? partitions.flatMap((p) => p.images) : header.images.map(image),
       partitions,
+      ...(header.into === undefined ? {} : { into: header.into }),
     };
   } catch (e) {
     throw new InsituError(ErrorCode.STORAGE_ERROR, `a stored result cannot be read: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
