@@ -103,6 +103,17 @@ describe('installed with npm', () => {
     expect(r.stdout).toBe('42\n');
   });
 
+  it('insitu/testing loads a UDF file from the installed package', () => {
+    writeFileSync(join(project, 'double.py'), 'def double(df):\n    print("doubling")\n    return {"y": [x * 2 for x in df["x"]]}\n');
+    writeFileSync(
+      join(project, 'helper.mjs'),
+      "import { loadUdf } from 'insitu/testing';\nconst udf = await loadUdf('double.py');\nconst r = await udf.table([{ x: 1 }, { x: 2 }]);\nconsole.log(JSON.stringify(r.value.toArray().map((row) => Number(row.y))), JSON.stringify(r.stdout));\n",
+    );
+    const r = run(process.execPath, ['helper.mjs'], project, 60_000);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('[2,4] "doubling\\n"\n');
+  });
+
   it('the insitu bin runs a .py file over a table', () => {
     writeFileSync(join(project, 'per_species.py'), 'def per_species(df):\n    return {"n": [len(df)]}\n');
     const r = run(join(project, 'node_modules/.bin/insitu'), ['run', 'per_species.py', '--database', 'app.db', '--user', 'alice', '--table', 'IRIS', '--by', 'SPECIES', '--format', 'json'], project);
