@@ -17,13 +17,13 @@ interface SessionOptions {
 
 /**
  * Run `action` with a session on `--database` as `--user`, report errors, set the exit code. These
- * commands run no UDF (scripts are compiled in a worker of their own), so the engine has one worker and
- * runs no queued jobs (its close would interrupt them).
+ * commands run no UDF (a script's source is only parsed, never run, when it is stored), so the engine
+ * has one worker in this process, and it runs no queued jobs (its close would interrupt them).
  */
 async function withSession(o: SessionOptions, action: (me: Session) => Promise<void>): Promise<void> {
   let code: number = EXIT.OK;
   try {
-    const engine = await createEngine({ database: o.database, workers: 1, maxConcurrentJobs: 0 });
+    const engine = await createEngine({ database: o.database, workers: 1, isolation: 'thread', maxConcurrentJobs: 0 });
     try {
       await action(engine.session({ user: userOf(o) }));
     } finally {
