@@ -18,7 +18,7 @@ export function printRecords(records: readonly object[], columns: readonly strin
     process.stdout.write(`${JSON.stringify(records, bigintText, 2)}\n`);
     return;
   }
-  const t = new CliTable({ head: [...columns], style: { head: [], border: [] } });
+  const t = new CliTable({ head: [...columns], style: { head: [], border: [], compact: true } });
   for (const r of records) t.push(columns.map((c) => text((r as Record<string, unknown>)[c])));
   process.stdout.write(`${t.toString()}\n`);
 }

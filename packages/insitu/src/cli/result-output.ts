@@ -59,7 +59,7 @@ export function renderResult(result: ApplyResult, format: OutputFormat): Uint8Ar
     const rows = Array.from({ length: v.numRows }, (_, i) => cols.map((c) => cellText(c.get(i))));
     if (format === 'csv') return stringify(rows, { header: true, columns: names });
     if (format === 'json') return `${JSON.stringify(jsonRows(v), bigintText)}\n`;
-    const t = new CliTable({ head: names, style: { head: [], border: [] } });
+    const t = new CliTable({ head: names, style: { head: [], border: [], compact: true } });
     t.push(...rows);
     return `${t.toString()}\n(${v.numRows} ${v.numRows === 1 ? 'row' : 'rows'})\n`;
   }
