@@ -149,6 +149,27 @@ describe('into', () => {
     expect(stagingTables()).toEqual([]);
   });
 
+  it('the staging table is out of reach: no user can read or write it, from the host or a UDF, while the call writes', async () => {
+    const slow = { source: 'import time\ndef f(df):\n    time.sleep(0.2)\n    return {"ID": list(df["ID"])}' };
+    const call = alice.rowApply(alice.table('SRC'), slow, { rows: 10, into: { table: 'T_SPY' } });
+    let staging: string | undefined;
+    for (let i = 0; i < 400 && staging === undefined; i++) {
+      staging = stagingTables()[0];
+      if (staging === undefined) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(staging).toMatch(/^insitu_into_/);
+    for (const s of [alice, bob]) {
+      await rejectsWith(s.query(`SELECT * FROM ${staging}`).pull(), 'BAD_INPUT');
+      const read = { source: `import insitu\ndef f():\n    return insitu.connect().query("SELECT count(*) AS n FROM ${staging}").to_dict()` };
+      expect((await rejectsWith(s.doEval(read), 'BAD_INPUT')).message).toContain('engine tables');
+      const write = { source: `import insitu\ndef f():\n    return insitu.connect().execute("INSERT INTO ${staging} VALUES (-1)")` };
+      expect((await rejectsWith(s.doEval(write, { context: 'write' }), 'PRIVILEGE')).message).toContain('engine tables');
+    }
+    const r = await call;
+    expect(r.into?.rows).toBe(100);
+    expect((await alice.table('T_SPY').pull()).toArray().map((x) => Number(x.ID))).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+  });
+
   it('jobs take into: the job writes the table and its result is the proxy', async () => {
     const { id } = await alice.jobs.submit({ kind: 'rowApply', data: alice.table('SRC'), func: 'score', options: { rows: 25, into: { table: 'JOB_OUT' } } });
     expect((await alice.jobs.wait(id, { timeoutMs: 60_000 })).state).toBe('succeeded');
