@@ -15,6 +15,7 @@ import { checkOrderTerm, decodePlan, encodePlan, type DataPlan } from './data-pl
 import { badInput } from './errors.js';
 import { checkColumnName, checkIdentifier } from './identifiers.js';
 import { checkInt64Mode, type Int64Mode } from './int64-values.js';
+import { checkInto, type IntoTarget } from './into-target.js';
 import type { ContextMode, InputType } from './runtime.js';
 import { TableProxy } from './table-proxy.js';
 import type { JsonValue } from './values.js';
@@ -54,10 +55,12 @@ export interface CallOptions {
   readonly onError?: OnError;
   /** How Int64 columns of result tables reach JavaScript: `number` (within ±2^53) or `bigint`. Default: the engine's. */
   readonly int64?: Int64Mode;
+  /** Write the result table into this table, committed once when the call succeeds. */
+  readonly into?: IntoTarget;
 }
 
 /** The names of {@link CallOptions}, in one place: a new option is added here and in its check. */
-export const CALL_OPTION_NAMES = ['args', 'positional', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel', 'naOmit', 'orderBy', 'onError', 'int64'] as const;
+export const CALL_OPTION_NAMES = ['args', 'positional', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel', 'naOmit', 'orderBy', 'onError', 'int64', 'into'] as const;
 
 /** Which apply kinds take each option that not every kind takes. */
 const OPTION_KINDS: Readonly<Partial<Record<(typeof CALL_OPTION_NAMES)[number], readonly ApplyKind[]>>> = {
@@ -172,6 +175,7 @@ function checkOptions(v: unknown, prefix: string, kind: ApplyKind): CallOptions 
     if (v.onError !== 'fail') out.onError = v.onError;
   }
   if (v.int64 !== undefined) out.int64 = checkInt64Mode(v.int64, option('int64'));
+  if (v.into !== undefined) out.into = checkInto(v.into, option('into'));
   return out as CallOptions;
 }
 

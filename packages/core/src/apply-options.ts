@@ -2,6 +2,7 @@ import { badInput } from './errors.js';
 import { INPUT_TYPES, type ContextMode, type InputType } from './runtime.js';
 import { findNonJson, type JsonValue } from './values.js';
 import type { Int64Mode } from './int64-values.js';
+import type { IntoTarget } from './into-target.js';
 
 /**
  * The function an apply call runs: a stored script name, a stored script of another owner
@@ -43,6 +44,14 @@ export interface ApplyOptions {
    * BigInt. Default: the engine's `int64` (itself `'number'` by default).
    */
   readonly int64?: Int64Mode;
+  /**
+   * Write the result table into a table instead of returning its rows: `{ table, mode }` with mode
+   * `'create'` (default; an existing table is ALREADY_EXISTS), `'append'` (a table you may write) or
+   * `'replace'` (a table you own, or none). Partitions are written as they finish and committed once at
+   * the end: a failed or cancelled call leaves the target as it was. `value` is then the table's proxy
+   * and `into` reports the rows written. Every partition must return a table of one schema (BAD_RESULT).
+   */
+  readonly into?: IntoTarget;
 }
 
 /** Figures of a running apply call, as `onProgress` and job status report them. */

@@ -1,4 +1,4 @@
-import type { Schema } from 'apache-arrow';
+import type { Schema, Table } from 'apache-arrow';
 import { InsituError, badInput } from './errors.js';
 import { checkIdentifier, quoteIdentifier } from './identifiers.js';
 import { checkApplyCall, type ApplyCall, type CallControls, type CallOptions } from './apply-call.js';
@@ -21,6 +21,8 @@ import type { GroupRange } from './storage.js';
 import { resolveScript } from './script-repository.js';
 import type { Storage } from './storage.js';
 import { TableProxy } from './table-proxy.js';
+import { checkInto, type IntoMode } from './into-target.js';
+import { IntoWriter } from './into-writer.js';
 
 /** The source and names of the function an apply call runs. */
 interface ResolvedFunc {
@@ -97,11 +99,14 @@ export class ApplyRunner {
     const opts = call.options ?? {};
     const handle = this.#callSignal(opts.timeoutMs, controls.signal);
     const progress = new ProgressReporter(controls.onProgress);
-    const c: Ctl = { signal: handle.signal, progress, opts };
+    let into: Into | undefined;
     try {
+      into = await this.#openInto(opts);
+      const c: Ctl = { signal: handle.signal, progress, opts, ...(into === undefined ? {} : { into }) };
       const result = await this.#dispatch(call, c);
       return (opts.int64 ?? this.#defaults.int64 ?? 'number') === 'number' ? resultAsNumbers(result) : result;
     } catch (e) {
+      await into?.writer.abandon();
       throw asInsituError(e, call.kind);
     } finally {
       progress.finish();
@@ -124,6 +129,29 @@ export class ApplyRunner {
     }
   }
 
+  /** The writer of a call's `into` (privileges checked now), or undefined without one. */
+  async #openInto(opts: CallOptions): Promise<Into | undefined> {
+    if (opts.into === undefined) return undefined;
+    const target = checkInto(opts.into, 'into');
+    if (this.#storage.openTableSink === undefined) throw badInput('this storage cannot write results into tables (into)');
+    return { table: target.table, mode: target.mode, writer: new IntoWriter(await this.#storage.openTableSink(target, this.#user)) };
+  }
+
+  /** With `into`: write partition `i`'s table (key columns included), and the outcome that stands for it. */
+  async #putInto(c: Ctl, shape: AssemblyShape, i: number, key: Partition['key'], outcome: TaskOutcome): Promise<TaskOutcome> {
+    const into = c.into!;
+    const table = intoTable(shape, key, outcome);
+    await into.writer.put(i, table);
+    return { ...outcome, value: { kind: 'json', value: { rows: table.numRows } } };
+  }
+
+  /** With `into`: commit after `count` partitions and the result that names the table. */
+  async #finishInto(c: Ctl, count: number, result: ApplyResult): Promise<ApplyResult> {
+    const into = c.into!;
+    const rows = await into.writer.commit(count, c.signal);
+    return { ...result, value: new TableProxy(this.#storage, this.#user, { kind: 'table', name: into.table }), into: { table: into.table, mode: into.mode, rows } };
+  }
+
   /**
    * Check what a call needs before it is stored to run later: the function is visible to this user and
    * the data's query is valid and reachable (SCRIPT_NOT_FOUND, TABLE_NOT_FOUND, BAD_INPUT, PRIVILEGE).
@@ -136,6 +164,7 @@ export class ApplyRunner {
       const schema = await (await this.#proxy(call)).schema();
       orderWithin(call.options?.orderBy, schema);
     }
+    await (await this.#openInto(call.options ?? {}))?.writer.abandon();
   }
 
   /**
@@ -265,11 +294,17 @@ export class ApplyRunner {
           let outcome: TaskOutcome;
           try {
             outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
+            if (c.into !== undefined) outcome = await this.#putInto(c, shape, i, p.key, outcome);
           } catch (e) {
             const raw = asInsituError(e, 'a partition');
             const error = p.key !== null ? raw.withPartition(p.key) : raw;
-            if (onError === 'fail' || signal?.aborted === true || !PARTITION_FAILURES.has(error.code)) throw error;
+            if (onError === 'fail' || signal?.aborted === true || !PARTITION_FAILURES.has(error.code)) {
+              c.into?.writer.fail(error);
+              throw error;
+            }
             failed.push({ key: p.key, error });
+            // A failed partition writes nothing into the target, and the partitions after it go on.
+            if (c.into !== undefined) await c.into.writer.put(i, null);
             c.progress.done(1, partitionRows(p));
             return null;
           }
@@ -280,8 +315,9 @@ export class ApplyRunner {
         },
         signal,
       );
-      if (onError === 'fail') return assemble(shape, keys, outcomes as TaskOutcome[]);
-      return assemble(shape, keys, outcomes, { mode: onError, failed: sortFailed(failed, keys) });
+      const result =
+        onError === 'fail' ? assemble(shape, keys, outcomes as TaskOutcome[]) : assemble(shape, keys, outcomes, { mode: onError, failed: sortFailed(failed, keys) });
+      return c.into === undefined ? result : await this.#finishInto(c, outcomes.length, result);
     } catch (e) {
       // The runtime already reports an interrupted partition with the abort's error.
       throw callFailure(e, undefined, keys.filter((_, i) => finished[i] === true));
@@ -332,9 +368,11 @@ export class ApplyRunner {
             groups = await this.#runtime.runGroups(task, signal === undefined ? {} : { signal });
           } catch (e) {
             finished[i] = e instanceof InsituError ? (e.committedPartitions ?? []) : [];
+            c.into?.writer.fail(e);
             throw e;
           }
           finished[i] = groups.map((g) => g.key);
+          if (c.into !== undefined) groups = await this.#putGroupsInto(c, shape, i, groups);
           lease?.charge(groupOutcomesBytes(groups));
           c.progress.done(groups.length, 0);
           return groups;
@@ -342,16 +380,34 @@ export class ApplyRunner {
         signal,
       );
       const groups = perRange.flat();
-      return assemble(
+      const result = assemble(
         shape,
         groups.map((g) => g.key as Record<string, CellKey>),
         groups.map((g) => g.outcome),
       );
+      return c.into === undefined ? result : await this.#finishInto(c, perRange.length, result);
     } catch (e) {
       throw callFailure(e, signal, finished.flat());
     } finally {
       lease?.release();
     }
+  }
+
+  /** With `into`: write one key range's groups as one table; the outcomes that stand for them. */
+  async #putGroupsInto(c: Ctl, shape: AssemblyShape, i: number, groups: GroupOutcome[]): Promise<GroupOutcome[]> {
+    const outcomes = groups.map((g) => g.outcome);
+    outcomes.forEach((o) => intoTable(shape, null, o));
+    const table = groups.length === 0 ? null : (assemble(shape, groups.map((g) => g.key as Record<string, CellKey>), outcomes).value as Table);
+    try {
+      await c.into!.writer.put(i, table);
+    } catch (e) {
+      c.into!.writer.fail(e);
+      throw e;
+    }
+    return groups.map((g) => ({
+      key: g.key,
+      outcome: { ...g.outcome, value: { kind: 'json', value: { rows: (g.outcome.value as { table: Table }).table.numRows } } },
+    }));
   }
 
   async #resolve(func: FuncRef): Promise<ResolvedFunc> {
@@ -379,6 +435,29 @@ interface Ctl {
   readonly signal: AbortSignal | undefined;
   readonly progress: ProgressReporter;
   readonly opts: CallOptions;
+  readonly into?: Into;
+}
+
+/** A call's `into`: its target and writer. */
+interface Into {
+  readonly table: string;
+  readonly mode: IntoMode;
+  readonly writer: IntoWriter;
+}
+
+/**
+ * The table a partition's outcome writes with `into` (groupApply: with its key columns first, as the
+ * call's value would have them); BAD_RESULT for a partition that returned anything but a table.
+ */
+function intoTable(shape: AssemblyShape, key: Partition['key'], outcome: TaskOutcome): Table {
+  if (outcome.value.kind !== 'table') {
+    throw new InsituError(
+      ErrorCode.BAD_RESULT,
+      `into needs every partition to return a table (a DataFrame, Frame, dict of lists or list of dicts); one returned ${outcome.value.kind === 'bytes' ? 'bytes' : 'a JSON value'}`,
+    );
+  }
+  if (shape.kind !== 'groups' || key === null) return outcome.value.table;
+  return assemble(shape, [key], [outcome]).value as Table;
 }
 
 /**

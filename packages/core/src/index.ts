@@ -37,6 +37,7 @@ export type {
   ScriptStorage,
   Storage,
   StoredScript,
+  TableSink,
   TableStorage,
 } from './storage.js';
 export { INPUT_TYPES } from './runtime.js';
@@ -74,6 +75,8 @@ export { INT64_METADATA, INT64_MODES, checkInt64Mode, int64AsNumbers, isInt64AsN
 export type { Int64Mode } from './int64-values.js';
 export type { ExportScriptsOptions, ImportScriptsOptions, ManifestEntry } from './script-transfer.js';
 export type { ApplyResult, FailedPartition, PartitionResult, ResultValue } from './result-assembly.js';
+export { INTO_MODES, checkInto } from './into-target.js';
+export type { IntoMode, IntoSummary, IntoTarget } from './into-target.js';
 export type { ChunkKey, PartitionKey } from './partition.js';
 export type { CellKey } from './partition-key.js';
 export { keyOf, sameKey } from './partition-key.js';

@@ -1,3 +1,4 @@
+import type { TableProxy } from './table-proxy.js';
 import { DataType, Field, Float64, RecordBatch, Schema, Struct, Table, makeData, type Data } from 'apache-arrow';
 import { badInput } from './errors.js';
 import type { PartitionKey } from './partition.js';
@@ -84,11 +85,12 @@ export function int64AsNumbers(table: Table): Table {
  */
 export function resultAsNumbers(r: ApplyResult): ApplyResult {
   const done = new Map<Table, Table>();
-  const conv = (x: ResultValue): ResultValue => {
+  // Tables converted once each; anything else (JSON, bytes, the proxy an `into` call answers) as it is.
+  const conv = <T extends ResultValue | TableProxy>(x: T): T => {
     if (!(x instanceof Table)) return x;
     let y = done.get(x);
     if (y === undefined) done.set(x, (y = int64AsNumbers(x)));
-    return y;
+    return y as T;
   };
   const keys = new Map<unknown, unknown>();
   const key = (k: unknown): PartitionKey => {
@@ -98,7 +100,7 @@ export function resultAsNumbers(r: ApplyResult): ApplyResult {
     return out as PartitionKey;
   };
   const partitions = r.partitions.map((p) => ({ ...p, key: key(p.key), value: conv(p.value) }));
-  const value = Array.isArray(r.value) ? r.value.map(conv) : conv(r.value);
+  const value = Array.isArray(r.value) ? r.value.map((v: ResultValue) => conv(v)) : conv(r.value);
   return { ...r, value, partitions, ...(r.failed === undefined ? {} : { failed: r.failed.map((f) => ({ ...f, key: key(f.key) })) }) };
 }
 

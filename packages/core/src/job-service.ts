@@ -25,7 +25,8 @@ const FINAL: readonly JobState[] = ['succeeded', 'failed', 'cancelled', 'timed_o
 function settingsOf(s: JobSettings): Required<JobSettings> {
   const n = (v: unknown, what: string, d: number) => checkPositiveInt(v, what, d);
   return {
-    maxConcurrentJobs: n(s.maxConcurrentJobs, 'maxConcurrentJobs', 1),
+    // 0: this engine submits jobs but runs none (short-lived engines such as the CLI's, whose close would interrupt them).
+    maxConcurrentJobs: s.maxConcurrentJobs === 0 ? 0 : n(s.maxConcurrentJobs, 'maxConcurrentJobs', 1),
     jobRetentionMs: n(s.jobRetentionMs, 'jobRetentionMs', DEFAULT_JOB_RETENTION_MS),
     maxJobTimeoutMs: n(s.maxJobTimeoutMs, 'maxJobTimeoutMs', DEFAULT_MAX_JOB_TIMEOUT_MS),
     jobLeaseMs: n(s.jobLeaseMs, 'jobLeaseMs', 30_000),
@@ -196,7 +197,8 @@ export class JobService {
     if (j.state !== 'succeeded') throw j.error === null ? new InsituError(ErrorCode.RUNTIME_ERROR, `job ${id} ${j.state}`) : deserializeError(j.error);
     const bytes = await this.#storage.getJobResult(j.id, owner);
     if (bytes === null) throw notFound(id);
-    return decodeResult(bytes);
+    const r = decodeResult(bytes);
+    return r.into === undefined ? r : { ...r, value: new TableProxy(this.#storage, owner, { kind: 'table', name: r.into.table }) };
   }
 
   /** Resolve with the job's status once it is final. */

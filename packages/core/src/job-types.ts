@@ -71,7 +71,7 @@ export interface WaitJobOptions {
 
 /** Engine settings of the job queue (createEngine options of the same names). */
 export interface JobSettings {
-  /** Jobs running at once on one database file, over all engines on it. Default 1. */
+  /** Jobs running at once on one database file, over all engines on it. Default 1. 0: this engine runs none, it only submits. */
   readonly maxConcurrentJobs?: number;
   /** Finished jobs (and their results) are deleted this long after they finish. Default 7 days. */
   readonly jobRetentionMs?: number;

@@ -4,6 +4,8 @@ import type { CellKey } from './partition-key.js';
 import type { InsituError } from './errors.js';
 import type { Image, TaskOutcome, TaskValue } from './runtime.js';
 import type { ResultTree } from './result-tree.js';
+import type { IntoSummary } from './into-target.js';
+import type { TableProxy } from './table-proxy.js';
 
 /**
  * A value a UDF returned, as the host sees it: an Arrow table, or a plain value — JSON, bytes, or JSON
@@ -38,9 +40,12 @@ export interface ApplyResult {
   /**
    * One Arrow table in partition order when every partition returned a table of the same schema
    * (groupApply puts the group key columns first, unless the UDF returned them); otherwise the single
-   * value (doEval, tableApply) or the per-partition values in partition order.
+   * value (doEval, tableApply) or the per-partition values in partition order. With `into`, the proxy
+   * of the table written (and each partition's value is `{ rows }`, the rows it wrote).
    */
-  readonly value: ResultValue | ResultValue[];
+  readonly value: ResultValue | ResultValue[] | TableProxy;
+  /** With `into`: the table written, the mode and the rows written. */
+  readonly into?: IntoSummary;
   /**
    * All partitions' stdout, concatenated in partition order (up to 256 Mi characters; past that a marker
    * line stands for the rest, which `partitions` still has).

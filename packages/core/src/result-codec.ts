@@ -7,6 +7,7 @@ import type { ApplyResult, PartitionResult, ResultValue } from './result-assembl
 import type { Image } from './runtime.js';
 import { hasBytes, parseTree, treeToJson } from './result-tree.js';
 import type { JsonValue } from './values.js';
+import type { IntoSummary } from './into-target.js';
 
 /**
  * The one serialised form of an {@link ApplyResult}, for job results in storage now and HTTP next:
@@ -47,6 +48,8 @@ type EncodedKey =
 
 interface Header {
   readonly value: EncodedTop;
+  /** A call with `into`: the table written (its value, the table's proxy, is rebuilt by who decodes). */
+  readonly into?: IntoSummary;
   /** Null: the partitions' texts joined. */
   readonly stdout: string | null;
   readonly stderr: string | null;
@@ -122,7 +125,9 @@ export function encodeResult(result: ApplyResult): Uint8Array {
   const tables = parts.map((p) => p.value).filter((x): x is Table => x instanceof Table);
   let top: EncodedTop;
   let partValue: (x: ResultValue, i: number) => EncodedValue = value;
-  if (parts.length === 1 && v === parts[0]!.value) {
+  if (result.into !== undefined) {
+    top = { t: 'json', v: null };
+  } else if (parts.length === 1 && v === parts[0]!.value) {
     top = { t: 'partition', i: 0 };
   } else if (Array.isArray(v) && v.length === parts.length && v.every((x, i) => x === parts[i]!.value)) {
     top = { t: 'partitions' };
@@ -146,6 +151,7 @@ export function encodeResult(result: ApplyResult): Uint8Array {
   const joinedImages = parts.flatMap((p) => p.images);
   const header: Omit<Header, 'blobs'> = {
     value: top,
+    ...(result.into === undefined ? {} : { into: result.into }),
     stdout: result.stdout === parts.map((p) => p.stdout).join('') ? null : result.stdout,
     stderr: result.stderr === parts.map((p) => p.stderr).join('') ? null : result.stderr,
     images:
@@ -172,7 +178,10 @@ export function encodeResult(result: ApplyResult): Uint8Array {
   return out;
 }
 
-/** Rebuild a result from {@link encodeResult}'s bytes. Anything else is STORAGE_ERROR. */
+/**
+ * Rebuild a result from {@link encodeResult}'s bytes. Anything else is STORAGE_ERROR. A result with
+ * `into` comes back with `value` null (a table proxy needs a session: jobs put it back).
+ */
 export function decodeResult(bytes: Uint8Array): ApplyResult {
   try {
     if (bytes.byteLength < 8 || Buffer.from(bytes.subarray(0, 4)).toString('latin1') !== MAGIC) throw new Error('not an insitu result');
@@ -221,6 +230,7 @@ export function decodeResult(bytes: Uint8Array): ApplyResult {
       images: header.images === null ? partitions.flatMap((p) => p.images) : header.images.map(image),
       partitions,
       ...(header.failed === undefined ? {} : { failed: header.failed.map((f) => ({ key: decodeKey(f.key), error: deserializeError({ ...f.error, partition: decodeKey(f.key) }) })) }),
+      ...(header.into === undefined ? {} : { into: header.into }),
     };
   } catch (e) {
     throw new InsituError(ErrorCode.STORAGE_ERROR, `a stored result cannot be read: ${e instanceof Error ? e.message : String(e)}`, { cause: e });

@@ -1,6 +1,7 @@
 import type { Schema, Table } from 'apache-arrow';
 import type { SerializedError } from './errors.js';
 import type { AuthStorage } from './auth-storage.js';
+import type { IntoTarget } from './into-target.js';
 import type { TablePrivilegeStorage } from './table-privilege-storage.js';
 import type { ScheduleStorage } from './schedule-storage.js';
 import type { UserStorage } from './user-storage.js';
@@ -100,6 +101,26 @@ export interface TableStorage {
    * ascending key order. Resolves to null when it cannot (views, tables without rowid, NULL keys).
    */
   splitGroups?(scan: TableScan, by: readonly string[], parts: number, user: string): Promise<GroupRange[] | null>;
+  /**
+   * Optional: start writing a call's result into `target` as `user` (an apply's `into`). Privileges are
+   * checked now and again at commit: `create` needs no table of that name (ALREADY_EXISTS), `append` a
+   * table `user` may write (TABLE_NOT_FOUND, PRIVILEGE), `replace` one `user` owns, or none. Nothing
+   * is visible in `target` before {@link TableSink.commit}.
+   */
+  openTableSink?(target: Required<IntoTarget>, user: string): Promise<TableSink>;
+}
+
+/**
+ * A result table being written (see {@link TableStorage.openTableSink}): batches are stored as they
+ * come, out of sight, and become the target table in one transaction at commit.
+ */
+export interface TableSink {
+  /** Store `table`'s rows; its columns must match the first table's (BAD_RESULT otherwise). */
+  write(table: Table): Promise<void>;
+  /** Make the written rows the target table, atomically; resolves to the rows written. */
+  commit(): Promise<number>;
+  /** Throw away what was written; the target stays as it was. Idempotent, never throws. */
+  abandon(): Promise<void>;
 }
 
 /**

@@ -88,7 +88,7 @@ export interface EngineOptions {
    * `engine.users.create()`; every call of a session of another user fails with PRIVILEGE.
    */
   readonly users?: UserMode;
-  /** Jobs (`session.jobs`) running at once on this database file, over all engines open on it. Default 1. */
+  /** Jobs (`session.jobs`) running at once on this database file, over all engines open on it. Default 1. 0: this engine runs no jobs, it only submits them. */
   readonly maxConcurrentJobs?: number;
   /** Jobs one user may have queued at once (submitted, not yet running); one more is TOO_MANY_JOBS. Default 100. */
   readonly maxQueuedJobsPerUser?: number;

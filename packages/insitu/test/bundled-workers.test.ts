@@ -17,7 +17,7 @@ describe('bundled worker entries', () => {
     expect(b!.context).toMatch(/^file:.*sqlite-context\.js$/);
   });
 
-  it('are ignored when missing, incomplete or older than a module they were built from', () => {
+  it('are ignored when missing, incomplete or older than a module they were built from, and used in an installed package', () => {
     const tmp = tempDatabase();
     try {
       const dir = join(tmp.dir, 'workers');
@@ -35,6 +35,13 @@ describe('bundled worker entries', () => {
       const future = new Date(Date.now() + 60_000);
       utimesSync(src, future, future); // rebuilt by tsc after bundling
       expect(bundledWorkers(dir)).toBeNull();
+      utimesSync(src, past, past);
+      // One input gone while another is there: stale.
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ inputs: ['../src.js', '../gone.js'] }));
+      expect(bundledWorkers(dir)).toBeNull();
+      // None of them there: an installed package, whose bundle was built before packing.
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ inputs: ['../gone.js', '../also-gone.js'] }));
+      expect(bundledWorkers(dir)?.worker).toBe(join(dir, 'worker.js'));
     } finally {
       tmp.cleanup();
     }

@@ -42,6 +42,17 @@ function codeRoot(files: RuntimeFiles, contextModule: string | undefined): strin
   return commonDir([here, files.python, ...fromHere, ...fromEntries, ...entries].map((p) => realpathSync(p)));
 }
 
+/**
+ * The directories of `dirs` that are not inside another of them. Node 20's permission model loses the
+ * grant of a directory itself when a directory inside it is granted too (`--allow-fs-read=/app/*` and
+ * `--allow-fs-read=/app/node_modules/*` deny `existsSync('/app')`, which better-sqlite3 calls for a
+ * database in /app: the layout of an npm-installed project whose database sits beside node_modules).
+ */
+export function outermost(dirs: readonly string[]): string[] {
+  const inside = (a: string, b: string) => a !== b && (a + sep).startsWith(b.endsWith(sep) ? b : b + sep);
+  return [...new Set(dirs)].filter((d) => !dirs.some((o) => inside(d, o)));
+}
+
 /** What starting the sandbox process takes. */
 export interface SandboxLaunch {
   /** Node's flags for the sandbox process. */
@@ -69,9 +80,11 @@ export function sandboxLaunch(opts: PyodideRuntimeOptions, files: RuntimeFiles, 
   // Node's permission model, inside the OS sandbox too: reads of the code, the snapshot and the
   // database directory (better-sqlite3 checks that it exists); no writes from JavaScript. Without the
   // OS sandbox, SQLite's journal needs the database directory writable.
-  const reads = [codeRoot(files, contextModule)];
-  if (snapshot !== null) reads.push(dirname(snapshot.path));
-  if (database !== undefined) reads.push(dirname(database));
+  const reads = outermost([
+    codeRoot(files, contextModule),
+    ...(snapshot === null ? [] : [dirname(snapshot.path)]),
+    ...(database === undefined ? [] : [dirname(database)]),
+  ]);
   const writes = osSandbox === 'none' && database !== undefined ? [dirname(database)] : [];
   const execArgv = [
     '--experimental-permission',

@@ -106,6 +106,7 @@ export class SandboxRuntime implements Runtime {
     const lines = lineSplitter((message) => this.#log({ level: 'error', source: 'sandbox', message }));
     child.stderr?.setEncoding('utf8').on('data', lines.push).on('end', lines.end);
     child.on('message', (m: FromSandbox) => this.#onMessage(child, m));
+    this.#keepAlive(child, false);
     // A send to a process that was just killed fails with an 'error' event: its calls fail on 'exit' anyway.
     child.on('error', (e) => this.#log({ level: 'error', source: 'sandbox', message: `sandbox process: ${e.message}` }));
     child.on('exit', (code, signal) => {
@@ -128,6 +129,7 @@ export class SandboxRuntime implements Runtime {
       if (p?.child !== child) return;
       this.#pending.delete(m.id);
       p.resolve(m);
+      if (!this.#busy(child)) this.#keepAlive(child, false);
       if (this.#draining.has(child) && !this.#busy(child)) child.kill('SIGKILL');
     } else if (m.type === 'host') {
       void this.#serveHost(child, m);
@@ -135,6 +137,21 @@ export class SandboxRuntime implements Runtime {
       this.#log(m.entry);
     } else if (m.type === 'stuck') {
       this.#retire(child);
+    }
+  }
+
+  /**
+   * Whether the sandbox process keeps the engine's process alive: only while it has calls to answer. An
+   * idle sandbox (its process, IPC channel and stderr pipe) is unreferenced, as idle connection pools
+   * are, so a script that forgets `engine.close()` still exits when its work is done (the sandbox
+   * process then ends as its channel disconnects).
+   */
+  #keepAlive(child: ChildProcess, on: boolean): void {
+    const handles: ({ ref(): unknown; unref(): unknown } | null | undefined)[] = [child, child.channel, child.stderr as unknown as { ref(): unknown; unref(): unknown } | null];
+    for (const h of handles) {
+      if (h === null || h === undefined || typeof h.unref !== 'function') continue;
+      if (on) h.ref();
+      else h.unref();
     }
   }
 
@@ -198,6 +215,7 @@ export class SandboxRuntime implements Runtime {
     try {
       const res = await new Promise<Extract<FromSandbox, { type: 'result' }>>((resolvePromise, reject) => {
         this.#pending.set(id, { resolve: resolvePromise, reject, child });
+        this.#keepAlive(child, true);
         child.send(build(id));
       });
       // A task that finished before the abort took effect comes back as it ended (see PyodideRuntime).

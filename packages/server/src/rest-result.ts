@@ -97,7 +97,7 @@ export function restResult(kind: RestApplyKind, r: ApplyResult, graphics: boolea
     case 'row-apply':
     case 'index-apply':
       if (graphics) return r.partitions.map(imageEntries);
-      return Array.isArray(r.value) ? r.value.map(jsonOf) : jsonOf(r.value);
+      return Array.isArray(r.value) ? r.value.map(jsonOf) : jsonOf(r.value as ResultValue);
     case 'group-apply': {
       const out: Record<string, JsonValue> = {};
       for (const p of r.partitions) out[groupKeyText(p.key)] = graphics ? imageEntries(p) : jsonOf(p.value);

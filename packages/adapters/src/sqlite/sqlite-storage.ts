@@ -18,6 +18,8 @@ import {
   type ScanChunk,
   type SqlParam,
   type TableScan,
+  type TableSink,
+  type IntoTarget,
   quoteIdentifier,
   type StoredObject,
   type StoredScriptGrant,
@@ -60,6 +62,7 @@ import { SqliteJobStore } from './sqlite-job-store.js';
 import { SqliteScheduleStore } from './sqlite-schedule-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
 import { writeTable } from './sqlite-table-writer.js';
+import { SqliteTableSink, dropStaleStaging } from './sqlite-table-sink.js';
 import { writeWhenUnlocked } from './sqlite-write-wait.js';
 
 /** Options for {@link SqliteStorage}. */
@@ -103,6 +106,7 @@ export class SqliteStorage implements Storage {
       this.#db.pragma('synchronous = NORMAL');
       this.#db.pragma('foreign_keys = ON');
       migrate(this.#db);
+      dropStaleStaging(this.#db);
     } catch (e) {
       throw new InsituError(ErrorCode.STORAGE_ERROR, `cannot open database ${location}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
@@ -142,6 +146,11 @@ export class SqliteStorage implements Storage {
     } catch (e) {
       throw sqlError(e, `CREATE TABLE ${name}`);
     }
+  }
+
+  /** @inheritdoc */
+  async openTableSink(target: Required<IntoTarget>, user: string): Promise<TableSink> {
+    return new SqliteTableSink(this.#db, this.#access.privileges, (w) => this.#write(w), target, user);
   }
 
   /** @inheritdoc */

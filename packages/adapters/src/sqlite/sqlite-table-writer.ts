@@ -5,7 +5,7 @@ import type { ColumnKind } from './sqlite-column-kind.js';
 import { declaredTypeOf } from './sqlite-column-kind.js';
 
 /** The column kind for an Arrow field, or BAD_INPUT for types SQLite cannot hold. */
-function kindOfField(f: Field): ColumnKind {
+export function kindOfField(f: Field): ColumnKind {
   const kind = kindOfArrowField(f);
   if (kind === null) throw badInput(`column ${f.name} has Arrow type ${String(f.type)}, which SQLite tables cannot hold; convert it first`);
   return kind;
@@ -113,7 +113,7 @@ export function writeTable(
 }
 
 /** Arrow cell values as the writer expects them (dates arrive as epoch ms numbers). */
-function arrowCell(v: unknown, kind: ColumnKind): unknown {
+export function arrowCell(v: unknown, kind: ColumnKind): unknown {
   if (v === null || v === undefined) return null;
   if ((kind === 'date' || kind === 'timestamp') && typeof v === 'number') return new Date(v);
   if (kind === 'timestamp' && typeof v === 'bigint') return new Date(Number(v));
