@@ -85,7 +85,8 @@ export async function sqlCallOf(session: Session, req: SqlApplyRequest): Promise
   flag(params['oml_graphics_flag'], 'oml_graphics_flag');
   const async = flag(params['oml_async_flag'], 'oml_async_flag');
   const service = (params['oml_service_level'] ?? 'LOW') as ServiceLevel;
-  if (!(service in SERVICE_DOP)) throw badInput('PAR_LST oml_service_level must be LOW, MEDIUM or HIGH');
+  // Own keys only: 'toString' is `in` every object.
+  if (typeof service !== 'string' || !Object.hasOwn(SERVICE_DOP, service)) throw badInput('PAR_LST oml_service_level must be LOW, MEDIUM or HIGH');
   // A job keeps the jobs' own default (30 min) unless PAR_LST gives a timeout.
   let timeoutMs: number | undefined = async ? undefined : req.timeoutMs;
   if (params['timeout'] !== undefined) {
