@@ -16,6 +16,13 @@ function canonical(file: string): string {
   }
 }
 
+/**
+ * The user whose functions each connection holds. A connection serves one user: were a second user's
+ * register() to replace the functions, the first user's temp `_vt` tables (bound to the module they were
+ * made with) would still answer as the first user to whoever now runs statements on it.
+ */
+const connectionUsers = new WeakMap<object, string>();
+
 /** A SQL call's timeout when neither the call, register() nor the engine gives one (the REST server's sync default). */
 export const DEFAULT_SQL_TIMEOUT_MS = 300_000;
 
@@ -66,6 +73,12 @@ export class SqliteSqlBinder implements SqlBinder {
         if (db !== undefined && canonical(db.name) !== canonical(this.#database)) {
           throw badInput(`register() needs a connection to the engine's database file (${this.#database}), got one to ${JSON.stringify(db.name)}`);
         }
+        const holder = db === undefined ? undefined : connectionUsers.get(db);
+        if (holder !== undefined && holder !== user) {
+          throw badInput(
+            `this connection's SQL functions already run as ${holder}, and its temporary tables of them would keep doing so; one connection serves one user: open another connection for ${user}`,
+          );
+        }
         const host = await this.#hostStarted();
         // Registers the user in 'open' mode (refused in 'registered' mode for an unknown one) now, not
         // inside a SQL statement whose connection may hold the write lock.
@@ -77,6 +90,9 @@ export class SqliteSqlBinder implements SqlBinder {
           this.#opened.add(own);
           conn = own as unknown as SqlConnection;
         } else conn = db;
+        const taken = connectionUsers.get(conn);
+        if (taken !== undefined && taken !== user) throw badInput(`this connection's SQL functions already run as ${taken}; open another connection for ${user}`);
+        connectionUsers.set(conn, user);
         registerSqlFunctions(conn, { host, user, timeoutMs });
         return conn as D;
       },
