@@ -98,6 +98,8 @@ export class Engine implements AsyncDisposable {
     this.storage = storage;
     this.runtime = runtime;
     this.#sql = sql;
+    // The SQL host's engine admitted the user through a directory of its own: it must forget the user too.
+    if (sql !== undefined) this.#directory.onDropped((user) => sql.userDropped(user));
     this.#defaults = { ...defaults, budget: this.resultBudget };
     const jobSettings = { maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser };
     // Jobs run as their owner: through that user's admission, as a session of it would.
@@ -148,7 +150,7 @@ export class Engine implements AsyncDisposable {
       // No new runs fire once close() starts; the runs already claimed are submitted first.
       await this.scheduler.close().catch(() => undefined);
       // The SQL functions' engine (a thread of its own) stops before this one's workers and database.
-      await this.#sql?.close().catch(() => undefined);
+      await this.#sql?.close({ jobs: mode }).catch(() => undefined);
       await this.jobs.close({ wait: mode === 'wait' }).catch(() => undefined);
       const results = await Promise.allSettled([this.runtime.close(), this.storage.close()]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -39,8 +39,16 @@ export interface SessionSql {
 export interface SqlBinder {
   /** The SQL functions of one user. */
   forUser(user: string): SessionSql;
-  /** Stop what the binder started (called once, when the engine closes). */
-  close(): Promise<void>;
+  /**
+   * A user was dropped: sessions of it the binder admitted elsewhere (the SQL host's engine) must be
+   * admitted again, as the engine's own are.
+   */
+  userDropped(user: string): void;
+  /**
+   * Stop what the binder started (called once, when the engine closes); `jobs` is the engine's close
+   * mode, applied to the jobs the binder's own engine runs.
+   */
+  close(opts?: { readonly jobs?: 'interrupt' | 'wait' }): Promise<void>;
 }
 
 /** The SessionSql of an engine built without a binder (only `createEngine` wires one). */

@@ -36,6 +36,8 @@ export class SqliteSqlBinder implements SqlBinder {
   readonly #database: string | null;
   readonly #busyTimeoutMs: number;
   #host: Promise<SqlHost> | null = null;
+  /** The host once started (told about drops at once, before any later request is sent). */
+  #ready: SqlHost | null = null;
   readonly #opened = new Set<Database.Database>();
   #closed = false;
 
@@ -48,7 +50,7 @@ export class SqliteSqlBinder implements SqlBinder {
   }
 
   #hostStarted(): Promise<SqlHost> {
-    this.#host ??= SqlHost.start({ ...this.#options, database: this.#database! }, this.#onLog);
+    this.#host ??= SqlHost.start({ ...this.#options, database: this.#database! }, this.#onLog).then((h) => (this.#ready = h));
     // A host that failed to start is tried again by the next register().
     this.#host.catch(() => {
       this.#host = null;
@@ -99,12 +101,19 @@ export class SqliteSqlBinder implements SqlBinder {
     };
   }
 
-  /** Close the connections register() opened and stop the host thread. */
-  async close(): Promise<void> {
+  /** `user` was dropped: the host's engine admits its next request again (PRIVILEGE in 'registered' mode). */
+  userDropped(user: string): void {
+    if (this.#ready !== null) this.#ready.forget(user);
+    // A host still starting is told once it is up (before it answers any register() of the user).
+    else void this.#host?.then((h) => h.forget(user), () => undefined);
+  }
+
+  /** Close the connections register() opened and stop the host thread, ending its jobs as `jobs` says. */
+  async close(opts: { readonly jobs?: 'interrupt' | 'wait' } = {}): Promise<void> {
     this.#closed = true;
     for (const db of this.#opened) db.close();
     this.#opened.clear();
     const host = await this.#host?.catch(() => null);
-    await host?.close();
+    await host?.close(opts.jobs ?? 'interrupt');
   }
 }

@@ -74,6 +74,11 @@ port.on('message', (m: SqlEnvelope) => {
     running.get(m.id)?.abort();
     return;
   }
+  if ('forget' in m) {
+    // A new session admits the user again: the engine's own directory never saw the drop.
+    sessions.delete(m.forget);
+    return;
+  }
   const controller = new AbortController();
   running.set(m.id, controller);
   answer(m.request, controller.signal).then(
@@ -82,10 +87,11 @@ port.on('message', (m: SqlEnvelope) => {
   ).finally(() => running.delete(m.id));
 });
 
-events.on('message', (m: { type: string }) => {
+events.on('message', (m: { type: string; jobs?: 'interrupt' | 'wait' }) => {
   if (m.type !== 'close') return;
   for (const c of running.values()) c.abort();
-  void engine.close().finally(() => {
+  // The engine's close mode applies to the jobs this engine runs (it claims them as any engine on the file).
+  void engine.close({ jobs: m.jobs ?? 'interrupt' }).finally(() => {
     post({ type: 'closed' });
     port.close();
     events.close();

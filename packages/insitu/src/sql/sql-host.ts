@@ -82,8 +82,13 @@ export class SqlHost {
     }
   }
 
-  /** Close the host's engine and end its thread. */
-  async close(): Promise<void> {
+  /** Make the host's engine admit `user` again at its next request (the user was dropped). Does not wait. */
+  forget(user: string): void {
+    if (!this.#closed) this.#port.postMessage({ id: 0, forget: user } satisfies SqlEnvelope);
+  }
+
+  /** Close the host's engine (its running jobs interrupted, or waited for with `'wait'`) and end its thread. */
+  async close(jobs: 'interrupt' | 'wait' = 'interrupt'): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     const closed = new Promise<void>((resolve) => {
@@ -92,7 +97,7 @@ export class SqlHost {
       });
       this.#worker.once('exit', () => resolve());
     });
-    this.#worker.postMessage({ type: 'close' });
+    this.#worker.postMessage({ type: 'close', jobs });
     await closed;
     this.#port.close();
     await this.#worker.terminate();

@@ -44,7 +44,11 @@ export type SqlAnswer =
   | { readonly type: 'ok' };
 
 /** A request on the wire, with its id. */
-export type SqlEnvelope = { readonly id: number; readonly request: SqlRequest } | { readonly id: number; readonly cancel: true };
+export type SqlEnvelope =
+  | { readonly id: number; readonly request: SqlRequest }
+  | { readonly id: number; readonly cancel: true }
+  /** `forget`: a dropped user, whose session the host makes (and admits) anew at its next request. */
+  | { readonly id: number; readonly forget: string };
 
 /** A reply on the wire. */
 export type SqlReply = { readonly id: number; readonly ok: true; readonly answer: SqlAnswer } | { readonly id: number; readonly ok: false; readonly error: SerializedError };
