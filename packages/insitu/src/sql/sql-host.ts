@@ -1,5 +1,5 @@
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { ErrorCode, InsituError, deserializeError } from '@insitu/core';
+import { ErrorCode, InsituError, deserializeError, heldLeases } from '@insitu/core';
 import type { RuntimeLogEntry, RuntimeLogSink } from '@insitu/runtime-pyodide';
 import type { HostEngineOptions, HostEvent, SqlAnswer, SqlEnvelope, SqlHostData, SqlReply, SqlRequest } from './sql-protocol.js';
 
@@ -62,7 +62,9 @@ export class SqlHost {
   request(request: SqlRequest, waitMs: number): SqlAnswer {
     if (this.#closed) throw new InsituError(ErrorCode.CLOSED, 'the engine is closed');
     const id = ++this.#seq;
-    this.#port.postMessage({ id, request } satisfies SqlEnvelope);
+    // This thread's engines cannot renew their jobs' leases while it waits: the host does it meanwhile.
+    const leases = heldLeases();
+    this.#port.postMessage({ id, request, ...(leases.length === 0 ? {} : { leases }) } satisfies SqlEnvelope);
     const deadline = Date.now() + waitMs + ANSWER_GRACE_MS;
     for (;;) {
       const seen = Atomics.load(this.#signal, 0);

@@ -1,4 +1,4 @@
-import type { ApplyKind, SerializedError } from '@insitu/core';
+import type { ApplyKind, HeldLeases, SerializedError } from '@insitu/core';
 import type { MessagePort } from 'node:worker_threads';
 import type { EngineOptions } from '../create-engine.js';
 
@@ -45,7 +45,8 @@ export type SqlAnswer =
 
 /** A request on the wire, with its id. */
 export type SqlEnvelope =
-  | { readonly id: number; readonly request: SqlRequest }
+  /** `leases`: the caller thread's engines' running jobs, which the host renews while the caller waits. */
+  | { readonly id: number; readonly request: SqlRequest; readonly leases?: readonly HeldLeases[] }
   | { readonly id: number; readonly cancel: true }
   /** `forget`: a dropped user, whose session the host makes (and admits) anew at its next request. */
   | { readonly id: number; readonly forget: string };
