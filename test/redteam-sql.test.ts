@@ -259,6 +259,24 @@ describe('a caller blocked in SQL', () => {
     expect(JSON.parse(aliceDb.prepare(`SELECT VALUE FROM insitu_eval('{}', 'JSON', 'g_hello')`).pluck().get() as string)).toBe('hello');
   });
 
+  it("PAR_LST's timeout cannot raise the limit register() set for a connection", async () => {
+    const capped = await carol.sql.register(new Database(db.path), { timeoutMs: 20_000 });
+    try {
+      const t0 = Date.now();
+      const e = failure(capped, `SELECT VALUE FROM insitu_eval('{"timeout": 43200, "s": 8}', 'JSON', 'g_busy')`);
+      expect(e, e.message).toBeInstanceOf(InsituError);
+      expect((e as InsituError).code).toBe('BAD_INPUT');
+      expect(e.message).toMatch(/oml_async_flag/);
+      expect(Date.now() - t0).toBeLessThan(8_000);
+      // Lowering it is fine, and a job may run longer (its own limit is maxJobTimeoutMs).
+      expect(JSON.parse(capped.prepare(`SELECT VALUE FROM insitu_eval('{"timeout": 15}', 'JSON', 'g_hello')`).pluck().get() as string)).toBe('hello');
+      const id = capped.prepare(`SELECT VALUE FROM insitu_eval('{"oml_async_flag": true, "timeout": 600}', '', 'g_hello')`).pluck().get() as string;
+      expect((await carol.jobs.wait(id, { timeoutMs: 30_000 })).state).toBe('succeeded');
+    } finally {
+      capped.close();
+    }
+  }, 60_000);
+
   it("a long SQL call does not make the engine's running jobs lose their lease", async () => {
     // Carol's job runs on the caller thread's engine; bob's SQL call then blocks that thread past jobLeaseMs.
     const { id } = await carol.jobs.submit({ kind: 'doEval', func: 'g_busy', options: { args: { s: 4 } } });

@@ -92,6 +92,11 @@ export async function sqlCallOf(session: Session, req: SqlApplyRequest): Promise
   if (params['timeout'] !== undefined) {
     const t = params['timeout'];
     if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 43_200) throw badInput('PAR_LST timeout must be a whole number of seconds from 1 to 43200');
+    // A sync call holds the caller's thread and a host worker: register()'s limit (or the engine's) is
+    // the application's ceiling, which the SQL text may lower, not raise. Longer work runs as a job.
+    if (!async && t * 1000 > req.timeoutMs) {
+      throw badInput(`PAR_LST timeout ${t} s is over this connection's limit of ${req.timeoutMs / 1000} s (register()'s timeoutMs); run a longer call as a job with "oml_async_flag": true`);
+    }
     timeoutMs = t * 1000;
   }
   if (typeof req.script !== 'string' || req.script === '') throw badInput('SCR_NAME must be the name of a stored script');
