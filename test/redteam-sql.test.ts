@@ -172,6 +172,16 @@ describe("others' scripts, datastores, jobs and grants", () => {
     expect(bobDb.prepare('SELECT * FROM insitu_schedule_runs()').all()).toEqual([]);
   });
 
+  it("insitu_scripts() shows each script's own source, not the caller's script of the same name", async () => {
+    await alice.scripts.create('g_shadow', 'def g_shadow():\n    return "alice global"', { global: true });
+    await bob.scripts.create('g_shadow', 'def g_shadow():\n    return "bob private"');
+    const rows = bobDb.prepare("SELECT OWNER, GLOBAL, SCRIPT FROM insitu_scripts() WHERE NAME = 'g_shadow' ORDER BY OWNER").all();
+    expect(rows).toEqual([
+      { OWNER: 'alice', GLOBAL: 1, SCRIPT: 'def g_shadow():\n    return "alice global"' },
+      { OWNER: 'bob', GLOBAL: 0, SCRIPT: 'def g_shadow():\n    return "bob private"' },
+    ]);
+  });
+
   it("another user's job id answers like a missing one", () => {
     const id = aliceDb.prepare(`SELECT VALUE FROM insitu_eval('{"oml_async_flag": true}', '', 'a_private')`).pluck().get() as string;
     expect(typeof id).toBe('string');
