@@ -100,6 +100,8 @@ export class Engine implements AsyncDisposable {
     this.runtime = runtime;
     checkInt64Mode(defaults.int64, 'int64');
     this.#sql = sql;
+    // The SQL host's engine admitted the user through a directory of its own: it must forget the user too.
+    if (sql !== undefined) this.#directory.onDropped((user) => sql.userDropped(user));
     this.#defaults = { ...defaults, budget: this.resultBudget };
     const jobSettings = { maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser };
     // Jobs run as their owner: through that user's admission, as a session of it would.

@@ -98,6 +98,7 @@ export { groupOutcomesBytes, jsonBytes, outcomeBytes, tableBytes } from './resul
 export { asInsituError, withBoundary } from './error-boundary.js';
 export { abortError } from './ordered-runner.js';
 export { Engine, DEFAULT_USER } from './engine.js';
+export { heldLeases, type HeldLeases } from './thread-leases.js';
 export { JobService, DEFAULT_JOB_RETENTION_MS, DEFAULT_JOB_TIMEOUT_MS, DEFAULT_MAX_JOB_TIMEOUT_MS } from './job-service.js';
 export type { JobProgress, JobSettings, JobSpec, JobStatus, ListJobsOptions, WaitJobOptions } from './job-types.js';
 export { SessionJobs } from './session-jobs.js';

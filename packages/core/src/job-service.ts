@@ -4,6 +4,7 @@ import { checkPositiveInt } from './apply-options.js';
 import type { ApplyProgress } from './apply-options.js';
 import type { ApplyRunner } from './apply-runner.js';
 import { engineIsDead, newEngineId, releaseEngineId } from './engine-identity.js';
+import { addLeaseHolder } from './thread-leases.js';
 import { asInsituError } from './error-boundary.js';
 import { ErrorCode, InsituError, badInput, deserializeError } from './errors.js';
 import type { JobSettings, JobSpec, JobStatus, ListJobsOptions, WaitJobOptions } from './job-types.js';
@@ -108,6 +109,8 @@ export class JobService {
   #draining = false;
   #pumping: Promise<void> | null = null;
   #again = false;
+  /** Unregisters this engine's leases from its thread's (see thread-leases.ts). */
+  readonly #dropLeaseHolder: () => void;
 
   /**
    * Start the queue: recover jobs of dead engines and purge old ones now, then poll. `runnerFor` gives
@@ -118,6 +121,8 @@ export class JobService {
     this.#storage = storage;
     this.#runnerFor = runnerFor;
     this.engineId = newEngineId();
+    // While this thread blocks in a SQL function, the SQL host renews these for it.
+    this.#dropLeaseHolder = addLeaseHolder(() => (this.#closed ? null : { engine: this.engineId, jobs: [...this.#running.keys()], leaseMs: this.#s.jobLeaseMs }));
     this.#ready = (async () => {
       await this.#recover();
       await this.#purge();
@@ -271,6 +276,7 @@ export class JobService {
     for (const r of this.#running.values()) r.abort.abort(new InsituError(ErrorCode.INTERRUPTED, 'the engine running the job was closed'));
     await Promise.allSettled([...this.#running.values()].map((r) => r.done));
     releaseEngineId(this.engineId);
+    this.#dropLeaseHolder();
     this.#notify();
   }
 

@@ -40,8 +40,13 @@ export interface SqlBinder {
   /** The SQL functions of one user. */
   forUser(user: string): SessionSql;
   /**
-   * Stop what the binder started (called once, when the engine closes), treating the jobs it runs as the
-   * engine's close treats its own (`'interrupt'` or `'wait'`).
+   * A user was dropped: sessions of it the binder admitted elsewhere (the SQL host's engine) must be
+   * admitted again, as the engine's own are.
+   */
+  userDropped(user: string): void;
+  /**
+   * Stop what the binder started (called once, when the engine closes); `jobs` is the engine's close
+   * mode, applied to the jobs the binder's own engine runs.
    */
   close(opts?: { readonly jobs?: 'interrupt' | 'wait' }): Promise<void>;
 }

@@ -28,6 +28,7 @@ export class UserDirectory {
   /** Registrations started by `open`-mode sessions and not finished yet, by name. */
   readonly #pending = new Map<string, Promise<unknown>>();
   #epoch = 0;
+  readonly #dropListeners = new Set<(user: string) => void>();
 
   /** Apply `mode` over the given registry. */
   constructor(storage: UserStorage, mode: UserMode) {
@@ -40,9 +41,24 @@ export class UserDirectory {
     return this.#epoch;
   }
 
-  /** Note that a user was dropped. */
-  dropped(): void {
+  /** Note that `user` was dropped, and tell the listeners (see {@link onDropped}). */
+  dropped(user: string): void {
     this.#epoch++;
+    for (const listener of this.#dropListeners) {
+      try {
+        listener(user);
+      } catch {
+        // A listener's failure does not undo the drop.
+      }
+    }
+  }
+
+  /**
+   * Call `listener` with each dropped user's name, after admissions of this directory were reset: for
+   * what admitted the user elsewhere (the SQL host's engine has a directory of its own).
+   */
+  onDropped(listener: (user: string) => void): void {
+    this.#dropListeners.add(listener);
   }
 
   /**

@@ -128,7 +128,7 @@ export class UserService {
     if (!outcome.deleted) {
       throw badInput(`user ${user} owns ${describeOwned(outcome.owned)}; pass { cascade: true } to drop the user with them`);
     }
-    this.#directory.dropped();
+    this.#directory.dropped(user);
     return { removed: outcome.owned, revoked: outcome.revoked };
   }
 }

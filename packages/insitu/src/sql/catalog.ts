@@ -62,7 +62,9 @@ export async function catalogRows(session: Session, name: CatalogName, args: rea
       const infos = await session.scripts.list({ type: 'all' });
       const out: CatalogRow[] = [];
       for (const s of infos) {
-        const full = await session.scripts.load(s.name, s.global ? {} : { owner: s.owner }).catch(() => null);
+        // By owner: a bare name resolves to the caller's private script first, which would show its
+        // source on another owner's global script of the same name.
+        const full = await session.scripts.load(s.name, { owner: s.owner }).catch(() => null);
         out.push({ NAME: s.name, OWNER: s.owner, GLOBAL: s.global ? 1 : 0, DESCRIPTION: s.description, CREATED: iso(s.created), SCRIPT: full?.source ?? null });
       }
       return out;

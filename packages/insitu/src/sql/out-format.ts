@@ -23,6 +23,9 @@ export type OutFormat = { readonly kind: 'columns'; readonly columns: readonly S
 /** A value SQLite takes from a virtual table. */
 export type SqlCell = number | bigint | string | Buffer | null;
 
+/** Columns an OUT_FMT spec may name: SQLite's default SQLITE_MAX_COLUMN (better-sqlite3 keeps it). */
+const MAX_SPEC_COLUMNS = 2000;
+
 /** The columns of the table functions used directly in a SELECT (and of 'PNG'). */
 export const DIRECT_COLUMNS = ['NAME', 'ID', 'VALUE', 'TITLE', 'IMAGE'] as const;
 
@@ -75,6 +78,8 @@ export function parseOutFormat(text: unknown): OutFormat {
     columns.push({ name, type: t });
   }
   if (columns.length === 0) throw badInput('OUT_FMT column spec names no column');
+  // SQLite refuses a table of more (a driver error when the virtual table is declared).
+  if (columns.length > MAX_SPEC_COLUMNS) throw badInput(`OUT_FMT column spec names ${columns.length} columns; SQLite tables have at most ${MAX_SPEC_COLUMNS}`);
   return { kind: 'columns', columns };
 }
 

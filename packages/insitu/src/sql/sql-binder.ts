@@ -16,6 +16,13 @@ function canonical(file: string): string {
   }
 }
 
+/**
+ * The user whose functions each connection holds. A connection serves one user: were a second user's
+ * register() to replace the functions, the first user's temp `_vt` tables (bound to the module they were
+ * made with) would still answer as the first user to whoever now runs statements on it.
+ */
+const connectionUsers = new WeakMap<object, string>();
+
 /** A SQL call's timeout when neither the call, register() nor the engine gives one (the REST server's sync default). */
 export const DEFAULT_SQL_TIMEOUT_MS = 300_000;
 
@@ -29,6 +36,8 @@ export class SqliteSqlBinder implements SqlBinder {
   readonly #database: string | null;
   readonly #busyTimeoutMs: number;
   #host: Promise<SqlHost> | null = null;
+  /** The host once started (told about drops at once, before any later request is sent). */
+  #ready: SqlHost | null = null;
   readonly #opened = new Set<Database.Database>();
   #closed = false;
 
@@ -43,9 +52,12 @@ export class SqliteSqlBinder implements SqlBinder {
   async #hostStarted(): Promise<SqlHost> {
     // A host whose thread ended is replaced (functions registered on it fail with RUNTIME_ERROR until then).
     const current = await this.#host?.catch(() => null);
-    if (current?.stopped === true) this.#host = null;
+    if (current?.stopped === true) {
+      this.#host = null;
+      this.#ready = null;
+    }
     if (this.#host === null) {
-      const started = SqlHost.start({ ...this.#options, database: this.#database! }, this.#onLog);
+      const started = SqlHost.start({ ...this.#options, database: this.#database! }, this.#onLog).then((h) => (this.#ready = h));
       this.#host = started;
       // A host that failed to start is tried again by the next register().
       started.catch(() => {
@@ -72,6 +84,12 @@ export class SqliteSqlBinder implements SqlBinder {
         if (db !== undefined && canonical(db.name) !== canonical(this.#database)) {
           throw badInput(`register() needs a connection to the engine's database file (${this.#database}), got one to ${JSON.stringify(db.name)}`);
         }
+        const holder = db === undefined ? undefined : connectionUsers.get(db);
+        if (holder !== undefined && holder !== user) {
+          throw badInput(
+            `this connection's SQL functions already run as ${holder}, and its temporary tables of them would keep doing so; one connection serves one user: open another connection for ${user}`,
+          );
+        }
         const host = await this.#hostStarted();
         // Registers the user in 'open' mode (refused in 'registered' mode for an unknown one) now, not
         // inside a SQL statement whose connection may hold the write lock.
@@ -83,13 +101,23 @@ export class SqliteSqlBinder implements SqlBinder {
           this.#opened.add(own);
           conn = own as unknown as SqlConnection;
         } else conn = db;
+        const taken = connectionUsers.get(conn);
+        if (taken !== undefined && taken !== user) throw badInput(`this connection's SQL functions already run as ${taken}; open another connection for ${user}`);
+        connectionUsers.set(conn, user);
         registerSqlFunctions(conn, { host, user, timeoutMs });
         return conn as D;
       },
     };
   }
 
-  /** Close the connections register() opened and stop the host thread (its engine's jobs as `jobs` says). */
+  /** `user` was dropped: the host's engine admits its next request again (PRIVILEGE in 'registered' mode). */
+  userDropped(user: string): void {
+    if (this.#ready !== null) this.#ready.forget(user);
+    // A host still starting is told once it is up (before it answers any register() of the user).
+    else void this.#host?.then((h) => h.forget(user), () => undefined);
+  }
+
+  /** Close the connections register() opened and stop the host thread, ending its jobs as `jobs` says. */
   async close(opts: { readonly jobs?: 'interrupt' | 'wait' } = {}): Promise<void> {
     this.#closed = true;
     for (const db of this.#opened) db.close();

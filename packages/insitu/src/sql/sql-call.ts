@@ -85,12 +85,18 @@ export async function sqlCallOf(session: Session, req: SqlApplyRequest): Promise
   flag(params['oml_graphics_flag'], 'oml_graphics_flag');
   const async = flag(params['oml_async_flag'], 'oml_async_flag');
   const service = (params['oml_service_level'] ?? 'LOW') as ServiceLevel;
-  if (!(service in SERVICE_DOP)) throw badInput('PAR_LST oml_service_level must be LOW, MEDIUM or HIGH');
+  // Own keys only: 'toString' is `in` every object.
+  if (typeof service !== 'string' || !Object.hasOwn(SERVICE_DOP, service)) throw badInput('PAR_LST oml_service_level must be LOW, MEDIUM or HIGH');
   // A job keeps the jobs' own default (30 min) unless PAR_LST gives a timeout.
   let timeoutMs: number | undefined = async ? undefined : req.timeoutMs;
   if (params['timeout'] !== undefined) {
     const t = params['timeout'];
     if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 43_200) throw badInput('PAR_LST timeout must be a whole number of seconds from 1 to 43200');
+    // A sync call holds the caller's thread and a host worker: register()'s limit (or the engine's) is
+    // the application's ceiling, which the SQL text may lower, not raise. Longer work runs as a job.
+    if (!async && t * 1000 > req.timeoutMs) {
+      throw badInput(`PAR_LST timeout ${t} s is over this connection's limit of ${req.timeoutMs / 1000} s (register()'s timeoutMs); run a longer call as a job with "oml_async_flag": true`);
+    }
     timeoutMs = t * 1000;
   }
   if (typeof req.script !== 'string' || req.script === '') throw badInput('SCR_NAME must be the name of a stored script');

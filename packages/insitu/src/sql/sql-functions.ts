@@ -50,10 +50,10 @@ function asksAsync(parList: unknown): boolean {
   return c !== null && (c['oml_async_flag'] === true || c['oml_async_flag'] === 1);
 }
 
-/** How long to wait for a call: PAR_LST's `timeout` (seconds) when it gives a valid one, else the binding's. */
+/** How long to wait for a call: PAR_LST's `timeout` (seconds) when it gives a valid one within the binding's, else the binding's. */
 function waitOf(b: SqlBinding, parList: unknown): number {
   const t = controlsOf(parList)?.['timeout'];
-  return typeof t === 'number' && Number.isInteger(t) && t >= 1 && t <= 43_200 ? t * 1000 : b.timeoutMs;
+  return typeof t === 'number' && Number.isInteger(t) && t >= 1 && t * 1000 <= b.timeoutMs ? t * 1000 : b.timeoutMs;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { badInput, encodeResult, toInsituError, ErrorCode, type Engine, type Session } from '@insitu/core';
+import { badInput, encodeResult, toInsituError, ErrorCode, type Engine, type HeldLeases, type Session } from '@insitu/core';
 import { createEngine } from '../create-engine.js';
 import { catalogRows, jobStatusRows } from './catalog.js';
 import { sqlCallOf } from './sql-call.js';
@@ -68,6 +68,20 @@ async function answer(req: SqlRequest, abort: AbortSignal): Promise<{ answer: Sq
   }
 }
 
+/**
+ * Renew the caller thread's leases now and every third of the shortest lease while its request runs:
+ * blocked in SQL, that thread's engines cannot, and every engine on the file (this one too) would end
+ * their running jobs as abandoned once the leases expired. (With the write lock held by the caller's
+ * connection a renewal waits busyTimeoutMs and fails, as would any engine's attempt to end the jobs.)
+ */
+function renewWhileWaiting(leases: readonly HeldLeases[]): ReturnType<typeof setInterval> {
+  const renew = (): void => {
+    for (const l of leases) void engine.storage.renewLeases(l.engine, l.jobs, new Date(Date.now() + l.leaseMs)).catch(() => undefined);
+  };
+  renew();
+  return setInterval(renew, Math.max(100, Math.min(...leases.map((l) => l.leaseMs)) / 3));
+}
+
 function reply(r: SqlReply, transfer: ArrayBuffer[] = []): void {
   port.postMessage(r, transfer);
   Atomics.add(signal, 0, 1);
@@ -79,17 +93,27 @@ port.on('message', (m: SqlEnvelope) => {
     running.get(m.id)?.abort();
     return;
   }
+  if ('forget' in m) {
+    // A new session admits the user again: the engine's own directory never saw the drop.
+    sessions.delete(m.forget);
+    return;
+  }
   const controller = new AbortController();
   running.set(m.id, controller);
+  const renewing = m.leases === undefined ? null : renewWhileWaiting(m.leases);
   answer(m.request, controller.signal).then(
     ({ answer: a, transfer }) => reply({ id: m.id, ok: true, answer: a }, transfer),
     (e: unknown) => reply({ id: m.id, ok: false, error: toInsituError(e, ErrorCode.RUNTIME_ERROR, 'SQL function').toJSON() }),
-  ).finally(() => running.delete(m.id));
+  ).finally(() => {
+    running.delete(m.id);
+    if (renewing !== null) clearInterval(renewing);
+  });
 });
 
 events.on('message', (m: { type: string; jobs?: 'interrupt' | 'wait' }) => {
   if (m.type !== 'close') return;
   for (const c of running.values()) c.abort();
+  // The engine's close mode applies to the jobs this engine runs (it claims them as any engine on the file).
   void engine.close({ jobs: m.jobs ?? 'interrupt' }).finally(() => {
     post({ type: 'closed' });
     port.close();

@@ -1,5 +1,5 @@
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { ErrorCode, InsituError, deserializeError } from '@insitu/core';
+import { ErrorCode, InsituError, deserializeError, heldLeases } from '@insitu/core';
 import type { RuntimeLogEntry, RuntimeLogSink } from '@insitu/runtime-pyodide';
 import type { HostEngineOptions, HostEvent, SqlAnswer, SqlEnvelope, SqlHostData, SqlReply, SqlRequest } from './sql-protocol.js';
 
@@ -68,7 +68,9 @@ export class SqlHost {
     if (this.#closed) throw new InsituError(ErrorCode.CLOSED, 'the engine is closed');
     if (this.stopped) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the SQL host thread stopped; register() the SQL functions again to start a new one');
     const id = ++this.#seq;
-    this.#port.postMessage({ id, request } satisfies SqlEnvelope);
+    // This thread's engines cannot renew their jobs' leases while it waits: the host does it meanwhile.
+    const leases = heldLeases();
+    this.#port.postMessage({ id, request, ...(leases.length === 0 ? {} : { leases }) } satisfies SqlEnvelope);
     const deadline = Date.now() + waitMs + ANSWER_GRACE_MS;
     for (;;) {
       const seen = Atomics.load(this.#signal, 0);
@@ -91,8 +93,13 @@ export class SqlHost {
     }
   }
 
-  /** Close the host's engine (its jobs interrupted or waited for) and end its thread. */
-  async close(jobs: 'interrupt' | 'wait'): Promise<void> {
+  /** Make the host's engine admit `user` again at its next request (the user was dropped). Does not wait. */
+  forget(user: string): void {
+    if (!this.#closed) this.#port.postMessage({ id: 0, forget: user } satisfies SqlEnvelope);
+  }
+
+  /** Close the host's engine (its running jobs interrupted, or waited for with `'wait'`) and end its thread. */
+  async close(jobs: 'interrupt' | 'wait' = 'interrupt'): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.stopped) {

@@ -1,4 +1,4 @@
-import type { ApplyKind, SerializedError } from '@insitu/core';
+import type { ApplyKind, HeldLeases, SerializedError } from '@insitu/core';
 import type { MessagePort } from 'node:worker_threads';
 import type { EngineOptions } from '../create-engine.js';
 
@@ -44,7 +44,12 @@ export type SqlAnswer =
   | { readonly type: 'ok' };
 
 /** A request on the wire, with its id. */
-export type SqlEnvelope = { readonly id: number; readonly request: SqlRequest } | { readonly id: number; readonly cancel: true };
+export type SqlEnvelope =
+  /** `leases`: the caller thread's engines' running jobs, which the host renews while the caller waits. */
+  | { readonly id: number; readonly request: SqlRequest; readonly leases?: readonly HeldLeases[] }
+  | { readonly id: number; readonly cancel: true }
+  /** `forget`: a dropped user, whose session the host makes (and admits) anew at its next request. */
+  | { readonly id: number; readonly forget: string };
 
 /** A reply on the wire. */
 export type SqlReply = { readonly id: number; readonly ok: true; readonly answer: SqlAnswer } | { readonly id: number; readonly ok: false; readonly error: SerializedError };
