@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { checkApplyCall, type ApplyCall, type ApplyKind, type CallOptions, type FuncRef, type JsonValue, type Session } from '@insitu/core';
+import { checkApplyCall, type ApplyCall, type ApplyKind, type CallOptions, type FuncRef, type JsonValue, type Session, type SqlParam } from '@insitu/core';
 import { createEngine } from '../create-engine.js';
 import { duration, engineOptions, integer, userOf, withDatabase, type DatabaseOptions } from './engine-options.js';
 import { EXIT, UsageError, reportError } from './exit-codes.js';
@@ -50,6 +50,13 @@ function argValue(text: string): JsonValue {
   } catch {
     return text;
   }
+}
+
+/** A `--param` value: a JSON number, boolean or null when it parses as one, else the text itself. */
+function paramValue(text: string): SqlParam {
+  const v = argValue(text);
+  if (v === null || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return v;
+  return text;
 }
 
 /** The function to run: a `.py` file's source (named for tracebacks by the file) or a stored script. */
@@ -108,7 +115,7 @@ export function cliCall(session: Session, target: string, o: RunOptions): { call
     ...(o.context === undefined ? {} : { context: o.context }),
     ...(o.into === undefined ? {} : { into: { table: o.into, mode: o.append === true ? 'append' : o.replace === true ? 'replace' : 'create' } }),
   };
-  const data = o.table !== undefined ? session.table(o.table) : o.query !== undefined ? session.query(o.query, o.param.map(argValue) as never) : undefined;
+  const data = o.table !== undefined ? session.table(o.table) : o.query !== undefined ? session.query(o.query, o.param.map(paramValue)) : undefined;
   const call = checkApplyCall({
     kind,
     ...(data === undefined ? {} : { data: data.toPlan() }),
