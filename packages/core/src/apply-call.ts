@@ -15,6 +15,7 @@ import { checkIdentifier } from './identifiers.js';
 import type { ContextMode, InputType } from './runtime.js';
 import { TableProxy } from './table-proxy.js';
 import type { JsonValue } from './values.js';
+import { checkEnvironmentName, checkPackageNames } from './packages.js';
 
 /**
  * An apply call as a value: what the five session methods build, what jobs store, what the scheduler
@@ -43,10 +44,16 @@ export interface CallOptions {
   readonly rows?: number;
   /** Spread partitions over workers (rowApply, groupApply, indexApply). */
   readonly parallel?: boolean | number;
+  /** Python packages the call loads, besides its environment's (names from the engine's package index). */
+  readonly packages?: readonly string[];
+  /** The named environment the call runs in (`engine.environments`); absent or `'default'`: the default one. */
+  readonly env?: string;
+  /** Save every matplotlib figure left open when the UDF returns as an image. */
+  readonly graphics?: boolean;
 }
 
 /** The names of {@link CallOptions}, in one place: a new option is added here and in its check. */
-export const CALL_OPTION_NAMES = ['args', 'positional', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel'] as const;
+export const CALL_OPTION_NAMES = ['args', 'positional', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel', 'packages', 'env', 'graphics'] as const;
 
 /**
  * One apply call. `data` is required by tableApply, rowApply and groupApply (and refused by the
@@ -127,6 +134,12 @@ function checkOptions(v: unknown, prefix: string): CallOptions {
   if (v.parallel !== undefined) {
     degreeOf(v.parallel, 1, option('parallel'));
     out.parallel = v.parallel;
+  }
+  if (v.packages !== undefined) out.packages = checkPackageNames(v.packages, option('packages'));
+  if (v.env !== undefined) out.env = checkEnvironmentName(v.env, option('env'));
+  if (v.graphics !== undefined) {
+    if (typeof v.graphics !== 'boolean') throw badInput(`${option('graphics')} must be a boolean`);
+    out.graphics = v.graphics;
   }
   return out as CallOptions;
 }

@@ -20,6 +20,8 @@ import type { GroupRange } from './storage.js';
 import { resolveScript } from './script-repository.js';
 import type { Storage } from './storage.js';
 import { TableProxy } from './table-proxy.js';
+import type { EnvironmentService } from './environment-service.js';
+import { noPackageSource, type PackageSet } from './packages.js';
 
 /** The source and names of the function an apply call runs. */
 interface ResolvedFunc {
@@ -36,6 +38,8 @@ export interface ApplyDefaults {
   readonly context?: ContextMode;
   /** The engine's budget of result bytes in flight, shared by all its calls (absent: no budget). */
   readonly budget?: ResultBudget;
+  /** The engine's environments and package index (absent: calls that ask for packages are PACKAGE_MISSING). */
+  readonly environments?: EnvironmentService;
 }
 
 /** Runs apply calls for one user: the sync session methods and jobs alike. */
@@ -94,8 +98,10 @@ export class ApplyRunner {
     const opts = call.options ?? {};
     const handle = this.#callSignal(opts.timeoutMs, controls.signal);
     const progress = new ProgressReporter(controls.onProgress);
-    const c: Ctl = { signal: handle.signal, progress, opts };
     try {
+      // Packages are resolved, fetched and verified before anything else runs (PACKAGE_MISSING, BAD_INPUT).
+      const env = await this.#environment(opts);
+      const c: Ctl = { signal: handle.signal, progress, opts, env };
       switch (call.kind) {
         case 'doEval':
           return await this.#doEval(call, c);
@@ -116,6 +122,17 @@ export class ApplyRunner {
     }
   }
 
+  /** The package set a call runs with (see {@link EnvironmentService.forCall}). */
+  async #environment(opts: CallOptions): Promise<PackageSet | undefined> {
+    const envs = this.#defaults.environments;
+    if (envs === undefined) {
+      if ((opts.packages?.length ?? 0) > 0) throw noPackageSource();
+      if (opts.env !== undefined && opts.env !== 'default') throw badInput(`environment ${opts.env} does not exist (this engine has only the default environment)`);
+      return undefined;
+    }
+    return envs.forCall(opts.env, opts.packages);
+  }
+
   /**
    * Check what a call needs before it is stored to run later: the function is visible to this user and
    * the data's query is valid and reachable (SCRIPT_NOT_FOUND, TABLE_NOT_FOUND, BAD_INPUT, PRIVILEGE).
@@ -124,6 +141,7 @@ export class ApplyRunner {
   async preflight(value: ApplyCall): Promise<void> {
     const call = checkApplyCall(value);
     await this.#resolve(call.func);
+    await this.#environment(call.options ?? {});
     if (call.data !== undefined) await this.#proxy(call).schema();
   }
 
@@ -231,6 +249,7 @@ export class ApplyRunner {
             user: this.#user,
             host: this.#host,
             context,
+            ...taskExtras(c),
           };
           try {
             const outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
@@ -288,6 +307,7 @@ export class ApplyRunner {
             user: this.#user,
             host: this.#host,
             context,
+            ...taskExtras(c),
           };
           let groups: GroupOutcome[];
           try {
@@ -341,6 +361,13 @@ interface Ctl {
   readonly signal: AbortSignal | undefined;
   readonly progress: ProgressReporter;
   readonly opts: CallOptions;
+  /** The packages its interpreters load (absent: a clean interpreter). */
+  readonly env: PackageSet | undefined;
+}
+
+/** The task fields of a call's environment and graphics option (none when unset). */
+function taskExtras(c: Ctl): Pick<Task, 'env' | 'graphics'> {
+  return { ...(c.env === undefined ? {} : { env: c.env }), ...(c.opts.graphics === true ? { graphics: true } : {}) };
 }
 
 /** The task field of a call's positional arguments (none when there are none). */

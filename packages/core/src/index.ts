@@ -64,7 +64,11 @@ export type {
   ParallelOptions,
   RowApplyOptions,
 } from './apply-options.js';
-export type { ApplyResult, PartitionResult, ResultValue } from './result-assembly.js';
+export type { ApplyResult, CallImage, PartitionResult, ResultValue } from './result-assembly.js';
+export { EnvironmentService } from './environment-service.js';
+export type { CreateEnvironmentOptions, EnvironmentInfo } from './environment-service.js';
+export { DEFAULT_ENVIRONMENT, checkEnvironmentName, checkPackageNames } from './packages.js';
+export type { PackageArchive, PackageInfo, PackageSet, PackageSource } from './packages.js';
 export type { ChunkKey, PartitionKey } from './partition.js';
 export type { CellKey } from './partition-key.js';
 export { keyOf, sameKey } from './partition-key.js';

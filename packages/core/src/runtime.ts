@@ -3,6 +3,7 @@ import type { SerializedError } from './errors.js';
 import type { DatastoreInfo, DatastoreListType, ObjectInfo, QuerySpec, StoredObject } from './storage.js';
 import type { VisibleScriptRef } from './script-visibility.js';
 import type { JsonValue } from './values.js';
+import type { PackageSet } from './packages.js';
 
 /**
  * The interface core uses to run Python. `@insitu/runtime-pyodide` implements it with a pool of Pyodide
@@ -88,11 +89,22 @@ export interface Task {
   readonly host?: HostApi;
   /** What `insitu.connect()` may do. Default `read`. */
   readonly context?: ContextMode;
+  /**
+   * Third-party packages the interpreter must have loaded (and nothing else of that kind): an
+   * interpreter that loaded a set serves only tasks of the same set's key. Absent: a clean interpreter.
+   */
+  readonly env?: PackageSet;
+  /** Save every matplotlib figure left open when the UDF returns as an image (when matplotlib is loaded). */
+  readonly graphics?: boolean;
 }
 
-/** A captured figure. (Figure capture arrives with graphics support.) */
+/** A figure a UDF produced (`insitu.image()`, or a matplotlib figure saved with `graphics: true`). */
 export interface Image {
-  /** PNG bytes. */
+  /** Its number within its partition, from 1, in the order the UDF produced them. */
+  readonly id: number;
+  /** Its title (`insitu.image(png, title=...)`, or a matplotlib figure's suptitle), or null. */
+  readonly title: string | null;
+  /** PNG bytes (their signature was checked before they left the worker). */
   readonly png: Uint8Array;
 }
 
@@ -119,7 +131,7 @@ export interface TaskOutcome {
   readonly stdout: string;
   /** Everything the UDF wrote to stderr. */
   readonly stderr: string;
-  /** Figures (empty until graphics support lands). */
+  /** Figures, in the order the UDF produced them. */
   readonly images: readonly Image[];
 }
 

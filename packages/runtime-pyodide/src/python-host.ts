@@ -13,6 +13,7 @@ import {
   type Synchronous,
 } from '@insitu/core';
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { PyodideInterface } from 'pyodide';
 import { fromPyColumns, resultFootprint, toWireColumns, type PyColumn, type WireColumn } from './arrow-columns.js';
@@ -34,6 +35,7 @@ import type {
   RunResponse,
   StackedRows,
   ThreadInfo,
+  WireImage,
   WireValue,
   WorkerConfig,
 } from './protocol.js';
@@ -64,7 +66,7 @@ type Answer = { ok: true; [k: string]: unknown } | { ok: false; error: Serialize
 
 /** What the Python runner returns for one call (or one group). */
 type PyResult =
-  | ({ ok: true; stdout: string; stderr: string; rows?: [number, number] } & (
+  | ({ ok: true; stdout: string; stderr: string; rows?: [number, number]; images?: unknown } & (
       | { kind: 'table'; columns: PyColumn[] }
       | { kind: 'json'; json: string }
       | { kind: 'bytes'; value: Uint8Array }
@@ -102,6 +104,31 @@ function wireValueOf(r: PyResult & { ok: true }, maxResultBytes: number): WireVa
     throw resultTooLarge(what, bytes, maxResultBytes);
   }
   return value;
+}
+
+/** The first bytes of every PNG file. */
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/**
+ * A result's images as Python reported them, checked again here (PNG bytes, a string or null title)
+ * before they leave the worker; anything else is BAD_RESULT.
+ */
+function wireImages(images: unknown): WireImage[] {
+  if (images === undefined || images === null) return [];
+  if (!Array.isArray(images)) throw badAnswer('image list');
+  return images.map((im: unknown) => {
+    const { png, title } = (im ?? {}) as { png?: unknown; title?: unknown };
+    if (!(png instanceof Uint8Array) || png.length < PNG_SIGNATURE.length || PNG_SIGNATURE.some((b, i) => png[i] !== b)) {
+      throw new InsituError(ErrorCode.BAD_RESULT, 'an image of the UDF is not PNG bytes (they must start with the PNG signature)');
+    }
+    if (title !== null && title !== undefined && typeof title !== 'string') throw badAnswer('image title');
+    return { title: typeof title === 'string' ? title : null, png };
+  });
+}
+
+/** `{ images }` when there are any, else nothing (most results have none). */
+function withImages(images: WireImage[]): { images?: WireImage[] } {
+  return images.length === 0 ? {} : { images };
 }
 
 /** A group's rows of a stacked table, as Python reported them: whole numbers, in a table that exists. */
@@ -172,6 +199,10 @@ export class PythonHost {
   #udfUsedConnection = false;
   /** The one user whose calls this interpreter runs (set by the first). */
   #user: string | null = null;
+  /** The one package set (key) whose calls it runs: undefined until its first run, null for none. */
+  #env: string | null | undefined = undefined;
+  /** The package set it has loaded (null: none). */
+  #loaded: string | null = null;
   /** The interrupt word Python sees now: the running call's control words, or the idle buffer. */
   #interruptWord: Int32Array = IDLE_INTERRUPT;
 
@@ -235,7 +266,8 @@ export class PythonHost {
   #run(req: RunRequest): RunResponse | GroupsResponse {
     const thread = { threadId: threadIdOf() };
     if (this.fatal) return { ...thread, ...REFUSED };
-    if (!this.#claim(req.user)) return { ...thread, ...OTHER_USER };
+    if (!this.#claim(req.user, req.env?.key ?? null)) return { ...thread, ...OTHER_USER };
+    if (this.#loaded !== (req.env?.key ?? null)) return { ...thread, ok: false, retry: true, replace: true, error: NOT_LOADED };
     Atomics.store(req.control, 1, 1);
     if (req.input.kind === 'groups') return this.#runGroups(req, req.input, thread);
     let columns;
@@ -363,8 +395,15 @@ export class PythonHost {
         groups.push(failure(e) as { ok: false; error: SerializedError });
         return false;
       }
+      let images: WireImage[];
+      try {
+        images = wireImages(r.images);
+      } catch (e) {
+        groups.push(failure(e) as { ok: false; error: SerializedError });
+        return false;
+      }
       const limit = this.#config.limits.maxOutputBytes;
-      groups.push({ ok: true, value, stdout: outputText(r.stdout, limit), stderr: outputText(r.stderr, limit) });
+      groups.push({ ok: true, value, stdout: outputText(r.stdout, limit), stderr: outputText(r.stderr, limit), ...withImages(images) });
     }
     return out.results.length === batch.length;
   }
@@ -399,6 +438,7 @@ export class PythonHost {
       positional_json: req.positionalJson,
       max_output_bytes: this.#config.limits.maxOutputBytes,
       max_result_bytes: this.#config.limits.maxResultBytes,
+      graphics: req.graphics === true,
     };
   }
 
@@ -412,7 +452,8 @@ export class PythonHost {
     let res: RunResponse;
     try {
       const limit = this.#config.limits.maxOutputBytes;
-      res = { ...thread, ok: true, value: wireValueOf(out, this.#config.limits.maxResultBytes), stdout: outputText(out.stdout, limit), stderr: outputText(out.stderr, limit) };
+      const value = wireValueOf(out, this.#config.limits.maxResultBytes);
+      res = { ...thread, ok: true, value, stdout: outputText(out.stdout, limit), stderr: outputText(out.stderr, limit), ...withImages(wireImages(out.images)) };
     } catch (e) {
       res = { ...thread, ...(failure(e) as { ok: false; error: SerializedError }) };
     }
@@ -471,10 +512,55 @@ export class PythonHost {
     }
   }
 
-  /** Bind this interpreter to `user` on its first task; false for any other user afterwards. */
-  #claim(user: string): boolean {
+  /**
+   * Bind this interpreter to `user` (and, for a run, to its package set `env`) on its first task; false
+   * for any other user or package set afterwards. Script inspection only parses, so it binds no set.
+   */
+  #claim(user: string, env?: string | null): boolean {
     this.#user ??= user;
-    return this.#user === user;
+    if (env !== undefined && this.#env === undefined) this.#env = env;
+    return this.#user === user && (env === undefined || this.#env === env);
+  }
+
+  /** Whether this interpreter has loaded package set `key`. */
+  hasLoaded(key: string): boolean {
+    return this.#loaded === key;
+  }
+
+  /**
+   * Load a run request's package set into this interpreter, once: each archive's SHA-256 is checked
+   * again (the engine checked it against the index), then it is unpacked into site-packages (or the
+   * shared-library directory) with Pyodide's installer, which also loads its shared libraries. Resolves
+   * to null when the task may run, else to the reply that refuses it (the worker is then replaced).
+   */
+  async loadPackages(req: RunRequest): Promise<RunResponse | null> {
+    const thread = { threadId: threadIdOf() };
+    const env = req.env!;
+    if (this.fatal) return { ...thread, ...REFUSED };
+    if (!this.#claim(req.user, env.key)) return { ...thread, ...OTHER_USER };
+    if (this.#loaded === env.key) return null;
+    if (this.#loaded !== null || env.packages === undefined) return { ...thread, ok: false, retry: true, replace: true, error: NOT_LOADED };
+    const api = (this.#py as unknown as { _api: PyodideApi })._api;
+    for (const p of env.packages) {
+      const digest = createHash('sha256').update(p.bytes).digest('hex');
+      if (digest !== p.sha256) {
+        return { ...thread, ok: false, replace: true, error: { code: ErrorCode.PACKAGE_INTEGRITY, message: `package ${p.name} (${p.fileName}) reached the worker with SHA-256 ${digest}, not ${p.sha256}; it was not installed` } };
+      }
+      try {
+        await api.install(p.bytes, p.fileName, api.package_loader.get_install_dir(p.installDir), new Map([['INSTALLER', 'insitu']]));
+      } catch (e) {
+        this.fatal = !this.#alive();
+        return {
+          ...thread,
+          ok: false,
+          replace: true,
+          error: { code: ErrorCode.PACKAGE_MISSING, message: `package ${p.name} (${p.fileName}) could not be installed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}` },
+        };
+      }
+    }
+    this.#py.runPython('import importlib\nimportlib.invalidate_caches()');
+    this.#loaded = env.key;
+    return null;
   }
 
   /** Close the database connections, if they were opened. */
@@ -624,6 +710,18 @@ const OTHER_USER = {
   replace: true,
   error: { code: ErrorCode.RUNTIME_ERROR, message: 'this worker serves another user; it is being replaced' },
 } as const;
+
+/** The reply to a task whose package set this interpreter has not loaded (it never runs it). */
+const NOT_LOADED: SerializedError = {
+  code: ErrorCode.RUNTIME_ERROR,
+  message: 'this worker has not loaded the packages of the call; it is being replaced',
+};
+
+/** The part of Pyodide's internal API that installs a package archive (what `loadPackage` uses). */
+interface PyodideApi {
+  install(bytes: Uint8Array, fileName: string, installDir: string, metadata: Map<string, string>): Promise<void>;
+  package_loader: { get_install_dir(kind: string): string };
+}
 
 /** The reply of a worker whose interpreter is dead: the task did not run and may run elsewhere. */
 const REFUSED = {
