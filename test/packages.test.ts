@@ -104,9 +104,11 @@ describe('named environments', () => {
     const A = { ...NONE_LOADED, insitu_base: true, insitu_alpha: true };
     const B = { ...NONE_LOADED, insitu_beta: true };
     const D = { ...NONE_LOADED, insitu_gamma: true };
-    for (let round = 0; round < 2; round++) {
-      for (const [env, want] of [['envA', A], ['envB', B], [undefined, D], ['default', D]] as const) {
-        for (const s of [alice, bob]) {
+    // One user at a time, so the same interpreters could serve one environment after another (a user
+    // switch alone would replace them by clean ones).
+    for (const s of [alice, bob]) {
+      for (let round = 0; round < 2; round++) {
+        for (const [env, want] of [['envA', A], ['envB', B], [undefined, D], ['envA', A], ['default', D]] as const) {
           const r = await s.indexApply(4, 'probe', { parallel: true, ...(env === undefined ? {} : { env }) });
           expect(r.value, `${s.user} in ${env ?? 'the default'} (round ${round})`).toEqual([want, want, want, want]);
         }
