@@ -37,6 +37,7 @@ beforeAll(async () => {
   engine = await createEngine({ database: db.path, workers: 2, users: 'registered' });
   await engine.users.create('alice', { password: 'correct horse battery' });
   await engine.users.create('mallory', { password: 'correct horse battery' });
+  await engine.users.create('painter', { password: 'correct horse battery' });
   me = engine.session({ user: 'alice' });
   await me.create('IRIS', irisRows(), { overwrite: true });
   await me.scripts.create('plot_species', PLOT_SPECIES);
@@ -115,6 +116,68 @@ describe('insitu.image()', () => {
     expect(isPng(r.images[0]!.png)).toBe(true);
     const back = decodeResult(encodeResult(r));
     expect(back.partitions[0]!.images[0]).toMatchObject({ id: 1, title: 'petal length by species' });
+  });
+});
+
+describe('graphics: true', () => {
+  // matplotlib cannot be installed offline: this runs the capture of open figures against a stand-in
+  // pyplot module holding figures that "save" PNGs, in an interpreter of its own user (it stays loaded there).
+  const FAKE_PYPLOT = `${PNG_SOURCE}
+import sys, types, insitu
+
+class Text:
+    def __init__(self, t):
+        self._t = t
+    def get_text(self):
+        return self._t
+
+class Figure:
+    def __init__(self, num, title, shade):
+        self.num, self.shade = num, shade
+        self._suptitle = Text(title) if title is not None else None
+    def savefig(self, buf, format=None):
+        assert format == "png"
+        buf.write(tiny_png(self.shade))
+
+def install():
+    plt = types.ModuleType("matplotlib.pyplot")
+    plt.figs = {}
+    plt.get_fignums = lambda: sorted(plt.figs)
+    plt.figure = lambda num: plt.figs[num]
+    def close(fig):
+        if fig == "all":
+            plt.figs.clear()
+        else:
+            plt.figs.pop(fig.num, None)
+    plt.close = close
+    sys.modules["matplotlib.pyplot"] = plt
+    return plt
+
+def f(n, fail=False):
+    plt = sys.modules.get("matplotlib.pyplot") or install()
+    for i in range(n, 0, -1):
+        plt.figs[i] = Figure(i, f"figure {i}" if i % 2 else None, i)
+    insitu.image(tiny_png(), title="explicit")
+    if fail:
+        raise ValueError("after drawing")
+    return len(plt.get_fignums())
+`;
+
+  it('saves every figure left open, after the insitu.image() ones, in figure-number order with its suptitle, and closes them', async () => {
+    const painter = engine.session({ user: 'painter' });
+    const r = await painter.doEval({ source: FAKE_PYPLOT, name: 'f' }, { graphics: true, args: { n: 3 } });
+    expect(r.value).toBe(3);
+    expect(r.images.map((im) => [im.id, im.title])).toEqual([[1, 'explicit'], [2, 'figure 1'], [3, null], [4, 'figure 3']]);
+    expect(r.images.every((im) => isPng(im.png))).toBe(true);
+    // Closed: the next call starts with none open; without graphics, open figures are closed unsaved.
+    const again = await painter.doEval({ source: FAKE_PYPLOT, name: 'f' }, { args: { n: 1 } });
+    expect(again.value).toBe(1);
+    expect(again.images.map((im) => im.title)).toEqual(['explicit']);
+    const none = 'import sys\ndef g():\n    return sys.modules["matplotlib.pyplot"].get_fignums()';
+    expect((await painter.doEval({ source: none })).value).toEqual([]);
+    // A failing call's figures are closed with it.
+    await rejectsWith(painter.doEval({ source: FAKE_PYPLOT, name: 'f' }, { graphics: true, args: { n: 2, fail: true } }), 'PYTHON_ERROR');
+    expect((await painter.doEval({ source: none })).value).toEqual([]);
   });
 });
 

@@ -77,6 +77,8 @@ export interface MirrorPackage {
   readonly depends?: readonly string[];
   /** Record this SHA-256 in the lock file instead of the wheel's own (an archive that does not match). */
   readonly sha256?: string;
+  /** Write these bytes as the archive instead of a wheel of `modules` (recorded with their own hash). */
+  readonly raw?: Uint8Array;
 }
 
 /** Write a local package index into `dir`: one wheel per package and a `pyodide-lock.json` listing them. */
@@ -84,7 +86,9 @@ export function writeMirror(dir: string, packages: Record<string, MirrorPackage>
   mkdirSync(dir, { recursive: true });
   const entries: Record<string, unknown> = {};
   for (const [name, p] of Object.entries(packages)) {
-    const { fileName, bytes } = wheelOf(name, p.modules);
+    const wheel = wheelOf(name, p.modules);
+    const fileName = wheel.fileName;
+    const bytes = p.raw ?? wheel.bytes;
     writeFileSync(join(dir, fileName), bytes);
     entries[name] = {
       name,

@@ -36,6 +36,7 @@ beforeAll(async () => {
     'insitu-gamma': { modules: { 'insitu_gamma/__init__.py': 'NAME = "gamma"\n' } },
     'insitu-tampered': { modules: { 'insitu_tampered/__init__.py': 'RAN = True\n' }, sha256: '0'.repeat(64) },
     'insitu-orphan': { modules: { 'insitu_orphan/__init__.py': '' }, depends: ['insitu-ghost'] },
+    'insitu-notzip': { modules: {}, raw: new TextEncoder().encode('this is not a zip archive') },
   });
   writeFileSync(localPath, localWheel.bytes);
   writeFileSync(latePath, lateWheel.bytes);
@@ -106,12 +107,14 @@ describe('named environments', () => {
     const D = { ...NONE_LOADED, insitu_gamma: true };
     // One user at a time, so the same interpreters could serve one environment after another (a user
     // switch alone would replace them by clean ones).
-    for (const s of [alice, bob]) {
-      for (let round = 0; round < 2; round++) {
-        for (const [env, want] of [['envA', A], ['envB', B], [undefined, D], ['envA', A], ['default', D]] as const) {
-          const r = await s.indexApply(4, 'probe', { parallel: true, ...(env === undefined ? {} : { env }) });
-          expect(r.value, `${s.user} in ${env ?? 'the default'} (round ${round})`).toEqual([want, want, want, want]);
-        }
+    const plan = [
+      [alice, [['envA', A], ['envB', B], [undefined, D], ['envA', A], ['default', D], ['envB', B]]],
+      [bob, [['envA', A], [undefined, D]]],
+    ] as const;
+    for (const [s, steps] of plan) {
+      for (const [i, [env, want]] of steps.entries()) {
+        const r = await s.indexApply(4, 'probe', { parallel: true, ...(env === undefined ? {} : { env }) });
+        expect(r.value, `${s.user} in ${env ?? 'the default'} (step ${i})`).toEqual([want, want, want, want]);
       }
     }
     // The call's own packages add to its environment's.
@@ -175,6 +178,16 @@ describe('bad packages are refused before any partition runs', () => {
     await rejectsWith(engine.environments.create('tampered', { packages: ['insitu-tampered'] }), 'PACKAGE_INTEGRITY');
     expect((await engine.environments.list()).map((x) => x.name)).not.toContain('tampered');
     expect(await alice.datastores.list()).toEqual([]);
+  });
+
+  it('an archive that matches its hash but cannot be unpacked is PACKAGE_MISSING; the worker is replaced and later calls run', async () => {
+    const e = await rejectsWith(alice.indexApply(2, { source: SIDE_EFFECT }, { packages: ['insitu-notzip'] }), 'PACKAGE_MISSING');
+    expect(e.message).toMatch(/insitu-notzip .* could not be installed/);
+    expect(await alice.datastores.list()).toEqual([]);
+    expect((await alice.indexApply(2, 'probe', { parallel: true, env: 'envB' })).value).toEqual([
+      { ...NONE_LOADED, insitu_beta: true },
+      { ...NONE_LOADED, insitu_beta: true },
+    ]);
   });
 
   it('a local wheel changed after the engine read it is PACKAGE_INTEGRITY', async () => {

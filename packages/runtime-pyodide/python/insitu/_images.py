@@ -42,21 +42,23 @@ def begin():
     _current = []
 
 
-def _open_figures():
-    """Save and close every open matplotlib figure, in figure-number order (only when pyplot is loaded:
-    a UDF that never imported it drew nothing)."""
+def _open_figures(save):
+    """Close every open matplotlib figure, in figure-number order, saving each as PNG first when
+    ``save`` (only when pyplot is loaded: a UDF that never imported it drew nothing). Figures never
+    outlive their call, so none reaches a later call's result."""
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is None:
         return []
     out = []
     for num in plt.get_fignums():
         fig = plt.figure(num)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        sup = getattr(fig, "_suptitle", None)
-        title = sup.get_text() if sup is not None and sup.get_text() else None
+        if save:
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png")
+            sup = getattr(fig, "_suptitle", None)
+            title = sup.get_text() if sup is not None and sup.get_text() else None
+            out.append({"title": title, "png": buf.getvalue()})
         plt.close(fig)
-        out.append({"title": title, "png": buf.getvalue()})
     return out
 
 
@@ -65,8 +67,7 @@ def end(graphics):
     global _current
     try:
         images = list(_current or [])
-        if graphics:
-            images.extend(_open_figures())
+        images.extend(_open_figures(graphics))
     finally:
         _current = None
     for im in images:
