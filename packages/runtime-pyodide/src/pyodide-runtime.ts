@@ -39,6 +39,9 @@ import { SharedWasm } from './shared-wasm.js';
 import { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
 import { checkWorkerLimits, type WorkerLimitOptions } from './worker-limits.js';
 
+/** Users whose latest scheduler key is remembered (a hint only: forgotten all at once past this). */
+const MAX_LAST_KEYS = 10_000;
+
 /** At most this many control-word buffers are kept for reuse. */
 const MAX_SPARE_CONTROLS = 64;
 
@@ -140,6 +143,8 @@ export class PyodideRuntime implements Runtime {
   readonly #pool: Piscina;
   /** Threads being terminated, watched for not exiting. */
   readonly #watched = new Set<Worker>();
+  /** The scheduler key of each user's latest task (see {@link inspect}). */
+  readonly #lastKey = new Map<string, string>();
   /** The package set (key) each worker thread has loaded. */
   readonly #loaded = new Map<number, string>();
   /** Threads that have booted (offered their channel). */
@@ -289,6 +294,8 @@ export class PyodideRuntime implements Runtime {
       return { req, transfer, user: affinityKey(task.user, task.env), ...(task.env === undefined ? {} : { env: task.env }) };
     };
     if (task.host !== undefined) this.#calls.set(callId, task.host);
+    if (this.#lastKey.size >= MAX_LAST_KEYS) this.#lastKey.clear();
+    this.#lastKey.set(task.user, affinityKey(task.user, task.env));
     // Only a call with a signal can be aborted: the others skip the abort plumbing (and piscina's).
     const kill = signal === undefined ? undefined : new AbortController();
     let grace: NodeJS.Timeout | undefined;
@@ -329,7 +336,10 @@ export class PyodideRuntime implements Runtime {
   /** @inheritdoc */
   async inspect(source: string, name: string, user: string): Promise<ScriptInspection> {
     this.#life.check();
-    const res = (await this.#submit(() => ({ req: { type: 'inspect', source, name, user }, transfer: [], user }))) as InspectResponse;
+    // Parsing loads no package: it goes to a worker of the user's latest package set, so creating a
+    // script does not make a worker switch sets (and be replaced) when every call loads packages.
+    const key = this.#lastKey.get(user) ?? user;
+    const res = (await this.#submit(() => ({ req: { type: 'inspect', source, name, user }, transfer: [], user: key }))) as InspectResponse;
     return res.ok ? { ok: true, functions: res.functions } : { ok: false, error: res.error };
   }
 
