@@ -13,13 +13,14 @@ import {
   type Synchronous,
 } from '@insitu/core';
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { PyodideInterface } from 'pyodide';
 import { fromPyColumns, resultFootprint, toWireColumns, type PyColumn, type WireColumn } from './arrow-columns.js';
 import { bootPyodide, installTree, SITE_DIR } from './pyodide-boot.js';
 import { PACKAGE_FILES } from './runtime-files.js';
 import { GroupKeys } from './group-keys.js';
+import { installArchives } from './package-install.js';
+import { wireImages, withImages } from './wire-images.js';
 import { HostChannel, type HostReply } from './host-channel.js';
 import { answerHostRequest } from './host-dispatch.js';
 import { badAnswer, functionNames, outputText, pythonError } from './python-answers.js';
@@ -104,31 +105,6 @@ function wireValueOf(r: PyResult & { ok: true }, maxResultBytes: number): WireVa
     throw resultTooLarge(what, bytes, maxResultBytes);
   }
   return value;
-}
-
-/** The first bytes of every PNG file. */
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-
-/**
- * A result's images as Python reported them, checked again here (PNG bytes, a string or null title)
- * before they leave the worker; anything else is BAD_RESULT.
- */
-function wireImages(images: unknown): WireImage[] {
-  if (images === undefined || images === null) return [];
-  if (!Array.isArray(images)) throw badAnswer('image list');
-  return images.map((im: unknown) => {
-    const { png, title } = (im ?? {}) as { png?: unknown; title?: unknown };
-    if (!(png instanceof Uint8Array) || png.length < PNG_SIGNATURE.length || PNG_SIGNATURE.some((b, i) => png[i] !== b)) {
-      throw new InsituError(ErrorCode.BAD_RESULT, 'an image of the UDF is not PNG bytes (they must start with the PNG signature)');
-    }
-    if (title !== null && title !== undefined && typeof title !== 'string') throw badAnswer('image title');
-    return { title: typeof title === 'string' ? title : null, png };
-  });
-}
-
-/** `{ images }` when there are any, else nothing (most results have none). */
-function withImages(images: WireImage[]): { images?: WireImage[] } {
-  return images.length === 0 ? {} : { images };
 }
 
 /** A group's rows of a stacked table, as Python reported them: whole numbers, in a table that exists. */
@@ -528,10 +504,8 @@ export class PythonHost {
   }
 
   /**
-   * Load a run request's package set into this interpreter, once: each archive's SHA-256 is checked
-   * again (the engine checked it against the index), then it is unpacked into site-packages (or the
-   * shared-library directory) with Pyodide's installer, which also loads its shared libraries. Resolves
-   * to null when the task may run, else to the reply that refuses it (the worker is then replaced).
+   * Load a run request's package set into this interpreter, once (see package-install.ts). Resolves to
+   * null when the task may run, else to the reply that refuses it (the worker is then replaced).
    */
   async loadPackages(req: RunRequest): Promise<RunResponse | null> {
     const thread = { threadId: threadIdOf() };
@@ -540,25 +514,11 @@ export class PythonHost {
     if (!this.#claim(req.user, env.key)) return { ...thread, ...OTHER_USER };
     if (this.#loaded === env.key) return null;
     if (this.#loaded !== null || env.packages === undefined) return { ...thread, ok: false, retry: true, replace: true, error: NOT_LOADED };
-    const api = (this.#py as unknown as { _api: PyodideApi })._api;
-    for (const p of env.packages) {
-      const digest = createHash('sha256').update(p.bytes).digest('hex');
-      if (digest !== p.sha256) {
-        return { ...thread, ok: false, replace: true, error: { code: ErrorCode.PACKAGE_INTEGRITY, message: `package ${p.name} (${p.fileName}) reached the worker with SHA-256 ${digest}, not ${p.sha256}; it was not installed` } };
-      }
-      try {
-        await api.install(p.bytes, p.fileName, api.package_loader.get_install_dir(p.installDir), new Map([['INSTALLER', 'insitu']]));
-      } catch (e) {
-        this.fatal = !this.#alive();
-        return {
-          ...thread,
-          ok: false,
-          replace: true,
-          error: { code: ErrorCode.PACKAGE_MISSING, message: `package ${p.name} (${p.fileName}) could not be installed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}` },
-        };
-      }
+    const error = await installArchives(this.#py, env.packages);
+    if (error !== null) {
+      this.fatal = !this.#alive();
+      return { ...thread, ok: false, replace: true, error };
     }
-    this.#py.runPython('import importlib\nimportlib.invalidate_caches()');
     this.#loaded = env.key;
     return null;
   }
@@ -716,12 +676,6 @@ const NOT_LOADED: SerializedError = {
   code: ErrorCode.RUNTIME_ERROR,
   message: 'this worker has not loaded the packages of the call; it is being replaced',
 };
-
-/** The part of Pyodide's internal API that installs a package archive (what `loadPackage` uses). */
-interface PyodideApi {
-  install(bytes: Uint8Array, fileName: string, installDir: string, metadata: Map<string, string>): Promise<void>;
-  package_loader: { get_install_dir(kind: string): string };
-}
 
 /** The reply of a worker whose interpreter is dead: the task did not run and may run elsewhere. */
 const REFUSED = {
