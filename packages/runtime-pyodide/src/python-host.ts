@@ -199,7 +199,9 @@ export class PythonHost {
         wait: Object.freeze((seconds: unknown) => interruptibleWait(this.#interruptWord, typeof seconds === 'number' ? seconds : 0, () => py.checkInterrupt())),
       }),
     );
-    py.runPython(`import sys\nif ${JSON.stringify(SITE_DIR)} not in sys.path: sys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport insitu._runner`);
+    // `random` was seeded when the snapshot was made: without a fresh seed from the OS, every restored
+    // interpreter (every worker, every user) would draw the same numbers.
+    py.runPython(`import sys, random\nif ${JSON.stringify(SITE_DIR)} not in sys.path: sys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nrandom.seed()\nimport insitu._runner`);
     // Output written to the file descriptors themselves (os.write(1, ...), sys.__stdout__) is dropped
     // as it comes: Pyodide's default handler would gather it into one JavaScript string per line.
     py.setStdout({ write: (buffer: Uint8Array) => buffer.length });
