@@ -133,7 +133,7 @@ describe('named environments', () => {
     expect(Math.max(...counts)).toBeGreaterThanOrEqual(3);
   });
 
-  it("a module planted in env A's site-packages is not importable in env B or the default", async () => {
+  it("a module planted in env A's site-packages is not importable in env B, the default, or by another user in env A", async () => {
     const plant = `
 import importlib, importlib.util, site, os
 def plant():
@@ -147,6 +147,8 @@ def plant():
     expect((await alice.doEval({ source: plant }, { env: 'envA' })).value).toBe(true);
     expect((await alice.indexApply(4, { source: find }, { parallel: true, env: 'envB' })).value).toEqual([false, false, false, false]);
     expect((await alice.indexApply(4, { source: find }, { parallel: true })).value).toEqual([false, false, false, false]);
+    // Nor by another user in the same environment: a package set does not share interpreters across users.
+    expect((await bob.indexApply(4, { source: find }, { parallel: true, env: 'envA' })).value).toEqual([false, false, false, false]);
   });
 
   it('run jobs in their environment; a job naming an unknown one is refused at submit', async () => {
