@@ -151,6 +151,21 @@ def plant():
     expect((await bob.indexApply(4, { source: find }, { parallel: true, env: 'envA' })).value).toEqual([false, false, false, false]);
   });
 
+  it('still run after more package sets than the sandbox process keeps (16): a forgotten set is sent again', async () => {
+    const names = ['insitu-base', 'insitu-beta', 'insitu-gamma', 'localwheel', 'insitu-alpha'];
+    const subsets = Array.from({ length: 17 }, (_, i) => names.filter((_, b) => ((i + 1) >> b) & 1));
+    for (const packages of [...subsets, subsets[0]!, subsets[1]!]) {
+      const r = await alice.doEval('probe', { packages, env: 'envB' });
+      const has = (m: string) => packages.includes(m) || (m === 'insitu-base' && packages.includes('insitu-alpha'));
+      expect(r.value, packages.join(',')).toEqual({
+        insitu_base: has('insitu-base'),
+        insitu_alpha: has('insitu-alpha'),
+        insitu_beta: true,
+        insitu_gamma: has('insitu-gamma'),
+      });
+    }
+  });
+
   it('run jobs in their environment; a job naming an unknown one is refused at submit', async () => {
     const { id } = await alice.jobs.submit({ kind: 'doEval', func: 'probe', options: { env: 'envB' } });
     await alice.jobs.wait(id, { timeoutMs: 60_000 });

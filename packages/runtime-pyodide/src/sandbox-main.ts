@@ -120,6 +120,9 @@ async function handle(m: ToSandbox): Promise<void> {
     case 'env':
       envs.set(m.set.key, m.set);
       return;
+    case 'env-forget':
+      envs.delete(m.key);
+      return;
     case 'host-reply': {
       const waiter = asked.get(m.rid);
       asked.delete(m.rid);

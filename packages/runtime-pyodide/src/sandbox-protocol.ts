@@ -52,6 +52,8 @@ export type ToSandbox =
   | { readonly type: 'abort'; readonly id: number; readonly reason: SerializedError }
   /** A package set (verified archives) later tasks name by key; sent once per sandbox process. */
   | { readonly type: 'env'; readonly set: PackageSet }
+  /** Forget a package set (the engine keeps at most a few per sandbox process; it sends it again if needed). */
+  | { readonly type: 'env-forget'; readonly key: string }
   | { readonly type: 'host-reply'; readonly rid: number; readonly ok: boolean; readonly value?: unknown; readonly error?: SerializedError }
   | { readonly type: 'close' };
 

@@ -23,6 +23,9 @@ import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox
 import { ensureDatabaseFiles, sandboxLaunch, type SandboxLaunch } from './sandbox-launch.js';
 import { lineSplitter, writeRuntimeLogToStderr, type RuntimeLogEntry, type RuntimeLogSink } from './runtime-log.js';
 
+/** Package sets a sandbox process keeps (each holds its archives' bytes). */
+const MAX_SENT_ENVS = 16;
+
 /** How long a retired sandbox process may go on serving the calls it has before it is killed. */
 const DRAIN_MS = 5_000;
 
@@ -216,13 +219,26 @@ export class SandboxRuntime implements Runtime {
     }
   }
 
-  /** Send a package set's archives to `child` once (IPC keeps order: before the first task naming it). */
+  /**
+   * Send a package set's archives to `child` once (IPC keeps order: before the first task naming it).
+   * The child keeps the {@link MAX_SENT_ENVS} most recently used sets; an older one is forgotten on
+   * both sides and sent again when a task needs it (a task already in the child holds its set).
+   */
   #sendEnv(child: ChildProcess, env: PackageSet): void {
     let sent = this.#sentEnvs.get(child);
     if (sent === undefined) this.#sentEnvs.set(child, (sent = new Set()));
-    if (sent.has(env.key) || !child.connected) return;
+    if (!child.connected) return;
+    if (sent.delete(env.key)) {
+      sent.add(env.key);
+      return;
+    }
     child.send({ type: 'env', set: env } satisfies ToSandbox);
     sent.add(env.key);
+    for (const old of sent) {
+      if (sent.size <= MAX_SENT_ENVS) break;
+      sent.delete(old);
+      child.send({ type: 'env-forget', key: old } satisfies ToSandbox);
+    }
   }
 
   #sandboxTask(task: Task): SandboxTask {
