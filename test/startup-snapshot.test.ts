@@ -111,3 +111,20 @@ describe('start-up snapshot integrity', () => {
     }
   });
 });
+
+describe('interpreters restored from the start-up snapshot', () => {
+  it("draw their own random numbers (random is seeded afresh, not the snapshot's state)", async () => {
+    const engine = await createEngine({ database: ':memory:', workers: 2 });
+    try {
+      const src = 'import random\ndef f(i):\n    return random.random()';
+      const drawn: number[] = [];
+      for (const user of ['alice', 'bob']) {
+        const r = await engine.session({ user }).indexApply(2, { source: src }, { parallel: true });
+        drawn.push(...(r.value as number[]));
+      }
+      expect(new Set(drawn).size).toBe(drawn.length);
+    } finally {
+      await engine.close();
+    }
+  });
+});

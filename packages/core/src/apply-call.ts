@@ -19,6 +19,7 @@ import { checkInto, type IntoTarget } from './into-target.js';
 import type { ContextMode, InputType } from './runtime.js';
 import { TableProxy } from './table-proxy.js';
 import type { JsonValue } from './values.js';
+import { checkEnvironmentName, checkPackageNames } from './packages.js';
 
 /**
  * An apply call as a value: what the five session methods build, what jobs store, what the scheduler
@@ -57,10 +58,16 @@ export interface CallOptions {
   readonly int64?: Int64Mode;
   /** Write the result table into this table, committed once when the call succeeds. */
   readonly into?: IntoTarget;
+  /** Python packages the call loads, besides its environment's (names from the engine's package index). */
+  readonly packages?: readonly string[];
+  /** The named environment the call runs in (`engine.environments`); absent or `'default'`: the default one. */
+  readonly env?: string;
+  /** Save every matplotlib figure left open when the UDF returns as an image. */
+  readonly graphics?: boolean;
 }
 
 /** The names of {@link CallOptions}, in one place: a new option is added here and in its check. */
-export const CALL_OPTION_NAMES = ['args', 'positional', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel', 'naOmit', 'orderBy', 'onError', 'int64', 'into'] as const;
+export const CALL_OPTION_NAMES = ['args', 'positional', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel', 'naOmit', 'orderBy', 'onError', 'int64', 'into', 'packages', 'env', 'graphics'] as const;
 
 /** Which apply kinds take each option that not every kind takes. */
 const OPTION_KINDS: Readonly<Partial<Record<(typeof CALL_OPTION_NAMES)[number], readonly ApplyKind[]>>> = {
@@ -176,6 +183,12 @@ function checkOptions(v: unknown, prefix: string, kind: ApplyKind): CallOptions 
   }
   if (v.int64 !== undefined) out.int64 = checkInt64Mode(v.int64, option('int64'));
   if (v.into !== undefined) out.into = checkInto(v.into, option('into'));
+  if (v.packages !== undefined) out.packages = checkPackageNames(v.packages, option('packages'));
+  if (v.env !== undefined) out.env = checkEnvironmentName(v.env, option('env'));
+  if (v.graphics !== undefined) {
+    if (typeof v.graphics !== 'boolean') throw badInput(`${option('graphics')} must be a boolean`);
+    out.graphics = v.graphics;
+  }
   return out as CallOptions;
 }
 

@@ -52,6 +52,19 @@ export interface ApplyOptions {
    * and `into` reports the rows written. Every partition must return a table of one schema (BAD_RESULT).
    */
   readonly into?: IntoTarget;
+  /**
+   * Python packages to load for this call, besides its environment's: names from the engine's package
+   * index, with their dependencies. Unknown names are PACKAGE_MISSING before any partition runs.
+   */
+  readonly packages?: readonly string[];
+  /** Run in this named environment (`engine.environments`). Unknown: BAD_INPUT. Default: the default environment. */
+  readonly env?: string;
+  /**
+   * Save every matplotlib figure left open when the UDF returns as a PNG image of the partition (in
+   * order, titled by its suptitle), and close it. Needs matplotlib (`packages: ['matplotlib']`).
+   * `insitu.image()` works without it.
+   */
+  readonly graphics?: boolean;
 }
 
 /** Figures of a running apply call, as `onProgress` and job status report them. */

@@ -23,6 +23,8 @@ import type { Storage } from './storage.js';
 import { TableProxy } from './table-proxy.js';
 import { checkInto, type IntoMode } from './into-target.js';
 import { IntoWriter } from './into-writer.js';
+import type { EnvironmentService } from './environment-service.js';
+import { noPackageSource, type PackageSet } from './packages.js';
 
 /** The source and names of the function an apply call runs. */
 interface ResolvedFunc {
@@ -41,6 +43,8 @@ export interface ApplyDefaults {
   readonly budget?: ResultBudget;
   /** How Int64 columns of results and pulled tables reach JavaScript by default. Default `'number'`. */
   readonly int64?: Int64Mode;
+  /** The engine's environments and package index (absent: calls that ask for packages are PACKAGE_MISSING). */
+  readonly environments?: EnvironmentService;
 }
 
 /** Runs apply calls for one user: the sync session methods and jobs alike. */
@@ -101,8 +105,10 @@ export class ApplyRunner {
     const progress = new ProgressReporter(controls.onProgress);
     let into: Into | undefined;
     try {
+      // Packages are resolved, fetched and verified before anything else runs (PACKAGE_MISSING, BAD_INPUT).
+      const env = await this.#environment(opts);
       into = await this.#openInto(opts);
-      const c: Ctl = { signal: handle.signal, progress, opts, ...(into === undefined ? {} : { into }) };
+      const c: Ctl = { signal: handle.signal, progress, opts, env, ...(into === undefined ? {} : { into }) };
       const result = await this.#dispatch(call, c);
       return (opts.int64 ?? this.#defaults.int64 ?? 'number') === 'number' ? resultAsNumbers(result) : result;
     } catch (e) {
@@ -152,6 +158,17 @@ export class ApplyRunner {
     return { ...result, value: new TableProxy(this.#storage, this.#user, { kind: 'table', name: into.table }), into: { table: into.table, mode: into.mode, rows } };
   }
 
+  /** The package set a call runs with (see {@link EnvironmentService.forCall}). */
+  async #environment(opts: CallOptions): Promise<PackageSet | undefined> {
+    const envs = this.#defaults.environments;
+    if (envs === undefined) {
+      if ((opts.packages?.length ?? 0) > 0) throw noPackageSource();
+      if (opts.env !== undefined && opts.env !== 'default') throw badInput(`environment ${opts.env} does not exist (this engine has only the default environment)`);
+      return undefined;
+    }
+    return envs.forCall(opts.env, opts.packages);
+  }
+
   /**
    * Check what a call needs before it is stored to run later: the function is visible to this user and
    * the data's query is valid and reachable (SCRIPT_NOT_FOUND, TABLE_NOT_FOUND, BAD_INPUT, PRIVILEGE).
@@ -160,6 +177,7 @@ export class ApplyRunner {
   async preflight(value: ApplyCall): Promise<void> {
     const call = checkApplyCall(value);
     await this.#resolve(call.func);
+    await this.#environment(call.options ?? {});
     if (call.data !== undefined) {
       const schema = await (await this.#proxy(call)).schema();
       orderWithin(call.options?.orderBy, schema);
@@ -290,6 +308,7 @@ export class ApplyRunner {
             host: this.#host,
             context,
             ...(order.length === 0 ? {} : { orderWithin: order }),
+            ...taskExtras(c),
           };
           let outcome: TaskOutcome;
           try {
@@ -362,6 +381,7 @@ export class ApplyRunner {
             host: this.#host,
             context,
             ...(order.length === 0 ? {} : { orderWithin: order }),
+            ...taskExtras(c),
           };
           let groups: GroupOutcome[];
           try {
@@ -435,6 +455,8 @@ interface Ctl {
   readonly signal: AbortSignal | undefined;
   readonly progress: ProgressReporter;
   readonly opts: CallOptions;
+  /** The packages its interpreters load (absent: a clean interpreter). */
+  readonly env: PackageSet | undefined;
   readonly into?: Into;
 }
 
@@ -495,6 +517,11 @@ function orderWithin(terms: readonly string[] | undefined, schema: Schema): Orde
     if (!names.includes(column)) throw badInput(`orderBy column ${JSON.stringify(column)} is not among the data's columns (${names.join(', ')})`);
     return { column, descending };
   });
+}
+
+/** The task fields of a call's environment and graphics option (none when unset). */
+function taskExtras(c: Ctl): Pick<Task, 'env' | 'graphics'> {
+  return { ...(c.env === undefined ? {} : { env: c.env }), ...(c.opts.graphics === true ? { graphics: true } : {}) };
 }
 
 /** The task field of a call's positional arguments (none when there are none). */

@@ -3,6 +3,8 @@ import { badInput } from './errors.js';
 import { Lifecycle } from './lifecycle.js';
 import { ApplyRunner, type ApplyDefaults } from './apply-runner.js';
 import { checkInt64Mode } from './int64-values.js';
+import { EnvironmentService } from './environment-service.js';
+import type { PackageSource } from './packages.js';
 import { JobService } from './job-service.js';
 import type { JobSettings } from './job-types.js';
 import { SessionJobs } from './session-jobs.js';
@@ -42,7 +44,9 @@ export interface CloseOptions {
 }
 
 /** Engine-wide settings: defaults of every apply call, and the budget of result bytes in flight. */
-export interface EngineSettings extends Omit<ApplyDefaults, 'budget'>, JobSettings, SchedulerSettings {
+export interface EngineSettings extends Omit<ApplyDefaults, 'budget' | 'environments'>, JobSettings, SchedulerSettings {
+  /** Where Python packages come from (the runtime's package index). Absent: calls cannot load packages. */
+  readonly packageSource?: PackageSource;
   /**
    * Bytes of partition results that calls still running may hold together (default 1 GiB): a call
    * whose next result would go past it fails with RESULT_TOO_LARGE and releases what it held.
@@ -69,6 +73,8 @@ export class Engine implements AsyncDisposable {
   readonly runtime: Runtime;
   /** The budget of result bytes held by this engine's running calls (shared by all its sessions). */
   readonly resultBudget: ResultBudget;
+  /** Named Python environments: create, list, drop (see {@link EnvironmentService}). */
+  readonly environments: EnvironmentService;
   /** The known users: create, list, drop. */
   readonly users: UserService;
   /** Table owners: adopt a table made outside insitu, or hand one to another user. */
@@ -90,7 +96,7 @@ export class Engine implements AsyncDisposable {
    * every call (an invalid one is BAD_INPUT).
    */
   constructor(storage: Storage, runtime: Runtime, settings: EngineSettings = {}) {
-    const { maxResultBytesInFlight, users, sql, maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser, schedulerClock, schedulerTickMs, ...defaults } =
+    const { packageSource, maxResultBytesInFlight, users, sql, maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser, schedulerClock, schedulerTickMs, ...defaults } =
       settings;
     this.#directory = new UserDirectory(storage, checkUserMode(users));
     this.users = guardedService(new UserService(storage, this.#directory), 'users', () => this.#life.check());
@@ -102,7 +108,9 @@ export class Engine implements AsyncDisposable {
     this.#sql = sql;
     // The SQL host's engine admitted the user through a directory of its own: it must forget the user too.
     if (sql !== undefined) this.#directory.onDropped((user) => sql.userDropped(user));
-    this.#defaults = { ...defaults, budget: this.resultBudget };
+    const environments = new EnvironmentService(packageSource ?? null);
+    this.environments = guardedService(environments, 'environments', () => this.#life.check());
+    this.#defaults = { ...defaults, budget: this.resultBudget, environments };
     const jobSettings = { maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser };
     // Jobs run as their owner: through that user's admission, as a session of it would.
     const runnerFor = (owner: string): ApplyRunner => {

@@ -30,6 +30,11 @@ export const ErrorCode = {
   RESULT_TOO_LARGE: 'RESULT_TOO_LARGE',
   /** A Python package the call needs is not installed in the interpreter. */
   PACKAGE_MISSING: 'PACKAGE_MISSING',
+  /**
+   * A package archive's bytes do not match the SHA-256 its index (lock file) records: it was not
+   * installed, and nothing of the call ran.
+   */
+  PACKAGE_INTEGRITY: 'PACKAGE_INTEGRITY',
   /** The engine (or a component of it) was used after close(). */
   CLOSED: 'CLOSED',
   /** The call was aborted through its AbortSignal. */

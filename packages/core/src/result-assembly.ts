@@ -35,6 +35,16 @@ export interface FailedPartition {
   readonly error: InsituError;
 }
 
+/** A figure in a call's `images`: a partition's image and that partition's key. */
+export interface CallImage extends Image {
+  readonly partition: PartitionKey;
+}
+
+/** The figures of `partitions`, in partition order, each with its partition's key. */
+export function callImages(partitions: readonly PartitionResult[]): CallImage[] {
+  return partitions.flatMap((p) => p.images.map((im) => ({ ...im, partition: p.key })));
+}
+
 /** The result of an apply function. */
 export interface ApplyResult {
   /**
@@ -53,8 +63,8 @@ export interface ApplyResult {
   readonly stdout: string;
   /** All partitions' stderr, concatenated in partition order (cut like `stdout`). */
   readonly stderr: string;
-  /** All figures, in partition order. */
-  readonly images: readonly Image[];
+  /** All figures, in partition order, each with its partition's key. */
+  readonly images: readonly CallImage[];
   /** Per-partition results, in partition order. */
   readonly partitions: readonly PartitionResult[];
   /**
@@ -184,7 +194,7 @@ export function assemble(
   }));
   const stdout = joinOutput(partitions.map((p) => p.stdout), 'stdout');
   const stderr = joinOutput(partitions.map((p) => p.stderr), 'stderr');
-  const images = partitions.flatMap((p) => p.images);
+  const images = callImages(partitions);
   let value: ResultValue | ResultValue[];
   const tables = partitions.map((p) => p.value).filter((v): v is Table => v instanceof Table);
   if (shape.kind === 'single') {
@@ -224,7 +234,7 @@ function withFailures(shape: AssemblyShape, keys: readonly PartitionKey[], outco
     value: partitions.map((p) => p.value),
     stdout: joinOutput(partitions.map((p) => p.stdout), 'stdout'),
     stderr: joinOutput(partitions.map((p) => p.stderr), 'stderr'),
-    images: partitions.flatMap((p) => p.images),
+    images: callImages(partitions),
     partitions,
     failed: failures.failed,
   };

@@ -6,6 +6,7 @@ import type { CellKey } from './partition-key.js';
 import type { ApplyResult, PartitionResult, ResultValue } from './result-assembly.js';
 import type { Image } from './runtime.js';
 import { hasBytes, parseTree, treeToJson } from './result-tree.js';
+import { callImages } from './result-assembly.js';
 import type { JsonValue } from './values.js';
 import type { IntoSummary } from './into-target.js';
 
@@ -46,6 +47,13 @@ type EncodedKey =
   | { readonly chunk: number; readonly start: number; readonly rows: number }
   | { readonly group: Readonly<Record<string, JsonScalar>> };
 
+/** An image of a partition: its PNG blob, its number and its title. */
+interface EncodedImage {
+  readonly b: number;
+  readonly id: number;
+  readonly title: string | null;
+}
+
 interface Header {
   readonly value: EncodedTop;
   /** A call with `into`: the table written (its value, the table's proxy, is rebuilt by who decodes). */
@@ -53,14 +61,15 @@ interface Header {
   /** Null: the partitions' texts joined. */
   readonly stdout: string | null;
   readonly stderr: string | null;
-  /** Null: the partitions' images in order. */
-  readonly images: readonly number[] | null;
+  /** Null: the partitions' images in order (what the call-level list always is). */
+  readonly images: null;
   readonly partitions: readonly {
     readonly key: EncodedKey;
     readonly value: EncodedValue;
     readonly stdout: string;
     readonly stderr: string;
-    readonly images: readonly number[];
+    /** Each image's blob, number and title (a bare blob index in results stored before figures existed). */
+    readonly images: readonly (EncodedImage | number)[];
   }[];
   /** The failed partitions of a call with `onError` (absent for other calls). */
   readonly failed?: readonly { readonly key: EncodedKey; readonly error: SerializedError }[];
@@ -114,12 +123,7 @@ export function encodeResult(result: ApplyResult): Uint8Array {
     }
     return { t: 'json', v: v as JsonValue };
   };
-  const imageBlobs = new Map<Image, number>();
-  const image = (im: Image): number => {
-    let i = imageBlobs.get(im);
-    if (i === undefined) imageBlobs.set(im, (i = blob(im.png)));
-    return i;
-  };
+  const image = (im: Image): EncodedImage => ({ b: blob(im.png), id: im.id, title: im.title });
   const parts = result.partitions;
   const v = result.value;
   const tables = parts.map((p) => p.value).filter((x): x is Table => x instanceof Table);
@@ -148,14 +152,12 @@ export function encodeResult(result: ApplyResult): Uint8Array {
     top = value(v as ResultValue);
   }
   const partitions = parts.map((p, i) => ({ key: encodeKey(p.key), value: partValue(p.value, i), stdout: p.stdout, stderr: p.stderr, images: p.images.map(image) }));
-  const joinedImages = parts.flatMap((p) => p.images);
   const header: Omit<Header, 'blobs'> = {
     value: top,
     ...(result.into === undefined ? {} : { into: result.into }),
     stdout: result.stdout === parts.map((p) => p.stdout).join('') ? null : result.stdout,
     stderr: result.stderr === parts.map((p) => p.stderr).join('') ? null : result.stderr,
-    images:
-      result.images.length === joinedImages.length && result.images.every((im, i) => im === joinedImages[i]) ? null : result.images.map(image),
+    images: null,
     partitions,
     ...(result.failed === undefined ? {} : { failed: result.failed.map((f) => ({ key: encodeKey(f.key), error: withoutPartition(f.error.toJSON()) })) }),
   };
@@ -205,12 +207,8 @@ export function decodeResult(bytes: Uint8Array): ApplyResult {
       return e.v;
     };
     if (top.t === 'table') stack = value(top) as Table;
-    const images = new Map<number, Image>();
-    const image = (i: number): Image => {
-      let im = images.get(i);
-      if (im === undefined) images.set(i, (im = { png: blob(i) }));
-      return im;
-    };
+    const image = (e: EncodedImage | number, i: number): Image =>
+      typeof e === 'number' ? { id: i + 1, title: null, png: blob(e) } : { id: e.id, title: e.title, png: blob(e.b) };
     const partitions: PartitionResult[] = header.partitions.map((p) => ({
       key: decodeKey(p.key),
       value: value(p.value),
@@ -227,7 +225,7 @@ export function decodeResult(bytes: Uint8Array): ApplyResult {
       value: v,
       stdout: header.stdout ?? partitions.map((p) => p.stdout).join(''),
       stderr: header.stderr ?? partitions.map((p) => p.stderr).join(''),
-      images: header.images === null ? partitions.flatMap((p) => p.images) : header.images.map(image),
+      images: callImages(partitions),
       partitions,
       ...(header.failed === undefined ? {} : { failed: header.failed.map((f) => ({ key: decodeKey(f.key), error: deserializeError({ ...f.error, partition: decodeKey(f.key) }) })) }),
       ...(header.into === undefined ? {} : { into: header.into }),

@@ -4,6 +4,7 @@ import type { DatastoreInfo, DatastoreListType, ObjectInfo, QuerySpec, StoredObj
 import type { VisibleScriptRef } from './script-visibility.js';
 import type { ResultTree } from './result-tree.js';
 import type { JsonValue } from './values.js';
+import type { PackageSet } from './packages.js';
 
 /**
  * The interface core uses to run Python. `@insitu/runtime-pyodide` implements it with a pool of Pyodide
@@ -90,6 +91,13 @@ export interface Task {
   /** What `insitu.connect()` may do. Default `read`. */
   readonly context?: ContextMode;
   /**
+   * Third-party packages the interpreter must have loaded (and nothing else of that kind): an
+   * interpreter that loaded a set serves only tasks of the same set's key. Absent: a clean interpreter.
+   */
+  readonly env?: PackageSet;
+  /** Save every matplotlib figure left open when the UDF returns as an image (when matplotlib is loaded). */
+  readonly graphics?: boolean;
+  /**
    * Data input only: the order of the rows the UDF receives, applied to each partition (each group of a
    * `groups` input) by the runtime after it is read, stable, NULL first ascending as in SQLite.
    */
@@ -102,9 +110,13 @@ export interface OrderKey {
   readonly descending: boolean;
 }
 
-/** A captured figure. (Figure capture arrives with graphics support.) */
+/** A figure a UDF produced (`insitu.image()`, or a matplotlib figure saved with `graphics: true`). */
 export interface Image {
-  /** PNG bytes. */
+  /** Its number within its partition, from 1, in the order the UDF produced them. */
+  readonly id: number;
+  /** Its title (`insitu.image(png, title=...)`, or a matplotlib figure's suptitle), or null. */
+  readonly title: string | null;
+  /** PNG bytes (their signature was checked before they left the worker). */
   readonly png: Uint8Array;
 }
 
@@ -132,7 +144,7 @@ export interface TaskOutcome {
   readonly stdout: string;
   /** Everything the UDF wrote to stderr. */
   readonly stderr: string;
-  /** Figures (empty until graphics support lands). */
+  /** Figures, in the order the UDF produced them. */
   readonly images: readonly Image[];
 }
 

@@ -63,12 +63,12 @@ describe('result serialiser', () => {
   it('round-trips tables, JSON values, bytes, output, images and keys', () => {
     const t1 = tableFromArrays({ a: Int32Array.from([1, 2]), s: ['x', 'y'] });
     const t2 = tableFromArrays({ a: Int32Array.from([3]), s: ['z'] });
-    const img = { png: new Uint8Array([137, 80, 78, 71]) };
+    const img = { id: 1, title: 'fig', png: new Uint8Array([137, 80, 78, 71]) };
     const stacked: ApplyResult = {
       value: tableFromArrays({ a: Int32Array.from([1, 2, 3]), s: ['x', 'y', 'z'] }),
       stdout: 'ab',
       stderr: '',
-      images: [img],
+      images: [{ ...img, partition: { chunk: 1, start: 0, rows: 2 } }],
       partitions: [
         { key: { chunk: 1, start: 0, rows: 2 }, value: t1, stdout: 'a', stderr: '', images: [img] },
         { key: { chunk: 2, start: 2, rows: 1 }, value: t2, stdout: 'b', stderr: '', images: [] },
@@ -78,6 +78,8 @@ describe('result serialiser', () => {
     expect((back.value as typeof t1).toArray().map((r) => r.toJSON())).toEqual([{ a: 1, s: 'x' }, { a: 2, s: 'y' }, { a: 3, s: 'z' }]);
     expect(back.partitions.map((p) => p.key)).toEqual(stacked.partitions.map((p) => p.key));
     expect([...back.images[0]!.png]).toEqual([...img.png]);
+    expect(back.images[0]).toMatchObject({ id: 1, title: 'fig', partition: { chunk: 1, start: 0, rows: 2 } });
+    expect(back.partitions[0]!.images[0]).toMatchObject({ id: 1, title: 'fig' });
     expect(back.stdout).toBe('ab');
 
     const bytes = new Uint8Array([1, 2, 3]);

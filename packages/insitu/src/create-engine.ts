@@ -1,6 +1,6 @@
 import { Engine, asInsituError, badInput, checkResultLimits, checkUnownedTables, checkUserMode, type Int64Mode, type ResultLimits, type Runtime, type UnownedTables, type UserMode } from '@insitu/core';
 import { SqliteStorage } from '@insitu/adapters';
-import { PACKAGE_FILES, PyodideRuntime, SandboxRuntime, checkMemoryLimits, defaultSnapshotDir, prepareSnapshot, type PyodideRuntimeOptions, type RuntimeLogSink } from '@insitu/runtime-pyodide';
+import { PACKAGE_FILES, PyodidePackageIndex, PyodideRuntime, SandboxRuntime, checkMemoryLimits, defaultSnapshotDir, prepareSnapshot, type PyodideRuntimeOptions, type RuntimeLogSink } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
 import { bundledWorkers } from './bundled-workers.js';
 import { SqliteSqlBinder } from './sql/sql-binder.js';
@@ -117,6 +117,18 @@ export interface EngineOptions {
   readonly schedulerClock?: () => number;
   /** How often the engine looks for due schedules, in ms. Default 1000. */
   readonly schedulerTickMs?: number;
+  /**
+   * Python packages every call loads unless it names an environment (with their dependencies), from
+   * the package index; fetched and checked when the engine starts (PACKAGE_MISSING, PACKAGE_INTEGRITY).
+   */
+  readonly packages?: readonly string[];
+  /**
+   * Where packages come from: a directory or http(s) URL holding a `pyodide-lock.json` and the archives
+   * it names (a local mirror). Default: the installed Pyodide's own lock file and its CDN.
+   */
+  readonly packageIndex?: string;
+  /** Pure-Python wheel files (`*-none-any.whl`) added to the package index under their names. */
+  readonly wheels?: readonly string[];
 }
 
 /**
@@ -137,7 +149,12 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   let runtime: Runtime;
   let limits: ResultLimits;
   let users: UserMode;
+  let packageSource: PyodidePackageIndex;
   try {
+    packageSource = new PyodidePackageIndex({
+      ...(opts.packageIndex === undefined ? {} : { packageIndex: opts.packageIndex }),
+      ...(opts.wheels === undefined ? {} : { wheels: opts.wheels }),
+    });
     users = checkUserMode(opts.users);
     const maxMemoryMb = checkMemoryLimits(opts).maxMemoryMb;
     limits = checkResultLimits(opts);
@@ -179,9 +196,11 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const { onRuntimeLog, schedulerClock, ...hostOptions } = opts;
   void schedulerClock;
   const sql = new SqliteSqlBinder(hostOptions, onRuntimeLog, storage.inMemory ? null : resolve(storage.location));
+  let engine: Engine;
   try {
-    return new Engine(storage, runtime, {
+    engine = new Engine(storage, runtime, {
       sql,
+      packageSource,
       ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
       ...(opts.int64 === undefined ? {} : { int64: opts.int64 }),
       maxResultBytesInFlight: limits.maxResultBytesInFlight,
@@ -199,4 +218,13 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     await Promise.allSettled([runtime.close(), storage.close()]);
     throw asInsituError(e, 'createEngine');
   }
+  if (opts.packages !== undefined) {
+    try {
+      await engine.environments.preload(opts.packages);
+    } catch (e) {
+      await engine.close();
+      throw asInsituError(e, 'createEngine');
+    }
+  }
+  return engine;
 }

@@ -9,5 +9,5 @@ export { SqliteStorage } from '@insitu/adapters';
 export type { SqliteStorageOptions } from '@insitu/adapters';
 export { createServer, createApp } from './rest-server.js';
 export type { RestServer, ServerOptions, RestErrorBody, RestApplyKind, RestCall, ServiceLevel, IssuedToken } from '@insitu/server';
-export { PyodideRuntime, SandboxRuntime, defaultWorkers, findBubblewrap, prepareSnapshot } from '@insitu/runtime-pyodide';
-export type { OsSandbox, PreparedSnapshot, PyodideRuntimeOptions, RuntimeLogEntry, RuntimeLogLevel, RuntimeLogSink } from '@insitu/runtime-pyodide';
+export { PyodidePackageIndex, PyodideRuntime, SandboxRuntime, defaultWorkers, findBubblewrap, prepareSnapshot } from '@insitu/runtime-pyodide';
+export type { OsSandbox, PackageIndexOptions, PreparedSnapshot, PyodideRuntimeOptions, RuntimeLogEntry, RuntimeLogLevel, RuntimeLogSink } from '@insitu/runtime-pyodide';

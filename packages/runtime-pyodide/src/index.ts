@@ -12,3 +12,4 @@ export { prepareSnapshot } from './snapshot-prepare.js';
 export { defaultSnapshotDir, type PreparedSnapshot } from './snapshot-cache.js';
 export { findBubblewrap, type OsSandbox } from './os-sandbox.js';
 export { checkMemoryLimits } from './memory-limits.js';
+export { PyodidePackageIndex, normalizePackageName, type PackageIndexOptions } from './package-index.js';

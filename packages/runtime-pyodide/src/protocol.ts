@@ -1,4 +1,4 @@
-import type { ContextMode, InputType, SerializedError, SqlParam } from '@insitu/core';
+import type { ContextMode, InputType, PackageArchive, SerializedError, SqlParam } from '@insitu/core';
 import type { MessagePort } from 'node:worker_threads';
 import type { SharedSnapshot } from './snapshot-cache.js';
 import type { WorkerLimits } from './worker-limits.js';
@@ -58,6 +58,13 @@ export interface RunRequest {
   readonly control: Int32Array;
   /** The user the call runs as: a worker serves one user only (see user-affinity.ts). */
   readonly user: string;
+  /**
+   * The package set the interpreter must have loaded (a worker serves one set only, like one user).
+   * `packages` (the verified archives) is sent only to a worker that has not loaded the set yet.
+   */
+  readonly env?: { readonly key: string; readonly packages?: readonly PackageArchive[] };
+  /** Save matplotlib figures left open as images. */
+  readonly graphics?: boolean;
 }
 
 /** Parse Python source and list its top-level functions. */
@@ -71,6 +78,12 @@ export interface InspectRequest {
 
 /** Anything the pool sends a worker. */
 export type WorkerRequest = RunRequest | InspectRequest;
+
+/** A figure on the wire (its PNG signature checked by the worker). */
+export interface WireImage {
+  readonly title: string | null;
+  readonly png: Uint8Array;
+}
 
 /** A UDF's return value on the wire. */
 export type WireValue =
@@ -95,7 +108,7 @@ export interface ThreadInfo {
 /** Reply to a RunRequest. */
 export type RunResponse = ThreadInfo &
   (
-    | { readonly ok: true; readonly value: WireValue; readonly stdout: string; readonly stderr: string }
+    | { readonly ok: true; readonly value: WireValue; readonly stdout: string; readonly stderr: string; readonly images?: readonly WireImage[] }
     | { readonly ok: false; readonly error: SerializedError }
   );
 
@@ -109,7 +122,7 @@ export interface StackedRows {
 
 /** One group's result inside a {@link GroupsResponse}. */
 export type GroupResult =
-  | { readonly ok: true; readonly value: WireValue | StackedRows; readonly stdout: string; readonly stderr: string }
+  | { readonly ok: true; readonly value: WireValue | StackedRows; readonly stdout: string; readonly stderr: string; readonly images?: readonly WireImage[] }
   | { readonly ok: false; readonly error: SerializedError };
 
 /** The groups' keys: per key column, one value per group (as `Vector.get` returns it). */

@@ -23,6 +23,7 @@ const PRELOAD = [
   'insitu._capture',
   'insitu._convert',
   'insitu._host',
+  'insitu._images',
   'insitu._limits',
   'insitu._pickling',
   'insitu._safe_unpickle',

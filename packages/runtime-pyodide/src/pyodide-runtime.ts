@@ -6,6 +6,7 @@ import {
   deserializeError,
   type GroupOutcome,
   type HostApi,
+  type PackageSet,
   type RunOptions,
   type Runtime,
   type ScriptInspection,
@@ -37,6 +38,9 @@ import { isRuntimeLogMessage, writeRuntimeLogToStderr, type RuntimeLogSink } fro
 import { SharedWasm } from './shared-wasm.js';
 import { PACKAGE_FILES, type RuntimeFiles } from './runtime-files.js';
 import { checkWorkerLimits, type WorkerLimitOptions } from './worker-limits.js';
+
+/** Users whose latest scheduler key is remembered (a hint only: forgotten all at once past this). */
+const MAX_LAST_KEYS = 10_000;
 
 /** At most this many control-word buffers are kept for reuse. */
 const MAX_SPARE_CONTROLS = 64;
@@ -111,11 +115,19 @@ function sharedSnapshot(snap: PreparedSnapshot): NonNullable<WorkerConfig['snaps
   return { sha256: snap.sha256, shared: readSharedSnapshot(snap.path) };
 }
 
-/** A request, what to move with it, and the user it runs for. */
+/** A request, what to move with it, and the user (with its package set) it runs for. */
 interface Sendable {
   readonly req: WorkerRequest;
   readonly transfer: ArrayBufferLike[];
+  /** What the worker is kept for: the user, and the package set's key when there is one. */
   readonly user: string;
+  /** The task's package set: its archives go along to a worker that has not loaded it. */
+  readonly env?: PackageSet;
+}
+
+/** The scheduler's key of a user's tasks with package set `env`: interpreters serve one key only. */
+function affinityKey(user: string, env: PackageSet | undefined): string {
+  return env === undefined ? user : `${user}\u0000${env.key}`;
 }
 
 /**
@@ -131,6 +143,10 @@ export class PyodideRuntime implements Runtime {
   readonly #pool: Piscina;
   /** Threads being terminated, watched for not exiting. */
   readonly #watched = new Set<Worker>();
+  /** The scheduler key of each user's latest task (see {@link inspect}). */
+  readonly #lastKey = new Map<string, string>();
+  /** The package set (key) each worker thread has loaded. */
+  readonly #loaded = new Map<number, string>();
   /** Threads that have booted (offered their channel). */
   readonly #booted = new Set<number>();
   /** Threads to terminate once they have booted (see #terminate). */
@@ -195,6 +211,7 @@ export class PyodideRuntime implements Runtime {
       queueMicrotask(() => {
         const live = new Set(this.#pool.threads.map((w) => w.threadId));
         for (const id of this.#booted) if (!live.has(id)) this.#booted.delete(id);
+        for (const id of this.#loaded.keys()) if (!live.has(id)) this.#loaded.delete(id);
         scheduler.sync();
       }),
     );
@@ -272,10 +289,14 @@ export class PyodideRuntime implements Runtime {
         context: task.context ?? 'read',
         control,
         user: task.user,
+        ...(task.env === undefined ? {} : { env: { key: task.env.key } }),
+        ...(task.graphics === true ? { graphics: true } : {}),
       };
-      return { req, transfer, user: task.user };
+      return { req, transfer, user: affinityKey(task.user, task.env), ...(task.env === undefined ? {} : { env: task.env }) };
     };
     if (task.host !== undefined) this.#calls.set(callId, task.host);
+    if (this.#lastKey.size >= MAX_LAST_KEYS) this.#lastKey.clear();
+    this.#lastKey.set(task.user, affinityKey(task.user, task.env));
     // Only a call with a signal can be aborted: the others skip the abort plumbing (and piscina's).
     const kill = signal === undefined ? undefined : new AbortController();
     let grace: NodeJS.Timeout | undefined;
@@ -316,7 +337,10 @@ export class PyodideRuntime implements Runtime {
   /** @inheritdoc */
   async inspect(source: string, name: string, user: string): Promise<ScriptInspection> {
     this.#life.check();
-    const res = (await this.#submit(() => ({ req: { type: 'inspect', source, name, user }, transfer: [], user }))) as InspectResponse;
+    // Parsing loads no package: it goes to a worker of the user's latest package set, so creating a
+    // script does not make a worker switch sets (and be replaced) when every call loads packages.
+    const key = this.#lastKey.get(user) ?? user;
+    const res = (await this.#submit(() => ({ req: { type: 'inspect', source, name, user }, transfer: [], user: key }))) as InspectResponse;
     return res.ok ? { ok: true, functions: res.functions } : { ok: false, error: res.error };
   }
 
@@ -367,9 +391,13 @@ export class PyodideRuntime implements Runtime {
   async #submit(build: () => Sendable, kill?: AbortSignal, outer?: AbortSignal): Promise<ThreadInfo> {
     try {
       for (let attempt = 0; ; attempt++) {
-        const { req, transfer, user } = build();
+        const { req, transfer, user, env } = build();
         const threadId = await this.#scheduler.acquire(user, outer);
         const worker = this.#pool.threads.find((w) => w.threadId === threadId);
+        // The archives go (copied) only to a worker that has not loaded the set: it loads them before the task.
+        if (env !== undefined && this.#loaded.get(threadId) !== env.key && req.type === 'run') {
+          Object.assign(req, { env: { key: env.key, packages: env.packages } });
+        }
         let res: ThreadInfo;
         try {
           res = (await this.#pool.run(moving(routedTo(req, threadId), transfer), kill === undefined ? {} : { signal: kill })) as ThreadInfo;
@@ -379,6 +407,7 @@ export class PyodideRuntime implements Runtime {
           if (kill?.aborted === true || attempt >= 5 || Date.now() - this.#lastTerminated > 5000) throw e;
           res = { threadId: -1, retry: true };
         }
+        if (env !== undefined && res.retry !== true && res.replace !== true && res.fatal !== true) this.#loaded.set(threadId, env.key);
         this.#noteThread(res);
         this.#scheduler.release(threadId);
         if (res.retry !== true || attempt >= 5) return res;

@@ -19,6 +19,8 @@ import { fromPyColumns, resultFootprint, toWireColumns, type PyColumn, type Wire
 import { bootPyodide, installTree, SITE_DIR } from './pyodide-boot.js';
 import { PACKAGE_FILES } from './runtime-files.js';
 import { GroupKeys } from './group-keys.js';
+import { installArchives } from './package-install.js';
+import { wireImages, withImages } from './wire-images.js';
 import { HostChannel, type HostReply } from './host-channel.js';
 import { answerHostRequest } from './host-dispatch.js';
 import { badAnswer, functionNames, outputText, pythonError } from './python-answers.js';
@@ -34,6 +36,7 @@ import type {
   RunResponse,
   StackedRows,
   ThreadInfo,
+  WireImage,
   WireValue,
   WorkerConfig,
 } from './protocol.js';
@@ -64,7 +67,7 @@ type Answer = { ok: true; [k: string]: unknown } | { ok: false; error: Serialize
 
 /** What the Python runner returns for one call (or one group). */
 type PyResult =
-  | ({ ok: true; stdout: string; stderr: string; rows?: [number, number] } & (
+  | ({ ok: true; stdout: string; stderr: string; rows?: [number, number]; images?: unknown } & (
       | { kind: 'table'; columns: PyColumn[] }
       | { kind: 'json'; json: string; blobs?: Uint8Array[] }
       | { kind: 'bytes'; value: Uint8Array }
@@ -174,6 +177,10 @@ export class PythonHost {
   #udfUsedConnection = false;
   /** The one user whose calls this interpreter runs (set by the first). */
   #user: string | null = null;
+  /** The one package set (key) whose calls it runs: undefined until its first run, null for none. */
+  #env: string | null | undefined = undefined;
+  /** The package set it has loaded (null: none). */
+  #loaded: string | null = null;
   /** The interrupt word Python sees now: the running call's control words, or the idle buffer. */
   #interruptWord: Int32Array = IDLE_INTERRUPT;
 
@@ -194,7 +201,9 @@ export class PythonHost {
         wait: Object.freeze((seconds: unknown) => interruptibleWait(this.#interruptWord, typeof seconds === 'number' ? seconds : 0, () => py.checkInterrupt())),
       }),
     );
-    py.runPython(`import sys\nif ${JSON.stringify(SITE_DIR)} not in sys.path: sys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nimport insitu._runner`);
+    // `random` was seeded when the snapshot was made: without a fresh seed from the OS, every restored
+    // interpreter (every worker, every user) would draw the same numbers.
+    py.runPython(`import sys, random\nif ${JSON.stringify(SITE_DIR)} not in sys.path: sys.path.insert(0, ${JSON.stringify(SITE_DIR)})\nrandom.seed()\nimport insitu._runner`);
     // Output written to the file descriptors themselves (os.write(1, ...), sys.__stdout__) is dropped
     // as it comes: Pyodide's default handler would gather it into one JavaScript string per line.
     py.setStdout({ write: (buffer: Uint8Array) => buffer.length });
@@ -237,7 +246,8 @@ export class PythonHost {
   #run(req: RunRequest): RunResponse | GroupsResponse {
     const thread = { threadId: threadIdOf() };
     if (this.fatal) return { ...thread, ...REFUSED };
-    if (!this.#claim(req.user)) return { ...thread, ...OTHER_USER };
+    if (!this.#claim(req.user, req.env?.key ?? null)) return { ...thread, ...OTHER_USER };
+    if (this.#loaded !== (req.env?.key ?? null)) return { ...thread, ok: false, retry: true, replace: true, error: NOT_LOADED };
     Atomics.store(req.control, 1, 1);
     if (req.input.kind === 'groups') return this.#runGroups(req, req.input, thread);
     let columns;
@@ -365,8 +375,15 @@ export class PythonHost {
         groups.push(failure(e) as { ok: false; error: SerializedError });
         return false;
       }
+      let images: WireImage[];
+      try {
+        images = wireImages(r.images);
+      } catch (e) {
+        groups.push(failure(e) as { ok: false; error: SerializedError });
+        return false;
+      }
       const limit = this.#config.limits.maxOutputBytes;
-      groups.push({ ok: true, value, stdout: outputText(r.stdout, limit), stderr: outputText(r.stderr, limit) });
+      groups.push({ ok: true, value, stdout: outputText(r.stdout, limit), stderr: outputText(r.stderr, limit), ...withImages(images) });
     }
     return out.results.length === batch.length;
   }
@@ -402,6 +419,7 @@ export class PythonHost {
       order_json: req.orderJson,
       max_output_bytes: this.#config.limits.maxOutputBytes,
       max_result_bytes: this.#config.limits.maxResultBytes,
+      graphics: req.graphics === true,
     };
   }
 
@@ -415,7 +433,8 @@ export class PythonHost {
     let res: RunResponse;
     try {
       const limit = this.#config.limits.maxOutputBytes;
-      res = { ...thread, ok: true, value: wireValueOf(out, this.#config.limits.maxResultBytes), stdout: outputText(out.stdout, limit), stderr: outputText(out.stderr, limit) };
+      const value = wireValueOf(out, this.#config.limits.maxResultBytes);
+      res = { ...thread, ok: true, value, stdout: outputText(out.stdout, limit), stderr: outputText(out.stderr, limit), ...withImages(wireImages(out.images)) };
     } catch (e) {
       res = { ...thread, ...(failure(e) as { ok: false; error: SerializedError }) };
     }
@@ -474,10 +493,39 @@ export class PythonHost {
     }
   }
 
-  /** Bind this interpreter to `user` on its first task; false for any other user afterwards. */
-  #claim(user: string): boolean {
+  /**
+   * Bind this interpreter to `user` (and, for a run, to its package set `env`) on its first task; false
+   * for any other user or package set afterwards. Script inspection only parses, so it binds no set.
+   */
+  #claim(user: string, env?: string | null): boolean {
     this.#user ??= user;
-    return this.#user === user;
+    if (env !== undefined && this.#env === undefined) this.#env = env;
+    return this.#user === user && (env === undefined || this.#env === env);
+  }
+
+  /** Whether this interpreter has loaded package set `key`. */
+  hasLoaded(key: string): boolean {
+    return this.#loaded === key;
+  }
+
+  /**
+   * Load a run request's package set into this interpreter, once (see package-install.ts). Resolves to
+   * null when the task may run, else to the reply that refuses it (the worker is then replaced).
+   */
+  async loadPackages(req: RunRequest): Promise<RunResponse | null> {
+    const thread = { threadId: threadIdOf() };
+    const env = req.env!;
+    if (this.fatal) return { ...thread, ...REFUSED };
+    if (!this.#claim(req.user, env.key)) return { ...thread, ...OTHER_USER };
+    if (this.#loaded === env.key) return null;
+    if (this.#loaded !== null || env.packages === undefined) return { ...thread, ok: false, retry: true, replace: true, error: NOT_LOADED };
+    const error = await installArchives(this.#py, env.packages);
+    if (error !== null) {
+      this.fatal = !this.#alive();
+      return { ...thread, ok: false, replace: true, error };
+    }
+    this.#loaded = env.key;
+    return null;
   }
 
   /** Close the database connections, if they were opened. */
@@ -627,6 +675,12 @@ const OTHER_USER = {
   replace: true,
   error: { code: ErrorCode.RUNTIME_ERROR, message: 'this worker serves another user; it is being replaced' },
 } as const;
+
+/** The reply to a task whose package set this interpreter has not loaded (it never runs it). */
+const NOT_LOADED: SerializedError = {
+  code: ErrorCode.RUNTIME_ERROR,
+  message: 'this worker has not loaded the packages of the call; it is being replaced',
+};
 
 /** The reply of a worker whose interpreter is dead: the task did not run and may run elsewhere. */
 const REFUSED = {

@@ -3,7 +3,7 @@
  * forwards the UDFs' engine requests (`insitu.ds`) back to it. Started by SandboxRuntime with the Node
  * permission model, code generation from strings disallowed, and none of the engine process's environment.
  */
-import { deserializeError, ErrorCode, InsituError, type HostApi, type Task, type TaskInput, type TaskOutcome } from '@insitu/core';
+import { deserializeError, ErrorCode, InsituError, type HostApi, type PackageSet, type Task, type TaskInput, type TaskOutcome } from '@insitu/core';
 import { tableToIPC } from 'apache-arrow';
 import { PyodideRuntime } from './pyodide-runtime.js';
 import { dataInput } from './task-wire.js';
@@ -33,6 +33,8 @@ const runtime = new PyodideRuntime({
   ...(config.context === undefined ? {} : { context: config.context }),
 });
 const calls = new Map<number, AbortController>();
+/** Package sets the engine sent, by key (see SandboxRuntime: each is sent once, before its first task). */
+const envs = new Map<string, PackageSet>();
 const asked = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
 let nextRid = 1;
 
@@ -60,6 +62,8 @@ function taskOf(id: number, t: SandboxTask): Task {
   }
   else if (i.kind === 'groups') input = { kind: 'groups', query: { sql: i.sql, params: i.params }, by: i.by, ordered: i.ordered, inputType: i.inputType };
   else input = i;
+  const env = t.env === undefined ? undefined : envs.get(t.env);
+  if (t.env !== undefined && env === undefined) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'a task named a package set the sandbox was not sent');
   return {
     source: t.source,
     name: t.name,
@@ -71,13 +75,15 @@ function taskOf(id: number, t: SandboxTask): Task {
     ...(t.orderWithin === undefined ? {} : { orderWithin: t.orderWithin }),
     user: t.user,
     ...(t.host ? { host: hostFor(id, t.user) } : {}),
+    ...(env === undefined ? {} : { env }),
+    ...(t.graphics === true ? { graphics: true } : {}),
   };
 }
 
 function outcomeOf(o: TaskOutcome): SandboxOutcome {
   const v = o.value;
   const value = v.kind === 'table' ? { kind: 'table' as const, ipc: v.ipc ?? tableToIPC(v.table, 'stream') } : v;
-  return { value, stdout: o.stdout, stderr: o.stderr };
+  return { value, stdout: o.stdout, stderr: o.stderr, images: o.images.map((im) => ({ title: im.title, png: im.png })) };
 }
 
 async function handle(m: ToSandbox): Promise<void> {
@@ -111,6 +117,12 @@ async function handle(m: ToSandbox): Promise<void> {
       return;
     case 'abort':
       calls.get(m.id)?.abort(deserializeError(m.reason));
+      return;
+    case 'env':
+      envs.set(m.set.key, m.set);
+      return;
+    case 'env-forget':
+      envs.delete(m.key);
       return;
     case 'host-reply': {
       const waiter = asked.get(m.rid);

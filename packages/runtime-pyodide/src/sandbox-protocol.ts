@@ -1,5 +1,5 @@
-import type { ContextMode, SerializedError } from '@insitu/core';
-import type { ContextOptions, GroupsWire, WireInput } from './protocol.js';
+import type { ContextMode, PackageSet, SerializedError } from '@insitu/core';
+import type { ContextOptions, GroupsWire, WireImage, WireInput } from './protocol.js';
 import type { RuntimeFiles } from './runtime-files.js';
 import type { PreparedSnapshot } from './snapshot-cache.js';
 import type { RuntimeLogEntry } from './runtime-log.js';
@@ -26,6 +26,10 @@ export interface SandboxTask {
   readonly user: string;
   /** Whether the UDF may call the engine back (`insitu.ds`). */
   readonly host: boolean;
+  /** The package set the task runs with, sent before in an `env` message (by key here). */
+  readonly env?: string;
+  /** Save matplotlib figures left open as images. */
+  readonly graphics?: boolean;
 }
 
 /** A UDF's value as it comes out of the sandbox. */
@@ -39,6 +43,7 @@ export interface SandboxOutcome {
   readonly value: SandboxValue;
   readonly stdout: string;
   readonly stderr: string;
+  readonly images: readonly WireImage[];
 }
 
 /** Engine process -> sandbox. */
@@ -47,6 +52,10 @@ export type ToSandbox =
   | { readonly type: 'run'; readonly id: number; readonly groups: boolean; readonly abortable: boolean; readonly task: SandboxTask }
   | { readonly type: 'inspect'; readonly id: number; readonly source: string; readonly name: string; readonly user: string }
   | { readonly type: 'abort'; readonly id: number; readonly reason: SerializedError }
+  /** A package set (verified archives) later tasks name by key; sent once per sandbox process. */
+  | { readonly type: 'env'; readonly set: PackageSet }
+  /** Forget a package set (the engine keeps at most a few per sandbox process; it sends it again if needed). */
+  | { readonly type: 'env-forget'; readonly key: string }
   | { readonly type: 'host-reply'; readonly rid: number; readonly ok: boolean; readonly value?: unknown; readonly error?: SerializedError }
   | { readonly type: 'close' };
 

@@ -6,6 +6,7 @@ import {
   deserializeError,
   type GroupOutcome,
   type HostApi,
+  type PackageSet,
   type RunOptions,
   type Runtime,
   type ScriptInspection,
@@ -17,10 +18,13 @@ import { PACKAGE_FILES } from './runtime-files.js';
 import type { PyodideRuntimeOptions } from './pyodide-runtime.js';
 import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkerLimits } from './worker-limits.js';
-import { checkWorkers, groupOutcomes, isAborted, tableValue, wireInput } from './task-wire.js';
+import { checkWorkers, groupOutcomes, imagesOf, isAborted, tableValue, wireInput } from './task-wire.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
 import { ensureDatabaseFiles, sandboxLaunch, type SandboxLaunch } from './sandbox-launch.js';
 import { lineSplitter, writeRuntimeLogToStderr, type RuntimeLogEntry, type RuntimeLogSink } from './runtime-log.js';
+
+/** Package sets a sandbox process keeps (each holds its archives' bytes). */
+const MAX_SENT_ENVS = 16;
 
 /** How long a retired sandbox process may go on serving the calls it has before it is killed. */
 const DRAIN_MS = 5_000;
@@ -29,7 +33,7 @@ function outcomeOf(o: SandboxOutcome): TaskOutcome {
   const v = o.value;
   const value =
     v.kind === 'table' ? tableValue(v.ipc) : v.kind === 'json' ? { kind: 'json' as const, value: v.value as never } : v;
-  return { value, stdout: o.stdout, stderr: o.stderr, images: [] };
+  return { value, stdout: o.stdout, stderr: o.stderr, images: imagesOf(o.images) };
 }
 
 interface Pending {
@@ -63,6 +67,8 @@ export class SandboxRuntime implements Runtime {
   readonly #pending = new Map<number, Pending & { readonly child: ChildProcess }>();
   readonly #hosts = new Map<number, HostApi>();
   readonly #onLog: RuntimeLogSink;
+  /** The package sets each sandbox process has been sent (by key). */
+  readonly #sentEnvs = new WeakMap<ChildProcess, Set<string>>();
   #nextId = 1;
 
   /** Start the sandbox process (its workers boot in the background). */
@@ -202,10 +208,11 @@ export class SandboxRuntime implements Runtime {
     if (child.connected) child.send(reply);
   }
 
-  async #request(build: (id: number) => ToSandbox, host: HostApi | undefined, signal?: AbortSignal): Promise<Extract<FromSandbox, { type: 'result' }>> {
+  async #request(build: (id: number) => ToSandbox, host: HostApi | undefined, signal?: AbortSignal, env?: PackageSet): Promise<Extract<FromSandbox, { type: 'result' }>> {
     this.#life.check();
     if (signal?.aborted === true) throw abortError(signal);
     const child = this.#child ?? this.#spawn();
+    if (env !== undefined) this.#sendEnv(child, env);
     const id = this.#nextId++;
     if (host !== undefined) this.#hosts.set(id, host);
     const onAbort = () => {
@@ -230,6 +237,28 @@ export class SandboxRuntime implements Runtime {
     }
   }
 
+  /**
+   * Send a package set's archives to `child` once (IPC keeps order: before the first task naming it).
+   * The child keeps the {@link MAX_SENT_ENVS} most recently used sets; an older one is forgotten on
+   * both sides and sent again when a task needs it (a task already in the child holds its set).
+   */
+  #sendEnv(child: ChildProcess, env: PackageSet): void {
+    let sent = this.#sentEnvs.get(child);
+    if (sent === undefined) this.#sentEnvs.set(child, (sent = new Set()));
+    if (!child.connected) return;
+    if (sent.delete(env.key)) {
+      sent.add(env.key);
+      return;
+    }
+    child.send({ type: 'env', set: env } satisfies ToSandbox);
+    sent.add(env.key);
+    for (const old of sent) {
+      if (sent.size <= MAX_SENT_ENVS) break;
+      sent.delete(old);
+      child.send({ type: 'env-forget', key: old } satisfies ToSandbox);
+    }
+  }
+
   #sandboxTask(task: Task): SandboxTask {
     return {
       source: task.source,
@@ -242,6 +271,8 @@ export class SandboxRuntime implements Runtime {
       ...(task.orderWithin === undefined || task.orderWithin.length === 0 ? {} : { orderWithin: task.orderWithin }),
       user: task.user,
       host: task.host !== undefined,
+      ...(task.env === undefined ? {} : { env: task.env.key }),
+      ...(task.graphics === true ? { graphics: true } : {}),
     };
   }
 
@@ -252,13 +283,13 @@ export class SandboxRuntime implements Runtime {
 
   /** @inheritdoc */
   async run(task: Task, opts: RunOptions = {}): Promise<TaskOutcome> {
-    const res = await this.#request((id) => ({ type: 'run', id, groups: false, abortable: opts.signal !== undefined, task: this.#sandboxTask(task) }), task.host, opts.signal);
+    const res = await this.#request((id) => ({ type: 'run', id, groups: false, abortable: opts.signal !== undefined, task: this.#sandboxTask(task) }), task.host, opts.signal, task.env);
     return outcomeOf(res.ok ? res.outcome! : (undefined as never));
   }
 
   /** @inheritdoc */
   async runGroups(task: Task, opts: RunOptions = {}): Promise<GroupOutcome[]> {
-    const res = await this.#request((id) => ({ type: 'run', id, groups: true, abortable: opts.signal !== undefined, task: this.#sandboxTask(task) }), task.host, opts.signal);
+    const res = await this.#request((id) => ({ type: 'run', id, groups: true, abortable: opts.signal !== undefined, task: this.#sandboxTask(task) }), task.host, opts.signal, task.env);
     return groupOutcomes(res.ok ? res.groups! : { keys: null, groups: [], stacked: [] });
   }
 

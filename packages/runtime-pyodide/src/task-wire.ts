@@ -12,7 +12,13 @@ import {
 } from '@insitu/core';
 import { tableFromIPC, tableToIPC, type Table } from 'apache-arrow';
 import { availableParallelism } from 'node:os';
-import type { GroupsWire, WireInput, WireValue } from './protocol.js';
+import type { GroupsWire, WireImage, WireInput, WireValue } from './protocol.js';
+import type { Image } from '@insitu/core';
+
+/** A partition's images as the host gets them: numbered from 1 in the order the UDF made them. */
+export function imagesOf(images: readonly WireImage[] | undefined): Image[] {
+  return (images ?? []).map((im, i) => ({ id: i + 1, title: im.title, png: im.png }));
+}
 
 /** Default worker count: one per core, at most 4. */
 export function defaultWorkers(): number {
@@ -93,12 +99,12 @@ export function dataInput(ipc: Uint8Array, inputType: InputType): Extract<TaskIn
 }
 
 /** A successful reply's value and output as a TaskOutcome. */
-export function wireOutcome(res: { value: WireValue; stdout: string; stderr: string }): TaskOutcome {
+export function wireOutcome(res: { value: WireValue; stdout: string; stderr: string; images?: readonly WireImage[] | undefined }): TaskOutcome {
   let value: TaskValue;
   if (res.value.kind === 'table') value = tableValue(res.value.ipc);
   else if (res.value.kind === 'json') value = { kind: 'json', value: parseTree(res.value.json, res.value.blobs ?? []) };
   else value = { kind: 'bytes', value: res.value.value };
-  return { value, stdout: res.stdout, stderr: res.stderr, images: [] };
+  return { value, stdout: res.stdout, stderr: res.stderr, images: imagesOf(res.images) };
 }
 
 /**
@@ -125,9 +131,9 @@ export function groupOutcomes(wire: GroupsWire): GroupOutcome[] {
             value: { kind: 'table', table: parts[v.part]!.slice(v.offset, v.offset + v.length), stacked: { table: parts[v.part]!, offset: v.offset } },
             stdout: g.stdout,
             stderr: g.stderr,
-            images: [],
+            images: imagesOf(g.images),
           }
-        : wireOutcome({ value: v, stdout: g.stdout, stderr: g.stderr });
+        : wireOutcome({ value: v, stdout: g.stdout, stderr: g.stderr, images: g.images });
     out.push({ key: keyAt(i), outcome });
   }
   if (wire.error !== undefined) throw deserializeError(wire.error).withCommitted(committed);

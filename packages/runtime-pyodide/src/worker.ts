@@ -6,7 +6,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { bootPyodide } from './pyodide-boot.js';
 import { hardenInterpreter, shimProcessBinding } from './sandbox-hardening.js';
 import { routeConsole, type RuntimeLogMessage } from './runtime-log.js';
-import type { ChannelOffer, GroupResult, StackedRows, WireValue, WorkerConfig, WorkerRequest, WorkerResponse } from './protocol.js';
+import type { ChannelOffer, GroupResult, StackedRows, WireImage, WireValue, WorkerConfig, WorkerRequest, WorkerResponse } from './protocol.js';
 
 function valueBuffers(v: WireValue | StackedRows): ArrayBufferLike[] {
   if (v.kind === 'table') return [v.ipc.buffer];
@@ -14,14 +14,18 @@ function valueBuffers(v: WireValue | StackedRows): ArrayBufferLike[] {
   return [];
 }
 
+function imageBuffers(images: readonly WireImage[] | undefined): ArrayBufferLike[] {
+  return (images ?? []).map((im) => im.png.buffer);
+}
+
 function buffersOf(res: WorkerResponse): ArrayBufferLike[] {
   if ('groups' in res) {
     return [
       ...res.stacked.map((b) => b.buffer),
-      ...res.groups.flatMap((g: GroupResult) => (g.ok ? valueBuffers(g.value) : [])),
+      ...res.groups.flatMap((g: GroupResult) => (g.ok ? [...valueBuffers(g.value), ...imageBuffers(g.images)] : [])),
     ];
   }
-  return res.ok && 'value' in res ? valueBuffers(res.value) : [];
+  return res.ok && 'value' in res ? [...valueBuffers(res.value), ...imageBuffers(res.images)] : [];
 }
 
 export default (async () => {
@@ -48,9 +52,16 @@ export default (async () => {
   const port = host.channel.open();
   const offer: ChannelOffer = { insituChannel: port, threadId };
   parentPort?.postMessage(offer, [port]);
-  return (req: WorkerRequest): WorkerResponse => {
+  const answer = (req: WorkerRequest): WorkerResponse => {
     // After a fatal error the reply says so and the pool terminates this thread (see PyodideRuntime).
     const res = req.type === 'run' ? host.run(req) : host.inspect(req);
     return moving(res, buffersOf(res));
+  };
+  return (req: WorkerRequest): WorkerResponse | Promise<WorkerResponse> => {
+    // A task of a package set this interpreter has not loaded yet: load it first (once per worker).
+    if (req.type === 'run' && req.env !== undefined && !host.hasLoaded(req.env.key)) {
+      return host.loadPackages(req).then((refused) => refused ?? answer(req));
+    }
+    return answer(req);
   };
 })();

@@ -78,7 +78,12 @@ export function registerPyScriptRoutes(app: FastifyInstance, prefix: string, ctx
 
   app.get(`${base}/v1/envs`, async (req) => {
     await sessionOf(ctx, req);
-    return { result: [{ name: DEFAULT_ENV, description: 'the Pyodide interpreter of the engine (Python standard library and insitu)' }] };
+    const named = (await ctx.engine.environments.list()).map((e) => ({
+      name: e.name,
+      description: e.description ?? `packages: ${e.packages.map((p) => `${p.name} ${p.version}`).join(', ')}`,
+      packages: e.packages.map((p) => ({ name: p.name, version: p.version })),
+    }));
+    return { result: [{ name: DEFAULT_ENV, description: "the engine's default Pyodide interpreter (Python standard library, insitu and the engine's preloaded packages)" }, ...named] };
   });
 
   for (const kind of KINDS) {

@@ -1,4 +1,4 @@
-import { badInput, type InputType, type JsonValue } from '@insitu/core';
+import { badInput, checkEnvironmentName, type InputType, type JsonValue } from '@insitu/core';
 
 /**
  * A REST apply request as one plain, JSON round-trippable value: what to run, on what, with which
@@ -14,7 +14,7 @@ export type ServiceLevel = 'LOW' | 'MEDIUM' | 'HIGH';
 /** Highest degree of parallelism of each service level, as on Autonomous Database (the engine caps it at its workers). */
 export const SERVICE_DOP: Readonly<Record<ServiceLevel, number>> = { LOW: 2, MEDIUM: 4, HIGH: 8 };
 
-/** The one Python environment there is; `envName` may name it (or be omitted). */
+/** The engine's default Python environment; `envName` may name it (or be omitted). */
 export const DEFAULT_ENV = 'default';
 
 /** A parsed apply request. */
@@ -40,8 +40,10 @@ export interface RestCall {
   readonly times?: number;
   /** Degree of parallelism (1: serial). */
   readonly parallel: number;
-  /** Answer `{ID, DATA, IMAGE}` entries. */
+  /** Answer `{ID, DATA, IMAGE}` entries (and save the matplotlib figures left open). */
   readonly graphics: boolean;
+  /** The named environment the call runs in (`envName`); absent: the default one. */
+  readonly env?: string;
   /** Run as a job (201 + Location) instead of waiting. */
   readonly async: boolean;
   /** Seconds the call may run. */
@@ -147,9 +149,7 @@ function columnList(text: string, what: string, directions: boolean): string[] {
 
 /** Build the call of a `kind` request for script `name` (of `owner`) from its body. BAD_INPUT names the field. */
 export function restCallOf(kind: RestApplyKind, name: string, owner: string | undefined, body: ApplyBody): RestCall {
-  if (body.envName !== undefined && body.envName !== null && body.envName !== '' && body.envName !== DEFAULT_ENV) {
-    throw badInput(`envName ${JSON.stringify(body.envName)} is not a Python environment of this server; the only one is ${JSON.stringify(DEFAULT_ENV)}`);
-  }
+  const env = body.envName === undefined || body.envName === null || body.envName === '' || body.envName === DEFAULT_ENV ? undefined : checkEnvironmentName(body.envName, 'envName');
   const params = parseParameters(body.parameters);
   for (const k of Object.keys(params)) {
     if (k.startsWith('oml_') && !CONTROLS.has(k)) throw badInput(`parameters: unknown control argument ${k}; supported: ${[...CONTROLS].join(', ')}`);
@@ -187,6 +187,7 @@ export function restCallOf(kind: RestApplyKind, name: string, owner: string | un
     ...(body.times === undefined ? {} : { times: body.times }),
     parallel: Math.max(1, parallel),
     graphics: body.graphicsFlag === true,
+    ...(env === undefined ? {} : { env }),
     async: body.asyncFlag === true,
     ...(body.timeout === undefined ? {} : { timeoutS: body.timeout }),
     service,

@@ -47,6 +47,8 @@ export async function applyCallOf(session: Session, call: RestCall): Promise<App
     ...(hasData && call.inputType !== undefined ? { inputType: call.inputType } : {}),
     ...(kind === 'rowApply' && call.rows !== undefined ? { rows: call.rows } : {}),
     ...(kind === 'rowApply' || kind === 'groupApply' || kind === 'indexApply' ? { parallel: call.parallel > 1 ? call.parallel : false } : {}),
+    ...(call.env === undefined ? {} : { env: call.env }),
+    ...(call.graphics ? { graphics: true } : {}),
   };
   const parts = {
     func,

@@ -20,7 +20,10 @@ describe('restCallOf', () => {
     expect(() => restCallOf('do-eval', 'f', undefined, { parameters: '{"oml_input_type": "default"}' })).toThrow(/not do-eval/);
     expect(() => restCallOf('table-apply', 'f', undefined, { input: 'x', parameters: '{"oml_input_type": "numpy.recarray"}' })).toThrow(/numpy/);
     expect(() => restCallOf('table-apply', 'f', undefined, { input: 'x', parameters: '{"oml_na_omit": "yes"}' })).toThrow(/oml_na_omit/);
-    expect(() => restCallOf('do-eval', 'f', undefined, { envName: 'py39' })).toThrow(/py39/);
+    expect(() => restCallOf('do-eval', 'f', undefined, { envName: 'py 3.9!' })).toThrow(/envName must be an environment name/);
+    // A well-formed name is the call's environment; whether it exists is checked when the call runs.
+    expect(restCallOf('do-eval', 'f', undefined, { envName: 'py39' }).env).toBe('py39');
+    expect(restCallOf('do-eval', 'f', undefined, { envName: 'default' }).env).toBeUndefined();
   });
 
   it('maps service levels and parallel fields to a degree of parallelism', () => {

@@ -13,7 +13,7 @@ import math
 import sys
 import traceback
 
-from . import _convert, _limits
+from . import _convert, _images, _limits
 from ._capture import CappedOutput
 from .errors import InsituError
 from .frame import Frame
@@ -288,8 +288,8 @@ def _error_result(e):
 
 def _call(code, defs, task, kwargs, columns_in, positional=()):
     """Run the UDF once in a fresh namespace with stdout/stderr captured (each up to the task's
-    ``max_output_bytes``). Returns (value, stdout, stderr); raises TaskError (its stdout so far in
-    ``details``)."""
+    ``max_output_bytes``). Returns (value, stdout, stderr, images); raises TaskError (its stdout so far
+    in ``details``)."""
     global _NAMESPACE
     name = task["name"]
     ns = {"__name__": "__insitu_udf__", "__builtins__": builtins, "__insitu_source__": task["source"]}
@@ -299,6 +299,8 @@ def _call(code, defs, task, kwargs, columns_in, positional=()):
     saved = sys.stdout, sys.stderr
     _NAMESPACE = ns
     sys.stdout, sys.stderr = out, err
+    images = None
+    _images.begin()
     try:
         try:
             exec(code, ns)
@@ -310,6 +312,7 @@ def _call(code, defs, task, kwargs, columns_in, positional=()):
                 value = fn(task["index"], *positional, **kwargs)
             else:
                 value = fn(*positional, **kwargs)
+            images = _images.end(task.get("graphics", False))
         except TaskError:
             raise
         except BaseException as e:  # noqa: BLE001 - every UDF failure (SystemExit too) is reported
@@ -320,9 +323,18 @@ def _call(code, defs, task, kwargs, columns_in, positional=()):
             e.details["stdout"] = stdout
         raise
     finally:
+        if images is None:
+            _images.discard()
         sys.stdout, sys.stderr = saved
         _NAMESPACE = None
-    return value, out.getvalue(), err.getvalue()
+    return value, out.getvalue(), err.getvalue(), images
+
+
+def _check_images(images, limit):
+    """RESULT_TOO_LARGE when a partition's images alone take more than ``limit`` bytes."""
+    size = sum(len(im["png"]) for im in images)
+    if size > limit:
+        raise TaskError("RESULT_TOO_LARGE", _limits.too_large_message("PNG images of", size, limit))
 
 
 def _sort_key(v):
@@ -363,8 +375,10 @@ def run(task, columns_in):
     ``columns_in``: ordered dict of column name -> values for data input, else None."""
     try:
         code, defs = _compile(task["source"], task["name"])
-        value, stdout, stderr = _call(code, defs, task, json.loads(task["args_json"]), columns_in, _positional(task))
+        value, stdout, stderr, images = _call(code, defs, task, json.loads(task["args_json"]), columns_in, _positional(task))
+        _check_images(images, _max_result_bytes(task))
         result = convert_result(value, _max_result_bytes(task))
+        result["images"] = images
         result["ok"] = True
         result["stdout"] = stdout
         result["stderr"] = stderr
@@ -393,14 +407,15 @@ def run_groups(task, groups):
         return {"results": [_error_result(e)], "stacked": None}
     for columns_in in groups:
         try:
-            value, stdout, stderr = _call(code, defs, task, kwargs, columns_in, positional)
+            value, stdout, stderr, images = _call(code, defs, task, kwargs, columns_in, positional)
+            _check_images(images, limit)
             cols = table_columns(value)
             if cols is None:
                 result = convert_result(value, limit)
             else:
                 result = {}
                 tables.append((len(results), cols))
-            result.update(ok=True, stdout=stdout, stderr=stderr)
+            result.update(ok=True, stdout=stdout, stderr=stderr, images=images)
             results.append(result)
         except TaskError as e:
             results.append(_error_result(e))
