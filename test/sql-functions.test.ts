@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { PNG_SOURCE } from './package-mirror.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type InsituError, type Session } from 'insitu';
 import { irisRows, tempDatabase } from './helpers.js';
@@ -123,11 +124,32 @@ describe('the apply functions', () => {
     expect(sql.prepare('SELECT I, SQ FROM s').all()).toEqual([1, 2, 3, 4].map((i) => ({ I: i, SQ: i * i * 10 })));
     sql.exec('DROP TABLE temp.s');
     const png = sql.prepare(`SELECT NAME, ID, VALUE, TITLE, IMAGE FROM insitu_index_eval('{}', 'PNG', 2, 'sim')`).all();
-    // No figure is captured yet (README "Not yet here"): each partition gives its row with IMAGE NULL.
+    // A partition that drew nothing gives its row with IMAGE NULL.
     expect(png).toEqual([
       { NAME: '1', ID: null, VALUE: '[{"I":1,"SQ":1}]', TITLE: null, IMAGE: null },
       { NAME: '2', ID: null, VALUE: '[{"I":2,"SQ":4}]', TITLE: null, IMAGE: null },
     ]);
+  });
+
+  it("PNG gives one row per figure a partition drew with insitu.image(), with its number, title and bytes", async () => {
+    await alice.scripts.create(
+      'draw',
+      `${PNG_SOURCE}\nimport insitu\ndef draw(i):\n    for k in range(i):\n        insitu.image(tiny_png(k), title=f"fig {i}.{k + 1}")\n    return i\n`,
+      { overwrite: true },
+    );
+    const rows = sql.prepare(`SELECT NAME, ID, VALUE, TITLE, IMAGE FROM insitu_index_eval('{}', 'PNG', 2, 'draw')`).all() as {
+      NAME: string;
+      ID: number;
+      VALUE: string;
+      TITLE: string;
+      IMAGE: Buffer;
+    }[];
+    expect(rows.map((r) => [r.NAME, r.ID, r.VALUE, r.TITLE])).toEqual([
+      ['1', 1, '1', 'fig 1.1'],
+      ['2', 1, '2', 'fig 2.1'],
+      ['2', 2, '2', 'fig 2.2'],
+    ]);
+    for (const r of rows) expect([...r.IMAGE.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   });
 
   it('INSERT ... SELECT from a call commits its rows, and rolls back cleanly when the UDF fails', () => {

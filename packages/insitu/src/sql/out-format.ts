@@ -247,7 +247,7 @@ export function pngRows(kind: ApplyKind, r: ApplyResult): SqlCell[][] {
     const name = partitionName(kind, p);
     const value = jsonText(p.value);
     if (p.images.length === 0) out.push([name, null, value, null, null]);
-    p.images.forEach((img, i) => out.push([name, BigInt(i + 1), value, null, Buffer.from(img.png)]));
+    for (const img of p.images) out.push([name, BigInt(img.id), value, img.title, Buffer.from(img.png)]);
   }
   return out;
 }

@@ -1,4 +1,4 @@
-import { callOf, checkIdentifier, quoteIdentifier, badInput, INPUT_TYPES, type ApplyCall, type InputType, type JsonValue, type Session, type TableProxy } from '@insitu/core';
+import { callOf, checkIdentifier, badInput, INPUT_TYPES, type ApplyCall, type InputType, type JsonValue, type Session, type TableProxy } from '@insitu/core';
 import { SERVICE_DOP, type ServiceLevel } from '@insitu/server';
 import type { SqlApplyRequest } from './sql-protocol.js';
 
@@ -82,7 +82,7 @@ export async function sqlCallOf(session: Session, req: SqlApplyRequest): Promise
   }
   const naOmit = flag(params['oml_na_omit'], 'oml_na_omit');
   const parallelFlag = flag(params['oml_parallel_flag'], 'oml_parallel_flag');
-  flag(params['oml_graphics_flag'], 'oml_graphics_flag');
+  const graphics = flag(params['oml_graphics_flag'], 'oml_graphics_flag');
   const async = flag(params['oml_async_flag'], 'oml_async_flag');
   const service = (params['oml_service_level'] ?? 'LOW') as ServiceLevel;
   // Own keys only: 'toString' is `in` every object.
@@ -105,18 +105,15 @@ export async function sqlCallOf(session: Session, req: SqlApplyRequest): Promise
   let data: TableProxy | undefined;
   if (hasData) {
     data = inputProxy(session, req.input);
-    if (naOmit) {
-      const columns = await data.columns();
-      if (columns.length > 0) data = data.where(columns.map((c) => `${quoteIdentifier(c)} IS NOT NULL`).join(' AND '));
-    }
-    if (req.kind === 'groupApply' && req.orderCols !== null && req.orderCols !== undefined && req.orderCols !== '') {
-      data = data.orderBy(...columnList(req.orderCols, 'ORD_COL', true));
-    }
   } else if (naOmit) throw badInput('PAR_LST oml_na_omit applies to the functions with INPUT only');
   const options = {
     args,
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
     ...(inputType === undefined ? {} : { inputType }),
+    ...(naOmit ? { naOmit: true } : {}),
+    // ORD_COL orders the rows within each group (the library's orderBy option), not the groups.
+    ...(req.kind === 'groupApply' && typeof req.orderCols === 'string' && req.orderCols !== '' ? { orderBy: columnList(req.orderCols, 'ORD_COL', true) } : {}),
+    ...(graphics ? { graphics: true } : {}),
     ...(req.kind === 'rowApply' ? { rows: positiveInt(req.rows, 'ROW_NUM') } : {}),
     ...(partitioned ? { parallel: parallelFlag ? SERVICE_DOP[service] : false } : {}),
   };
