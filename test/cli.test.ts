@@ -173,11 +173,11 @@ describe('insitu CLI', () => {
     expect(show.stdout).toContain('def score(df, k=1):');
     const byName = await cli(['run', 'score', ...base, '--table', 'T', '--format', 'json', '--args', '{"k": 10}'], { cwd });
     expect(JSON.parse(byName.stdout)[0]).toEqual({ ID: 1, S: 5 });
-    const exported = await cli(['scripts', 'export', ...base, '--out', 'scripts.json'], { cwd });
+    const exported = await cli(['scripts', 'export', 'exported', ...base], { cwd });
     expect(exported.code, exported.stderr).toBe(0);
     const dropped = await cli(['scripts', 'drop', 'score', ...base], { cwd });
     expect(dropped.code).toBe(0);
-    const imported = await cli(['scripts', 'import', 'scripts.json', ...base], { cwd });
+    const imported = await cli(['scripts', 'import', 'exported', ...base], { cwd });
     expect(imported.stderr).toContain('1 scripts imported');
     expect((await cli(['scripts', 'show', 'score', ...base, '--user', 'dave'], { cwd })).code).toBe(1);
   });

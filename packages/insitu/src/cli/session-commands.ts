@@ -1,10 +1,10 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command } from 'commander';
 import { type CreateScheduleOptions, type Session } from '@insitu/core';
 import { createEngine } from '../create-engine.js';
 import { userOf } from './engine-options.js';
-import { EXIT, UsageError, reportError } from './exit-codes.js';
+import { EXIT, reportError } from './exit-codes.js';
 import { printRecord, printRecords } from './listing.js';
 import { renderResult, type OutputFormat } from './result-output.js';
 
@@ -43,14 +43,6 @@ function sub(parent: Command, spec: string, description: string): Command {
     .requiredOption('--database <file>', 'SQLite database file')
     .option('--user <name>', 'act as this user (default: your login name)')
     .option('--json', 'print JSON (the default when stdout is not a terminal)');
-}
-
-/** One exported script, as `scripts export` writes and `scripts import` reads them. */
-interface ExportedScript {
-  name: string;
-  source: string;
-  description: string;
-  global: boolean;
 }
 
 /** `insitu scripts ls|show|create|drop|export|import`. */
@@ -93,30 +85,21 @@ export function scriptsCommand(): Command {
         process.stderr.write(`insitu: script ${name} dropped\n`);
       }),
     );
-  sub(cmd, 'export', 'write your scripts (and the global ones you created) as JSON')
-    .option('--out <file>', 'write to this file instead of stdout')
-    .action((o: SessionOptions & { out?: string }) =>
+  sub(cmd, 'export <dir>', 'write your scripts as .py files plus a manifest into <dir> (scripts.export)')
+    .option('--names <names>', 'comma-separated script names (default: every script you own)')
+    .action((dir: string, o: SessionOptions & { names?: string }) =>
       withSession(o, async (me) => {
-        const infos = (await me.scripts.list({ type: 'all' })).filter((s) => s.owner === me.user);
-        const out: ExportedScript[] = [];
-        for (const s of infos) {
-          const full = await me.scripts.load(s.name, { owner: s.owner });
-          out.push({ name: s.name, source: full.source, description: s.description, global: s.global });
-        }
-        const text = `${JSON.stringify({ insituScripts: 1, scripts: out }, null, 2)}\n`;
-        if (o.out === undefined) process.stdout.write(text);
-        else writeFileSync(o.out, text);
-        process.stderr.write(`insitu: ${out.length} scripts exported\n`);
+        const names = o.names?.split(',').map((n) => n.trim()).filter((n) => n !== '');
+        const done = await me.scripts.export({ dir, ...(names === undefined ? {} : { names }) });
+        process.stderr.write(`insitu: ${done.length} scripts exported to ${dir}\n`);
       }),
     );
-  sub(cmd, 'import <file>', 'create the scripts of an export file, as yours')
+  sub(cmd, 'import <dir>', 'store the scripts of a directory written by export, as yours; all or nothing (scripts.import)')
     .option('--overwrite', 'replace scripts of the same names')
-    .action((file: string, o: SessionOptions & { overwrite?: boolean }) =>
+    .action((dir: string, o: SessionOptions & { overwrite?: boolean }) =>
       withSession(o, async (me) => {
-        const data = JSON.parse(readFileSync(file, 'utf8')) as { insituScripts?: number; scripts?: ExportedScript[] };
-        if (data.insituScripts !== 1 || !Array.isArray(data.scripts)) throw new UsageError(`${file} is not a file written by insitu scripts export`);
-        for (const s of data.scripts) await me.scripts.create(s.name, s.source, { description: s.description ?? '', global: s.global === true, overwrite: o.overwrite === true });
-        process.stderr.write(`insitu: ${data.scripts.length} scripts imported\n`);
+        const done = await me.scripts.import({ dir, overwrite: o.overwrite === true });
+        process.stderr.write(`insitu: ${done.length} scripts imported\n`);
       }),
     );
   return cmd;
