@@ -76,7 +76,7 @@ describe('insitu/testing', () => {
     expect(typeof iris[0]!.PETAL_WIDTH).toBe('number');
     expect(typeof iris[0]!.SPECIES).toBe('string');
     const stored = await loadUdf('stored_double', { engine, user: 'ann' });
-    expect((((await stored.table([{ x: 21 }])).value) as Table).toArray()[0]!.d).toBe(42n);
+    expect((((await stored.table([{ x: 21 }])).value) as Table).toArray()[0]!.d).toBe(42);
     await rejectsWith(loadUdf('stored_double', { engine, user: 'bob' }), 'SCRIPT_NOT_FOUND');
     await rejectsWith(loadUdf(join(dir.dir, 'missing.py')), 'BAD_INPUT');
   });
