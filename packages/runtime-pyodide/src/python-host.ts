@@ -110,12 +110,19 @@ function wireValueOf(r: PyResult & { ok: true }, maxResultBytes: number): WireVa
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /**
- * A result's images as Python reported them, checked again here (PNG bytes, a string or null title)
- * before they leave the worker; anything else is BAD_RESULT.
+ * A result's images as Python reported them, checked again here (PNG bytes, a string or null title,
+ * at most `maxResultBytes` together) before they leave the worker: Python's own checks run in the
+ * UDF's interpreter, where the UDF can replace them. Not PNG is BAD_RESULT, too many bytes RESULT_TOO_LARGE.
  */
-function wireImages(images: unknown): WireImage[] {
+function wireImages(images: unknown, maxResultBytes: number): WireImage[] {
   if (images === undefined || images === null) return [];
   if (!Array.isArray(images)) throw badAnswer('image list');
+  let total = 0;
+  for (const im of images as unknown[]) {
+    const png = (im as { png?: unknown } | null)?.png;
+    if (png instanceof Uint8Array) total += png.byteLength;
+  }
+  if (total > maxResultBytes) throw resultTooLarge('PNG images of', total, maxResultBytes);
   return images.map((im: unknown) => {
     const { png, title } = (im ?? {}) as { png?: unknown; title?: unknown };
     if (!(png instanceof Uint8Array) || png.length < PNG_SIGNATURE.length || PNG_SIGNATURE.some((b, i) => png[i] !== b)) {
@@ -397,7 +404,7 @@ export class PythonHost {
       }
       let images: WireImage[];
       try {
-        images = wireImages(r.images);
+        images = wireImages(r.images, this.#config.limits.maxResultBytes);
       } catch (e) {
         groups.push(failure(e) as { ok: false; error: SerializedError });
         return false;
@@ -453,7 +460,7 @@ export class PythonHost {
     try {
       const limit = this.#config.limits.maxOutputBytes;
       const value = wireValueOf(out, this.#config.limits.maxResultBytes);
-      res = { ...thread, ok: true, value, stdout: outputText(out.stdout, limit), stderr: outputText(out.stderr, limit), ...withImages(wireImages(out.images)) };
+      res = { ...thread, ok: true, value, stdout: outputText(out.stdout, limit), stderr: outputText(out.stderr, limit), ...withImages(wireImages(out.images, this.#config.limits.maxResultBytes)) };
     } catch (e) {
       res = { ...thread, ...(failure(e) as { ok: false; error: SerializedError }) };
     }
