@@ -137,6 +137,16 @@ def f(df):
     await alive();
   });
 
+  it("images' titles count against maxResultBytes (Python's check and the worker's)", async () => {
+    const me = engine.session({ user: 'alice' });
+    const title = `"t" * ${MAX_RESULT + 10}`;
+    const plain = `${PNG_SOURCE}\nimport insitu\ndef f():\n    insitu.image(tiny_png(), ${title})\n    return 1\n`;
+    await rejectsWith(me.doEval({ source: plain, name: 'f' }), 'RESULT_TOO_LARGE');
+    const bypass = `${PNG_SOURCE}\nimport insitu, insitu._runner as runner\ndef f():\n    runner._check_images = lambda *a: None\n    t = ${title}\n    for _ in range(3):\n        insitu.image(tiny_png(), t)\n    return 1\n`;
+    await rejectsWith(me.doEval({ source: bypass, name: 'f' }), 'RESULT_TOO_LARGE');
+    await alive();
+  });
+
   it('the same PNG added twice comes back twice', async () => {
     const me = engine.session({ user: 'alice' });
     const r = await me.doEval({ source: `${PNG_SOURCE}\nimport insitu\ndef f():\n    p = tiny_png()\n    insitu.image(p, 'a')\n    insitu.image(p, 'b')\n    return 1\n`, name: 'f' });

@@ -111,7 +111,7 @@ const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /**
  * A result's images as Python reported them, checked again here (PNG bytes, a string or null title,
- * at most `maxResultBytes` together) before they leave the worker: Python's own checks run in the
+ * bytes and titles at most `maxResultBytes` together) before they leave the worker: Python's own checks run in the
  * UDF's interpreter, where the UDF can replace them. Not PNG is BAD_RESULT, too many bytes RESULT_TOO_LARGE.
  */
 function wireImages(images: unknown, maxResultBytes: number): WireImage[] {
@@ -119,10 +119,11 @@ function wireImages(images: unknown, maxResultBytes: number): WireImage[] {
   if (!Array.isArray(images)) throw badAnswer('image list');
   let total = 0;
   for (const im of images as unknown[]) {
-    const png = (im as { png?: unknown } | null)?.png;
+    const { png, title } = (im ?? {}) as { png?: unknown; title?: unknown };
     if (png instanceof Uint8Array) total += png.byteLength;
+    if (typeof title === 'string') total += title.length;
   }
-  if (total > maxResultBytes) throw resultTooLarge('PNG images of', total, maxResultBytes);
+  if (total > maxResultBytes) throw resultTooLarge('PNG images (with their titles) of', total, maxResultBytes);
   return images.map((im: unknown) => {
     const { png, title } = (im ?? {}) as { png?: unknown; title?: unknown };
     if (!(png instanceof Uint8Array) || png.length < PNG_SIGNATURE.length || PNG_SIGNATURE.some((b, i) => png[i] !== b)) {

@@ -306,10 +306,10 @@ def _call(code, defs, task, kwargs, columns_in, positional=()):
 
 
 def _check_images(images, limit):
-    """RESULT_TOO_LARGE when a partition's images alone take more than ``limit`` bytes."""
-    size = sum(len(im["png"]) for im in images)
+    """RESULT_TOO_LARGE when a partition's images alone (bytes and titles) take more than ``limit`` bytes."""
+    size = sum(len(im["png"]) + len(im["title"] or "") for im in images)
     if size > limit:
-        raise TaskError("RESULT_TOO_LARGE", _limits.too_large_message("PNG images of", size, limit))
+        raise TaskError("RESULT_TOO_LARGE", _limits.too_large_message("PNG images (with their titles) of", size, limit))
 
 
 def _positional(task):
