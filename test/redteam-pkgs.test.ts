@@ -243,6 +243,18 @@ describe('environments', () => {
     expect((await engine.environments.list()).map((e) => e.name)).not.toContain('bad');
   });
 
+  it('two creates of one name at once: one wins, the other is ALREADY_EXISTS (no silent replace)', async () => {
+    const both = await Promise.allSettled([
+      engine.environments.create('twice', { packages: ['plain'], description: 'first' }),
+      engine.environments.create('twice', { packages: ['upper-pkg'], description: 'second' }),
+    ]);
+    expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const failed = both.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect((failed.reason as { code?: string }).code).toBe('ALREADY_EXISTS');
+    const won = (both.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<{ description: string | null }>).value;
+    expect((await engine.environments.list()).find((e) => e.name === 'twice')?.description).toBe(won.description);
+  });
+
   it('names with path characters are BAD_INPUT', async () => {
     for (const name of ['../x', 'a/b', '', ' x', 'x\u0000']) {
       await rejectsWith(engine.environments.create(name, { packages: ['plain'] }), 'BAD_INPUT');
