@@ -14,6 +14,13 @@ import { PNG_SOURCE, wheelOf, writeMirror, zipOf } from './package-mirror.js';
 
 const MAX_RESULT = 1 << 20;
 
+/** A valid PNG of about `n` bytes: the tiny one with a private chunk of zeros before its IEND. */
+const BIG_PNG = `${PNG_SOURCE}
+def big_png(n):
+    p = tiny_png()
+    return p[:-12] + _chunk(b"paDd", bytes(n)) + p[-12:]
+`;
+
 /** A wheel of one deflated entry of `size` zero bytes (a few hundred KiB that unpack to `size`). */
 function zipBombWheel(size: number): Uint8Array {
   const name = Buffer.from('bomb/data.bin');
@@ -108,13 +115,13 @@ const alive = async (user = 'alice'): Promise<void> => {
 describe('figures', () => {
   it('images over maxResultBytes are refused in the worker even when the UDF switches off the check in Python', async () => {
     const me = engine.session({ user: 'alice' });
-    const src = `${PNG_SOURCE}
+    const src = `${BIG_PNG}
 import insitu, insitu._runner as runner
 def f():
     runner._check_images = lambda *a: None
-    big = b"\\x89PNG\\r\\n\\x1a\\n" + bytes(${MAX_RESULT / 2 + 100})
+    big = big_png(${MAX_RESULT / 2 + 100})
     insitu.image(big, "one")
-    insitu.image(big + b"2", "two")
+    insitu.image(big_png(${MAX_RESULT / 2 + 200}), "two")
     return 1
 `;
     const e = await rejectsWith(me.doEval({ source: src, name: 'f' }), 'RESULT_TOO_LARGE');
@@ -125,11 +132,11 @@ def f():
   it('the same check holds per group of a groupApply', async () => {
     const me = engine.session({ user: 'alice' });
     const t = await me.create('G', [{ K: 'a', V: 1 }, { K: 'b', V: 2 }], { overwrite: true });
-    const src = `
+    const src = `${BIG_PNG}
 import insitu, insitu._runner as runner
 def f(df):
     runner._check_images = lambda *a: None
-    big = b"\\x89PNG\\r\\n\\x1a\\n" + bytes(${MAX_RESULT / 2 + 100})
+    big = big_png(${MAX_RESULT / 2 + 100})
     insitu.image(big); insitu.image(big)
     return 1
 `;
@@ -144,6 +151,18 @@ def f(df):
     await rejectsWith(me.doEval({ source: plain, name: 'f' }), 'RESULT_TOO_LARGE');
     const bypass = `${PNG_SOURCE}\nimport insitu, insitu._runner as runner\ndef f():\n    runner._check_images = lambda *a: None\n    t = ${title}\n    for _ in range(3):\n        insitu.image(tiny_png(), t)\n    return 1\n`;
     await rejectsWith(me.doEval({ source: bypass, name: 'f' }), 'RESULT_TOO_LARGE');
+    await alive();
+  });
+
+  it('bytes with the PNG signature in front of something else are BAD_RESULT, in insitu.image() and in the worker', async () => {
+    const me = engine.session({ user: 'alice' });
+    const html = `import insitu\ndef f():\n    insitu.image(b"\\x89PNG\\r\\n\\x1a\\n<html><script>alert(1)</script></html>")\n    return 1\n`;
+    const e = await rejectsWith(me.doEval({ source: html, name: 'f' }), 'BAD_RESULT');
+    expect(e.message).toMatch(/PNG file/);
+    // Behind insitu.image()'s back: a valid image with a payload appended, straight into the collector.
+    const appended = `${PNG_SOURCE}\nimport insitu._images as im\ndef f():\n    im._current.append({"title": None, "png": tiny_png() + b"<script>alert(1)</script>"})\n    im._png_problem = lambda p: None\n    return 1\n`;
+    const e2 = await rejectsWith(me.doEval({ source: appended, name: 'f' }), 'BAD_RESULT');
+    expect(e2.message).toMatch(/follow the IEND chunk/);
     await alive();
   });
 

@@ -16,6 +16,7 @@ import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { PyodideInterface } from 'pyodide';
+import { pngProblem } from './png-check.js';
 import { fromPyColumns, resultFootprint, toWireColumns, type PyColumn, type WireColumn } from './arrow-columns.js';
 import { bootPyodide, installTree, SITE_DIR } from './pyodide-boot.js';
 import { PACKAGE_FILES } from './runtime-files.js';
@@ -106,11 +107,8 @@ function wireValueOf(r: PyResult & { ok: true }, maxResultBytes: number): WireVa
   return value;
 }
 
-/** The first bytes of every PNG file. */
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-
 /**
- * A result's images as Python reported them, checked again here (PNG bytes, a string or null title,
+ * A result's images as Python reported them, checked again here (PNG files, see {@link pngProblem}; a string or null title,
  * bytes and titles at most `maxResultBytes` together) before they leave the worker: Python's own checks run in the
  * UDF's interpreter, where the UDF can replace them. Not PNG is BAD_RESULT, too many bytes RESULT_TOO_LARGE.
  */
@@ -126,9 +124,9 @@ function wireImages(images: unknown, maxResultBytes: number): WireImage[] {
   if (total > maxResultBytes) throw resultTooLarge('PNG images (with their titles) of', total, maxResultBytes);
   return images.map((im: unknown) => {
     const { png, title } = (im ?? {}) as { png?: unknown; title?: unknown };
-    if (!(png instanceof Uint8Array) || png.length < PNG_SIGNATURE.length || PNG_SIGNATURE.some((b, i) => png[i] !== b)) {
-      throw new InsituError(ErrorCode.BAD_RESULT, 'an image of the UDF is not PNG bytes (they must start with the PNG signature)');
-    }
+    if (!(png instanceof Uint8Array)) throw new InsituError(ErrorCode.BAD_RESULT, 'an image of the UDF is not PNG bytes');
+    const problem = pngProblem(png);
+    if (problem !== null) throw new InsituError(ErrorCode.BAD_RESULT, `an image of the UDF is not a PNG file: ${problem} (save figures with format='png')`);
     if (title !== null && title !== undefined && typeof title !== 'string') throw badAnswer('image title');
     return { title: typeof title === 'string' ? title : null, png };
   });

@@ -307,7 +307,10 @@ def _call(code, defs, task, kwargs, columns_in, positional=()):
 
 def _check_images(images, limit):
     """RESULT_TOO_LARGE when a partition's images alone (bytes and titles) take more than ``limit`` bytes."""
-    size = sum(len(im["png"]) + len(im["title"] or "") for im in images)
+    size = 0
+    for im in images:
+        png, title = im.get("png"), im.get("title")
+        size += (len(png) if isinstance(png, (bytes, bytearray)) else 0) + (len(title) if isinstance(title, str) else 0)
     if size > limit:
         raise TaskError("RESULT_TOO_LARGE", _limits.too_large_message("PNG images (with their titles) of", size, limit))
 
