@@ -3,7 +3,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, type Engine } from 'insitu';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createEngine, PyodidePackageIndex, type Engine } from 'insitu';
 import { rejectsWith, tempDatabase } from './helpers.js';
 import { PNG_SOURCE, wheelOf, writeMirror, zipOf } from './package-mirror.js';
 
@@ -253,6 +255,43 @@ def f():
       },
     );
     expect(r.value).toEqual([]);
+  });
+});
+
+describe('an index over http', () => {
+  let server: Server;
+  let base: string;
+  const good = wheelOf('good', { 'good/__init__.py': 'X = 1\n' });
+  const other = wheelOf('good', { 'good/__init__.py': 'import os\nX = 2\n' });
+  beforeAll(async () => {
+    const entry = (name: string, file: string) => ({ name, version: '1.0', file_name: file, sha256: sha256(good.bytes), install_dir: 'site', depends: [] });
+    const lock = { info: {}, packages: { good: entry('good', 'good.whl'), swapped: entry('swapped', 'swapped.whl'), loop: entry('loop', 'loop.whl') } };
+    server = createServer((req, res) => {
+      const to = (where: string) => res.writeHead(302, { location: where }).end();
+      if (req.url === '/pyodide-lock.json') res.end(JSON.stringify(lock));
+      else if (req.url === '/good.whl') to('/store/good.whl');
+      else if (req.url === '/store/good.whl') res.end(good.bytes);
+      else if (req.url === '/swapped.whl') to('/store/other.whl');
+      else if (req.url === '/store/other.whl') res.end(other.bytes);
+      else if (req.url === '/loop.whl') to('/loop.whl');
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('a redirect reaches the bytes, but only bytes with the recorded hash are taken', async () => {
+    // A fresh index for each: archives are kept by hash, so once 'good' is verified, any entry recording
+    // its hash gets those verified bytes without a fetch.
+    const fresh = () => new PyodidePackageIndex({ packageIndex: base, fetchTimeoutMs: 5000 });
+    await rejectsWith(fresh().resolve(['swapped']), 'PACKAGE_INTEGRITY');
+    await rejectsWith(fresh().resolve(['loop']), 'PACKAGE_MISSING');
+    const index = fresh();
+    const set = await index.resolve(['good']);
+    expect(set.packages.map((p) => p.sha256)).toEqual([sha256(good.bytes)]);
+    expect(Buffer.from(set.packages[0]!.bytes).equals(Buffer.from(good.bytes))).toBe(true);
+    expect(Buffer.from((await index.resolve(['swapped'])).packages[0]!.bytes).equals(Buffer.from(good.bytes))).toBe(true);
   });
 });
 
