@@ -72,6 +72,8 @@ export class EnvironmentService {
     if (opts.description !== undefined && typeof opts.description !== 'string') throw badInput('description must be a string');
     if (this.#envs.has(name) && opts.overwrite !== true) throw new InsituError(ErrorCode.ALREADY_EXISTS, `environment ${name} already exists (pass overwrite: true to replace it)`);
     const set = await this.#resolve(requested);
+    // Checked again: another create of the same name may have finished while the packages were fetched.
+    if (this.#envs.has(name) && opts.overwrite !== true) throw new InsituError(ErrorCode.ALREADY_EXISTS, `environment ${name} already exists (pass overwrite: true to replace it)`);
     const entry: Entry = { requested, set, description: opts.description ?? null };
     this.#envs.set(name, entry);
     return infoOf(name, entry);

@@ -61,7 +61,7 @@ function valueBytes(v: TaskValue): number {
 }
 
 function outputBytes(o: TaskOutcome): number {
-  return o.stdout.length + o.stderr.length + o.images.reduce((n, i) => n + i.png.byteLength, 0);
+  return o.stdout.length + o.stderr.length + o.images.reduce((n, i) => n + i.png.byteLength + (i.title?.length ?? 0), 0);
 }
 
 /** Bytes one partition's outcome holds. */

@@ -151,7 +151,8 @@ export class PyodidePackageIndex implements PackageSource {
         name: e.name,
         version: e.version,
         fileName: e.file_name,
-        sha256: e.sha256,
+        // Hex is case-insensitive in a lock file; the worker compares the hash it computes (lowercase).
+        sha256: e.sha256.toLowerCase(),
         installDir: e.install_dir === 'dynlib' ? ('dynlib' as const) : ('site' as const),
         bytes: await this.#archive(e),
       })),

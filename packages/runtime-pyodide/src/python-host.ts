@@ -377,7 +377,7 @@ export class PythonHost {
       }
       let images: WireImage[];
       try {
-        images = wireImages(r.images);
+        images = wireImages(r.images, this.#config.limits.maxResultBytes);
       } catch (e) {
         groups.push(failure(e) as { ok: false; error: SerializedError });
         return false;
@@ -434,7 +434,7 @@ export class PythonHost {
     try {
       const limit = this.#config.limits.maxOutputBytes;
       const value = wireValueOf(out, this.#config.limits.maxResultBytes);
-      res = { ...thread, ok: true, value, stdout: outputText(out.stdout, limit), stderr: outputText(out.stderr, limit), ...withImages(wireImages(out.images)) };
+      res = { ...thread, ok: true, value, stdout: outputText(out.stdout, limit), stderr: outputText(out.stderr, limit), ...withImages(wireImages(out.images, this.#config.limits.maxResultBytes)) };
     } catch (e) {
       res = { ...thread, ...(failure(e) as { ok: false; error: SerializedError }) };
     }

@@ -35,6 +35,11 @@ const runtime = new PyodideRuntime({
 const calls = new Map<number, AbortController>();
 /** Package sets the engine sent, by key (see SandboxRuntime: each is sent once, before its first task). */
 const envs = new Map<string, PackageSet>();
+/**
+ * One copy of each archive (by SHA-256) however many sets name it: every set arrives with copies of
+ * all its archives, and a user can name new combinations call after call.
+ */
+const archives = new Map<string, Uint8Array>();
 const asked = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
 let nextRid = 1;
 
@@ -118,12 +123,22 @@ async function handle(m: ToSandbox): Promise<void> {
     case 'abort':
       calls.get(m.id)?.abort(deserializeError(m.reason));
       return;
-    case 'env':
-      envs.set(m.set.key, m.set);
+    case 'env': {
+      const packages = m.set.packages.map((p) => {
+        const bytes = archives.get(p.sha256) ?? p.bytes;
+        archives.set(p.sha256, bytes);
+        return { ...p, bytes };
+      });
+      envs.set(m.set.key, { key: m.set.key, packages });
       return;
-    case 'env-forget':
+    }
+    case 'env-forget': {
       envs.delete(m.key);
+      // An archive no package set kept here still names is dropped with the last set that did.
+      const named = new Set([...envs.values()].flatMap((e) => e.packages.map((p) => p.sha256)));
+      for (const sha of archives.keys()) if (!named.has(sha)) archives.delete(sha);
       return;
+    }
     case 'host-reply': {
       const waiter = asked.get(m.rid);
       asked.delete(m.rid);

@@ -17,6 +17,31 @@ os.environ.setdefault("MPLBACKEND", "agg")
 _current = None
 
 
+def _png_problem(png):
+    """Why ``png`` is not a PNG file (signature, IHDR first, whole chunks, IEND at the very end), or None.
+    The worker checks the same again before the bytes leave it."""
+    if not isinstance(png, (bytes, bytearray)):
+        return f"they are {type(png).__name__}, not bytes"
+    if not png.startswith(PNG_SIGNATURE):
+        return "they do not start with the PNG signature (b'\\x89PNG\\r\\n\\x1a\\n')"
+    at, first = len(PNG_SIGNATURE), True
+    while at + 12 <= len(png):
+        length = int.from_bytes(png[at:at + 4], "big")
+        kind = png[at + 4:at + 8]
+        if not kind.isalpha():
+            return f"a chunk at byte {at} has no chunk type"
+        if first and (kind != b"IHDR" or length != 13):
+            return "the first chunk is not IHDR"
+        first = False
+        end = at + 12 + length
+        if length > 0x7FFFFFFF or end > len(png):
+            return f"the {kind.decode()} chunk at byte {at} runs past the end"
+        if kind == b"IEND":
+            return None if end == len(png) else f"{len(png) - end} bytes follow the IEND chunk"
+        at = end
+    return "there is no IEND chunk at the end"
+
+
 def image(png, title=None):
     """Add a PNG image (bytes) to the partition's result, with an optional title."""
     if _current is None:
@@ -25,12 +50,9 @@ def image(png, title=None):
         png = bytes(png)
     if not isinstance(png, bytes):
         raise InsituError("BAD_RESULT", f"insitu.image() takes PNG bytes, got {type(png).__name__}")
-    if not png.startswith(PNG_SIGNATURE):
-        raise InsituError(
-            "BAD_RESULT",
-            "insitu.image() takes PNG bytes, and these do not start with the PNG signature "
-            "(b'\\x89PNG\\r\\n\\x1a\\n'); save figures with format='png'",
-        )
+    problem = _png_problem(png)
+    if problem is not None:
+        raise InsituError("BAD_RESULT", f"insitu.image() takes a PNG file, and these bytes are not one: {problem}; save figures with format='png'")
     if title is not None and not isinstance(title, str):
         raise InsituError("BAD_INPUT", f"insitu.image() title must be a string or None, got {type(title).__name__}")
     _current.append({"title": title, "png": png})
@@ -71,8 +93,9 @@ def end(graphics):
     finally:
         _current = None
     for im in images:
-        if not im["png"].startswith(PNG_SIGNATURE):
-            raise InsituError("BAD_RESULT", "a figure's bytes are not PNG")
+        problem = _png_problem(im["png"])
+        if problem is not None:
+            raise InsituError("BAD_RESULT", f"a figure's bytes are not a PNG file: {problem}")
     return images
 
 

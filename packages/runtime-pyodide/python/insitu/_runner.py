@@ -331,10 +331,13 @@ def _call(code, defs, task, kwargs, columns_in, positional=()):
 
 
 def _check_images(images, limit):
-    """RESULT_TOO_LARGE when a partition's images alone take more than ``limit`` bytes."""
-    size = sum(len(im["png"]) for im in images)
+    """RESULT_TOO_LARGE when a partition's images alone (bytes and titles) take more than ``limit`` bytes."""
+    size = 0
+    for im in images:
+        png, title = im.get("png"), im.get("title")
+        size += (len(png) if isinstance(png, (bytes, bytearray)) else 0) + (len(title) if isinstance(title, str) else 0)
     if size > limit:
-        raise TaskError("RESULT_TOO_LARGE", _limits.too_large_message("PNG images of", size, limit))
+        raise TaskError("RESULT_TOO_LARGE", _limits.too_large_message("PNG images (with their titles) of", size, limit))
 
 
 def _sort_key(v):
