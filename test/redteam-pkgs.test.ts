@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32, deflateRawSync } from 'node:zlib';
+import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -25,38 +25,7 @@ def big_png(n):
 
 /** A wheel of one deflated entry of `size` zero bytes (a few hundred KiB that unpack to `size`). */
 function zipBombWheel(size: number): Uint8Array {
-  const name = Buffer.from('bomb/data.bin');
-  const zeros = Buffer.alloc(size);
-  const packed = deflateRawSync(zeros, { level: 9 });
-  const crc = crc32(zeros);
-  const local = Buffer.alloc(30);
-  local.writeUInt32LE(0x04034b50, 0);
-  local.writeUInt16LE(20, 4);
-  local.writeUInt16LE(8, 8); // deflate
-  local.writeUInt16LE(0x21, 12);
-  local.writeUInt32LE(crc, 14);
-  local.writeUInt32LE(packed.length, 18);
-  local.writeUInt32LE(size, 22);
-  local.writeUInt16LE(name.length, 26);
-  const entry = Buffer.alloc(46);
-  entry.writeUInt32LE(0x02014b50, 0);
-  entry.writeUInt16LE(20, 4);
-  entry.writeUInt16LE(20, 6);
-  entry.writeUInt16LE(8, 10);
-  entry.writeUInt16LE(0x21, 14);
-  entry.writeUInt32LE(crc, 16);
-  entry.writeUInt32LE(packed.length, 20);
-  entry.writeUInt32LE(size, 24);
-  entry.writeUInt16LE(name.length, 28);
-  entry.writeUInt32LE(0, 42);
-  const cd = Buffer.concat([entry, name]);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(1, 8);
-  end.writeUInt16LE(1, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(local.length + name.length + packed.length, 16);
-  return new Uint8Array(Buffer.concat([local, name, packed, cd, end]));
+  return zipSync({ 'bomb/data.bin': [new Uint8Array(size), { level: 9 }] });
 }
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
