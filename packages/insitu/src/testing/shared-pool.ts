@@ -79,8 +79,16 @@ class SharedRuntime implements Runtime {
   async close(): Promise<void> {}
 }
 
-/** An engine of its own in-memory database, on the shared pool (SQLite is loaded on first use). */
+let adapters: Promise<typeof import('@insitu/adapters')> | null = null;
+
+/** The SQLite adapter, loaded on first use (pool-warmup.ts starts loading it while the worker boots). */
+export function sqliteAdapter(): Promise<typeof import('@insitu/adapters')> {
+  adapters ??= import('@insitu/adapters');
+  return adapters;
+}
+
+/** An engine of its own in-memory database, on the shared pool. */
 export async function helperEngine(): Promise<Engine> {
-  const [shared, { SqliteStorage }] = await Promise.all([sharedPool(), import('@insitu/adapters')]);
+  const [shared, { SqliteStorage }] = await Promise.all([sharedPool(), sqliteAdapter()]);
   return new Engine(new SqliteStorage(':memory:'), new SharedRuntime(shared));
 }
