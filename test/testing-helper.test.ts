@@ -1,7 +1,9 @@
 // insitu/testing: a UDF file tested as its author would, with the engine's result shape, the file's
 // own path and lines in Python errors, print output per call, CSV fixtures, stored scripts.
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Table } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine } from 'insitu';
@@ -79,5 +81,18 @@ describe('insitu/testing', () => {
     expect((((await stored.table([{ x: 21 }])).value) as Table).toArray()[0]!.d).toBe(42);
     await rejectsWith(loadUdf('stored_double', { engine, user: 'bob' }), 'SCRIPT_NOT_FOUND');
     await rejectsWith(loadUdf(join(dir.dir, 'missing.py')), 'BAD_INPUT');
+  });
+
+  it('importing insitu/testing loads neither the REST server nor SQLite, and a process that only imports it exits', async () => {
+    // The import starts the shared pool's worker; it must not hold the process open once nothing else does.
+    const probe = [
+      "import { createRequire } from 'node:module';",
+      "await import('insitu/testing');",
+      'const loaded = Object.keys(createRequire(import.meta.url).cache);',
+      "console.log(JSON.stringify(['fastify', 'better-sqlite3', 'piscina'].filter((p) => loaded.some((f) => f.includes(`/node_modules/${p}/`)))));",
+    ].join('\n');
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', probe], { timeout: 60_000 });
+    // piscina (the pool itself) shows the probe sees CommonJS packages the import loaded.
+    expect(JSON.parse(stdout.trim())).toEqual(['piscina']);
   });
 });

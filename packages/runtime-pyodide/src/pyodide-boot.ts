@@ -62,10 +62,13 @@ function loadInsitu(py: PyodideInterface, pythonDir: string): void {
  */
 export async function bootPyodide(config: WorkerConfig): Promise<PyodideInterface> {
   const compiled = config.wasmChannel === null ? undefined : requestSharedWasm(config.wasmChannel);
-  const createPyodideModule = await cappedModuleFactory(config.maxMemoryMb, compiled);
-  const base = { stdout: () => {}, stderr: () => {}, createPyodideModule };
   const snap = config.snapshot;
-  const saved = snap?.shared == null ? null : await snapshotBytes(snap.shared, snap.sha256);
+  // Pyodide's module script loads while the pool is still reading the snapshot file.
+  const [createPyodideModule, saved] = await Promise.all([
+    cappedModuleFactory(config.maxMemoryMb, compiled),
+    snap?.shared == null ? null : snapshotBytes(snap.shared, snap.sha256),
+  ]);
+  const base = { stdout: () => {}, stderr: () => {}, createPyodideModule };
   if (saved !== null) {
     try {
       return await loadPyodide({ ...base, _loadSnapshot: saved });

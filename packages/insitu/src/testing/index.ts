@@ -7,6 +7,9 @@
  * const r = await score.rows(loadCsv(new URL('./fixtures/iris.csv', import.meta.url)), { rows: 50 });
  * ```
  */
+// First: the shared pool's worker starts booting before the other modules load.
+import './pool-warmup.js';
+
 export { loadUdf } from './load-udf.js';
 export type { LoadUdfOptions, LoadedUdf, UdfArgs, UdfData } from './load-udf.js';
 export { loadCsv } from './csv-fixture.js';

@@ -48,10 +48,10 @@ function scriptName(file: string, func: string | undefined): string {
 
 /**
  * Load a UDF for tests: from a `.py` file, or a stored script of `opts.engine`. Its calls run on one
- * pool of workers shared by every helper of the test process (started by the first call, closed when
- * the process exits), each helper with an in-memory database of its own; results have the engine's
- * shape (`value`, `stdout` per call and per partition). A Python error rejects with the InsituError
- * the engine gives, its traceback naming the file and its lines.
+ * pool of workers shared by every helper of the test process (started when `insitu/testing` is
+ * imported, closed when the process exits), each helper with an in-memory database of its own;
+ * results have the engine's shape (`value`, `stdout` per call and per partition). A Python error
+ * rejects with the InsituError the engine gives, its traceback naming the file and its lines.
  *
  * ```ts
  * const score = await loadUdf('scripts/score.py');
