@@ -1,4 +1,4 @@
-import { Engine, asInsituError, badInput, checkResultLimits, checkUnownedTables, checkUserMode, type Int64Mode, type ResultLimits, type Runtime, type UnownedTables, type UserMode } from '@insitu/core';
+import { Engine, asInsituError, badInput, checkPackagePolicy, checkResultLimits, checkUnownedTables, checkUserMode, type Int64Mode, type ResultLimits, type Runtime, type UnownedTables, type UserMode } from '@insitu/core';
 import { SqliteStorage } from '@insitu/adapters';
 import { PACKAGE_FILES, PyodidePackageIndex, PyodideRuntime, SandboxRuntime, checkMemoryLimits, defaultSnapshotDir, prepareSnapshot, type PyodideRuntimeOptions, type RuntimeLogSink } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
@@ -166,6 +166,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   let users: UserMode;
   let packageSource: PyodidePackageIndex;
   try {
+    checkPackagePolicy(opts.allowPackages);
     packageSource = new PyodidePackageIndex({
       ...(opts.packageIndex === undefined ? {} : { packageIndex: opts.packageIndex }),
       ...(opts.wheels === undefined ? {} : { wheels: opts.wheels }),
