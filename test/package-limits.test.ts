@@ -174,6 +174,9 @@ describe('allowPackages', () => {
     // Cache churn: three padded archives through a 100 KiB cache.
     for (const p of ['p1', 'p2', 'p3']) expect((await me.doEval(importing(p), { packages: [p] })).value).toBe(p);
     expect((await me.doEval(importing('secret'), { env: 'owners' })).value).toBe('secret');
+    // With packages of its own the call's set is resolved anew: the environment's archive is taken
+    // from the environment, not fetched (the mirror no longer has it).
+    expect((await me.doEval({ source: 'import secret, p1\ndef f():\n    return secret.VALUE + p1.VALUE\n', name: 'f' }, { env: 'owners', packages: ['p1'] })).value).toBe('secretp1');
     expect(count('secret-1.0-py3-none-any.whl')).toBe(1);
     // A call's own packages in the environment are still held to the allowlist.
     await rejectsWith(me.doEval(importing('secret'), { env: 'owners', packages: ['secret'] }), 'PRIVILEGE');

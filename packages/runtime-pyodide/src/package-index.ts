@@ -137,6 +137,14 @@ export class PyodidePackageIndex implements PackageSource {
   /** Verified archive bytes by SHA-256, least recently used first. */
   readonly #cache = new Map<string, Uint8Array>();
   #cached = 0;
+  /**
+   * Archives resolved for the engine's owner (environments, preloaded packages), by SHA-256, for as
+   * long as something holds them: a call that needs one again takes those bytes, never a download.
+   */
+  readonly #held = new Map<string, WeakRef<Uint8Array>>();
+  readonly #collected = new FinalizationRegistry<string>((key) => {
+    if (this.#held.get(key)?.deref() === undefined) this.#held.delete(key);
+  });
   /** Downloads and reads in progress by SHA-256. */
   readonly #pending = new Map<string, Pending>();
 
@@ -261,8 +269,9 @@ export class PyodidePackageIndex implements PackageSource {
       while (next < order.length) {
         const i = next++;
         const e = order[i]!;
-        const bytes = await this.#archive(e, signal);
+        const bytes = await this.#archive(e, signal, opts.forCall === true);
         out[i] = bytes;
+        if (opts.forCall !== true) this.#hold(e.sha256.toLowerCase(), bytes);
         total += bytes.length;
         if (opts.forCall === true && total > this.#cacheBytes) {
           throw tooLarge(
@@ -282,11 +291,11 @@ export class PyodidePackageIndex implements PackageSource {
   }
 
   /**
-   * An archive's bytes, checked against the recorded SHA-256: from the cache, or from the one download
-   * of it in progress, or fetched now. With `signal`, the wait rejects with its reason once it fires,
+   * An archive's bytes, checked against the recorded SHA-256: from the cache, or still held by someone,
+   * or from the one download of it in progress, or fetched now (and, for a call's packages, cached). With `signal`, the wait rejects with its reason once it fires,
    * and the download stops when no one else waits for it; without, the download always completes.
    */
-  #archive(e: LockEntry, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  #archive(e: LockEntry, signal: AbortSignal | undefined, cache: boolean): Promise<Uint8Array> {
     if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
     const key = e.sha256.toLowerCase();
     const hit = this.#cache.get(key);
@@ -295,11 +304,13 @@ export class PyodidePackageIndex implements PackageSource {
       this.#cache.set(key, hit);
       return Promise.resolve(hit);
     }
+    const held = this.#held.get(key)?.deref();
+    if (held !== undefined) return Promise.resolve(held);
     let p = this.#pending.get(key);
     if (p === undefined) {
       const controller = new AbortController();
       const promise = this.#load(e, controller.signal).then((bytes) => {
-        this.#remember(key, bytes);
+        if (cache) this.#remember(key, bytes);
         return bytes;
       });
       const entry: Pending = { promise, controller, waiters: 0, pinned: false };
@@ -316,6 +327,13 @@ export class PyodidePackageIndex implements PackageSource {
       return p.promise;
     }
     return wait(p, signal);
+  }
+
+  /** Find `bytes` under `key` for as long as anything else holds them (outside the cache's budget). */
+  #hold(key: string, bytes: Uint8Array): void {
+    if (this.#held.get(key)?.deref() === bytes) return;
+    this.#held.set(key, new WeakRef(bytes));
+    this.#collected.register(bytes, key);
   }
 
   /** Keep verified `bytes` in the cache, dropping the least recently used past `cacheBytes`. */
