@@ -179,7 +179,8 @@ export class PyodidePackageIndex implements PackageSource {
   /** @inheritdoc */
   async resolve(names: readonly string[], opts: ResolveOptions = {}): Promise<PackageSet> {
     opts.signal?.throwIfAborted();
-    const { entries } = await this.#index();
+    // The lock file is read once for every caller: a call that gives up stops waiting, not the read.
+    const { entries } = await (opts.signal === undefined ? this.#index() : untilAborted(this.#index(), opts.signal));
     const order: LockEntry[] = [];
     const seen = new Set<string>();
     const visit = (name: string, from: string | null): void => {
@@ -459,6 +460,24 @@ function wait(p: Pending, signal: AbortSignal): Promise<Uint8Array> {
       },
       (err: unknown) => {
         if (leave()) rejectWait(err as Error);
+      },
+    );
+  });
+}
+
+/** `p`, or the rejection with `signal`'s reason once it fires first. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolveIt, rejectIt) => {
+    const onAbort = (): void => rejectIt(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolveIt(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        rejectIt(e as Error);
       },
     );
   });
