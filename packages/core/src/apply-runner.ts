@@ -106,7 +106,7 @@ export class ApplyRunner {
     let into: Into | undefined;
     try {
       // Packages are resolved, fetched and verified before anything else runs (PACKAGE_MISSING, BAD_INPUT).
-      const env = await this.#environment(opts);
+      const env = await this.#environment(opts, handle.signal);
       into = await this.#openInto(opts);
       const c: Ctl = { signal: handle.signal, progress, opts, env, ...(into === undefined ? {} : { into }) };
       const result = await this.#dispatch(call, c);
@@ -159,14 +159,19 @@ export class ApplyRunner {
   }
 
   /** The package set a call runs with (see {@link EnvironmentService.forCall}). */
-  async #environment(opts: CallOptions): Promise<PackageSet | undefined> {
+  async #environment(opts: CallOptions, signal?: AbortSignal): Promise<PackageSet | undefined> {
     const envs = this.#defaults.environments;
     if (envs === undefined) {
       if ((opts.packages?.length ?? 0) > 0) throw noPackageSource();
       if (opts.env !== undefined && opts.env !== 'default') throw badInput(`environment ${opts.env} does not exist (this engine has only the default environment)`);
       return undefined;
     }
-    return envs.forCall(opts.env, opts.packages);
+    try {
+      return await envs.forCall(opts.env, opts.packages, signal);
+    } catch (e) {
+      if (signal?.aborted === true) throw abortError(signal);
+      throw e;
+    }
   }
 
   /**

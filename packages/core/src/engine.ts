@@ -4,7 +4,7 @@ import { Lifecycle } from './lifecycle.js';
 import { ApplyRunner, type ApplyDefaults } from './apply-runner.js';
 import { checkInt64Mode } from './int64-values.js';
 import { EnvironmentService } from './environment-service.js';
-import type { PackageSource } from './packages.js';
+import { checkPackagePolicy, type PackagePolicy, type PackageSource } from './packages.js';
 import { JobService } from './job-service.js';
 import type { JobSettings } from './job-types.js';
 import { SessionJobs } from './session-jobs.js';
@@ -47,6 +47,11 @@ export interface CloseOptions {
 export interface EngineSettings extends Omit<ApplyDefaults, 'budget' | 'environments'>, JobSettings, SchedulerSettings {
   /** Where Python packages come from (the runtime's package index). Absent: calls cannot load packages. */
   readonly packageSource?: PackageSource;
+  /**
+   * Which packages a call may name in its own `packages` (default `'index'`: any of the index); a list
+   * refuses others with PRIVILEGE. Environments and preloaded packages are always allowed.
+   */
+  readonly allowPackages?: PackagePolicy;
   /**
    * Bytes of partition results that calls still running may hold together (default 1 GiB): a call
    * whose next result would go past it fails with RESULT_TOO_LARGE and releases what it held.
@@ -96,7 +101,7 @@ export class Engine implements AsyncDisposable {
    * every call (an invalid one is BAD_INPUT).
    */
   constructor(storage: Storage, runtime: Runtime, settings: EngineSettings = {}) {
-    const { packageSource, maxResultBytesInFlight, users, sql, maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser, schedulerClock, schedulerTickMs, ...defaults } =
+    const { packageSource, allowPackages, maxResultBytesInFlight, users, sql, maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser, schedulerClock, schedulerTickMs, ...defaults } =
       settings;
     this.#directory = new UserDirectory(storage, checkUserMode(users));
     this.users = guardedService(new UserService(storage, this.#directory), 'users', () => this.#life.check());
@@ -108,7 +113,7 @@ export class Engine implements AsyncDisposable {
     this.#sql = sql;
     // The SQL host's engine admitted the user through a directory of its own: it must forget the user too.
     if (sql !== undefined) this.#directory.onDropped((user) => sql.userDropped(user));
-    const environments = new EnvironmentService(packageSource ?? null);
+    const environments = new EnvironmentService(packageSource ?? null, checkPackagePolicy(allowPackages));
     this.environments = guardedService(environments, 'environments', () => this.#life.check());
     this.#defaults = { ...defaults, budget: this.resultBudget, environments };
     const jobSettings = { maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser };

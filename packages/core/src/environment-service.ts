@@ -4,9 +4,12 @@ import {
   checkEnvironmentName,
   checkPackageNames,
   noPackageSource,
+  normalizePackageName,
   type PackageInfo,
+  type PackagePolicy,
   type PackageSet,
   type PackageSource,
+  type ResolveOptions,
 } from './packages.js';
 
 /** A named Python environment as `environments.list()` reports it. */
@@ -43,13 +46,16 @@ interface Entry {
  */
 export class EnvironmentService {
   readonly #source: PackageSource | null;
+  /** Normalised names a call may ask for in its own `packages`; null: any package of the index. */
+  readonly #allowed: ReadonlySet<string> | null;
   readonly #envs = new Map<string, Entry>();
   /** The packages every call loads unless it names an environment (`createEngine({ packages })`). */
   #preload: PackageSet | null = null;
 
   /** @internal */
-  constructor(source: PackageSource | null) {
+  constructor(source: PackageSource | null, allow: PackagePolicy = 'index') {
     this.#source = source;
+    this.#allowed = allow === 'index' ? null : new Set(allow.map(normalizePackageName));
   }
 
   /** @internal Resolve the engine's preloaded packages (once, at start). */
@@ -92,9 +98,21 @@ export class EnvironmentService {
 
   /**
    * @internal The package set a call runs with: its environment's (or the engine's preloaded packages)
-   * plus its own `packages`; undefined for a clean interpreter. Unknown environment: BAD_INPUT.
+   * plus its own `packages`; undefined for a clean interpreter. Unknown environment: BAD_INPUT; a
+   * package the engine's `allowPackages` does not list: PRIVILEGE, before anything is fetched. The
+   * fetching follows `signal` (the call's timeout and cancellation).
    */
-  async forCall(env: string | undefined, packages: readonly string[] | undefined): Promise<PackageSet | undefined> {
+  async forCall(env: string | undefined, packages: readonly string[] | undefined, signal?: AbortSignal): Promise<PackageSet | undefined> {
+    if (packages !== undefined && this.#allowed !== null) {
+      const refused = packages.filter((p) => !this.#allowed!.has(normalizePackageName(p)));
+      if (refused.length > 0) {
+        const allowed = [...this.#allowed];
+        throw new InsituError(
+          ErrorCode.PRIVILEGE,
+          `package${refused.length === 1 ? '' : 's'} ${refused.join(', ')} may not be named in a call's packages on this engine (allowPackages: ${allowed.length === 0 ? 'none' : allowed.join(', ')}); use an environment the engine's owner created (env)`,
+        );
+      }
+    }
     let base: Entry | null = null;
     if (env !== undefined && env !== DEFAULT_ENVIRONMENT) {
       base = this.#envs.get(env) ?? null;
@@ -106,12 +124,12 @@ export class EnvironmentService {
     const baseSet = base?.set ?? this.#preload;
     if (packages === undefined || packages.length === 0) return baseSet ?? undefined;
     const names = [...(base?.requested ?? []), ...(base === null && this.#preload !== null ? this.#preload.packages.map((p) => p.name) : []), ...packages];
-    return this.#resolve(names);
+    return this.#resolve(names, { forCall: true, ...(signal === undefined ? {} : { signal }) });
   }
 
-  async #resolve(names: readonly string[]): Promise<PackageSet> {
+  async #resolve(names: readonly string[], opts: ResolveOptions = {}): Promise<PackageSet> {
     if (this.#source === null) throw noPackageSource();
-    return this.#source.resolve([...new Set(names)]);
+    return this.#source.resolve([...new Set(names)], opts);
   }
 }
 

@@ -35,6 +35,11 @@ export const ErrorCode = {
    * installed, and nothing of the call ran.
    */
   PACKAGE_INTEGRITY: 'PACKAGE_INTEGRITY',
+  /**
+   * A package archive is larger than the engine's `maxArchiveBytes` (its download stopped as soon as
+   * it went past it), or a call's own packages together are larger than `packageCacheBytes`.
+   */
+  PACKAGE_TOO_LARGE: 'PACKAGE_TOO_LARGE',
   /** The engine (or a component of it) was used after close(). */
   CLOSED: 'CLOSED',
   /** The call was aborted through its AbortSignal. */

@@ -45,7 +45,40 @@ export interface PackageInfo {
  */
 export interface PackageSource {
   /** The archives of `names` and everything they depend on, in install order. */
-  resolve(names: readonly string[]): Promise<PackageSet>;
+  resolve(names: readonly string[], opts?: ResolveOptions): Promise<PackageSet>;
+}
+
+/** Options of {@link PackageSource.resolve}. */
+export interface ResolveOptions {
+  /**
+   * The call's signal (its timeout or cancellation): the resolution rejects with the abort's reason
+   * at once, and a download nobody else waits for is stopped. Absent: it runs to the end.
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * A call's own packages (not an environment's or the engine's preloaded ones): held to the source's
+   * budget for what one call may make it fetch and hold (PACKAGE_TOO_LARGE past it).
+   */
+  readonly forCall?: boolean;
+}
+
+/**
+ * Which packages a call may name in its own `packages`: `'index'` (any package of the engine's index)
+ * or a list of names (PEP 503 normalised when compared; an empty list allows none). Environments and
+ * the engine's preloaded packages are the engine owner's choice and always allowed.
+ */
+export type PackagePolicy = 'index' | readonly string[];
+
+/** PEP 503 normalised name: lowercase, runs of `-`, `_`, `.` as one `-`. */
+export function normalizePackageName(name: string): string {
+  return name.toLowerCase().replace(/[-_.]+/g, '-');
+}
+
+/** Validate `allowPackages` (BAD_INPUT): `'index'` or an array of package names. Default `'index'`. */
+export function checkPackagePolicy(v: unknown): PackagePolicy {
+  if (v === undefined || v === 'index') return 'index';
+  if (!Array.isArray(v)) throw badInput(`allowPackages must be 'index' or an array of package names, got ${JSON.stringify(v)}`);
+  return checkPackageNames(v, 'allowPackages');
 }
 
 /** Validate a list of package names (`packages` options). */

@@ -1,4 +1,4 @@
-import { Engine, asInsituError, badInput, checkResultLimits, checkUnownedTables, checkUserMode, type Int64Mode, type ResultLimits, type Runtime, type UnownedTables, type UserMode } from '@insitu/core';
+import { Engine, asInsituError, badInput, checkPackagePolicy, checkResultLimits, checkUnownedTables, checkUserMode, type Int64Mode, type ResultLimits, type Runtime, type UnownedTables, type UserMode } from '@insitu/core';
 import { SqliteStorage } from '@insitu/adapters';
 import { PACKAGE_FILES, PyodidePackageIndex, PyodideRuntime, SandboxRuntime, checkMemoryLimits, defaultSnapshotDir, prepareSnapshot, type PyodideRuntimeOptions, type RuntimeLogSink } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
@@ -129,6 +129,21 @@ export interface EngineOptions {
   readonly packageIndex?: string;
   /** Pure-Python wheel files (`*-none-any.whl`) added to the package index under their names. */
   readonly wheels?: readonly string[];
+  /**
+   * Which packages a call may name in its own `packages`: `'index'` (default: any package of the
+   * index) or a list of names; others are refused with PRIVILEGE before anything is fetched.
+   * Environments (`engine.environments.create`) and `packages` are the owner's and always allowed.
+   */
+  readonly allowPackages?: 'index' | readonly string[];
+  /**
+   * Bytes of package archives the engine keeps in memory for reuse (least recently used dropped, and
+   * fetched again when needed), and the most one call's packages may come to together
+   * (PACKAGE_TOO_LARGE). Archives of environments and preloaded packages are held by them, outside
+   * it. Default 256 MiB.
+   */
+  readonly packageCacheBytes?: number;
+  /** The largest package archive fetched or read, in bytes; a download stops as soon as it passes it (PACKAGE_TOO_LARGE). Default 64 MiB. */
+  readonly maxArchiveBytes?: number;
 }
 
 /**
@@ -151,9 +166,12 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   let users: UserMode;
   let packageSource: PyodidePackageIndex;
   try {
+    checkPackagePolicy(opts.allowPackages);
     packageSource = new PyodidePackageIndex({
       ...(opts.packageIndex === undefined ? {} : { packageIndex: opts.packageIndex }),
       ...(opts.wheels === undefined ? {} : { wheels: opts.wheels }),
+      ...(opts.packageCacheBytes === undefined ? {} : { cacheBytes: opts.packageCacheBytes }),
+      ...(opts.maxArchiveBytes === undefined ? {} : { maxArchiveBytes: opts.maxArchiveBytes }),
     });
     users = checkUserMode(opts.users);
     const maxMemoryMb = checkMemoryLimits(opts).maxMemoryMb;
@@ -201,6 +219,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     engine = new Engine(storage, runtime, {
       sql,
       packageSource,
+      ...(opts.allowPackages === undefined ? {} : { allowPackages: opts.allowPackages }),
       ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
       ...(opts.int64 === undefined ? {} : { int64: opts.int64 }),
       maxResultBytesInFlight: limits.maxResultBytesInFlight,
