@@ -1,7 +1,7 @@
 import { ErrorCode, InsituError, badInput, decodeResult, type ApplyKind, type SqlConnection } from '@insitu/core';
 import { CATALOG } from './catalog.js';
 import { parseModuleArg } from './module-args.js';
-import { DIRECT_COLUMNS, columnsOf, formatRows, parseOutFormat, type OutFormat, type SqlCell } from './out-format.js';
+import { DIRECT_COLUMNS, SpecRows, columnsOf, formatRows, parseOutFormat, type OutFormat, type SqlCell } from './out-format.js';
 import type { SqlHost } from './sql-host.js';
 import type { CatalogName, SqlAnswer, SqlApplyRequest } from './sql-protocol.js';
 
@@ -93,8 +93,21 @@ function requestOf(b: SqlBinding, kind: ApplyKind, names: readonly string[], val
   };
 }
 
+/**
+ * The rows of a call whose partitions stream (a column spec over rowApply or indexApply), each
+ * partition's rows as soon as it and the ones before it finished.
+ */
+function* streamedRows(b: SqlBinding, req: SqlApplyRequest, fmt: OutFormat & { kind: 'columns' }): Generator<SqlCell[]> {
+  const rows = new SpecRows(fmt.columns);
+  for (const answer of b.host.stream({ ...req, stream: true }, waitOf(b, req.parList))) {
+    if (answer.type !== 'part') throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the SQL host answered something unexpected');
+    yield* rows.of(answer.kind, decodeResult(answer.bytes));
+  }
+}
+
 /** Run one call and give its rows in `fmt` (a job's id row with oml_async_flag). */
 function callRows(b: SqlBinding, req: SqlApplyRequest, fmt: OutFormat | null): Iterable<SqlCell[]> {
+  if (fmt?.kind === 'columns' && (req.kind === 'rowApply' || req.kind === 'indexApply') && !asksAsync(req.parList)) return streamedRows(b, req, fmt);
   const answer: SqlAnswer = b.host.request(req, waitOf(b, req.parList));
   if (answer.type === 'job') return [['job', null, answer.jobId, null, null]];
   if (answer.type !== 'result' || fmt === null) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the SQL host answered something unexpected');
