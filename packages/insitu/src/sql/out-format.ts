@@ -182,6 +182,22 @@ function convert(col: SpecColumn, v: unknown, row: number): SqlCell {
   }
 }
 
+/**
+ * Cell `i` of a column under `col`, as {@link convert} gives it, with shortcuts for the typed arrays
+ * of numeric columns without nulls (the common case, taken once per column rather than per cell).
+ */
+function cellsOf(col: SpecColumn, values: ArrayLike<unknown>): (i: number, row: number) => SqlCell {
+  if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
+    if (col.type === 'INTEGER' || col.type === 'NUMERIC') return (i) => values[i]!;
+  } else if (values instanceof Float64Array || values instanceof Float32Array) {
+    if (col.type === 'REAL') return (i) => (Number.isFinite(values[i]!) ? values[i]! : null);
+  } else if (values instanceof Int32Array || values instanceof Int16Array || values instanceof Int8Array || values instanceof Uint16Array || values instanceof Uint8Array) {
+    if (col.type === 'INTEGER' || col.type === 'NUMERIC') return (i) => BigInt(values[i]!);
+    if (col.type === 'REAL') return (i) => values[i]!;
+  }
+  return (i, row) => convert(col, values[i], row);
+}
+
 /** The value of each partition to turn into rows, with its group key (group apply) or null. */
 function sourcesOf(kind: ApplyKind, r: ApplyResult): Array<{ value: ResultValue; key: Record<string, unknown> | null }> {
   if (r.value instanceof Table || kind === 'doEval' || kind === 'tableApply') return [{ value: r.value as ResultValue, key: null }];
@@ -223,10 +239,11 @@ export class SpecRows {
       }
       const picked = index.map((i) => data[i]!);
       const width = columns.length;
+      const cells = columns.map((col, c) => cellsOf(col, picked[c]!));
       // One array for every row: better-sqlite3 copies a yielded row before it asks for the next.
       const row = new Array<SqlCell>(width);
       for (let i = 0; i < length; i++, this.#n++) {
-        for (let c = 0; c < width; c++) row[c] = convert(columns[c]!, picked[c]![i], this.#n);
+        for (let c = 0; c < width; c++) row[c] = cells[c]!(i, this.#n);
         yield row;
       }
     }

@@ -54,7 +54,8 @@ async function streamed(id: number, kind: ApplyKind, session: Session, call: App
   streams.set(id, state);
   let sent = 0;
   try {
-    await session.run(call, {
+    // Int64 columns stay bigint: SQLite stores them as INTEGER without a conversion per cell.
+    await session.run({ ...call, options: { ...call.options, int64: 'bigint' } }, {
       signal: abort,
       onPartition: async (p) => {
         const bytes = encodeResult({ value: p.value, stdout: p.stdout, stderr: p.stderr, images: [], partitions: [p] });
