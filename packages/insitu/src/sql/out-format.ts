@@ -222,7 +222,25 @@ export class SpecRows {
 
   /** The rows of `r`, produced one at a time. */
   *of(kind: ApplyKind, r: ApplyResult): Generator<SqlCell[]> {
+    const width = this.#columns.length;
+    // One array for every row: better-sqlite3 copies a yielded row before it asks for the next.
+    const row = new Array<SqlCell>(width);
+    for (const { cells, length } of this.sources(kind, r)) {
+      for (let i = 0; i < length; i++, this.#n++) {
+        for (let c = 0; c < width; c++) row[c] = cells[c]!(i, this.#n);
+        yield row;
+      }
+    }
+  }
+
+  /**
+   * The parts of `r` as cell readers per spec column and their lengths, for a caller that loops over
+   * the rows itself: a reader takes the row's index in its part and its number in the whole output
+   * (from 0, for messages).
+   */
+  sources(kind: ApplyKind, r: ApplyResult): Array<{ readonly cells: ReadonlyArray<(i: number, row: number) => SqlCell>; readonly length: number }> {
     const columns = this.#columns;
+    const out: Array<{ cells: Array<(i: number, row: number) => SqlCell>; length: number }> = [];
     for (const source of sourcesOf(kind, r)) {
       const { names, columns: data, length } = columnsOfValue(source.value, source.key);
       if (length === 0) continue;
@@ -238,15 +256,9 @@ export class SpecRows {
         );
       }
       const picked = index.map((i) => data[i]!);
-      const width = columns.length;
-      const cells = columns.map((col, c) => cellsOf(col, picked[c]!));
-      // One array for every row: better-sqlite3 copies a yielded row before it asks for the next.
-      const row = new Array<SqlCell>(width);
-      for (let i = 0; i < length; i++, this.#n++) {
-        for (let c = 0; c < width; c++) row[c] = cells[c]!(i, this.#n);
-        yield row;
-      }
+      out.push({ cells: columns.map((col, c) => cellsOf(col, picked[c]!)), length });
     }
+    return out;
   }
 }
 
