@@ -224,3 +224,27 @@ describe('onError', () => {
     expect(r.failed!.map((f) => [f.key, f.error.pythonType])).toEqual([[2, 'AssertionError']]);
   });
 });
+
+describe('onPartition (a control of run())', () => {
+  it('hands each partition over in partition order as it finishes, and the result keeps them without values', async () => {
+    const seen: Array<[number, unknown, unknown]> = [];
+    const r = await me.run(
+      { kind: 'indexApply', times: 4, func: { source: 'import time\n\ndef f(i):\n    if i == 1:\n        time.sleep(1)\n    return i * i' }, options: { parallel: true } },
+      { onPartition: (p, i) => void seen.push([i, p.key, p.value]) },
+    );
+    expect(seen).toEqual([[0, 1, 1], [1, 2, 4], [2, 3, 9], [3, 4, 16]]);
+    expect(r.partitions.map((p) => p.value)).toEqual([null, null, null, null]);
+  });
+
+  it('a sink that rejects fails the call with its error', async () => {
+    const e = await rejectsWith(
+      me.run({ kind: 'rowApply', data: t.toPlan(), func: { source: 'def f(df):\n    return len(df)' }, options: { rows: 2, inputType: 'frame' } }, {
+        onPartition: async (_p, i) => {
+          if (i === 1) throw new InsituError('CANCELLED', 'the reader went away');
+        },
+      }),
+      'CANCELLED',
+    );
+    expect(e.message).toContain('the reader went away');
+  });
+});

@@ -172,6 +172,69 @@ describe('the apply functions', () => {
   });
 });
 
+describe('rows stream to SQLite as partitions finish', () => {
+  beforeAll(async () => {
+    // Partition 1 answers at once; the others sleep `s` seconds (or fail at `fail`).
+    await alice.scripts.create('lazy', 'import time\n\ndef lazy(i, s=60, fail=0):\n    if i == fail:\n        raise ValueError("late partition failed")\n    if i > 1:\n        time.sleep(s)\n    return {"I": [i, i], "J": [1, 2]}');
+  });
+
+  it("the first partition's rows are read before a later partition finishes", () => {
+    sql.exec(`CREATE VIRTUAL TABLE temp.lz USING insitu_index_eval_vt('{"s": 4}', '{"I":"INTEGER","J":"INTEGER"}', 2, 'lazy')`);
+    try {
+      const t0 = Date.now();
+      let first = -1;
+      const rows: unknown[] = [];
+      for (const r of sql.prepare('SELECT I, J FROM lz').raw().iterate()) {
+        if (first < 0) first = Date.now() - t0;
+        rows.push(r);
+      }
+      const total = Date.now() - t0;
+      expect(rows).toEqual([[1, 1], [1, 2], [2, 1], [2, 2]]);
+      expect(total).toBeGreaterThanOrEqual(4_000);
+      // The sleep of partition 2 had not ended when partition 1's first row reached the statement.
+      expect(first).toBeLessThan(total - 3_000);
+    } finally {
+      sql.exec('DROP TABLE temp.lz');
+    }
+  });
+
+  it('a statement that stops reading (LIMIT) cancels the rest of the call, and the engine serves the next call at once', async () => {
+    sql.exec(`CREATE VIRTUAL TABLE temp.lz USING insitu_index_eval_vt('{"oml_parallel_flag": true}', '{"I":"INTEGER","J":"INTEGER"}', 6, 'lazy')`);
+    try {
+      const t0 = Date.now();
+      expect(sql.prepare('SELECT I, J FROM lz LIMIT 1').raw().all()).toEqual([[1, 1]]);
+      expect(Date.now() - t0).toBeLessThan(20_000);
+      // The call is cancelled once this thread is back in its event loop; its sleeping partitions stop.
+      await new Promise((resolve) => setImmediate(resolve));
+      const t1 = Date.now();
+      expect(sql.prepare(`SELECT VALUE FROM insitu_eval('{"i": 2}', 'JSON', 'sim')`).pluck().get()).toBe('[{"I":2,"SQ":4}]');
+      expect(Date.now() - t1).toBeLessThan(30_000);
+    } finally {
+      sql.exec('DROP TABLE temp.lz');
+    }
+  });
+
+  it('a late partition that fails after rows were read fails the statement, and INSERT ... SELECT leaves nothing', () => {
+    sql.exec(`CREATE VIRTUAL TABLE temp.lz USING insitu_index_eval_vt('{"s": 1, "fail": 3}', '{"I":"INTEGER","J":"INTEGER"}', 3, 'lazy')`);
+    try {
+      const read: unknown[] = [];
+      const e = thrown(() => {
+        for (const r of sql.prepare('SELECT I, J FROM lz').raw().iterate()) read.push(r);
+      });
+      expect(read).toEqual([[1, 1], [1, 2], [2, 1], [2, 2]]);
+      expect(e.code).toBe('PYTHON_ERROR');
+      expect(e.message).toContain('ValueError: late partition failed');
+      expect(e.message).toMatch(/File "<script lazy>", line 5/);
+      const before = count('PREDS');
+      expect(thrown(() => sql.prepare(`INSERT INTO PREDS SELECT 'lz', I FROM lz`).run()).code).toBe('PYTHON_ERROR');
+      expect(count('PREDS')).toBe(before);
+      expect(sql.inTransaction).toBe(false);
+    } finally {
+      sql.exec('DROP TABLE temp.lz');
+    }
+  });
+});
+
 describe('bad input fails as an SQLite error with the insitu code, and changes nothing', () => {
   it('bad PAR_LST, OUT_FMT, column specs, inputs and scripts', () => {
     const cases: Array<[string, string, RegExp]> = [

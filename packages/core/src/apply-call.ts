@@ -19,6 +19,7 @@ import { checkInto, type IntoTarget } from './into-target.js';
 import type { ContextMode, InputType } from './runtime.js';
 import { TableProxy } from './table-proxy.js';
 import type { JsonValue } from './values.js';
+import type { PartitionSink } from './partition-emitter.js';
 import { checkEnvironmentName, checkPackageNames } from './packages.js';
 
 /**
@@ -105,6 +106,13 @@ export interface CallControls {
   readonly signal?: AbortSignal;
   /** Progress figures, at most about every 100 ms and once at the end. */
   readonly onProgress?: (progress: ApplyProgress) => void;
+  /**
+   * Each partition's result once it and every partition before it finished, in partition order (doEval
+   * and tableApply: their one partition; groupApply over key ranges: never). The call waits for a
+   * returned promise before it hands over the next partition, and a rejected one fails the call. The
+   * call's own result then holds its partitions without their values (they were handed over here).
+   */
+  readonly onPartition?: PartitionSink;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -256,9 +264,11 @@ export function splitOptions(opts: unknown): { options: Record<string, unknown>;
   for (const k of CALL_OPTION_NAMES) if (o[k] !== undefined) options[k] = o[k];
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw badInput('signal must be an AbortSignal');
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw badInput('onProgress must be a function');
+  if (o.onPartition !== undefined && typeof o.onPartition !== 'function') throw badInput('onPartition must be a function');
   const controls: CallControls = {
     ...(o.signal === undefined ? {} : { signal: o.signal as AbortSignal }),
     ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress as CallControls['onProgress'] & object }),
+    ...(o.onPartition === undefined ? {} : { onPartition: o.onPartition as PartitionSink }),
   };
   return { options, controls };
 }

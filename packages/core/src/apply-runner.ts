@@ -11,6 +11,7 @@ import { asInsituError } from './error-boundary.js';
 import type { ResultBudget } from './result-budget.js';
 import { groupOutcomesBytes, outcomeBytes } from './result-size.js';
 import { abortError, runOrdered } from './ordered-runner.js';
+import { PartitionEmitter } from './partition-emitter.js';
 import type { Partition } from './partition.js';
 import { groupPartitions, indexPartitions, rowChunks, wholePartition } from './partitioner.js';
 import { assemble, type ApplyResult, type AssemblyShape, type FailedPartition } from './result-assembly.js';
@@ -108,7 +109,14 @@ export class ApplyRunner {
       // Packages are resolved, fetched and verified before anything else runs (PACKAGE_MISSING, BAD_INPUT).
       const env = await this.#environment(opts, handle.signal);
       into = await this.#openInto(opts);
-      const c: Ctl = { signal: handle.signal, progress, opts, env, ...(into === undefined ? {} : { into }) };
+      const c: Ctl = {
+        signal: handle.signal,
+        progress,
+        opts,
+        env,
+        ...(into === undefined ? {} : { into }),
+        ...(controls.onPartition === undefined ? {} : { emitter: new PartitionEmitter(controls.onPartition) }),
+      };
       const result = await this.#dispatch(call, c);
       return (opts.int64 ?? this.#defaults.int64 ?? 'number') === 'number' ? resultAsNumbers(result) : result;
     } catch (e) {
@@ -324,18 +332,24 @@ export class ApplyRunner {
             const error = p.key !== null ? raw.withPartition(p.key) : raw;
             if (onError === 'fail' || signal?.aborted === true || !PARTITION_FAILURES.has(error.code)) {
               c.into?.writer.fail(error);
+              c.emitter?.fail(error);
               throw error;
             }
             failed.push({ key: p.key, error });
             // A failed partition writes nothing into the target, and the partitions after it go on.
             if (c.into !== undefined) await c.into.writer.put(i, null);
+            await c.emitter?.put(i, null);
             c.progress.done(1, partitionRows(p));
             return null;
           }
           finished[i] = true;
           lease?.charge(outcomeBytes(outcome));
           c.progress.done(1, partitionRows(p));
-          return outcome;
+          if (c.emitter === undefined) return outcome;
+          // Handed over in order (waiting for the partitions before it); the call keeps the rest.
+          const one = assemble({ kind: 'many' }, [p.key], [outcome]);
+          await c.emitter.put(i, ((c.opts.int64 ?? this.#defaults.int64 ?? 'number') === 'number' ? resultAsNumbers(one) : one).partitions[0]!);
+          return { ...outcome, value: { kind: 'json', value: null } } satisfies TaskOutcome;
         },
         signal,
       );
@@ -463,6 +477,8 @@ interface Ctl {
   /** The packages its interpreters load (absent: a clean interpreter). */
   readonly env: PackageSet | undefined;
   readonly into?: Into;
+  /** Where finished partitions go at once, in order (the call's `onPartition`). */
+  readonly emitter?: PartitionEmitter;
 }
 
 /** A call's `into`: its target and writer. */

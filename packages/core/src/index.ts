@@ -101,6 +101,7 @@ export type { ResultLimits } from './result-limits.js';
 export { groupOutcomesBytes, jsonBytes, outcomeBytes, tableBytes } from './result-size.js';
 export { asInsituError, withBoundary } from './error-boundary.js';
 export { abortError } from './ordered-runner.js';
+export type { PartitionSink } from './partition-emitter.js';
 export { Engine, DEFAULT_USER } from './engine.js';
 export { heldLeases, type HeldLeases } from './thread-leases.js';
 export { JobService, DEFAULT_JOB_RETENTION_MS, DEFAULT_JOB_TIMEOUT_MS, DEFAULT_MAX_JOB_TIMEOUT_MS } from './job-service.js';

@@ -182,6 +182,22 @@ function convert(col: SpecColumn, v: unknown, row: number): SqlCell {
   }
 }
 
+/**
+ * Cell `i` of a column under `col`, as {@link convert} gives it, with shortcuts for the typed arrays
+ * of numeric columns without nulls (the common case, taken once per column rather than per cell).
+ */
+function cellsOf(col: SpecColumn, values: ArrayLike<unknown>): (i: number, row: number) => SqlCell {
+  if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
+    if (col.type === 'INTEGER' || col.type === 'NUMERIC') return (i) => values[i]!;
+  } else if (values instanceof Float64Array || values instanceof Float32Array) {
+    if (col.type === 'REAL') return (i) => (Number.isFinite(values[i]!) ? values[i]! : null);
+  } else if (values instanceof Int32Array || values instanceof Int16Array || values instanceof Int8Array || values instanceof Uint16Array || values instanceof Uint8Array) {
+    if (col.type === 'INTEGER' || col.type === 'NUMERIC') return (i) => BigInt(values[i]!);
+    if (col.type === 'REAL') return (i) => values[i]!;
+  }
+  return (i, row) => convert(col, values[i], row);
+}
+
 /** The value of each partition to turn into rows, with its group key (group apply) or null. */
 function sourcesOf(kind: ApplyKind, r: ApplyResult): Array<{ value: ResultValue; key: Record<string, unknown> | null }> {
   if (r.value instanceof Table || kind === 'doEval' || kind === 'tableApply') return [{ value: r.value as ResultValue, key: null }];
@@ -189,36 +205,66 @@ function sourcesOf(kind: ApplyKind, r: ApplyResult): Array<{ value: ResultValue;
 }
 
 /**
- * The rows of a result under a JSON column spec, produced one at a time (each yielded row is the same
- * array, refilled: copy it to keep it): the spec's columns are found by
- * name in what the UDF returned (case-insensitive), else by position when the counts agree; values are
- * converted to the column's storage class. BAD_RESULT names the column that is missing or does not convert.
+ * Rows under a JSON column spec, over one result or the results of a call's partitions one after the
+ * other (row numbers in messages count on across them). Each yielded row is the same array, refilled:
+ * copy it to keep it. The spec's columns are found by name in what the UDF returned (case-insensitive),
+ * else by position when the counts agree; values are converted to the column's storage class.
+ * BAD_RESULT names the column that is missing or does not convert.
  */
-export function* specRows(kind: ApplyKind, r: ApplyResult, columns: readonly SpecColumn[]): Generator<SqlCell[]> {
-  let n = 0;
-  for (const source of sourcesOf(kind, r)) {
-    const { names, columns: data, length } = columnsOfValue(source.value, source.key);
-    if (length === 0) continue;
-    let index: number[];
-    const lower = names?.map((x) => x.toLowerCase()) ?? null;
-    if (lower !== null && columns.every((c) => lower.includes(c.name.toLowerCase()))) index = columns.map((c) => lower.indexOf(c.name.toLowerCase()));
-    else if (data.length === columns.length) index = columns.map((_, i) => i);
-    else {
-      const missing = columns.find((c) => lower === null || !lower.includes(c.name.toLowerCase()))!;
-      throw new InsituError(
-        ErrorCode.BAD_RESULT,
-        `OUT_FMT column ${missing.name} is not in the result, whose columns are ${names === null ? `${data.length} unnamed values` : names.join(', ')}; name the spec's columns as the UDF returns them, or give exactly as many columns in the same order`,
-      );
-    }
-    const picked = index.map((i) => data[i]!);
-    const width = columns.length;
+export class SpecRows {
+  readonly #columns: readonly SpecColumn[];
+  /** Rows given so far. */
+  #n = 0;
+
+  constructor(columns: readonly SpecColumn[]) {
+    this.#columns = columns;
+  }
+
+  /** The rows of `r`, produced one at a time. */
+  *of(kind: ApplyKind, r: ApplyResult): Generator<SqlCell[]> {
+    const width = this.#columns.length;
     // One array for every row: better-sqlite3 copies a yielded row before it asks for the next.
     const row = new Array<SqlCell>(width);
-    for (let i = 0; i < length; i++, n++) {
-      for (let c = 0; c < width; c++) row[c] = convert(columns[c]!, picked[c]![i], n);
-      yield row;
+    for (const { cells, length } of this.sources(kind, r)) {
+      for (let i = 0; i < length; i++, this.#n++) {
+        for (let c = 0; c < width; c++) row[c] = cells[c]!(i, this.#n);
+        yield row;
+      }
     }
   }
+
+  /**
+   * The parts of `r` as cell readers per spec column and their lengths, for a caller that loops over
+   * the rows itself: a reader takes the row's index in its part and its number in the whole output
+   * (from 0, for messages).
+   */
+  sources(kind: ApplyKind, r: ApplyResult): Array<{ readonly cells: ReadonlyArray<(i: number, row: number) => SqlCell>; readonly length: number }> {
+    const columns = this.#columns;
+    const out: Array<{ cells: Array<(i: number, row: number) => SqlCell>; length: number }> = [];
+    for (const source of sourcesOf(kind, r)) {
+      const { names, columns: data, length } = columnsOfValue(source.value, source.key);
+      if (length === 0) continue;
+      let index: number[];
+      const lower = names?.map((x) => x.toLowerCase()) ?? null;
+      if (lower !== null && columns.every((c) => lower.includes(c.name.toLowerCase()))) index = columns.map((c) => lower.indexOf(c.name.toLowerCase()));
+      else if (data.length === columns.length) index = columns.map((_, i) => i);
+      else {
+        const missing = columns.find((c) => lower === null || !lower.includes(c.name.toLowerCase()))!;
+        throw new InsituError(
+          ErrorCode.BAD_RESULT,
+          `OUT_FMT column ${missing.name} is not in the result, whose columns are ${names === null ? `${data.length} unnamed values` : names.join(', ')}; name the spec's columns as the UDF returns them, or give exactly as many columns in the same order`,
+        );
+      }
+      const picked = index.map((i) => data[i]!);
+      out.push({ cells: columns.map((col, c) => cellsOf(col, picked[c]!)), length });
+    }
+    return out;
+  }
+}
+
+/** The rows of a result under a JSON column spec (see {@link SpecRows}). */
+export function specRows(kind: ApplyKind, r: ApplyResult, columns: readonly SpecColumn[]): Generator<SqlCell[]> {
+  return new SpecRows(columns).of(kind, r);
 }
 
 /** A partition's name in PNG rows: null for eval and table eval, the chunk, group key or index otherwise. */

@@ -1,7 +1,7 @@
 import { ErrorCode, InsituError, badInput, decodeResult, type ApplyKind, type SqlConnection } from '@insitu/core';
 import { CATALOG } from './catalog.js';
 import { parseModuleArg } from './module-args.js';
-import { DIRECT_COLUMNS, columnsOf, formatRows, parseOutFormat, type OutFormat, type SqlCell } from './out-format.js';
+import { DIRECT_COLUMNS, SpecRows, columnsOf, formatRows, parseOutFormat, type OutFormat, type SqlCell } from './out-format.js';
 import type { SqlHost } from './sql-host.js';
 import type { CatalogName, SqlAnswer, SqlApplyRequest } from './sql-protocol.js';
 
@@ -93,6 +93,37 @@ function requestOf(b: SqlBinding, kind: ApplyKind, names: readonly string[], val
   };
 }
 
+/** Whether a call's rows stream (see {@link streamedRows}). */
+function streams(req: SqlApplyRequest, fmt: OutFormat | null): fmt is OutFormat & { kind: 'columns' } {
+  return fmt?.kind === 'columns' && (req.kind === 'rowApply' || req.kind === 'indexApply') && !asksAsync(req.parList);
+}
+
+/**
+ * The rows of a call whose partitions stream (a column spec over rowApply or indexApply), each
+ * partition's rows as soon as it and the ones before it finished; errors as {@link sqlError}. One
+ * generator from partitions to rows (SQLite resumes it per row: each delegation level would cost).
+ */
+function* streamedRows(fn: string, b: SqlBinding, req: SqlApplyRequest, fmt: OutFormat & { kind: 'columns' }): Generator<SqlCell[]> {
+  try {
+    const spec = new SpecRows(fmt.columns);
+    const width = fmt.columns.length;
+    // One array for every row: better-sqlite3 copies a yielded row before it asks for the next.
+    const row = new Array<SqlCell>(width);
+    let n = 0;
+    for (const answer of b.host.stream({ ...req, stream: true }, waitOf(b, req.parList))) {
+      if (answer.type !== 'part') throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the SQL host answered something unexpected');
+      for (const { cells, length } of spec.sources(answer.kind, decodeResult(answer.bytes))) {
+        for (let i = 0; i < length; i++, n++) {
+          for (let c = 0; c < width; c++) row[c] = cells[c]!(i, n);
+          yield row;
+        }
+      }
+    }
+  } catch (e) {
+    throw sqlError(e, fn);
+  }
+}
+
 /** Run one call and give its rows in `fmt` (a job's id row with oml_async_flag). */
 function callRows(b: SqlBinding, req: SqlApplyRequest, fmt: OutFormat | null): Iterable<SqlCell[]> {
   const answer: SqlAnswer = b.host.request(req, waitOf(b, req.parList));
@@ -143,7 +174,8 @@ export function registerSqlFunctions(db: SqlConnection, binding: SqlBinding): vo
         columns,
         directOnly: true,
         *rows() {
-          yield* guarded(`${fn}_vt`, () => callRows(binding, req, fmt));
+          if (streams(req, fmt)) yield* streamedRows(`${fn}_vt`, binding, req, fmt);
+          else yield* guarded(`${fn}_vt`, () => callRows(binding, req, fmt));
         },
       };
     });

@@ -1,9 +1,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { badInput, encodeResult, toInsituError, ErrorCode, type Engine, type HeldLeases, type Session } from '@insitu/core';
+import { abortError, badInput, encodeResult, toInsituError, ErrorCode, type ApplyCall, type ApplyKind, type Engine, type HeldLeases, type Session } from '@insitu/core';
 import { createEngine } from '../create-engine.js';
 import { catalogRows, jobStatusRows } from './catalog.js';
 import { sqlCallOf } from './sql-call.js';
-import type { HostEvent, SqlAnswer, SqlEnvelope, SqlHostData, SqlReply, SqlRequest } from './sql-protocol.js';
+import { STREAM_WINDOW, type HostEvent, type SqlAnswer, type SqlEnvelope, type SqlHostData, type SqlReply, type SqlRequest } from './sql-protocol.js';
 
 /**
  * The SQL host thread: an engine of its own on the same database file runs the calls SQL functions
@@ -35,6 +35,8 @@ try {
 
 const sessions = new Map<string, Session>();
 const running = new Map<number, AbortController>();
+/** Streamed calls: partitions the caller acknowledged, and who waits for the next acknowledgement. */
+const streams = new Map<number, { acked: number; wake: (() => void) | null }>();
 
 function sessionOf(user: string): Session {
   let s = sessions.get(user);
@@ -42,7 +44,44 @@ function sessionOf(user: string): Session {
   return s;
 }
 
-async function answer(req: SqlRequest, abort: AbortSignal): Promise<{ answer: SqlAnswer; transfer: ArrayBuffer[] }> {
+/**
+ * Run a call and send each partition as it finishes (in order), at most STREAM_WINDOW ahead of the
+ * caller's acknowledgements: the caller's SQLite reads one partition's rows while the workers run the
+ * next, and memory holds the partitions in flight, not the whole result.
+ */
+async function streamed(id: number, kind: ApplyKind, session: Session, call: ApplyCall, abort: AbortSignal): Promise<SqlAnswer> {
+  const state = { acked: 0, wake: null as (() => void) | null };
+  streams.set(id, state);
+  let sent = 0;
+  try {
+    // Int64 columns stay bigint: SQLite stores them as INTEGER without a conversion per cell.
+    await session.run({ ...call, options: { ...call.options, int64: 'bigint' } }, {
+      signal: abort,
+      onPartition: async (p) => {
+        const bytes = encodeResult({ value: p.value, stdout: p.stdout, stderr: p.stderr, images: [], partitions: [p] });
+        reply({ id, ok: true, answer: { type: 'part', kind, bytes } }, [bytes.buffer as ArrayBuffer]);
+        sent++;
+        while (sent - state.acked > STREAM_WINDOW) {
+          if (abort.aborted) throw abortError(abort);
+          await new Promise<void>((resolve) => {
+            const done = (): void => {
+              abort.removeEventListener('abort', done);
+              state.wake = null;
+              resolve();
+            };
+            state.wake = done;
+            abort.addEventListener('abort', done, { once: true });
+          });
+        }
+      },
+    });
+  } finally {
+    streams.delete(id);
+  }
+  return { type: 'end' };
+}
+
+async function answer(id: number, req: SqlRequest, abort: AbortSignal): Promise<{ answer: SqlAnswer; transfer: ArrayBuffer[] }> {
   const session = sessionOf(req.user);
   switch (req.op) {
     case 'admit':
@@ -51,9 +90,10 @@ async function answer(req: SqlRequest, abort: AbortSignal): Promise<{ answer: Sq
     case 'apply': {
       const { call, async } = await sqlCallOf(session, req);
       if (async) {
-        const { id } = await session.jobs.submit(call);
-        return { answer: { type: 'job', jobId: id }, transfer: [] };
+        const { id: jobId } = await session.jobs.submit(call);
+        return { answer: { type: 'job', jobId }, transfer: [] };
       }
+      if (req.stream === true) return { answer: await streamed(id, req.kind, session, call, abort), transfer: [] };
       const bytes = encodeResult(await session.run(call, { signal: abort }));
       return { answer: { type: 'result', kind: req.kind, bytes }, transfer: [bytes.buffer as ArrayBuffer] };
     }
@@ -93,6 +133,14 @@ port.on('message', (m: SqlEnvelope) => {
     running.get(m.id)?.abort();
     return;
   }
+  if ('ack' in m) {
+    const s = streams.get(m.id);
+    if (s !== undefined) {
+      s.acked++;
+      s.wake?.();
+    }
+    return;
+  }
   if ('forget' in m) {
     // A new session admits the user again: the engine's own directory never saw the drop.
     sessions.delete(m.forget);
@@ -101,7 +149,7 @@ port.on('message', (m: SqlEnvelope) => {
   const controller = new AbortController();
   running.set(m.id, controller);
   const renewing = m.leases === undefined ? null : renewWhileWaiting(m.leases);
-  answer(m.request, controller.signal).then(
+  answer(m.id, m.request, controller.signal).then(
     ({ answer: a, transfer }) => reply({ id: m.id, ok: true, answer: a }, transfer),
     (e: unknown) => reply({ id: m.id, ok: false, error: toInsituError(e, ErrorCode.RUNTIME_ERROR, 'SQL function').toJSON() }),
   ).finally(() => {

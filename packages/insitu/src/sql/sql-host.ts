@@ -16,6 +16,8 @@ export class SqlHost {
   readonly #worker: Worker;
   readonly #port: MessagePort;
   readonly #signal: Int32Array;
+  /** Replies received for each request in flight, not yet taken. */
+  readonly #mail = new Map<number, SqlReply[]>();
   #seq = 0;
   #closed = false;
 
@@ -60,36 +62,93 @@ export class SqlHost {
     return Atomics.load(this.#signal, 1) === 1;
   }
 
-  /**
-   * Send `request` and block until its answer, at most `waitMs` (then the call is cancelled in the host
-   * and this throws TIMEOUT). Errors come back as the InsituError the host raised.
-   */
-  request(request: SqlRequest, waitMs: number): SqlAnswer {
+  /** Post `request`; its replies go to its mailbox until it is finished or given up. */
+  #send(request: SqlRequest): number {
     if (this.#closed) throw new InsituError(ErrorCode.CLOSED, 'the engine is closed');
     if (this.stopped) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the SQL host thread stopped; register() the SQL functions again to start a new one');
     const id = ++this.#seq;
     // This thread's engines cannot renew their jobs' leases while it waits: the host does it meanwhile.
     const leases = heldLeases();
+    this.#mail.set(id, []);
     this.#port.postMessage({ id, request, ...(leases.length === 0 ? {} : { leases }) } satisfies SqlEnvelope);
-    const deadline = Date.now() + waitMs + ANSWER_GRACE_MS;
+    return id;
+  }
+
+  /** Stop waiting for `id`: the host cancels it and its later replies are dropped. */
+  #giveUp(id: number): void {
+    if (this.#mail.delete(id) && !this.#closed) this.#port.postMessage({ id, cancel: true } satisfies SqlEnvelope);
+  }
+
+  /**
+   * Block until the next reply to `id` (replies to other requests in flight, such as another call of
+   * the same statement, go to their mailboxes), at most until `deadline`: then the call is cancelled
+   * and this throws TIMEOUT. An error reply throws the InsituError the host raised.
+   */
+  #next(id: number, deadline: number, waitMs: number): SqlAnswer {
+    const box = this.#mail.get(id);
+    if (box === undefined) throw new InsituError(ErrorCode.CANCELLED, 'the SQL function was cancelled: its statement stopped reading it');
     for (;;) {
       const seen = Atomics.load(this.#signal, 0);
       for (let m = receiveMessageOnPort(this.#port); m !== undefined; m = receiveMessageOnPort(this.#port)) {
         const reply = m.message as SqlReply;
-        // Answers to requests given up on (timed out) are dropped.
-        if (reply.id !== id) continue;
+        // Replies to requests given up on (timed out, cancelled) are dropped.
+        this.#mail.get(reply.id)?.push(reply);
+      }
+      const reply = box.shift();
+      if (reply !== undefined) {
         if (reply.ok) return reply.answer;
+        this.#mail.delete(id);
         throw deserializeError(reply.error);
       }
       if (this.stopped) {
+        this.#mail.delete(id);
         throw new InsituError(ErrorCode.RUNTIME_ERROR, 'the SQL host thread stopped; register() the SQL functions again to start a new one');
       }
       const left = deadline - Date.now();
       if (left <= 0) {
-        this.#port.postMessage({ id, cancel: true } satisfies SqlEnvelope);
+        this.#giveUp(id);
         throw new InsituError(ErrorCode.TIMEOUT, `the SQL function did not answer within ${waitMs + ANSWER_GRACE_MS} ms; it was cancelled`);
       }
       Atomics.wait(this.#signal, 0, seen, Math.min(left, 1_000));
+    }
+  }
+
+  /**
+   * Send `request` and block until its answer, at most `waitMs` (then the call is cancelled in the host
+   * and this throws TIMEOUT). Errors come back as the InsituError the host raised.
+   */
+  request(request: SqlRequest, waitMs: number): SqlAnswer {
+    const id = this.#send(request);
+    const answer = this.#next(id, Date.now() + waitMs + ANSWER_GRACE_MS, waitMs);
+    this.#mail.delete(id);
+    return answer;
+  }
+
+  /**
+   * Send a streamed call (`stream: true`) and give its partitions as they arrive, blocking for each, all
+   * within `waitMs`. Taking the next partition acknowledges the one before (the host runs ahead by at
+   * most its window). SQLite does not tell a table function that a statement stopped reading it (LIMIT,
+   * a failed statement): when this thread gets back to its event loop with the stream unfinished, the
+   * call is cancelled, so its workers are freed (a stream resumed after that throws CANCELLED).
+   */
+  *stream(request: SqlRequest, waitMs: number): Generator<SqlAnswer, void, undefined> {
+    const id = this.#send(request);
+    const deadline = Date.now() + waitMs + ANSWER_GRACE_MS;
+    let taken = 0;
+    for (;;) {
+      const answer = this.#next(id, deadline, waitMs);
+      if (answer.type === 'end') {
+        this.#mail.delete(id);
+        return;
+      }
+      const at = ++taken;
+      setImmediate(() => {
+        if (taken === at) this.#giveUp(id);
+      });
+      yield answer;
+      // Resumed: the partition was read (a later check sees another count).
+      taken++;
+      if (this.#mail.has(id)) this.#port.postMessage({ id, ack: true } satisfies SqlEnvelope);
     }
   }
 

@@ -24,7 +24,15 @@ export interface SqlApplyRequest {
   readonly owner?: unknown;
   /** Milliseconds the call may run unless PAR_LST's `timeout` says otherwise. */
   readonly timeoutMs: number;
+  /**
+   * Answer each partition as it finishes ('part' answers, in partition order, then 'end'), at most
+   * {@link STREAM_WINDOW} ahead of the partitions the caller acknowledged; else one 'result'.
+   */
+  readonly stream?: boolean;
 }
+
+/** Partitions the host sends ahead of the caller's acknowledgements (the rest of the call waits). */
+export const STREAM_WINDOW = 2;
 
 /** The catalog functions. */
 export type CatalogName = 'scripts' | 'datastores' | 'datastore_contents' | 'grants' | 'jobs' | 'schedule_runs' | 'job_status';
@@ -39,6 +47,9 @@ export type SqlRequest =
 /** What a request answers. */
 export type SqlAnswer =
   | { readonly type: 'result'; readonly kind: ApplyKind; readonly bytes: Uint8Array }
+  /** One partition of a streamed call, as a result of that partition alone; 'end' follows the last. */
+  | { readonly type: 'part'; readonly kind: ApplyKind; readonly bytes: Uint8Array }
+  | { readonly type: 'end' }
   | { readonly type: 'job'; readonly jobId: string }
   | { readonly type: 'rows'; readonly rows: ReadonlyArray<Record<string, number | string | null>> }
   | { readonly type: 'ok' };
@@ -48,6 +59,8 @@ export type SqlEnvelope =
   /** `leases`: the caller thread's engines' running jobs, which the host renews while the caller waits. */
   | { readonly id: number; readonly request: SqlRequest; readonly leases?: readonly HeldLeases[] }
   | { readonly id: number; readonly cancel: true }
+  /** `ack`: the caller took one more partition of a streamed call. */
+  | { readonly id: number; readonly ack: true }
   /** `forget`: a dropped user, whose session the host makes (and admits) anew at its next request. */
   | { readonly id: number; readonly forget: string };
 
