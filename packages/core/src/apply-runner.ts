@@ -245,7 +245,8 @@ export class ApplyRunner {
     const degree = degreeOf(c.opts.parallel, this.#runtime.concurrency);
     const resolved = await this.#resolve(call.func);
     const query = data.toQuery();
-    const order = orderWithin(c.opts.orderBy, await this.#storage.describe(query, this.#user));
+    // The data's schema is asked for only to check orderBy's columns: no extra statement without it.
+    const order = c.opts.orderBy === undefined ? [] : orderWithin(c.opts.orderBy, await this.#storage.describe(query, this.#user));
     // The total costs a count of the rows: paid only when someone listens.
     if (c.progress.listening) c.progress.total(Math.ceil((await this.#storage.count(query, this.#user)) / rows));
     const split = this.#runtime.readsQueries ? data.asTableScan() : null;
