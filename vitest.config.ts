@@ -1,11 +1,39 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Suites that also run against PostgreSQL storage (project `postgres`, INSITU_TEST_BACKEND=postgres):
+ * every suite of a public API that touches storage. The others test the Python runtime, the sandbox or
+ * SQLite itself, whatever the storage (and run once, in project `sqlite`).
+ */
+export const POSTGRES_SUITES: readonly string[] = [];
+
+const shared = {
+  // Each file starts its own Pyodide pool once (about 2 s); tests within a file share it.
+  testTimeout: 60_000,
+  hookTimeout: 120_000,
+  pool: 'forks' as const,
+};
+
 export default defineConfig({
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
-    // Each file starts its own Pyodide pool once (about 2 s); tests within a file share it.
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
-    pool: 'forks',
+    passWithNoTests: true,
+    projects: [
+      {
+        test: {
+          ...shared,
+          name: 'sqlite',
+          include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
+          env: { INSITU_TEST_BACKEND: 'sqlite' },
+        },
+      },
+      {
+        test: {
+          ...shared,
+          name: 'postgres',
+          include: [...POSTGRES_SUITES],
+          env: { INSITU_TEST_BACKEND: 'postgres' },
+        },
+      },
+    ],
   },
 });

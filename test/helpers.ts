@@ -3,9 +3,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { InsituError } from 'insitu';
+import { ON_POSTGRES, freshPostgresDatabase } from './backend.js';
 
-/** A fresh temp directory with a database path in it, and a cleanup function. */
+/**
+ * A fresh database for one test file and a cleanup function: `path` is a SQLite file in a new temp
+ * directory `dir`, or on the PostgreSQL run (test/backend.ts) the URL of a new empty database (and
+ * `dir` still a temp directory for other files).
+ */
 export function tempDatabase(name = 'test.db'): { path: string; dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'insitu-test-'));
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  if (!ON_POSTGRES) return { path: join(dir, name), dir, cleanup: removeDir };
+  const pg = freshPostgresDatabase();
+  return {
+    path: pg.url,
+    dir,
+    cleanup: () => {
+      pg.drop();
+      removeDir();
+    },
+  };
+}
+
+/** A SQLite temp file whatever the backend, for tests of SQLite itself (and a cleanup function). */
+export function tempSqliteDatabase(name = 'test.db'): { path: string; dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'insitu-test-'));
   return { path: join(dir, name), dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

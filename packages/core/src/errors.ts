@@ -60,6 +60,8 @@ export const ErrorCode = {
   SCHEDULE_NOT_FOUND: 'SCHEDULE_NOT_FOUND',
   /** The user already has as many jobs waiting as the engine allows (`maxQueuedJobsPerUser`). */
   TOO_MANY_JOBS: 'TOO_MANY_JOBS',
+  /** The feature does not exist on this engine's storage backend (the message names the backend that has it). */
+  NOT_SUPPORTED: 'NOT_SUPPORTED',
 } as const;
 
 /** One of the stable {@link ErrorCode} values. */

@@ -89,6 +89,7 @@ const STATUS: Record<ErrorCode, number> = {
   INTERRUPTED: 500,
   SCHEDULE_NOT_FOUND: 404,
   TOO_MANY_JOBS: 429,
+  NOT_SUPPORTED: 501,
 };
 
 /** Status and body for anything a handler threw. Unknown errors are 500 without internals. */
