@@ -1,45 +1,51 @@
 import { ErrorCode, InsituError, type ContextMode, type ContextSession, type SqlParam } from '@insitu/core';
 import type { Table } from 'apache-arrow';
 import type pg from 'pg';
-import { pgError, type PgClient, type PgDatabase } from './pg-database.js';
-import { numberedPlaceholders } from './pg-placeholders.js';
+import type { PgClient, PgDatabase } from './pg-database.js';
+import { pgError } from './pg-database.js';
 import { RESULT_TYPES, resultTable } from './pg-result-table.js';
+import { STATEMENT_ROLE, guardStatement, recordSchemaChange, userSqlError, type PgStatementMode } from './pg-statement-guard.js';
+import type { PgTablePrivileges } from './pg-table-privileges.js';
 
-/** How a statement is used: `query` must return rows; `read` and `write` follow the call's context. */
-export type ContextStatementUse = 'query' | 'read' | 'write';
-
-/**
- * The statement check of a UDF's SQL, run before the statement on the session's connection (inside its
- * transaction): it throws (PRIVILEGE, BAD_INPUT, TABLE_NOT_FOUND) for a statement `user` may not run.
- */
-export type ContextStatementCheck = (client: PgClient, sql: string, use: ContextStatementUse, user: string) => Promise<void>;
-
-/** SQLSTATE of a write attempted in a READ ONLY transaction. */
-const READ_ONLY_SQL_TRANSACTION = '25006';
+/** Options for {@link PgContextSession}. */
+export interface PgContextSessionOptions {
+  /** How long a statement waits for a lock held by another transaction (another partition's writes), in ms. Default 5000. */
+  readonly lockTimeoutMs?: number;
+}
 
 /**
- * One task's database session for `insitu.connect()` on PostgreSQL (see core's ContextSession), held
- * on one pooled connection from the partition's first statement to its end. The partition's
- * statements run in one transaction — `READ ONLY` unless the call's context is `write`, so the server
- * itself refuses a write the check let through — committed when the worker says the partition
- * succeeded, rolled back otherwise and when the engine ends the task. In a write transaction each
- * statement runs under a savepoint, so a failed statement (which PostgreSQL would let poison the whole
- * transaction) undoes itself only, as on SQLite. Requests are answered one at a time, in order.
+ * One task's database session for `insitu.connect()` on PostgreSQL (see core's ContextSession), on one
+ * pooled connection held from the partition's first statement to its end. The partition's statements
+ * are one transaction, `READ ONLY` unless the call's context is `write`, committed when the worker says
+ * the partition succeeded and rolled back otherwise, or when the engine ends the task (the call ended,
+ * failed or was stopped, or the worker died).
+ *
+ * Each statement passes the statement guard (pg-statement-guard.ts: one statement, the user's table
+ * privileges, engine tables and catalogs unreachable, allowlisted functions) as the engine, then runs
+ * as the role `insitu_udf` (no privilege on engine tables) and, in a write transaction, under a
+ * savepoint: a failed statement undoes itself only, as on SQLite, where PostgreSQL would otherwise
+ * abort the whole transaction. Requests are answered one at a time, in order.
  */
 export class PgContextSession implements ContextSession {
   readonly #db: PgDatabase;
   readonly #user: string;
   readonly #mode: ContextMode;
-  readonly #check: ContextStatementCheck;
+  readonly #access: PgTablePrivileges;
+  readonly #lockTimeoutMs: number;
   #client: PgClient | null = null;
+  /** The server process of a statement running now (cancelled when the session is released meanwhile). */
+  #runningPid: number | null = null;
   #released = false;
+  /** Set when the partition's write transaction was lost midway: later statements and the commit fail with it. */
+  #lost: InsituError | null = null;
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(db: PgDatabase, user: string, mode: ContextMode, check: ContextStatementCheck) {
+  constructor(db: PgDatabase, user: string, mode: ContextMode, access: PgTablePrivileges, opts: PgContextSessionOptions = {}) {
     this.#db = db;
     this.#user = user;
     this.#mode = mode;
-    this.#check = check;
+    this.#access = access;
+    this.#lockTimeoutMs = opts.lockTimeoutMs ?? 5000;
   }
 
   /** Run `fn` after every request before it. */
@@ -52,13 +58,17 @@ export class PgContextSession implements ContextSession {
   /** The connection with the partition's transaction open (checked out and begun on first use). */
   async #begin(): Promise<PgClient> {
     if (this.#released) throw new InsituError(ErrorCode.CANCELLED, 'the database session of this partition has ended (its call ended or was stopped)');
+    if (this.#lost !== null) throw this.#lost;
     if (this.#client !== null) return this.#client;
     const client = await this.#db.connect();
     try {
-      await client.query(this.#mode === 'write' ? 'BEGIN READ WRITE' : 'BEGIN READ ONLY');
+      // Engine-made text: one round trip for the transaction's settings.
+      await client.query(
+        `${this.#mode === 'write' ? 'BEGIN READ WRITE' : 'BEGIN READ ONLY'}; SET LOCAL search_path = public; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}`,
+      );
     } catch (e) {
       client.release(true);
-      throw pgError(e, 'cannot begin the partition\'s transaction');
+      throw pgError(e, "cannot begin the partition's transaction");
     }
     this.#client = client;
     return client;
@@ -75,31 +85,50 @@ export class PgContextSession implements ContextSession {
     } catch (e) {
       // The server has rolled back what it could not commit; the connection's state is not trusted.
       client.release(true);
-      throw pgError(e, statement === 'COMMIT' ? 'the partition\'s writes could not be committed' : 'PostgreSQL');
+      throw statement === 'COMMIT' ? userSqlError(e, "the partition's writes could not be committed") : pgError(e, 'PostgreSQL');
     }
   }
 
-  /** Run one checked statement, under a savepoint in a write transaction. */
-  async #run(sql: string, params: readonly SqlParam[], use: ContextStatementUse): Promise<pg.QueryArrayResult> {
-    if (typeof sql !== 'string' || sql.trim() === '') throw new InsituError(ErrorCode.BAD_INPUT, 'SQL text must be a non-empty string');
+  /** Guard one statement, then run it as the statement role (under a savepoint in a write transaction). */
+  async #run(sql: string, params: readonly SqlParam[], use: PgStatementMode): Promise<pg.QueryArrayResult> {
     const client = await this.#begin();
-    const text = numberedPlaceholders(sql, params.length);
-    const guarded = this.#mode === 'write';
-    if (guarded) await client.query('SAVEPOINT insitu_statement');
+    const write = this.#mode === 'write';
     try {
-      await this.#check(client, text, use, this.#user);
-      // The extended protocol: one statement, parameters always bound.
-      const res = await client.query({ text, values: [...params], rowMode: 'array', queryMode: 'extended', types: RESULT_TYPES } as pg.QueryArrayConfig);
-      if (guarded) await client.query('RELEASE SAVEPOINT insitu_statement');
+      if (write) await client.query('SAVEPOINT insitu_statement');
+      const stmt = await guardStatement(client, sql, params, { user: this.#user, mode: use }, this.#access);
+      await client.query(`SET LOCAL ROLE ${STATEMENT_ROLE}`);
+      let res: pg.QueryArrayResult;
+      this.#runningPid = (client as unknown as { processID?: number }).processID ?? null;
+      try {
+        // The extended protocol: one statement, parameters bound.
+        res = await client.query({ text: stmt.sql, values: stmt.params, rowMode: 'array', queryMode: 'extended', types: RESULT_TYPES } as pg.QueryArrayConfig);
+      } finally {
+        this.#runningPid = null;
+      }
+      if (!write) {
+        await client.query('RESET ROLE');
+      } else if (stmt.creates === null && stmt.drops.length === 0) {
+        await client.query('RESET ROLE; RELEASE SAVEPOINT insitu_statement');
+      } else {
+        await client.query('RESET ROLE');
+        await recordSchemaChange(client, stmt, this.#user, this.#access);
+        await client.query('RELEASE SAVEPOINT insitu_statement');
+      }
       return res;
     } catch (e) {
-      if (guarded) {
-        await client.query('ROLLBACK TO SAVEPOINT insitu_statement').catch(() => {});
-      } else {
+      const error = userSqlError(e, sql);
+      if (!write) {
         // A failed statement ends a read-only transaction: nothing was written, the next statement begins anew.
         await this.#end('ROLLBACK').catch(() => {});
+      } else if (this.#client !== null) {
+        // Undoes the statement (and its SET LOCAL ROLE). Should even that fail, the partition's writes
+        // are gone: the session refuses every later statement and the commit, so the partition fails whole.
+        await client.query('ROLLBACK TO SAVEPOINT insitu_statement; RESET ROLE').catch(async () => {
+          this.#lost = new InsituError(ErrorCode.STORAGE_ERROR, `the partition's transaction was lost after a failed statement (${error.message}); nothing it wrote is kept`);
+          await this.#end('ROLLBACK').catch(() => {});
+        });
       }
-      throw statementError(e, sql);
+      throw error;
     }
   }
 
@@ -107,7 +136,6 @@ export class PgContextSession implements ContextSession {
   query(sql: string, params: readonly SqlParam[]): Promise<Table> {
     return this.#serial(async () => {
       const res = await this.#run(sql, params, 'query');
-      if (res.fields.length === 0) throw new InsituError(ErrorCode.BAD_INPUT, `a query must return rows (a SELECT): ${sql.slice(0, 200)}`);
       return resultTable(res.fields, res.rows);
     });
   }
@@ -122,7 +150,10 @@ export class PgContextSession implements ContextSession {
 
   /** See {@link ContextSession.commit}. */
   commit(): Promise<void> {
-    return this.#serial(() => this.#end('COMMIT'));
+    return this.#serial(async () => {
+      if (this.#lost !== null) throw this.#lost;
+      await this.#end('COMMIT');
+    });
   }
 
   /** See {@link ContextSession.rollback}. */
@@ -130,22 +161,14 @@ export class PgContextSession implements ContextSession {
     return this.#serial(() => this.#end('ROLLBACK'));
   }
 
-  /** See {@link ContextSession.release}: never throws. */
+  /**
+   * See {@link ContextSession.release}: a statement still running (its worker was stopped while it
+   * waited) is cancelled, then the transaction rolled back. Never throws.
+   */
   release(): Promise<void> {
     this.#released = true;
+    const pid = this.#runningPid;
+    if (pid !== null) void this.#db.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {});
     return this.#serial(() => this.#end('ROLLBACK')).catch(() => {});
   }
-}
-
-/** A failed statement as the UDF sees it: a write in a read-only call says how to allow it. */
-function statementError(e: unknown, sql: string): InsituError {
-  if (e instanceof InsituError) return e;
-  if ((e as { code?: unknown }).code === READ_ONLY_SQL_TRANSACTION) {
-    return new InsituError(
-      ErrorCode.PRIVILEGE,
-      `this statement would write, and this call's database context is read-only; make the call with { context: 'write' } to change tables: ${sql.slice(0, 200)}`,
-      { cause: e },
-    );
-  }
-  return pgError(e, 'PostgreSQL');
 }
