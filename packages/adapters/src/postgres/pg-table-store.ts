@@ -20,7 +20,8 @@ import { PG_READ_TYPES } from './pg-column-kind.js';
 import type { PgClient, PgDatabase } from './pg-database.js';
 import { cursorBatches, onOneConnection, schemaOfFields } from './pg-scanner.js';
 import { guardStatement, runGuarded, STATEMENT_ROLE, userSqlError, type GuardedStatement } from './pg-statement-guard.js';
-import { PgTablePrivileges } from './pg-table-privileges.js';
+import { PgTablePrivileges, USER_RELKINDS } from './pg-table-privileges.js';
+import type { PgUserTables } from './pg-user-store.js';
 import { PgTableSink } from './pg-table-sink.js';
 import { createTableSql, insertRows, rowSource } from './pg-table-writer.js';
 
@@ -47,7 +48,7 @@ function asWritten(e: unknown, query: QuerySpec): InsituError {
  * `splitScan` / `splitGroups` are not implemented: on PostgreSQL the engine reads a call's partitions
  * itself (one cursor, in order) and ships them to the workers.
  */
-export class PgTableStore implements TableStorage, TablePrivilegeStorage {
+export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUserTables {
   readonly #privileges: PgTablePrivileges;
   readonly #timeoutMs: number;
 
@@ -202,5 +203,38 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage {
   /** See {@link TablePrivilegeStorage.deleteTableGrant}. */
   deleteTableGrant(table: string, grantee: string): Promise<boolean> {
     return this.db.withClient((c) => this.#privileges.deleteGrant(c, table, grantee));
+  }
+
+  /** See {@link PgUserTables.ownedByUser}: owner rows of tables dropped outside insitu do not count. */
+  async ownedByUser(client: PgClient, user: string): Promise<{ readonly tables: number; readonly grants: number }> {
+    const { rows } = await client.query<{ tables: string; grants: string }>(
+      `SELECT (SELECT count(*) FROM insitu_engine_table_owners o
+                 JOIN pg_catalog.pg_class c ON c.relname = o.name AND c.relkind IN ${USER_RELKINDS}
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+                WHERE o.owner = $1) AS tables,
+              (SELECT count(*) FROM insitu_engine_table_grants g JOIN insitu_engine_table_owners o ON o.name = g.name WHERE o.owner = $1) AS grants`,
+      [user],
+    );
+    return { tables: Number(rows[0]!.tables), grants: Number(rows[0]!.grants) };
+  }
+
+  /** See {@link PgUserTables.dropForUser}: views first (they may read the tables), then tables. */
+  async dropForUser(client: PgClient, user: string): Promise<number> {
+    const { rows } = await client.query<{ name: string; relkind: string }>(
+      `SELECT o.name, c.relkind FROM insitu_engine_table_owners o
+         JOIN pg_catalog.pg_class c ON c.relname = o.name AND c.relkind IN ${USER_RELKINDS}
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+        WHERE o.owner = $1 ORDER BY (c.relkind = 'v') DESC`,
+      [user],
+    );
+    for (const r of rows) {
+      const kind = r.relkind === 'v' ? 'VIEW' : r.relkind === 'm' ? 'MATERIALIZED VIEW' : 'TABLE';
+      // Another user's view over this table goes too, as on SQLite (where it would stop working).
+      await client.query(`DROP ${kind} IF EXISTS "public"."${r.name.replaceAll('"', '""')}" CASCADE`);
+    }
+    await client.query(`DELETE FROM insitu_engine_table_grants WHERE name IN (SELECT name FROM insitu_engine_table_owners WHERE owner = $1)`, [user]);
+    await client.query(`DELETE FROM insitu_engine_table_owners WHERE owner = $1`, [user]);
+    const revoked = await client.query(`DELETE FROM insitu_engine_table_grants WHERE grantee = $1 RETURNING 1`, [user]);
+    return revoked.rows.length;
   }
 }
