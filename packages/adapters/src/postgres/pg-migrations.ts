@@ -133,6 +133,43 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       CREATE INDEX insitu_engine_schedule_runs_by_owner ON insitu_engine_schedule_runs (owner, schedule, id);
       CREATE INDEX insitu_engine_schedule_runs_open ON insitu_engine_schedule_runs (id) WHERE state IS NULL;`,
   },
+  {
+    // User tables' owners and grants; and the role user statements run as (see pg-statement-guard.ts):
+    // NOLOGIN, no privilege on any engine table, CREATE on schema public for a write context's tables.
+    // Roles are shared by every database of the server, so it may exist already (or be created by an
+    // engine migrating another database at the same moment). The engine's role must be able to create
+    // it and to SET ROLE to it (a superuser, or a role with CREATEROLE that this grants it to).
+    id: '002-tables',
+    sql: `
+      CREATE TABLE insitu_engine_table_owners (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        created TIMESTAMPTZ NOT NULL DEFAULT now()
+      );
+      CREATE TABLE insitu_engine_table_grants (
+        name TEXT NOT NULL,
+        grantee TEXT NOT NULL,
+        privilege TEXT NOT NULL CHECK (privilege IN ('read', 'write')),
+        created TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (name, grantee)
+      );
+      DO $$
+      BEGIN
+        BEGIN
+          CREATE ROLE insitu_udf NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+        END;
+        IF NOT pg_has_role(current_user, 'insitu_udf', 'MEMBER') THEN
+          BEGIN
+            EXECUTE format('GRANT insitu_udf TO %I', current_user);
+          EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+          END;
+        END IF;
+      END
+      $$;
+      GRANT USAGE, CREATE ON SCHEMA public TO insitu_udf;
+    `,
+  },
 ];
 
 /** Key of the advisory lock that serialises migrations across engines ("insitu" in ASCII). */
