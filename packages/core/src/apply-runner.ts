@@ -15,7 +15,7 @@ import { PartitionEmitter } from './partition-emitter.js';
 import type { Partition } from './partition.js';
 import { groupPartitions, indexPartitions, rowChunks, wholePartition } from './partitioner.js';
 import { assemble, type ApplyResult, type AssemblyShape, type FailedPartition } from './result-assembly.js';
-import { hostApiFor } from './host-api.js';
+import { hostApiFor, withContextSession } from './host-api.js';
 import type { ContextMode, GroupOutcome, HostApi, InputType, OrderKey, Runtime, Task, TaskOutcome } from './runtime.js';
 import type { CellKey } from './partition-key.js';
 import type { GroupRange } from './storage.js';
@@ -311,6 +311,7 @@ export class ApplyRunner {
         degree,
         async (p, i) => {
           keys[i] = p.key;
+          const session = this.#storage.openContextSession?.(this.#user, context);
           const task: Task = {
             source: f.source,
             name: f.name,
@@ -319,14 +320,19 @@ export class ApplyRunner {
             args,
             ...positionalOf(c.opts),
             user: this.#user,
-            host: this.#host,
+            host: session === undefined ? this.#host : withContextSession(this.#host, session),
             context,
             ...(order.length === 0 ? {} : { orderWithin: order }),
             ...taskExtras(c),
           };
           let outcome: TaskOutcome;
           try {
-            outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
+            try {
+              outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
+            } finally {
+              // Whatever the task's worker left open (it died, or the call was stopped) is rolled back.
+              await session?.release();
+            }
             if (c.into !== undefined) outcome = await this.#putInto(c, shape, i, p.key, outcome);
           } catch (e) {
             const raw = asInsituError(e, 'a partition');
@@ -390,6 +396,7 @@ export class ApplyRunner {
         items(),
         degree,
         async ({ query, ordered }, i) => {
+          const session = this.#storage.openContextSession?.(this.#user, context);
           const task: Task = {
             source: f.source,
             name: f.name,
@@ -398,7 +405,7 @@ export class ApplyRunner {
             args,
             ...positionalOf(c.opts),
             user: this.#user,
-            host: this.#host,
+            host: session === undefined ? this.#host : withContextSession(this.#host, session),
             context,
             ...(order.length === 0 ? {} : { orderWithin: order }),
             ...taskExtras(c),
@@ -410,6 +417,8 @@ export class ApplyRunner {
             finished[i] = e instanceof InsituError ? (e.committedPartitions ?? []) : [];
             c.into?.writer.fail(e);
             throw e;
+          } finally {
+            await session?.release();
           }
           finished[i] = groups.map((g) => g.key);
           if (c.into !== undefined) groups = await this.#putGroupsInto(c, shape, i, groups);

@@ -1,6 +1,8 @@
 import {
   ErrorCode,
   InsituError,
+  type ContextMode,
+  type ContextSession,
   type CreateTableRequest,
   type DatastoreInfo,
   type DatastoreListType,
@@ -41,6 +43,8 @@ import {
 } from '@insitu/core';
 import type { Schema, Table } from 'apache-arrow';
 import { PgAuthStore } from './pg-auth-store.js';
+import { PgContextSession } from './pg-context-session.js';
+import { PgTablePrivileges } from './pg-table-privileges.js';
 import { PgDatabase, maskedUrl, isPostgresUrl } from './pg-database.js';
 import { PgDatastoreStore } from './pg-datastore-store.js';
 import { PgGrantStore } from './pg-grant-store.js';
@@ -58,6 +62,8 @@ export interface PostgresStorageOptions {
   readonly unownedTables?: UnownedTables;
   /** Connections this engine's pool keeps at most. Default 10. */
   readonly maxConnections?: number;
+  /** How long a UDF's statement (`insitu.connect()`) waits for a lock another transaction holds, in ms. Default 5000. */
+  readonly busyTimeoutMs?: number;
 }
 
 /**
@@ -90,12 +96,17 @@ export class PostgresStorage implements Storage {
   readonly #auth: PgAuthStore;
   readonly #jobs: PgJobStore;
   readonly #schedules: PgScheduleStore;
+  /** The table privileges UDF statements are checked against (see {@link openContextSession}). */
+  readonly #udfPrivileges: PgTablePrivileges;
+  readonly #busyTimeoutMs: number;
   /** Optional parts of {@link TableStorage}, present when the table store has them. */
   readonly splitScan?: TableStorage['splitScan'];
   readonly splitGroups?: TableStorage['splitGroups'];
 
-  private constructor(db: PgDatabase, unownedTables: UnownedTables) {
+  private constructor(db: PgDatabase, unownedTables: UnownedTables, busyTimeoutMs: number) {
     this.#db = db;
+    this.#udfPrivileges = new PgTablePrivileges(unownedTables);
+    this.#busyTimeoutMs = busyTimeoutMs;
     this.location = maskedUrl(db.url);
     this.unownedTables = unownedTables;
     this.#tables = new PgTableStore(db, { unownedTables });
@@ -127,7 +138,7 @@ export class PostgresStorage implements Storage {
       const why = e instanceof Error ? e.message : String(e);
       throw new InsituError(ErrorCode.STORAGE_ERROR, `cannot open PostgreSQL database ${maskedUrl(url)}: ${why}`, { cause: e });
     }
-    return new PostgresStorage(db, opts.unownedTables ?? 'read');
+    return new PostgresStorage(db, opts.unownedTables ?? 'read', opts.busyTimeoutMs ?? 5000);
   }
 
   // ---- tables and their privileges: the table store's -----------------------------------------------
@@ -456,6 +467,14 @@ export class PostgresStorage implements Storage {
   /** @inheritdoc */
   purgeRuns(before: Date): Promise<number> {
     return this.#schedules.purgeRuns(before);
+  }
+
+  /**
+   * A session for `insitu.connect()` in one task, answered here: the sandbox has no network, so UDFs
+   * never connect to PostgreSQL themselves (see pg-context-session.ts).
+   */
+  openContextSession(user: string, mode: ContextMode): ContextSession {
+    return new PgContextSession(this.#db, user, mode, this.#udfPrivileges, { lockTimeoutMs: this.#busyTimeoutMs });
   }
 
   /** @inheritdoc */
