@@ -53,6 +53,7 @@ import { migrate } from './pg-migrations.js';
 import { PgScheduleStore } from './pg-schedule-store.js';
 import { PgScriptStore } from './pg-script-store.js';
 import { PgTableStore } from './pg-table-store.js';
+import { PgCatalogUserTables } from './pg-user-tables.js';
 import { PgUserStore, type PgUserTables } from './pg-user-store.js';
 
 /** Options for {@link PostgresStorage.open}. */
@@ -65,10 +66,13 @@ export interface PostgresStorageOptions {
   readonly busyTimeoutMs?: number;
 }
 
-/** Whether the table store also takes part in dropping a user (owns tables, grants on them). */
-function userTablesOf(tables: object): PgUserTables | null {
+/**
+ * The user-table part of dropping a user: the table store's own when it has one, else read from the
+ * table-owner engine tables.
+ */
+function userTablesOf(tables: object): PgUserTables {
   const t = tables as Partial<PgUserTables>;
-  return typeof t.ownedByUser === 'function' && typeof t.dropForUser === 'function' ? (t as PgUserTables) : null;
+  return typeof t.ownedByUser === 'function' && typeof t.dropForUser === 'function' ? (t as PgUserTables) : new PgCatalogUserTables();
 }
 
 /**
