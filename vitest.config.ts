@@ -11,6 +11,7 @@ export const POSTGRES_SUITES: readonly string[] = [
   'test/pg-storage.test.ts',
   'test/script-transfer.test.ts',
   'test/scripts.test.ts',
+  'test/sql-reach.test.ts',
 ];
 
 const shared = {
