@@ -6,6 +6,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * SQLite itself, whatever the storage (and run once, in project `sqlite`).
  */
 export const POSTGRES_SUITES: readonly string[] = [
+  'test/containment.test.ts',
   'test/partition-atomicity.test.ts',
   'test/pg-context.test.ts',
   'test/pg-storage.test.ts',
