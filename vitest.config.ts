@@ -7,6 +7,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
  */
 export const POSTGRES_SUITES: readonly string[] = [
   'test/containment.test.ts',
+  'test/crash-safety.test.ts',
   'test/partition-atomicity.test.ts',
   'test/pg-context.test.ts',
   'test/pg-storage.test.ts',
