@@ -6,9 +6,14 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * SQLite itself, whatever the storage (and run once, in project `sqlite`).
  */
 export const POSTGRES_SUITES: readonly string[] = [
+  'test/datastores.test.ts',
+  'test/engine-lifecycle.test.ts',
+  'test/jobs-recovery.test.ts',
   'test/pg-storage.test.ts',
+  'test/scheduler-engines.test.ts',
   'test/script-transfer.test.ts',
   'test/scripts.test.ts',
+  'test/users.test.ts',
 ];
 
 const shared = {
