@@ -232,10 +232,11 @@ describe('an engine on PostgreSQL', () => {
     expect(after.state).toBe('failed');
     expect(after.error?.code).toBe('INTERRUPTED');
     expect(after.finished!.getTime()).toBeGreaterThanOrEqual(claimedAt + leaseMs);
-    // The same dead pid under this host's name is known dead at once.
+    // The same dead pid under this host's own name (as the engine's id spells it) is known dead at once.
+    const here = engine!.jobs.engineId.replace(/:\d+(\.\d+)?:[0-9a-f]{8}$/, '');
     await s.insertJob({ ...job(), id: 'job-here' });
     const t0 = Date.now();
-    await s.claimJob({ engine: `${hostname()}:${deadPid}:0123abcd`, now: new Date(), leaseUntil: new Date(t0 + 60_000), maxRunning: 10 });
+    await s.claimJob({ engine: `${here}:${deadPid}:0123abcd`, now: new Date(), leaseUntil: new Date(t0 + 60_000), maxRunning: 10 });
     for (let i = 0; i < 100 && (await s.getJob('job-here', 'alice'))?.state === 'running'; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await s.getJob('job-here', 'alice'))?.state).toBe('failed');
     expect(Date.now() - t0).toBeLessThan(10_000);
