@@ -1,5 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { hostname } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresStorage, createEngine, type Engine, type NewJob, type StoredJob } from 'insitu';
 import { freshPostgresDatabase } from './backend.js';
@@ -240,5 +243,27 @@ describe('an engine on PostgreSQL', () => {
     for (let i = 0; i < 100 && (await s.getJob('job-here', 'alice'))?.state === 'running'; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await s.getJob('job-here', 'alice'))?.state).toBe('failed');
     expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it('the insitu command takes the URL as --database, and prints it with the password masked', () => {
+    const cliPath = fileURLToPath(new URL('../packages/insitu/dist/cli.js', import.meta.url));
+    const url = new URL(db.url);
+    url.password = 'pw-in-url';
+    const run = (args: string[], input = '') => spawnSync(process.execPath, [cliPath, ...args, '--database', url.toString()], { input, encoding: 'utf8', timeout: 60_000 });
+    const added = run(['users', 'add', 'dora'], 'a-long-password\n');
+    expect(added.status, added.stderr).toBe(0);
+    const listed = run(['users', 'ls', '--json']);
+    expect(listed.status, listed.stderr).toBe(0);
+    expect((JSON.parse(listed.stdout) as { name: string }[]).map((u) => u.name)).toContain('dora');
+    const dir = mkdtempSync(join(tmpdir(), 'insitu-pg-cli-'));
+    try {
+      writeFileSync(join(dir, 'hello.py'), 'def hello():\n    return 1\n');
+      const queued = run(['run', join(dir, 'hello.py'), '--user', 'dora', '--async']);
+      expect(queued.status, queued.stderr).toBe(0);
+      expect(queued.stderr).toContain(`queued; it runs while an engine is open on ${url.toString().replace('pw-in-url', '***')}`);
+      expect(`${queued.stdout}${queued.stderr}`).not.toContain('pw-in-url');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -135,7 +135,9 @@ export class PostgresStorage implements Storage {
       await migrate(db);
     } catch (e) {
       await db.close().catch(() => {});
-      const why = e instanceof Error ? e.message : String(e);
+      // The driver's own words (pgError's wrapping would name the URL a second time).
+      const cause = e instanceof InsituError && e.cause instanceof Error ? e.cause : e;
+      const why = cause instanceof Error ? cause.message : String(cause);
       throw new InsituError(ErrorCode.STORAGE_ERROR, `cannot open PostgreSQL database ${maskedUrl(url)}: ${why}`, { cause: e });
     }
     return new PostgresStorage(db, opts.unownedTables ?? 'read', opts.busyTimeoutMs ?? 5000);
