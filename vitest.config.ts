@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
  * every suite of a public API that touches storage. The others test the Python runtime, the sandbox or
  * SQLite itself, whatever the storage (and run once, in project `sqlite`).
  */
-export const POSTGRES_SUITES: readonly string[] = [];
+export const POSTGRES_SUITES: readonly string[] = ['test/anchor-shapes.test.ts', 'test/apply-options.test.ts', 'test/apply.test.ts', 'test/column-names.test.ts', 'test/into.test.ts', 'test/redteam-data.test.ts', 'test/table-privileges.test.ts'];
 
 const shared = {
   // Each file starts its own Pyodide pool once (about 2 s); tests within a file share it.
