@@ -16,6 +16,7 @@ import {
   type NewSchedule,
   type ObjectInfo,
   type QuerySpec,
+  type QueryPlan,
   type RowObject,
   type RunOutcome,
   type SaveMode,
@@ -144,6 +145,11 @@ export class PostgresStorage implements Storage {
   }
 
   // ---- tables and their privileges: the table store's -----------------------------------------------
+
+  /** @inheritdoc */
+  compileQuery(plan: QueryPlan): QuerySpec {
+    return this.#tables.compileQuery(plan);
+  }
 
   /** @inheritdoc */
   createTable(name: string, data: Table | readonly RowObject[], req: CreateTableRequest): Promise<void> {
