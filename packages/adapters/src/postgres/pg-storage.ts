@@ -54,8 +54,7 @@ import { migrate } from './pg-migrations.js';
 import { PgScheduleStore } from './pg-schedule-store.js';
 import { PgScriptStore } from './pg-script-store.js';
 import { PgTableStore } from './pg-table-store.js';
-import { PgCatalogUserTables } from './pg-user-tables.js';
-import { PgUserStore, type PgUserTables } from './pg-user-store.js';
+import { PgUserStore } from './pg-user-store.js';
 
 /** Options for {@link PostgresStorage.open}. */
 export interface PostgresStorageOptions {
@@ -65,15 +64,6 @@ export interface PostgresStorageOptions {
   readonly maxConnections?: number;
   /** How long a UDF's statement (`insitu.connect()`) waits for a lock another transaction holds, in ms. Default 5000. */
   readonly busyTimeoutMs?: number;
-}
-
-/**
- * The user-table part of dropping a user: the table store's own when it has one, else read from the
- * table-owner engine tables.
- */
-function userTablesOf(tables: object): PgUserTables {
-  const t = tables as Partial<PgUserTables>;
-  return typeof t.ownedByUser === 'function' && typeof t.dropForUser === 'function' ? (t as PgUserTables) : new PgCatalogUserTables();
 }
 
 /**
@@ -114,7 +104,7 @@ export class PostgresStorage implements Storage {
     this.#scripts = new PgScriptStore(db);
     this.#grants = new PgGrantStore(db);
     this.#datastores = new PgDatastoreStore(db);
-    this.#users = new PgUserStore(db, userTablesOf(this.#tables));
+    this.#users = new PgUserStore(db, this.#tables);
     this.#auth = new PgAuthStore(db);
     this.#jobs = new PgJobStore(db);
     this.#schedules = new PgScheduleStore(db);
