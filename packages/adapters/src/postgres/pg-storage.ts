@@ -90,8 +90,9 @@ export class PostgresStorage implements Storage {
   /** The table privileges UDF statements are checked against (see {@link openContextSession}). */
   readonly #udfPrivileges: PgTablePrivileges;
   readonly #busyTimeoutMs: number;
-  /** Optional parts of {@link TableStorage}, present when the table store has them. */
+  /** {@link TableStorage.splitScan}, present when the table store has it. */
   readonly splitScan?: TableStorage['splitScan'];
+  /** {@link TableStorage.splitGroups}, present when the table store has it. */
   readonly splitGroups?: TableStorage['splitGroups'];
 
   private constructor(db: PgDatabase, unownedTables: UnownedTables, busyTimeoutMs: number) {
