@@ -6,14 +6,26 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * SQLite itself, whatever the storage (and run once, in project `sqlite`).
  */
 export const POSTGRES_SUITES: readonly string[] = [
+  'test/anchor-shapes.test.ts',
+  'test/apply-options.test.ts',
+  'test/apply.test.ts',
+  'test/column-names.test.ts',
   'test/containment.test.ts',
   'test/crash-safety.test.ts',
+  'test/datastores.test.ts',
+  'test/engine-lifecycle.test.ts',
+  'test/into.test.ts',
+  'test/jobs-recovery.test.ts',
   'test/partition-atomicity.test.ts',
   'test/pg-context.test.ts',
   'test/pg-storage.test.ts',
+  'test/redteam-data.test.ts',
+  'test/scheduler-engines.test.ts',
   'test/script-transfer.test.ts',
   'test/scripts.test.ts',
   'test/sql-reach.test.ts',
+  'test/table-privileges.test.ts',
+  'test/users.test.ts',
 ];
 
 const shared = {

@@ -5,6 +5,7 @@ import {
   type CreateTableRequest,
   type IntoTarget,
   type QuerySpec,
+  type QueryPlan,
   type RowObject,
   type ScanOptions,
   type TableAccessLevel,
@@ -16,6 +17,7 @@ import {
   type UnownedTables,
 } from '@insitu/core';
 import type { Schema, Table } from 'apache-arrow';
+import { compilePgQuery } from './pg-query-compiler.js';
 import { PG_READ_TYPES } from './pg-column-kind.js';
 import type { PgClient, PgDatabase } from './pg-database.js';
 import { cursorBatches, onOneConnection, schemaOfFields } from './pg-scanner.js';
@@ -63,6 +65,11 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
   /** The owners-and-grants reader this store uses (for the guard of `insitu.connect()`). */
   get privileges(): PgTablePrivileges {
     return this.#privileges;
+  }
+
+  /** See {@link TableStorage.compileQuery}: PostgreSQL SQL with `$n` placeholders (pg-query-compiler.ts). */
+  compileQuery(plan: QueryPlan): QuerySpec {
+    return compilePgQuery(plan);
   }
 
   /** See {@link TableStorage.createTable}. */
