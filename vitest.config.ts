@@ -7,6 +7,9 @@ import { defineConfig } from 'vitest/config';
  */
 export const POSTGRES_SUITES: readonly string[] = ['test/anchor-shapes.test.ts', 'test/apply-options.test.ts', 'test/apply.test.ts', 'test/column-names.test.ts', 'test/into.test.ts', 'test/redteam-data.test.ts', 'test/table-privileges.test.ts'];
 
+/** Suites about PostgreSQL itself: they run in project `postgres` only. */
+export const POSTGRES_ONLY_SUITES: readonly string[] = ['test/pg-guard.test.ts'];
+
 const shared = {
   // Each file starts its own Pyodide pool once (about 2 s); tests within a file share it.
   testTimeout: 60_000,
@@ -23,6 +26,8 @@ export default defineConfig({
           ...shared,
           name: 'sqlite',
           include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
+          // Attacks on the PostgreSQL statement guard: PostgreSQL's own tricks, run in project postgres only.
+          exclude: [...POSTGRES_ONLY_SUITES, '**/node_modules/**'],
           env: { INSITU_TEST_BACKEND: 'sqlite' },
         },
       },
@@ -30,7 +35,7 @@ export default defineConfig({
         test: {
           ...shared,
           name: 'postgres',
-          include: [...POSTGRES_SUITES],
+          include: [...POSTGRES_SUITES, ...POSTGRES_ONLY_SUITES],
           env: { INSITU_TEST_BACKEND: 'postgres' },
         },
       },

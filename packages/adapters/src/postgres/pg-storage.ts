@@ -58,6 +58,8 @@ export interface PostgresStorageOptions {
   readonly unownedTables?: UnownedTables;
   /** Connections this engine's pool keeps at most. Default 10. */
   readonly maxConnections?: number;
+  /** Milliseconds one user query (describe, count, a whole scan) may run before it is cancelled (TIMEOUT). Default 300000. */
+  readonly statementTimeoutMs?: number;
 }
 
 /** Whether the table store also takes part in dropping a user (owns tables, grants on them). */
@@ -91,11 +93,11 @@ export class PostgresStorage implements Storage {
   readonly splitScan?: TableStorage['splitScan'];
   readonly splitGroups?: TableStorage['splitGroups'];
 
-  private constructor(db: PgDatabase, unownedTables: UnownedTables) {
+  private constructor(db: PgDatabase, unownedTables: UnownedTables, statementTimeoutMs?: number) {
     this.#db = db;
     this.location = maskedUrl(db.url);
     this.unownedTables = unownedTables;
-    this.#tables = new PgTableStore(db, { unownedTables });
+    this.#tables = new PgTableStore(db, statementTimeoutMs === undefined ? { unownedTables } : { unownedTables, statementTimeoutMs });
     this.#scripts = new PgScriptStore(db);
     this.#grants = new PgGrantStore(db);
     this.#datastores = new PgDatastoreStore(db);
@@ -124,7 +126,7 @@ export class PostgresStorage implements Storage {
       const why = e instanceof Error ? e.message : String(e);
       throw new InsituError(ErrorCode.STORAGE_ERROR, `cannot open PostgreSQL database ${maskedUrl(url)}: ${why}`, { cause: e });
     }
-    return new PostgresStorage(db, opts.unownedTables ?? 'read');
+    return new PostgresStorage(db, opts.unownedTables ?? 'read', opts.statementTimeoutMs);
   }
 
   // ---- tables and their privileges: the table store's -----------------------------------------------
