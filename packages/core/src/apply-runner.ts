@@ -15,7 +15,7 @@ import { PartitionEmitter } from './partition-emitter.js';
 import type { Partition } from './partition.js';
 import { groupPartitions, indexPartitions, rowChunks, wholePartition } from './partitioner.js';
 import { assemble, type ApplyResult, type AssemblyShape, type FailedPartition } from './result-assembly.js';
-import { hostApiFor } from './host-api.js';
+import { hostApiFor, withContextSession } from './host-api.js';
 import type { ContextMode, GroupOutcome, HostApi, InputType, OrderKey, Runtime, Task, TaskOutcome } from './runtime.js';
 import type { CellKey } from './partition-key.js';
 import type { GroupRange } from './storage.js';
@@ -307,6 +307,7 @@ export class ApplyRunner {
         degree,
         async (p, i) => {
           keys[i] = p.key;
+          const session = this.#storage.openContextSession?.(this.#user, context);
           const task: Task = {
             source: f.source,
             name: f.name,
@@ -315,14 +316,19 @@ export class ApplyRunner {
             args,
             ...positionalOf(c.opts),
             user: this.#user,
-            host: this.#host,
+            host: session === undefined ? this.#host : withContextSession(this.#host, session),
             context,
             ...(order.length === 0 ? {} : { orderWithin: order }),
             ...taskExtras(c),
           };
           let outcome: TaskOutcome;
           try {
-            outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
+            try {
+              outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
+            } finally {
+              // Whatever the task's worker left open (it died, or the call was stopped) is rolled back.
+              await session?.release();
+            }
             if (c.into !== undefined) outcome = await this.#putInto(c, shape, i, p.key, outcome);
           } catch (e) {
             const raw = asInsituError(e, 'a partition');
@@ -386,6 +392,7 @@ export class ApplyRunner {
         items(),
         degree,
         async ({ query, ordered }, i) => {
+          const session = this.#storage.openContextSession?.(this.#user, context);
           const task: Task = {
             source: f.source,
             name: f.name,
@@ -394,7 +401,7 @@ export class ApplyRunner {
             args,
             ...positionalOf(c.opts),
             user: this.#user,
-            host: this.#host,
+            host: session === undefined ? this.#host : withContextSession(this.#host, session),
             context,
             ...(order.length === 0 ? {} : { orderWithin: order }),
             ...taskExtras(c),
@@ -406,6 +413,8 @@ export class ApplyRunner {
             finished[i] = e instanceof InsituError ? (e.committedPartitions ?? []) : [];
             c.into?.writer.fail(e);
             throw e;
+          } finally {
+            await session?.release();
           }
           finished[i] = groups.map((g) => g.key);
           if (c.into !== undefined) groups = await this.#putGroupsInto(c, shape, i, groups);

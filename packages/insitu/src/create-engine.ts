@@ -180,13 +180,17 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const database = opts.database ?? 'insitu.db';
   const onPostgres = typeof database === 'string' && isPostgresUrl(database);
   const storage = onPostgres
-    ? await PostgresStorage.open(database, { unownedTables, ...(opts.statementTimeoutMs === undefined ? {} : { statementTimeoutMs: checkStatementTimeout(opts.statementTimeoutMs) }) })
+    ? await PostgresStorage.open(database, {
+        unownedTables,
+        ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
+        ...(opts.statementTimeoutMs === undefined ? {} : { statementTimeoutMs: checkStatementTimeout(opts.statementTimeoutMs) }),
+      })
     : new SqliteStorage(database, {
         ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
         unownedTables,
       });
   // Workers open their own connection to the same SQLite file for insitu.connect(); ':memory:' has none,
-  // and on PostgreSQL there is none yet.
+  // and on PostgreSQL the engine answers their SQL on a session per task (storage.openContextSession).
   const sqliteFile = storage instanceof SqliteStorage && !storage.inMemory ? resolve(storage.location) : null;
   let runtime: Runtime;
   let limits: ResultLimits;

@@ -1,6 +1,8 @@
 import {
   ErrorCode,
   InsituError,
+  type ContextMode,
+  type ContextSession,
   type CreateTableRequest,
   type DatastoreInfo,
   type DatastoreListType,
@@ -42,6 +44,8 @@ import {
 } from '@insitu/core';
 import type { Schema, Table } from 'apache-arrow';
 import { PgAuthStore } from './pg-auth-store.js';
+import { PgContextSession } from './pg-context-session.js';
+import { PgTablePrivileges } from './pg-table-privileges.js';
 import { PgDatabase, maskedUrl, isPostgresUrl } from './pg-database.js';
 import { PgDatastoreStore } from './pg-datastore-store.js';
 import { PgGrantStore } from './pg-grant-store.js';
@@ -50,6 +54,7 @@ import { migrate } from './pg-migrations.js';
 import { PgScheduleStore } from './pg-schedule-store.js';
 import { PgScriptStore } from './pg-script-store.js';
 import { PgTableStore } from './pg-table-store.js';
+import { PgCatalogUserTables } from './pg-user-tables.js';
 import { PgUserStore, type PgUserTables } from './pg-user-store.js';
 
 /** Options for {@link PostgresStorage.open}. */
@@ -58,14 +63,19 @@ export interface PostgresStorageOptions {
   readonly unownedTables?: UnownedTables;
   /** Connections this engine's pool keeps at most. Default 10. */
   readonly maxConnections?: number;
+  /** How long a UDF's statement (`insitu.connect()`) waits for a lock another transaction holds, in ms. Default 5000. */
+  readonly busyTimeoutMs?: number;
   /** Milliseconds one user query (describe, count, a whole scan) may run before it is cancelled (TIMEOUT). Default 300000. */
   readonly statementTimeoutMs?: number;
 }
 
-/** Whether the table store also takes part in dropping a user (owns tables, grants on them). */
-function userTablesOf(tables: object): PgUserTables | null {
+/**
+ * The user-table part of dropping a user: the table store's own when it has one, else read from the
+ * table-owner engine tables.
+ */
+function userTablesOf(tables: object): PgUserTables {
   const t = tables as Partial<PgUserTables>;
-  return typeof t.ownedByUser === 'function' && typeof t.dropForUser === 'function' ? (t as PgUserTables) : null;
+  return typeof t.ownedByUser === 'function' && typeof t.dropForUser === 'function' ? (t as PgUserTables) : new PgCatalogUserTables();
 }
 
 /**
@@ -89,12 +99,17 @@ export class PostgresStorage implements Storage {
   readonly #auth: PgAuthStore;
   readonly #jobs: PgJobStore;
   readonly #schedules: PgScheduleStore;
+  /** The table privileges UDF statements are checked against (see {@link openContextSession}). */
+  readonly #udfPrivileges: PgTablePrivileges;
+  readonly #busyTimeoutMs: number;
   /** Optional parts of {@link TableStorage}, present when the table store has them. */
   readonly splitScan?: TableStorage['splitScan'];
   readonly splitGroups?: TableStorage['splitGroups'];
 
-  private constructor(db: PgDatabase, unownedTables: UnownedTables, statementTimeoutMs?: number) {
+  private constructor(db: PgDatabase, unownedTables: UnownedTables, busyTimeoutMs: number, statementTimeoutMs?: number) {
     this.#db = db;
+    this.#udfPrivileges = new PgTablePrivileges(unownedTables);
+    this.#busyTimeoutMs = busyTimeoutMs;
     this.location = maskedUrl(db.url);
     this.unownedTables = unownedTables;
     this.#tables = new PgTableStore(db, statementTimeoutMs === undefined ? { unownedTables } : { unownedTables, statementTimeoutMs });
@@ -123,10 +138,12 @@ export class PostgresStorage implements Storage {
       await migrate(db);
     } catch (e) {
       await db.close().catch(() => {});
-      const why = e instanceof Error ? e.message : String(e);
+      // The driver's own words (pgError's wrapping would name the URL a second time).
+      const cause = e instanceof InsituError && e.cause instanceof Error ? e.cause : e;
+      const why = cause instanceof Error ? cause.message : String(cause);
       throw new InsituError(ErrorCode.STORAGE_ERROR, `cannot open PostgreSQL database ${maskedUrl(url)}: ${why}`, { cause: e });
     }
-    return new PostgresStorage(db, opts.unownedTables ?? 'read', opts.statementTimeoutMs);
+    return new PostgresStorage(db, opts.unownedTables ?? 'read', opts.busyTimeoutMs ?? 5000, opts.statementTimeoutMs);
   }
 
   // ---- tables and their privileges: the table store's -----------------------------------------------
@@ -460,6 +477,14 @@ export class PostgresStorage implements Storage {
   /** @inheritdoc */
   purgeRuns(before: Date): Promise<number> {
     return this.#schedules.purgeRuns(before);
+  }
+
+  /**
+   * A session for `insitu.connect()` in one task, answered here: the sandbox has no network, so UDFs
+   * never connect to PostgreSQL themselves (see pg-context-session.ts).
+   */
+  openContextSession(user: string, mode: ContextMode): ContextSession {
+    return new PgContextSession(this.#db, user, mode, this.#udfPrivileges, { lockTimeoutMs: this.#busyTimeoutMs });
   }
 
   /** @inheritdoc */
