@@ -171,8 +171,10 @@ describe('integers as JavaScript numbers', () => {
     const r = await me.doEval({ source: 'def f():\n    return {"v": [3, None]}' });
     const t = await me.create('AGAIN', r.value as Table, { overwrite: true });
     expect(rows(await t.pull({ int64: 'bigint' }))).toEqual([{ v: 3n }, { v: null }]);
-    const typed = await me.doEval({ source: 'import insitu\ndef f():\n    c = insitu.connect()\n    return c.query("select typeof(v) as t from AGAIN where v is not null")["t"][0]' });
-    expect(typed.value).toBe('integer');
+    // The stored column's type as the database names it: SQLite's typeof(), PostgreSQL's pg_typeof().
+    const typeOf = ON_POSTGRES ? 'pg_typeof(v)::text' : 'typeof(v)';
+    const typed = await me.doEval({ source: `import insitu\ndef f():\n    c = insitu.connect()\n    return c.query("select ${typeOf} as t from AGAIN where v is not null")["t"][0]` });
+    expect(typed.value).toBe(ON_POSTGRES ? 'bigint' : 'integer');
     await me.datastores.save('ds_ints', { t: r.value as Table }, { overwrite: true });
     const seen = await me.doEval({ source: 'import insitu\ndef f():\n    t = insitu.ds.load("ds_ints")["t"]\n    return [type(v).__name__ for v in t["v"]]' });
     expect(seen.value).toEqual(['int', 'NoneType']);
