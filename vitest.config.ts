@@ -16,11 +16,9 @@ export const POSTGRES_SUITES: readonly string[] = [
   'test/jobs-recovery.test.ts',
   'test/pg-guard.test.ts',
   'test/pg-storage.test.ts',
-  'test/redteam-data.test.ts',
   'test/scheduler-engines.test.ts',
   'test/script-transfer.test.ts',
   'test/scripts.test.ts',
-  'test/table-privileges.test.ts',
   'test/users.test.ts',
 ];
 
