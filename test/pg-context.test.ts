@@ -109,8 +109,9 @@ def f():
     const crash = write('sys.setrecursionlimit(10**8)\n    def r(n): return r(n + 1) + 1\n    return r(0)');
     await rejectsWith(alice.doEval({ source: crash }, { context: 'write' }), 'RUNTIME_ERROR');
     // A statement that waits for a lock when its call is stopped is cancelled, and its transaction ends.
-    const holder = alice.doEval({ source: 'import insitu, time\ndef f():\n    insitu.connect().execute("UPDATE LEAK SET v = 2 WHERE v = 0")\n    time.sleep(2)' }, { context: 'write' });
-    await new Promise((r) => setTimeout(r, 500));
+    const holder = alice.doEval({ source: 'import insitu, time\ndef f():\n    insitu.connect().execute("UPDATE LEAK SET v = 2 WHERE v = 0")\n    time.sleep(3)' }, { context: 'write' });
+    // The holder has the row once its transaction sits idle (its UDF sleeping).
+    for (let i = 0; i < 200 && !busyConnections().some(([state]) => state === 'idle in transaction'); i++) await new Promise((r) => setTimeout(r, 50));
     const waiter = alice.doEval({ source: 'import insitu\ndef f():\n    insitu.connect().execute("UPDATE LEAK SET v = 3 WHERE v = 0")' }, { context: 'write', timeoutMs: 500 });
     await rejectsWith(waiter, 'TIMEOUT');
     await holder;

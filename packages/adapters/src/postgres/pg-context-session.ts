@@ -12,6 +12,8 @@ import { transactionStores, type DatastoreStores } from './pg-transaction-stores
 export interface PgContextSessionOptions {
   /** How long a statement waits for a lock held by another transaction (another partition's writes), in ms. Default 5000. */
   readonly lockTimeoutMs?: number;
+  /** Called once when the session is released. */
+  readonly onRelease?: () => void;
 }
 
 /**
@@ -33,6 +35,7 @@ export class PgContextSession implements ContextSession {
   readonly #mode: ContextMode;
   readonly #access: PgTablePrivileges;
   readonly #lockTimeoutMs: number;
+  readonly #onRelease: (() => void) | undefined;
   #client: PgClient | null = null;
   /** The server process of a statement running now (cancelled when the session is released meanwhile). */
   #runningPid: number | null = null;
@@ -49,6 +52,7 @@ export class PgContextSession implements ContextSession {
     this.#mode = mode;
     this.#access = access;
     this.#lockTimeoutMs = opts.lockTimeoutMs ?? 5000;
+    this.#onRelease = opts.onRelease;
     this.stores = transactionStores(
       () => this.#begin(),
       (fn) => this.#serial(fn),
@@ -175,6 +179,7 @@ export class PgContextSession implements ContextSession {
    * waited) is cancelled, then the transaction rolled back. Never throws.
    */
   release(): Promise<void> {
+    if (!this.#released) this.#onRelease?.();
     this.#released = true;
     const pid = this.#runningPid;
     if (pid !== null) void this.#db.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {});

@@ -92,6 +92,8 @@ export class PostgresStorage implements Storage {
   /** The table privileges UDF statements are checked against (see {@link openContextSession}). */
   readonly #udfPrivileges: PgTablePrivileges;
   readonly #busyTimeoutMs: number;
+  /** Context sessions not released yet (see {@link close}). */
+  readonly #sessions = new Set<PgContextSession>();
   /** {@link TableStorage.splitScan}, present when the table store has it. */
   readonly splitScan?: TableStorage['splitScan'];
   /** {@link TableStorage.splitGroups}, present when the table store has it. */
@@ -475,11 +477,19 @@ export class PostgresStorage implements Storage {
    * never connect to PostgreSQL themselves (see pg-context-session.ts).
    */
   openContextSession(user: string, mode: ContextMode): ContextSession {
-    return new PgContextSession(this.#db, user, mode, this.#udfPrivileges, { lockTimeoutMs: this.#busyTimeoutMs });
+    const session = new PgContextSession(this.#db, user, mode, this.#udfPrivileges, {
+      lockTimeoutMs: this.#busyTimeoutMs,
+      onRelease: () => this.#sessions.delete(session),
+    });
+    this.#sessions.add(session);
+    return session;
   }
 
   /** @inheritdoc */
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    // A session whose task never ended (its runtime closed under it) would hold its connection, and the
+    // pool waits for every connection before it ends: roll them back first.
+    await Promise.allSettled([...this.#sessions].map((s) => s.release()));
     return this.#db.close();
   }
 }
