@@ -14,12 +14,11 @@ export const POSTGRES_SUITES: readonly string[] = [
   'test/engine-lifecycle.test.ts',
   'test/into.test.ts',
   'test/jobs-recovery.test.ts',
+  'test/pg-guard.test.ts',
   'test/pg-storage.test.ts',
-  'test/redteam-data.test.ts',
   'test/scheduler-engines.test.ts',
   'test/script-transfer.test.ts',
   'test/scripts.test.ts',
-  'test/table-privileges.test.ts',
   'test/users.test.ts',
 ];
 

@@ -64,6 +64,8 @@ export interface PostgresStorageOptions {
   readonly maxConnections?: number;
   /** How long a UDF's statement (`insitu.connect()`) waits for a lock another transaction holds, in ms. Default 5000. */
   readonly busyTimeoutMs?: number;
+  /** Milliseconds one user query (describe, count, a whole scan) may run before it is cancelled (TIMEOUT). Default 300000. */
+  readonly statementTimeoutMs?: number;
 }
 
 /**
@@ -95,13 +97,13 @@ export class PostgresStorage implements Storage {
   /** {@link TableStorage.splitGroups}, present when the table store has it. */
   readonly splitGroups?: TableStorage['splitGroups'];
 
-  private constructor(db: PgDatabase, unownedTables: UnownedTables, busyTimeoutMs: number) {
+  private constructor(db: PgDatabase, unownedTables: UnownedTables, busyTimeoutMs: number, statementTimeoutMs?: number) {
     this.#db = db;
     this.#udfPrivileges = new PgTablePrivileges(unownedTables);
     this.#busyTimeoutMs = busyTimeoutMs;
     this.location = maskedUrl(db.url);
     this.unownedTables = unownedTables;
-    this.#tables = new PgTableStore(db, { unownedTables });
+    this.#tables = new PgTableStore(db, statementTimeoutMs === undefined ? { unownedTables } : { unownedTables, statementTimeoutMs });
     this.#scripts = new PgScriptStore(db);
     this.#grants = new PgGrantStore(db);
     this.#datastores = new PgDatastoreStore(db);
@@ -132,7 +134,7 @@ export class PostgresStorage implements Storage {
       const why = cause instanceof Error ? cause.message : String(cause);
       throw new InsituError(ErrorCode.STORAGE_ERROR, `cannot open PostgreSQL database ${maskedUrl(url)}: ${why}`, { cause: e });
     }
-    return new PostgresStorage(db, opts.unownedTables ?? 'read', opts.busyTimeoutMs ?? 5000);
+    return new PostgresStorage(db, opts.unownedTables ?? 'read', opts.busyTimeoutMs ?? 5000, opts.statementTimeoutMs);
   }
 
   // ---- tables and their privileges: the table store's -----------------------------------------------

@@ -134,7 +134,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
     return this.db.withClient(async (c) => {
       const g = await this.#guarded(c, query, user);
       try {
-        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs }, () =>
+        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, text: query.text ?? query.sql }, () =>
           c.query({ text: `SELECT * FROM (${g.sql}\n) AS "insitu_q" LIMIT 0`, values: g.params, types: PG_READ_TYPES }),
         );
         return schemaOfFields(res.fields).schema;
@@ -149,7 +149,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
     return this.db.withClient(async (c) => {
       const g = await this.#guarded(c, query, user);
       try {
-        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs }, () =>
+        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, text: query.text ?? query.sql }, () =>
           c.query<{ n: string }>(`SELECT count(*) AS n FROM (${g.sql}\n) AS "insitu_q"`, g.params),
         );
         return Number(res.rows[0]!.n);
