@@ -20,6 +20,7 @@ export const POSTGRES_SUITES: readonly string[] = [
   'test/pg-context.test.ts',
   'test/pg-guard.test.ts',
   'test/pg-storage.test.ts',
+  'test/rest-async.test.ts',
   'test/scheduler-engines.test.ts',
   'test/script-transfer.test.ts',
   'test/scripts.test.ts',
