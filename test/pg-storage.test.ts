@@ -155,6 +155,32 @@ describe('PostgreSQL storage', () => {
     expect((await c.getJob(first.id, 'alice'))?.state).toBe('running');
   });
 
+  it("leases run on the server's clock: an engine whose clock is off by minutes neither loses its lease early nor keeps it long", async () => {
+    const [slow, fast, other] = await Promise.all([storage(), storage(), storage()]);
+    sql(`UPDATE insitu_engine_jobs SET state = 'failed' WHERE state IN ('queued', 'running')`);
+    const error = { code: 'INTERRUPTED', message: 'its engine stopped' } as const;
+    const tenMinutes = 600_000;
+    // An engine ten minutes behind takes a 60 s lease: by its clock it ends 9 minutes ago.
+    const behind = job();
+    await slow.insertJob(behind);
+    const late = new Date(Date.now() - tenMinutes);
+    expect((await slow.claimJob({ engine: 'slow-host:1:00000001', now: late, leaseUntil: new Date(late.getTime() + 60_000), maxRunning: 10 }))?.id).toBe(behind.id);
+    // An engine ten minutes ahead takes a 300 ms lease: by its clock it ends in ten minutes.
+    const ahead = job();
+    await fast.insertJob(ahead);
+    const early = new Date(Date.now() + tenMinutes);
+    expect((await fast.claimJob({ engine: 'fast-host:1:00000002', now: early, leaseUntil: new Date(early.getTime() + 300), maxRunning: 10 }))?.id).toBe(ahead.id);
+    expect(await other.recoverJobs({ now: new Date(), isDead: () => false, error })).toEqual([]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await other.recoverJobs({ now: new Date(), isDead: () => false, error })).toEqual([ahead.id]);
+    expect((await other.getJob(behind.id, 'alice'))?.state).toBe('running');
+    // A renewal extends the lease from the server's now as well: 300 ms more, then it is over.
+    expect(await slow.renewLeases('slow-host:1:00000001', [behind.id], new Date(Date.now() + 300))).toEqual([]);
+    expect(await other.recoverJobs({ now: new Date(), isDead: () => false, error })).toEqual([]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await other.recoverJobs({ now: new Date(), isDead: () => false, error })).toEqual([behind.id]);
+  });
+
   it('a due schedule slot claimed by many engines at once fires exactly once, slot after slot', async () => {
     const engines = await Promise.all(Array.from({ length: 5 }, () => storage()));
     const t0 = Date.parse('2026-05-01T00:00:00Z');

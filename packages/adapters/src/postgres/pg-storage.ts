@@ -54,8 +54,7 @@ import { migrate } from './pg-migrations.js';
 import { PgScheduleStore } from './pg-schedule-store.js';
 import { PgScriptStore } from './pg-script-store.js';
 import { PgTableStore } from './pg-table-store.js';
-import { PgCatalogUserTables } from './pg-user-tables.js';
-import { PgUserStore, type PgUserTables } from './pg-user-store.js';
+import { PgUserStore } from './pg-user-store.js';
 
 /** Options for {@link PostgresStorage.open}. */
 export interface PostgresStorageOptions {
@@ -67,15 +66,6 @@ export interface PostgresStorageOptions {
   readonly busyTimeoutMs?: number;
   /** Milliseconds one user query (describe, count, a whole scan) may run before it is cancelled (TIMEOUT). Default 300000. */
   readonly statementTimeoutMs?: number;
-}
-
-/**
- * The user-table part of dropping a user: the table store's own when it has one, else read from the
- * table-owner engine tables.
- */
-function userTablesOf(tables: object): PgUserTables {
-  const t = tables as Partial<PgUserTables>;
-  return typeof t.ownedByUser === 'function' && typeof t.dropForUser === 'function' ? (t as PgUserTables) : new PgCatalogUserTables();
 }
 
 /**
@@ -102,8 +92,9 @@ export class PostgresStorage implements Storage {
   /** The table privileges UDF statements are checked against (see {@link openContextSession}). */
   readonly #udfPrivileges: PgTablePrivileges;
   readonly #busyTimeoutMs: number;
-  /** Optional parts of {@link TableStorage}, present when the table store has them. */
+  /** {@link TableStorage.splitScan}, present when the table store has it. */
   readonly splitScan?: TableStorage['splitScan'];
+  /** {@link TableStorage.splitGroups}, present when the table store has it. */
   readonly splitGroups?: TableStorage['splitGroups'];
 
   private constructor(db: PgDatabase, unownedTables: UnownedTables, busyTimeoutMs: number, statementTimeoutMs?: number) {
@@ -116,7 +107,7 @@ export class PostgresStorage implements Storage {
     this.#scripts = new PgScriptStore(db);
     this.#grants = new PgGrantStore(db);
     this.#datastores = new PgDatastoreStore(db);
-    this.#users = new PgUserStore(db, userTablesOf(this.#tables));
+    this.#users = new PgUserStore(db, this.#tables);
     this.#auth = new PgAuthStore(db);
     this.#jobs = new PgJobStore(db);
     this.#schedules = new PgScheduleStore(db);
