@@ -19,13 +19,9 @@ export const REST_KIND_OF: Readonly<Record<ApplyKind, RestApplyKind>> = {
   indexApply: 'index-apply',
 };
 
-/** The proxy of a call's input: its query, rows with a NULL dropped when `naOmit`, ordered by `orderBy`. */
+/** The proxy of a call's input: its query ordered by `orderBy` (rows with a NULL go by the call's `naOmit`). */
 async function inputOf(session: Session, call: RestCall): Promise<TableProxy> {
   let proxy = session.query(call.input ?? '');
-  if (call.naOmit) {
-    const columns = await proxy.columns();
-    if (columns.length > 0) proxy = proxy.withoutNulls(columns);
-  }
   if (call.orderBy !== undefined && call.orderBy.length > 0) proxy = proxy.orderBy(...call.orderBy);
   return proxy;
 }
@@ -49,6 +45,8 @@ export async function applyCallOf(session: Session, call: RestCall): Promise<App
     ...(kind === 'rowApply' || kind === 'groupApply' || kind === 'indexApply' ? { parallel: call.parallel > 1 ? call.parallel : false } : {}),
     ...(call.env === undefined ? {} : { env: call.env }),
     ...(call.graphics ? { graphics: true } : {}),
+    // Part of the call value (a proxy's plan holds no naOmit), so a job of it drops the same rows.
+    ...(hasData && call.naOmit ? { naOmit: true } : {}),
   };
   const parts = {
     func,

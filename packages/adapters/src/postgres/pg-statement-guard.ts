@@ -49,6 +49,10 @@ interface TableRef {
   readonly creates: boolean;
   /** The tree-location may not be rewritten (DROP objects carry no location). */
   readonly rewritable: boolean;
+  /** Where the grammar takes no alias (CREATE INDEX ON, REFERENCES): rewritten without `AS`. */
+  readonly noAlias?: boolean;
+  /** A FOREIGN KEY's referenced table: only its owner may bind their table to it (as on SQLite). */
+  readonly mustOwn?: boolean;
 }
 
 const DATA_CHANGES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
@@ -132,8 +136,13 @@ class TreeWalker {
           this.#withScoped(v, scope);
           continue;
         case 'Constraint':
-          if (v['pktable'] !== undefined) this.#rangeVar(v['pktable'] as Node, new Set(), false, true);
+          if (v['pktable'] !== undefined) {
+            this.#rangeVar(v['pktable'] as Node, new Set(), false, true);
+            this.refs[this.refs.length - 1] = { ...this.refs.at(-1)!, noAlias: true, mustOwn: true };
+          }
           break;
+        case 'TableLikeClause':
+          throw refused('CREATE TABLE ... (LIKE ...)', this.text);
         case 'XmlExpr':
         case 'XmlSerialize':
         case 'CurrentOfExpr':
@@ -326,7 +335,7 @@ export async function guardStatement(
     walker.walk(node['query'], new Set());
   } else if (type === 'IndexStmt') {
     walker.walk({ RangeVar: node['relation'] }, new Set());
-    walker.refs[walker.refs.length - 1] = { ...walker.refs.at(-1)!, write: true };
+    walker.refs[walker.refs.length - 1] = { ...walker.refs.at(-1)!, write: true, noAlias: true };
     walker.walk(node['indexParams'], new Set());
     walker.walk(node['whereClause'], new Set());
   } else if (type === 'DropStmt') {
@@ -374,8 +383,11 @@ export async function guardStatement(
     }
     const real = await check(ref.schema, ref.name, ref.write);
     if (real === null) throw tableNotFound(ref.schema === null ? ref.name : `${ref.schema}.${ref.name}`);
+    if (ref.mustOwn === true && (await access.access(client, real, who.user)) !== 'owner') {
+      throw new InsituError(ErrorCode.PRIVILEGE, `a FOREIGN KEY may reference only your own tables; ${real} is not yours`);
+    }
     resolved.add(real);
-    if (ref.rewritable && ref.location >= 0) edits.push({ at: ref.location, kind: 'table', name: real, alias: ref.hasAlias ? null : ref.name });
+    if (ref.rewritable && ref.location >= 0) edits.push({ at: ref.location, kind: 'table', name: real, alias: ref.hasAlias || ref.noAlias === true ? null : ref.name });
   }
   const dropped: string[] = [];
   for (const d of drops) {
