@@ -18,16 +18,17 @@ export interface PgContextSessionOptions {
 
 /**
  * One task's database session for `insitu.connect()` on PostgreSQL (see core's ContextSession), on one
- * pooled connection held from the partition's first statement to its end. The partition's statements
- * are one transaction, `READ ONLY` unless the call's context is `write`, committed when the worker says
+ * pooled connection held from the partition's first request to its end. The partition's statements and
+ * its `insitu.ds` saves and deletes ({@link stores}) are one transaction, committed when the worker says
  * the partition succeeded and rolled back otherwise, or when the engine ends the task (the call ended,
  * failed or was stopped, or the worker died).
  *
  * Each statement passes the statement guard (pg-statement-guard.ts: one statement, the user's table
  * privileges, engine tables and catalogs unreachable, allowlisted functions) as the engine, then runs
- * as the role `insitu_udf` (no privilege on engine tables) and, in a write transaction, under a
- * savepoint: a failed statement undoes itself only, as on SQLite, where PostgreSQL would otherwise
- * abort the whole transaction. Requests are answered one at a time, in order.
+ * as the role `insitu_udf` (no privilege on engine tables) under a savepoint: in a read-only call the
+ * savepoint is `transaction_read_only` and rolled back after the statement; in a write call it is
+ * released. A failed statement undoes itself only, as on SQLite, where PostgreSQL would otherwise abort
+ * the whole transaction. Requests are answered one at a time, in order.
  */
 export class PgContextSession implements ContextSession {
   readonly #db: PgDatabase;
@@ -73,9 +74,8 @@ export class PgContextSession implements ContextSession {
     if (this.#client !== null) return this.#client;
     const client = await this.#db.connect();
     try {
-      // Engine-made text: one round trip for the transaction's settings.
-      // Read-write even for a read-only call: its `insitu.ds` saves join the transaction; its statements
-      // run read-only (see #run).
+      // Engine-made text, one round trip. Read-write even for a read-only call: its `insitu.ds` saves join
+      // the transaction; its statements run read-only (see #run).
       await client.query(`BEGIN READ WRITE; SET LOCAL search_path = public; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}`);
     } catch (e) {
       client.release(true);
