@@ -25,7 +25,6 @@ export const POSTGRES_SUITES: readonly string[] = [
   'test/script-transfer.test.ts',
   'test/scripts.test.ts',
   'test/sql-reach.test.ts',
-  'test/table-privileges.test.ts',
   'test/users.test.ts',
 ];
 
