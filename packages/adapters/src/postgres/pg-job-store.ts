@@ -138,12 +138,15 @@ export class PgJobStore implements JobStorage {
         await client.query<{ id: string }>(`SELECT id FROM insitu_engine_jobs WHERE state = 'queued' ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED`)
       ).rows[0];
       if (next === undefined) return null;
+      // Started now, after the count (not when the engine asked, before waiting for the lock): so a job
+      // never seems to start before the run whose end freed its slot.
+      const started = new Date(Math.max(c.now.getTime(), Date.now()));
       const [row] = (
         await client.query<JobRow>(
           `UPDATE insitu_engine_jobs SET state = 'running', started = $1, attempts = attempts + 1, lease_owner = $2, lease_expires = ${SERVER_LEASE('$3')},
              cancel_requested = false, partitions_done = 0, partitions_total = NULL, rows_done = 0
            WHERE id = $4 AND state = 'queued' RETURNING ${COLUMNS}`,
-          [c.now, c.engine, c.leaseUntil.getTime() - c.now.getTime(), next.id],
+          [started, c.engine, c.leaseUntil.getTime() - c.now.getTime(), next.id],
         )
       ).rows;
       return row === undefined ? null : fromRow(row);

@@ -109,13 +109,16 @@ export class SqliteJobStore implements JobStorage {
       if (running >= c.maxRunning) return null;
       const id = db.prepare(`SELECT id FROM insitu_engine_jobs WHERE state = 'queued' ORDER BY seq LIMIT 1`).pluck().get() as string | undefined;
       if (id === undefined) return null;
+      // Started now, inside the claim (not when the engine asked, before waiting for the write lock):
+      // so a job never seems to start before the run whose end freed its slot.
+      const started = Math.max(c.now.getTime(), Date.now());
       const changed = db
         .prepare(
           `UPDATE insitu_engine_jobs SET state = 'running', started = ?, attempts = attempts + 1, lease_owner = ?, lease_expires = ?,
              cancel_requested = 0, partitions_done = 0, partitions_total = NULL, rows_done = 0
            WHERE id = ? AND state = 'queued'`,
         )
-        .run(c.now.getTime(), c.engine, c.leaseUntil.getTime(), id).changes;
+        .run(started, c.engine, c.leaseUntil.getTime(), id).changes;
       if (changed === 0) return null;
       return fromRow(db.prepare(`SELECT ${COLUMNS} FROM insitu_engine_jobs WHERE id = ?`).get(id) as JobRow);
     }).immediate();
