@@ -5,6 +5,7 @@ import type { IntoTarget } from './into-target.js';
 import type { TablePrivilegeStorage } from './table-privilege-storage.js';
 import type { ScheduleStorage } from './schedule-storage.js';
 import type { UserStorage } from './user-storage.js';
+import type { TaskStorage } from './task-storage.js';
 import type { RowObject, SqlParam } from './values.js';
 
 /**
@@ -413,6 +414,11 @@ export interface Storage
     ScheduleStorage {
   /** Where the data lives: a file path, or `:memory:`. */
   readonly location: string;
+  /**
+   * The shared queue of distributed partitions (`distribute: true`), when this storage can hold one for
+   * several engines; absent: distributed calls run on the calling engine alone.
+   */
+  readonly tasks?: TaskStorage;
   /** Release connections. Idempotent. */
   close(): Promise<void>;
 }
