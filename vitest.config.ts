@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
  * every suite of a public API that touches storage. The others test the Python runtime, the sandbox or
  * SQLite itself, whatever the storage (and run once, in project `sqlite`).
  */
-export const POSTGRES_SUITES: readonly string[] = [];
+export const POSTGRES_SUITES: readonly string[] = ['packages/adapters/test/task-queue.test.ts'];
 
 const shared = {
   // Each file starts its own Pyodide pool once (about 2 s); tests within a file share it.

@@ -2,3 +2,4 @@
 export { SqliteStorage } from './sqlite/sqlite-storage.js';
 export type { SqliteStorageOptions } from './sqlite/sqlite-storage.js';
 export { MIGRATIONS } from './sqlite/sqlite-migrations.js';
+export { PgTaskStore, PG_TASK_MIGRATION } from './postgres/pg-task-store.js';
