@@ -126,6 +126,56 @@ describe('several engine processes on one database', () => {
     expect(distributed.partitions.map((p) => (p.key as { chunk: number }).chunk)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   }, 120_000);
 
+  it('group a distributed groupApply as a local run does', async () => {
+    await alice.create('SALES', Array.from({ length: 300 }, (_, i) => ({ REGION: `r${i % 5}`, AMOUNT: i })), { overwrite: true });
+    const source = 'def f(df):\n    return {"TOTAL": [sum(df["AMOUNT"])]}';
+    const sales = alice.table('SALES');
+    const distributed = await alice.groupApply(sales, ['REGION'], { source }, { inputType: 'columns', distribute: true });
+    const local = await alice.groupApply(sales, ['REGION'], { source }, { inputType: 'columns' });
+    expect(distributed.partitions.every((p) => typeof p.engine === 'string')).toBe(true);
+    expect((distributed.value as Table).toArray().map((r) => r.toJSON())).toEqual((local.value as Table).toArray().map((r) => r.toJSON()));
+  }, 60_000);
+
+  it('report progress of a distributed call, and cancel it on every engine running it', async () => {
+    const source = ['import time', 'def f(i):', '    time.sleep(0.1 if i <= 2 else 60)', '    return i'].join('\n');
+    const ac = new AbortController();
+    const done: number[] = [];
+    const call = alice.indexApply(6, { source }, { distribute: true, signal: ac.signal, onProgress: (p) => done.push(p.partitionsDone) });
+    const outcome = call.then(
+      () => 'resolved',
+      (e: { code?: string }) => e.code,
+    );
+    for (let i = 0; i < 400 && !done.includes(2); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(done).toContain(2);
+    const t = Date.now();
+    ac.abort();
+    expect(await outcome).toBe('CANCELLED');
+    expect(Date.now() - t).toBeLessThan(2000);
+    // The engines that held the 60 s partitions stopped them: a new call gets their workers at once.
+    const quick = await alice.indexApply(4, { source: 'def f(i):\n    return i * 10' }, { distribute: true, timeoutMs: 20_000 });
+    expect(quick.value).toEqual([10, 20, 30, 40]);
+  }, 60_000);
+
+  it('refuses a task row that names a user who may not read its data, or no user at all', async () => {
+    const tasks = engine.storage.tasks!;
+    await engine.session({ user: 'bob' }).datastores.list();
+    const points = alice.table('POINTS').limit(5);
+    const call = { kind: 'rowApply', data: points.toPlan(), func: { source: 'def f(df):\n    return len(df)' }, options: { distribute: true } };
+    const query = points.toQuery();
+    const spec = JSON.stringify({ call, key: null, input: { kind: 'query', sql: query.sql, params: [], inputType: 'auto' }, orderWithin: [] });
+    await tasks.addTasks([
+      { call: 'forged', seq: 0, user: 'bob', spec },
+      { call: 'forged', seq: 1, user: 'nobody', spec },
+    ]);
+    let finished: Awaited<ReturnType<typeof tasks.takeFinished>> = [];
+    for (let i = 0; i < 400 && finished.length < 2; i++) {
+      finished = [...finished, ...(await tasks.takeFinished('forged'))];
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const codes = finished.sort((a, b) => a.seq - b.seq).map((f) => ('error' in f.outcome ? f.outcome.error.code : 'ran'));
+    expect(codes).toEqual(['TABLE_NOT_FOUND', 'PRIVILEGE']);
+  }, 30_000);
+
   it('finish a job elsewhere when the process running it is killed with SIGKILL', async () => {
     const source = ['import time', 'def f():', '    time.sleep(3)', '    return "finished"'].join('\n');
     const { id } = await alice.jobs.submit({ kind: 'doEval', func: { source }, retries: 1 });
