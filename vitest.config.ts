@@ -1,11 +1,22 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
  * Suites that also run against PostgreSQL storage (project `postgres`, INSITU_TEST_BACKEND=postgres):
  * every suite of a public API that touches storage. The others test the Python runtime, the sandbox or
  * SQLite itself, whatever the storage (and run once, in project `sqlite`).
  */
-export const POSTGRES_SUITES: readonly string[] = ['packages/adapters/test/task-queue.test.ts'];
+export const POSTGRES_SUITES: readonly string[] = [
+  'packages/adapters/test/task-queue.test.ts',
+  'test/datastores.test.ts',
+  'test/distributed.test.ts',
+  'test/engine-lifecycle.test.ts',
+  'test/jobs-recovery.test.ts',
+  'test/pg-storage.test.ts',
+  'test/scheduler-engines.test.ts',
+  'test/script-transfer.test.ts',
+  'test/scripts.test.ts',
+  'test/users.test.ts',
+];
 
 const shared = {
   // Each file starts its own Pyodide pool once (about 2 s); tests within a file share it.
@@ -23,6 +34,8 @@ export default defineConfig({
           ...shared,
           name: 'sqlite',
           include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
+          // Suites of PostgreSQL itself (test/pg-*.test.ts) run in project `postgres` only.
+          exclude: [...configDefaults.exclude, 'test/pg-*.test.ts'],
           env: { INSITU_TEST_BACKEND: 'sqlite' },
         },
       },

@@ -2,11 +2,13 @@ import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteStorage, createEngine, type Engine, type Session } from 'insitu';
+import { createEngine, type Engine, type Session } from 'insitu';
+import { ON_POSTGRES } from './backend.js';
 import { rejectsWith, tempDatabase } from './helpers.js';
+import { openStorage, rawQuery, writeInProgress } from './raw-database.js';
 
-// Jobs across engines on one file: a shared queue, a crashed engine, close and reopen, retention.
-// Two engines stay open for the file (one worker each); the crash tests start a third in a child process.
+// Jobs across engines on one database: a shared queue, a crashed engine, close and reopen, retention.
+// Two engines stay open on it (one worker each); the crash tests start a third in a child process.
 const CRASHER = fileURLToPath(new URL('./fixtures/job-crasher.mjs', import.meta.url));
 const db = tempDatabase();
 let a: Engine;
@@ -15,39 +17,20 @@ let alice: Session;
 
 beforeAll(async () => {
   // alice's tables, made without starting an engine (her jobs write to them).
-  const storage = new SqliteStorage(db.path);
+  const storage = await openStorage(db.path);
   await storage.createTable('runs', [{ tag: 'seed', pid: 0 }], { owner: 'alice' });
   await storage.createTable('marks', [{ n: 0 }], { owner: 'alice' });
   await storage.close();
-  const raw = new Database(db.path);
-  raw.exec('DELETE FROM marks');
-  raw.close();
+  await rawQuery(db.path, 'DELETE FROM marks');
 });
 afterAll(async () => {
   await Promise.allSettled([a?.close(), b?.close()]);
   db.cleanup();
 });
 
-/** Whether some connection holds the write lock (asked three times, 50 ms apart, so a short engine write does not count). */
-async function writeLocked(): Promise<boolean> {
-  for (let i = 0; i < 3; i++) {
-    const raw = new Database(db.path, { timeout: 0 });
-    try {
-      raw.exec('BEGIN IMMEDIATE; ROLLBACK;');
-      return false;
-    } catch {
-      // busy: try again
-    } finally {
-      raw.close();
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
-
 /**
  * Run the crasher and kill -9 it while its job's UDF is inside its write (the partition's transaction
- * holds the write lock); return the job id.
+ * is open, holding SQLite's write lock or PostgreSQL's lock on `runs`); return the job id.
  */
 function crashWhileRunning(retries: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -60,25 +43,19 @@ function crashWhileRunning(retries: number): Promise<string> {
       if (m === null) return;
       id = m[1]!;
       const until = Date.now() + 45_000;
-      while (!(await writeLocked()) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      while (!(await writeInProgress(db.path, 'runs')) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
       child.kill('SIGKILL');
     });
     child.on('exit', (code, signal) => (signal === 'SIGKILL' && id !== '' ? resolve(id) : reject(new Error(`crasher exited ${code}: ${err}`))));
   });
 }
 
-const crashRows = () => {
-  const raw = new Database(db.path, { readonly: true });
-  try {
-    return raw.prepare("SELECT count(*) FROM runs WHERE tag = 'crash'").pluck().get();
-  } finally {
-    raw.close();
-  }
-};
+/** Rows of `runs` with `tag`. */
+const rowsTagged = async (tag: string) => (await rawQuery<{ n: number }>(db.path, 'SELECT CAST(count(*) AS INTEGER) AS n FROM runs WHERE tag = ?', [tag]))[0]!.n;
 
 describe('a crashed engine', () => {
-  it('a job whose engine was killed is INTERRUPTED for the next engine to open the file; nothing else changes', async () => {
-    // No engine is open on the file while the child runs and dies.
+  it('a job whose engine was killed is INTERRUPTED for the next engine to open the database; nothing else changes', async () => {
+    // No engine is open on the database while the child runs and dies.
     const id = await crashWhileRunning(0);
     const c = await createEngine({ database: db.path, workers: 1 });
     try {
@@ -87,16 +64,19 @@ describe('a crashed engine', () => {
       expect(st.error?.code).toBe('INTERRUPTED');
       expect(st.finished).not.toBeNull();
       await rejectsWith(c.session({ user: 'alice' }).jobs.result(id), 'INTERRUPTED');
-      const raw = new Database(db.path, { readonly: true });
-      try {
-        expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
-        // The killed partition's write was never committed; nothing else was touched.
-        expect(raw.prepare("SELECT count(*) FROM runs WHERE tag = 'crash'").pluck().get()).toBe(0);
-        expect(raw.prepare("SELECT count(*) FROM runs WHERE tag = 'seed'").pluck().get()).toBe(1);
-        expect(raw.prepare('SELECT count(*) FROM marks').pluck().get()).toBe(0);
-      } finally {
-        raw.close();
+      if (!ON_POSTGRES) {
+        // The SQLite file itself is intact (PostgreSQL's own recovery is the server's).
+        const raw = new Database(db.path, { readonly: true });
+        try {
+          expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
+        } finally {
+          raw.close();
+        }
       }
+      // The killed partition's write was never committed; nothing else was touched.
+      expect(await rowsTagged('crash')).toBe(0);
+      expect(await rowsTagged('seed')).toBe(1);
+      expect((await rawQuery<{ n: number }>(db.path, 'SELECT CAST(count(*) AS INTEGER) AS n FROM marks'))[0]!.n).toBe(0);
     } finally {
       await c.close();
     }
@@ -105,9 +85,7 @@ describe('a crashed engine', () => {
   it('with retries, the interrupted job is queued again and the next engine runs it to the end', async () => {
     const id = await crashWhileRunning(1);
     // The second run finds a mark and returns at once.
-    const raw = new Database(db.path);
-    raw.exec('INSERT INTO marks VALUES (1)');
-    raw.close();
+    await rawQuery(db.path, 'INSERT INTO marks VALUES (1)');
     const c = await createEngine({ database: db.path, workers: 1 });
     try {
       const me = c.session({ user: 'alice' });
@@ -115,14 +93,14 @@ describe('a crashed engine', () => {
       expect(st.state).toBe('succeeded');
       expect(st.attempts).toBe(2);
       expect((await me.jobs.result(id)).value).toBe(1);
-      expect(crashRows()).toBe(0);
+      expect(await rowsTagged('crash')).toBe(0);
     } finally {
       await c.close();
     }
   });
 });
 
-describe('jobs on one file, several engines', () => {
+describe('jobs on one database, several engines', () => {
   beforeAll(async () => {
     [a, b] = await Promise.all([
       createEngine({ database: db.path, workers: 1, maxConcurrentJobs: 2, jobPollMs: 100 }),
@@ -158,9 +136,7 @@ describe('jobs on one file, several engines', () => {
     const { id } = await alice.jobs.submit({ kind: 'doEval', func: { source: 'import time\ndef f():\n    time.sleep(60)' } });
     let holder: string | null = null;
     for (let i = 0; i < 400 && holder === null; i++) {
-      const raw = new Database(db.path, { readonly: true });
-      holder = (raw.prepare("SELECT lease_owner FROM insitu_engine_jobs WHERE id = ? AND state = 'running'").pluck().get(id) as string | undefined) ?? null;
-      raw.close();
+      holder = (await rawQuery<{ lease_owner: string }>(db.path, "SELECT lease_owner FROM insitu_engine_jobs WHERE id = ? AND state = 'running'", [id]))[0]?.lease_owner ?? null;
       if (holder === null) await new Promise((r) => setTimeout(r, 25));
     }
     const [runner, other] = holder === a.jobs.engineId ? [a, b] : [b, a];

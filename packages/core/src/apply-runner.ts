@@ -15,7 +15,7 @@ import { PartitionEmitter } from './partition-emitter.js';
 import type { Partition } from './partition.js';
 import { groupPartitions, indexPartitions, rowChunks, wholePartition } from './partitioner.js';
 import { assemble, type ApplyResult, type AssemblyShape, type FailedPartition } from './result-assembly.js';
-import { hostApiFor } from './host-api.js';
+import { hostApiFor, withContextSession } from './host-api.js';
 import type { ContextMode, GroupOutcome, HostApi, InputType, OrderKey, Runtime, Task, TaskOutcome } from './runtime.js';
 import type { CellKey } from './partition-key.js';
 import type { GroupRange } from './storage.js';
@@ -174,6 +174,7 @@ export class ApplyRunner {
       // Rows the caller read: the user must still be able to read the call's data.
       await (await this.#proxy(call)).schema();
     }
+    const session = this.#storage.openContextSession?.(this.#user, context);
     const t: Task = {
       source: f.source,
       name: f.name,
@@ -182,13 +183,17 @@ export class ApplyRunner {
       args,
       ...positionalOf(opts),
       user: this.#user,
-      host: this.#host,
+      host: session === undefined ? this.#host : withContextSession(this.#host, session),
       context,
       ...(p.orderWithin.length === 0 ? {} : { orderWithin: p.orderWithin }),
       ...(env === undefined ? {} : { env }),
       ...(opts.graphics === true ? { graphics: true } : {}),
     };
-    return encodeOutcome(p.key, await this.#runtime.run(t, { signal }));
+    try {
+      return encodeOutcome(p.key, await this.#runtime.run(t, { signal }));
+    } finally {
+      await session?.release();
+    }
   }
 
   #dispatch(call: ApplyCall, c: Ctl): Promise<ApplyResult> {
@@ -377,6 +382,8 @@ export class ApplyRunner {
         degree,
         async (p, i) => {
           keys[i] = p.key;
+          // A distributed partition's context is opened by the engine that runs it.
+          const session = c.dist === undefined ? this.#storage.openContextSession?.(this.#user, context) : undefined;
           const task: Task = {
             source: f.source,
             name: f.name,
@@ -385,17 +392,22 @@ export class ApplyRunner {
             args,
             ...positionalOf(c.opts),
             user: this.#user,
-            host: this.#host,
+            host: session === undefined ? this.#host : withContextSession(this.#host, session),
             context,
             ...(order.length === 0 ? {} : { orderWithin: order }),
             ...taskExtras(c),
           };
           let outcome: TaskOutcome;
           try {
-            outcome =
-              c.dist !== undefined
-                ? await c.dist.run(i, p.key, p.input, order)
-                : await this.#runtime.run(task, signal === undefined ? {} : { signal });
+            if (c.dist !== undefined) outcome = await c.dist.run(i, p.key, p.input, order);
+            else {
+              try {
+                outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
+              } finally {
+                // Whatever the task's worker left open (it died, or the call was stopped) is rolled back.
+                await session?.release();
+              }
+            }
             if (c.into !== undefined) outcome = await this.#putInto(c, shape, i, p.key, outcome);
           } catch (e) {
             const raw = asInsituError(e, 'a partition');
@@ -459,6 +471,7 @@ export class ApplyRunner {
         items(),
         degree,
         async ({ query, ordered }, i) => {
+          const session = this.#storage.openContextSession?.(this.#user, context);
           const task: Task = {
             source: f.source,
             name: f.name,
@@ -467,7 +480,7 @@ export class ApplyRunner {
             args,
             ...positionalOf(c.opts),
             user: this.#user,
-            host: this.#host,
+            host: session === undefined ? this.#host : withContextSession(this.#host, session),
             context,
             ...(order.length === 0 ? {} : { orderWithin: order }),
             ...taskExtras(c),
@@ -479,6 +492,8 @@ export class ApplyRunner {
             finished[i] = e instanceof InsituError ? (e.committedPartitions ?? []) : [];
             c.into?.writer.fail(e);
             throw e;
+          } finally {
+            await session?.release();
           }
           finished[i] = groups.map((g) => g.key);
           if (c.into !== undefined) groups = await this.#putGroupsInto(c, shape, i, groups);

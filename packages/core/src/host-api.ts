@@ -1,3 +1,5 @@
+import { tableToIPC } from 'apache-arrow';
+import type { ContextSession } from './context-session.js';
 import { DatastoreService, DatastoreSteps } from './datastore-service.js';
 import type { HostApi } from './runtime.js';
 import { visibleScriptBySourceHash, visibleScriptSteps } from './script-visibility.js';
@@ -15,6 +17,19 @@ export function hostApiFor(storage: Storage, user: string): HostApi {
     dsDescribe: (name, opts) => ds.describe(name, opts),
     dsDelete: (name, opts) => ds.delete(name, opts),
     dsVisibleScript: (sourceHash) => visibleScriptBySourceHash(storage, user, sourceHash),
+  };
+}
+
+/**
+ * `host` with `insitu.connect()` answered on `session` (one task's): queries come back as Arrow IPC,
+ * so they cross threads and processes as bytes.
+ */
+export function withContextSession(host: HostApi, session: ContextSession): HostApi {
+  return {
+    ...host,
+    sqlQuery: async (sql, params) => tableToIPC(await session.query(sql, params), 'stream'),
+    sqlExecute: (sql, params) => session.execute(sql, params),
+    sqlEnd: (commit) => (commit ? session.commit() : session.rollback()),
   };
 }
 

@@ -109,7 +109,8 @@ export type { JobProgress, JobSettings, JobSpec, JobStatus, ListJobsOptions, Wai
 export { SessionJobs } from './session-jobs.js';
 export type { CloseOptions, EngineSettings, SessionOptions } from './engine.js';
 export { DatastoreService, DatastoreSteps } from './datastore-service.js';
-export { hostApiFor, syncHostApiFor } from './host-api.js';
+export { hostApiFor, syncHostApiFor, withContextSession } from './host-api.js';
+export type { ContextSession, ContextSessionStorage } from './context-session.js';
 export { runAsync, runSync, step } from './steps.js';
 export type { MaybeSync, Steps, Synchronous } from './steps.js';
 export type { ListDatastoresOptions, LoadDatastoreOptions, SaveDatastoreOptions } from './datastore-service.js';

@@ -3,7 +3,7 @@ import type { SerializedError } from './errors.js';
 import type { DatastoreInfo, DatastoreListType, ObjectInfo, QuerySpec, StoredObject } from './storage.js';
 import type { VisibleScriptRef } from './script-visibility.js';
 import type { ResultTree } from './result-tree.js';
-import type { JsonValue } from './values.js';
+import type { JsonValue, SqlParam } from './values.js';
 import type { PackageSet } from './packages.js';
 
 /**
@@ -62,6 +62,16 @@ export interface HostApi {
    * object may run when the user loads it.
    */
   dsVisibleScript(sourceHash: string): Promise<VisibleScriptRef | null>;
+  /**
+   * `insitu.connect()` answered by the engine, on the task's {@link ContextSession} (see context-session.ts): one read-only
+   * query, its rows as an Arrow IPC stream. Absent when the storage gives UDFs no session (workers then
+   * open the database themselves, or have no database).
+   */
+  sqlQuery?(sql: string, params: readonly SqlParam[]): Promise<Uint8Array>;
+  /** One statement on the task's session (a change only with context `write`); rows changed. */
+  sqlExecute?(sql: string, params: readonly SqlParam[]): Promise<number>;
+  /** End the partition's transaction on the task's session: commit it (`true`, the partition succeeded) or roll it back. */
+  sqlEnd?(commit: boolean): Promise<void>;
 }
 
 /** One call of a UDF on one partition. */

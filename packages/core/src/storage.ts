@@ -7,6 +7,8 @@ import type { ScheduleStorage } from './schedule-storage.js';
 import type { UserStorage } from './user-storage.js';
 import type { TaskStorage } from './task-storage.js';
 import type { RowObject, SqlParam } from './values.js';
+import type { ContextSession } from './context-session.js';
+import type { ContextMode } from './runtime.js';
 
 /**
  * The storage interfaces core depends on. An adapter (SQLite today) implements them; core never sees
@@ -419,6 +421,12 @@ export interface Storage
    * several engines; absent: distributed calls run on the calling engine alone.
    */
   readonly tasks?: TaskStorage;
+  /**
+   * A database session for `insitu.connect()` in one task, answered by the engine (see
+   * {@link ContextSession}). Absent: the storage gives UDFs no connection through the engine (SQLite:
+   * workers open the database file themselves, and an engine on `:memory:` has none to give).
+   */
+  openContextSession?(user: string, mode: ContextMode): ContextSession;
   /** Release connections. Idempotent. */
   close(): Promise<void>;
 }

@@ -1,13 +1,21 @@
-import { Engine, type ServeSettings, asInsituError, badInput, checkPackagePolicy, checkResultLimits, checkUnownedTables, checkUserMode, type Int64Mode, type ResultLimits, type Runtime, type UnownedTables, type UserMode } from '@insitu/core';
-import { SqliteStorage } from '@insitu/adapters';
+import { Engine, type ServeSettings, asInsituError, badInput, checkPackagePolicy, checkResultLimits, checkUnownedTables, checkUserMode, type Int64Mode, type ResultLimits, type Runtime, type SqlBinder, type UnownedTables, type UserMode } from '@insitu/core';
+import { PostgresStorage, SqliteStorage, isPostgresUrl } from '@insitu/adapters';
 import { PACKAGE_FILES, PyodidePackageIndex, PyodideRuntime, SandboxRuntime, checkMemoryLimits, defaultSnapshotDir, prepareSnapshot, type PyodideRuntimeOptions, type RuntimeLogSink } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
 import { bundledWorkers } from './bundled-workers.js';
 import { SqliteSqlBinder } from './sql/sql-binder.js';
+import { UnsupportedSqlBinder } from './sql/unsupported-sql-binder.js';
 
 /** Options for {@link createEngine}. */
 export interface EngineOptions {
-  /** SQLite database file (created if missing), or `':memory:'`. Default `'insitu.db'`. */
+  /**
+   * Where everything is stored. A SQLite database file (created if missing), or `':memory:'`; or a
+   * PostgreSQL database given as a URL, `'postgres://user:password@host:5432/db'` (or `postgresql://`),
+   * which several engines, on several machines, may share: they then share scripts, datastores, grants,
+   * users, jobs and schedules, and each job and scheduled run runs once among them. The database must
+   * exist; insitu creates its `insitu_engine_*` tables in it. On PostgreSQL, `session.sql.register()` is
+   * NOT_SUPPORTED (the SQL functions are SQLite's). Default `'insitu.db'`.
+   */
   readonly database?: string;
   /** Worker threads running Python, one Pyodide interpreter each. Default min(cores, 4). */
   readonly workers?: number;
@@ -88,7 +96,7 @@ export interface EngineOptions {
    * `engine.users.create()`; every call of a session of another user fails with PRIVILEGE.
    */
   readonly users?: UserMode;
-  /** Jobs (`session.jobs`) running at once on this database file, over all engines open on it. Default 1. 0: this engine runs no jobs, it only submits them. */
+  /** Jobs (`session.jobs`) running at once on this database, over all engines open on it. Default 1. 0: this engine runs no jobs, it only submits them. */
   readonly maxConcurrentJobs?: number;
   /** Jobs one user may have queued at once (submitted, not yet running); one more is TOO_MANY_JOBS. Default 100. */
   readonly maxQueuedJobsPerUser?: number;
@@ -155,7 +163,8 @@ export interface EngineOptions {
 }
 
 /**
- * Create an engine on an embedded SQLite database with a pool of Pyodide workers. The workers start
+ * Create an engine on an embedded SQLite database (or a shared PostgreSQL one, see
+ * {@link EngineOptions.database}) with a pool of Pyodide workers. The workers start
  * loading at once (about 2 s each, in parallel); the first call waits for one to be ready.
  *
  * ```ts
@@ -165,10 +174,17 @@ export interface EngineOptions {
  */
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const unownedTables = checkUnownedTables(opts.unownedTables);
-  const storage = new SqliteStorage(opts.database ?? 'insitu.db', {
-    ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
-    unownedTables,
-  });
+  const database = opts.database ?? 'insitu.db';
+  const onPostgres = typeof database === 'string' && isPostgresUrl(database);
+  const storage = onPostgres
+    ? await PostgresStorage.open(database, { unownedTables, ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }) })
+    : new SqliteStorage(database, {
+        ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
+        unownedTables,
+      });
+  // Workers open their own connection to the same SQLite file for insitu.connect(); ':memory:' has none,
+  // and on PostgreSQL the engine answers their SQL on a session per task (storage.openContextSession).
+  const sqliteFile = storage instanceof SqliteStorage && !storage.inMemory ? resolve(storage.location) : null;
   let runtime: Runtime;
   let limits: ResultLimits;
   let users: UserMode;
@@ -199,13 +215,12 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
       maxResultBytes: limits.maxResultBytes,
       maxTaskResultBytes: limits.maxResultBytesInFlight,
       ...(bundle === null ? {} : { files: { ...PACKAGE_FILES, worker: bundle.worker, sandboxMain: bundle.sandboxMain } }),
-      // Workers open their own connection to the same file for insitu.connect(); :memory: has none.
-      ...(storage.inMemory
+      ...(sqliteFile === null
         ? {}
         : {
             context: {
               module: bundle?.context ?? import.meta.resolve('@insitu/adapters/sqlite-context'),
-              database: resolve(storage.location),
+              database: sqliteFile,
               ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
               options: { unownedTables },
             },
@@ -222,7 +237,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const { onRuntimeLog, schedulerClock, serve: _serve, ...hostOptions } = opts;
   void _serve;
   void schedulerClock;
-  const sql = new SqliteSqlBinder(hostOptions, onRuntimeLog, storage.inMemory ? null : resolve(storage.location));
+  const sql: SqlBinder = onPostgres ? new UnsupportedSqlBinder('PostgreSQL') : new SqliteSqlBinder(hostOptions, onRuntimeLog, sqliteFile);
   let engine: Engine;
   try {
     engine = new Engine(storage, runtime, {

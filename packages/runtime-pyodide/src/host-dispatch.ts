@@ -1,4 +1,4 @@
-import { ErrorCode, InsituError, runAsync, runSync, step, type HostApi, type MaybeSync, type ObjectFormat, type Steps, type StoredObject, type Synchronous } from '@insitu/core';
+import { ErrorCode, InsituError, runAsync, runSync, step, type HostApi, type MaybeSync, type ObjectFormat, type Steps, type StoredObject, type SqlParam, type Synchronous } from '@insitu/core';
 import type { MessagePort } from 'node:worker_threads';
 import type { HostReply, HostRequest } from './host-channel.js';
 import type { ChannelOffer } from './protocol.js';
@@ -21,6 +21,29 @@ function reply(ok: HostReply, port: MessagePort, flag: Int32Array): void {
     Atomics.store(flag, 0, 1);
     Atomics.notify(flag, 0);
   }
+}
+
+/** The engine services a UDF may ask for, by name (what the channel and the sandbox pass on). */
+export const HOST_OPS: ReadonlySet<string> = new Set(['dsSave', 'dsLoad', 'dsList', 'dsDescribe', 'dsDelete', 'dsVisibleScript', 'sqlQuery', 'sqlExecute', 'sqlEnd']);
+
+/** Why `insitu.connect()` has nothing to talk to: the engine gives its UDFs no SQL session. */
+export function noSqlSession(): InsituError {
+  return new InsituError(
+    ErrorCode.BAD_INPUT,
+    'insitu.connect() needs the engine to use a database file or PostgreSQL; this engine runs on :memory:, whose data only the engine itself can see',
+  );
+}
+
+/** The engine's context-session service, or the error saying why this engine has none. */
+function contextOf<F>(fn: F | undefined): F {
+  if (fn === undefined) throw noSqlSession();
+  return fn;
+}
+
+/** Statement parameters as a request carries them (JSON values from Python). */
+function sqlParams(v: unknown): SqlParam[] {
+  if (!Array.isArray(v)) throw new InsituError(ErrorCode.BAD_INPUT, 'malformed SQL request: the parameters must be a list');
+  return v as SqlParam[];
 }
 
 /**
@@ -66,6 +89,16 @@ function* handle(api: MaybeSync<HostApi>, op: string, args: Record<string, unkno
       return { ok: true, json: JSON.stringify(yield* step(api.dsVisibleScript(args['hash'] as string))), blobs: [] };
     case 'dsDelete':
       return { ok: true, json: JSON.stringify(yield* step(api.dsDelete(name, clean(opts)))), blobs: [] };
+    case 'sqlQuery': {
+      const ipc = yield* step(contextOf(api.sqlQuery)(args['sql'] as string, sqlParams(args['params'])));
+      return { ok: true, json: null, blobs: [ipc] };
+    }
+    case 'sqlExecute':
+      return { ok: true, json: JSON.stringify(yield* step(contextOf(api.sqlExecute)(args['sql'] as string, sqlParams(args['params'])))), blobs: [] };
+    case 'sqlEnd':
+      // Without a session there is no transaction to end.
+      if (api.sqlEnd !== undefined) yield* step(api.sqlEnd(args['commit'] === true));
+      return { ok: true, json: null, blobs: [] };
     default:
       throw new InsituError(ErrorCode.BAD_INPUT, `unknown engine service ${op}`);
   }

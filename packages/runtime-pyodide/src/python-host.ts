@@ -7,10 +7,8 @@ import {
   tableFromStored,
   type CellKey,
   type ContextMode,
-  type HostApi,
   type SerializedError,
   type SqlParam,
-  type Synchronous,
 } from '@insitu/core';
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { join } from 'node:path';
@@ -22,6 +20,8 @@ import { GroupKeys } from './group-keys.js';
 import { installArchives } from './package-install.js';
 import { wireImages, withImages } from './wire-images.js';
 import { HostChannel, type HostReply } from './host-channel.js';
+import type { ContextConnection } from './context-connection.js';
+import { EngineContextConnection } from './engine-context.js';
 import { answerHostRequest } from './host-dispatch.js';
 import { badAnswer, functionNames, outputText, pythonError } from './python-answers.js';
 import { interruptibleWait } from './interrupt-wait.js';
@@ -47,17 +47,6 @@ interface PyProxyLike {
 }
 type PyCallable = (...args: unknown[]) => PyProxyLike;
 
-/** The connection behind `insitu.connect()`, as the adapter's context module provides it. */
-interface ContextConnection {
-  query(sql: string, params: readonly SqlParam[], byColumn?: readonly string[]): Table;
-  scan(sql: string, params: readonly SqlParam[], batchRows: number, breakOn: readonly string[]): Iterable<Table>;
-  groups(sql: string, params: readonly SqlParam[], key: string): Iterable<Table>;
-  execute(sql: string, params: readonly SqlParam[], mode: ContextMode): number;
-  datastores(user: string): Synchronous<HostApi>;
-  commit(): void;
-  reset(): void;
-  close(): void;
-}
 type OpenContext = (
   path: string,
   opts: { busyTimeoutMs: number; user: string; waitForLock: (ms: number) => void } & Readonly<Record<string, string | number | ((ms: number) => void)>>,
@@ -173,6 +162,8 @@ export class PythonHost {
    */
   #inputConnection: ContextConnection | null = null;
   #current: { callId: number; context: ContextMode } | null = null;
+  /** The call of the task being run (kept past its Python call, to end its partition on the engine's session). */
+  #taskCallId = 0;
   /** Whether the running UDF used the database connection (it is reset after the call). */
   #udfUsedConnection = false;
   /** The one user whose calls this interpreter runs (set by the first). */
@@ -394,6 +385,7 @@ export class PythonHost {
    */
   #inCall(req: RunRequest, entry: PyCallable, ...args: unknown[]): unknown {
     this.#current = { callId: req.callId, context: req.context };
+    this.#taskCallId = req.callId;
     this.#py.setInterruptBuffer(req.control);
     this.#interruptWord = req.control;
     try {
@@ -609,13 +601,10 @@ export class PythonHost {
   }
 
   #open(): ContextConnection {
-    if (this.#openContext === null || this.#config.context === null) {
-      throw new InsituError(
-        ErrorCode.BAD_INPUT,
-        'insitu.connect() needs the engine to use a database file; this engine runs on :memory:, whose data only the engine itself can see',
-      );
-    }
     if (this.#user === null) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'insitu.connect() is only available while a UDF runs');
+    // Without a database file to open, the engine answers the SQL on a session of the running task (or
+    // says that it has none: an engine on ':memory:').
+    if (this.#openContext === null || this.#config.context === null) return new EngineContextConnection(this.channel, () => this.#taskCallId);
     // The interpreter serves one user, so its connections act as that user for good.
     const { database, busyTimeoutMs, options } = this.#config.context;
     return this.#openContext(database, {

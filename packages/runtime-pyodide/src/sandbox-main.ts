@@ -55,7 +55,20 @@ function hostFor(id: number, user: string): HostApi {
         asked.set(rid, { resolve: resolve as (v: unknown) => void, reject });
         send({ type: 'host', rid, id, op, args });
       });
-  return { user, dsSave: ask('dsSave'), dsLoad: ask('dsLoad'), dsList: ask('dsList'), dsDescribe: ask('dsDescribe'), dsDelete: ask('dsDelete'), dsVisibleScript: ask('dsVisibleScript') };
+  return {
+    user,
+    dsSave: ask('dsSave'),
+    dsLoad: ask('dsLoad'),
+    dsList: ask('dsList'),
+    dsDescribe: ask('dsDescribe'),
+    dsDelete: ask('dsDelete'),
+    dsVisibleScript: ask('dsVisibleScript'),
+    // `insitu.connect()` on an engine that answers the SQL (PostgreSQL): this process has no network,
+    // so the statements go to the engine process like `insitu.ds` requests (see engine-context.ts).
+    sqlQuery: ask('sqlQuery'),
+    sqlExecute: ask('sqlExecute'),
+    sqlEnd: ask('sqlEnd'),
+  };
 }
 
 function taskOf(id: number, t: SandboxTask): Task {

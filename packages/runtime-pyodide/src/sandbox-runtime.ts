@@ -20,6 +20,7 @@ import { checkMemoryLimits } from './memory-limits.js';
 import { checkWorkerLimits } from './worker-limits.js';
 import { checkWorkers, groupOutcomes, imagesOf, isAborted, tableValue, wireInput } from './task-wire.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
+import { HOST_OPS, noSqlSession } from './host-dispatch.js';
 import { ensureDatabaseFiles, sandboxLaunch, type SandboxLaunch } from './sandbox-launch.js';
 import { lineSplitter, writeRuntimeLogToStderr, type RuntimeLogEntry, type RuntimeLogSink } from './runtime-log.js';
 
@@ -198,9 +199,13 @@ export class SandboxRuntime implements Runtime {
     let reply: ToSandbox;
     try {
       if (api === undefined) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'engine services were asked for by a call that is not running');
+      if (!HOST_OPS.has(m.op)) throw new InsituError(ErrorCode.BAD_INPUT, `unknown engine service ${m.op}`);
       const fn = api[m.op as 'dsSave'] as ((...a: unknown[]) => Promise<unknown>) | undefined;
-      if (typeof fn !== 'function' || !m.op.startsWith('ds')) throw new InsituError(ErrorCode.BAD_INPUT, `unknown engine service ${m.op}`);
-      reply = { type: 'host-reply', rid: m.rid, ok: true, value: await fn.apply(api, [...m.args]) };
+      // An engine whose storage gives UDFs no SQL session has no sql* services: ending nothing is done,
+      // a statement is refused as the threads' channel refuses it (see host-dispatch.ts).
+      if (fn === undefined && m.op === 'sqlEnd') reply = { type: 'host-reply', rid: m.rid, ok: true, value: undefined };
+      else if (typeof fn !== 'function') throw noSqlSession();
+      else reply = { type: 'host-reply', rid: m.rid, ok: true, value: await fn.apply(api, [...m.args]) };
     } catch (e) {
       const error = e instanceof InsituError ? e.toJSON() : { code: ErrorCode.RUNTIME_ERROR, message: e instanceof Error ? e.message : String(e) };
       reply = { type: 'host-reply', rid: m.rid, ok: false, error };

@@ -78,6 +78,19 @@ export class PgDatabase {
     }
   }
 
+  /**
+   * Check one connection out of the pool for as long as the caller needs it (a UDF partition's
+   * session): the caller must `release()` it, `release(true)` when its state is unknown.
+   */
+  async connect(): Promise<PgClient> {
+    if (this.#closed) throw new InsituError(ErrorCode.CLOSED, 'the PostgreSQL storage is closed');
+    try {
+      return await this.#pool.connect();
+    } catch (e) {
+      throw pgError(e, `cannot connect to ${maskedUrl(this.url)}`);
+    }
+  }
+
   /** Run `fn` on one connection checked out for it, returned to the pool afterwards. */
   async withClient<T>(fn: (client: PgClient) => Promise<T>): Promise<T> {
     if (this.#closed) throw new InsituError(ErrorCode.CLOSED, 'the PostgreSQL storage is closed');

@@ -4,7 +4,7 @@ import type { PgMigration } from './pg-migrations.js';
 
 /** The table of the distributed partitions' queue (see {@link PgTaskStore}). */
 export const PG_TASK_MIGRATION: PgMigration = {
-  id: '050-distributed-tasks',
+  id: '003-distributed-tasks',
   sql: `CREATE TABLE insitu_engine_tasks (
           id            BIGSERIAL PRIMARY KEY,
           call          TEXT NOT NULL,

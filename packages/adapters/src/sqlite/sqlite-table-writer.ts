@@ -55,7 +55,7 @@ export function toSqlValue(v: unknown, kind: ColumnKind): unknown {
 }
 
 /** Column names and kinds of row objects (union of keys in first-seen order; types inferred). */
-function describeRows(rows: readonly RowObject[]): { names: string[]; kinds: ColumnKind[] } {
+export function describeRows(rows: readonly RowObject[]): { names: string[]; kinds: ColumnKind[] } {
   const kinds = new Map<string, ColumnKind | null>();
   rows.forEach((row, i) => {
     if (row === null || typeof row !== 'object' || Array.isArray(row)) throw badInput(`row ${i + 1} is not a plain object`);

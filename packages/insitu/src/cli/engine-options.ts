@@ -33,7 +33,7 @@ export function duration(what: string) {
 /** Add `--database`, `--user`, `--workers`, `--os-sandbox` to a command. */
 export function withDatabase(cmd: Command, opts: { workers?: boolean } = {}): Command {
   cmd
-    .requiredOption('--database <file>', 'SQLite database file (created if missing)')
+    .requiredOption('--database <file|url>', 'SQLite database file (created if missing) or postgres:// URL')
     .option('--user <name>', 'run as this user (default: your login name)');
   if (opts.workers !== false) {
     cmd

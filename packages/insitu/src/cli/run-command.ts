@@ -7,6 +7,7 @@ import { duration, engineOptions, integer, userOf, withDatabase, type DatabaseOp
 import { EXIT, UsageError, reportError } from './exit-codes.js';
 import { ProgressBar } from './progress-bar.js';
 import { OUTPUT_FORMATS, defaultFormat, renderResult, udfOutput, type OutputFormat } from './result-output.js';
+import { shownDatabase } from './shown-database.js';
 
 /** The options of `insitu run`. */
 interface RunOptions extends DatabaseOptions {
@@ -150,7 +151,7 @@ async function run(target: string, o: RunOptions): Promise<number> {
     if (o.async === true) {
       const { id } = await me.jobs.submit(made.call);
       process.stdout.write(`${id}\n`);
-      if (o.quiet !== true) process.stderr.write(`insitu: job ${id} queued; it runs while an engine is open on ${o.database} (insitu serve), see insitu jobs status ${id}\n`);
+      if (o.quiet !== true) process.stderr.write(`insitu: job ${id} queued; it runs while an engine is open on ${shownDatabase(o.database)} (insitu serve), see insitu jobs status ${id}\n`);
       return EXIT.OK;
     }
     const result = await me.run(made.call, { signal: ac.signal, ...(bar === null ? {} : { onProgress: (p) => bar.update(p) }) });

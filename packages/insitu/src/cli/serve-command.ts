@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { createServer } from '@insitu/server';
 import { createEngine } from '../create-engine.js';
 import { integer } from './engine-options.js';
+import { shownDatabase } from './shown-database.js';
 
 interface ServeOptions {
   database: string;
@@ -21,7 +22,7 @@ interface ServeOptions {
 export function serveCommand(): Command {
   return new Command('serve')
     .description("serve OML4Py's REST API (py-scripts/v1) for the registered users of a database")
-    .requiredOption('--database <file>', 'SQLite database file (created if missing)')
+    .requiredOption('--database <file|url>', 'SQLite database file (created if missing) or postgres:// URL')
     .option('--port <n>', 'TCP port (0: any free one)', integer('port', 0), 8080)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--workers <n>', 'Python worker threads (default: min(cores, 4))', integer('workers', 1))
@@ -47,7 +48,7 @@ export function serveCommand(): Command {
         ...(o.refreshMax === undefined ? {} : { refreshMaxS: o.refreshMax }),
         ...(secret === undefined || secret === '' ? {} : { secret }),
       });
-      console.log(`insitu: serving ${o.database} at ${server.url}/oml/api/py-scripts/v1 (tokens: ${server.url}/omlusers/api/oauth2/v1/token)`);
+      console.log(`insitu: serving ${shownDatabase(o.database)} at ${server.url}/oml/api/py-scripts/v1 (tokens: ${server.url}/omlusers/api/oauth2/v1/token)`);
       const stop = async () => {
         await server.close();
         await engine.close();

@@ -40,7 +40,7 @@ function sub(parent: Command, spec: string, description: string): Command {
   return parent
     .command(spec)
     .description(description)
-    .requiredOption('--database <file>', 'SQLite database file')
+    .requiredOption('--database <file|url>', 'SQLite database file or postgres:// URL')
     .option('--user <name>', 'act as this user (default: your login name)')
     .option('--json', 'print JSON (the default when stdout is not a terminal)');
 }

@@ -37,7 +37,7 @@ export function usersCommand(): Command {
     .command('add <name>')
     .alias('create')
     .description('register a user; the password is read from standard input')
-    .requiredOption('--database <file>', 'SQLite database file')
+    .requiredOption('--database <file|url>', 'SQLite database file or postgres:// URL')
     .option('--description <text>', 'free-text description', '')
     .action(async (name: string, o: { database: string; description: string }) => {
       const password = await readPassword();
@@ -50,7 +50,7 @@ export function usersCommand(): Command {
     .command('passwd <name>')
     .alias('password')
     .description("set a user's password, read from standard input (tokens issued before stop working)")
-    .requiredOption('--database <file>', 'SQLite database file')
+    .requiredOption('--database <file|url>', 'SQLite database file or postgres:// URL')
     .action(async (name: string, o: { database: string }) => {
       const password = await readPassword();
       await withAdmin(o.database, async (engine) => {
@@ -61,7 +61,7 @@ export function usersCommand(): Command {
   users
     .command('rm <name>')
     .description('drop a user (with --cascade, also their scripts, datastores and tables)')
-    .requiredOption('--database <file>', 'SQLite database file')
+    .requiredOption('--database <file|url>', 'SQLite database file or postgres:// URL')
     .option('--cascade', 'also drop what they own')
     .action(async (name: string, o: { database: string; cascade?: boolean }) => {
       await withAdmin(o.database, async (engine) => {
@@ -72,7 +72,7 @@ export function usersCommand(): Command {
   users
     .command('ls')
     .description('list users')
-    .requiredOption('--database <file>', 'SQLite database file')
+    .requiredOption('--database <file|url>', 'SQLite database file or postgres:// URL')
     .option('--json', 'print JSON')
     .action(async (o: { database: string; json?: boolean }) => {
       await withAdmin(o.database, async (engine) => printRecords(await engine.users.list(), ['name', 'created', 'description'], o.json));

@@ -1,0 +1,174 @@
+import { ErrorCode, InsituError, type ContextMode, type ContextSession, type SqlParam } from '@insitu/core';
+import type { Table } from 'apache-arrow';
+import type pg from 'pg';
+import type { PgClient, PgDatabase } from './pg-database.js';
+import { pgError } from './pg-database.js';
+import { RESULT_TYPES, resultTable } from './pg-result-table.js';
+import { STATEMENT_ROLE, guardStatement, recordSchemaChange, userSqlError, type PgStatementMode } from './pg-statement-guard.js';
+import type { PgTablePrivileges } from './pg-table-privileges.js';
+
+/** Options for {@link PgContextSession}. */
+export interface PgContextSessionOptions {
+  /** How long a statement waits for a lock held by another transaction (another partition's writes), in ms. Default 5000. */
+  readonly lockTimeoutMs?: number;
+}
+
+/**
+ * One task's database session for `insitu.connect()` on PostgreSQL (see core's ContextSession), on one
+ * pooled connection held from the partition's first statement to its end. The partition's statements
+ * are one transaction, `READ ONLY` unless the call's context is `write`, committed when the worker says
+ * the partition succeeded and rolled back otherwise, or when the engine ends the task (the call ended,
+ * failed or was stopped, or the worker died).
+ *
+ * Each statement passes the statement guard (pg-statement-guard.ts: one statement, the user's table
+ * privileges, engine tables and catalogs unreachable, allowlisted functions) as the engine, then runs
+ * as the role `insitu_udf` (no privilege on engine tables) and, in a write transaction, under a
+ * savepoint: a failed statement undoes itself only, as on SQLite, where PostgreSQL would otherwise
+ * abort the whole transaction. Requests are answered one at a time, in order.
+ */
+export class PgContextSession implements ContextSession {
+  readonly #db: PgDatabase;
+  readonly #user: string;
+  readonly #mode: ContextMode;
+  readonly #access: PgTablePrivileges;
+  readonly #lockTimeoutMs: number;
+  #client: PgClient | null = null;
+  /** The server process of a statement running now (cancelled when the session is released meanwhile). */
+  #runningPid: number | null = null;
+  #released = false;
+  /** Set when the partition's write transaction was lost midway: later statements and the commit fail with it. */
+  #lost: InsituError | null = null;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(db: PgDatabase, user: string, mode: ContextMode, access: PgTablePrivileges, opts: PgContextSessionOptions = {}) {
+    this.#db = db;
+    this.#user = user;
+    this.#mode = mode;
+    this.#access = access;
+    this.#lockTimeoutMs = opts.lockTimeoutMs ?? 5000;
+  }
+
+  /** Run `fn` after every request before it. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const out = this.#queue.then(fn);
+    this.#queue = out.catch(() => {});
+    return out;
+  }
+
+  /** The connection with the partition's transaction open (checked out and begun on first use). */
+  async #begin(): Promise<PgClient> {
+    if (this.#released) throw new InsituError(ErrorCode.CANCELLED, 'the database session of this partition has ended (its call ended or was stopped)');
+    if (this.#lost !== null) throw this.#lost;
+    if (this.#client !== null) return this.#client;
+    const client = await this.#db.connect();
+    try {
+      // Engine-made text: one round trip for the transaction's settings.
+      await client.query(
+        `${this.#mode === 'write' ? 'BEGIN READ WRITE' : 'BEGIN READ ONLY'}; SET LOCAL search_path = public; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}`,
+      );
+    } catch (e) {
+      client.release(true);
+      throw pgError(e, "cannot begin the partition's transaction");
+    }
+    this.#client = client;
+    return client;
+  }
+
+  /** End the transaction (COMMIT or ROLLBACK) and give the connection back; a connection that fails to end is discarded. */
+  async #end(statement: 'COMMIT' | 'ROLLBACK'): Promise<void> {
+    const client = this.#client;
+    if (client === null) return;
+    this.#client = null;
+    try {
+      await client.query(statement);
+      client.release();
+    } catch (e) {
+      // The server has rolled back what it could not commit; the connection's state is not trusted.
+      client.release(true);
+      throw statement === 'COMMIT' ? userSqlError(e, "the partition's writes could not be committed") : pgError(e, 'PostgreSQL');
+    }
+  }
+
+  /** Guard one statement, then run it as the statement role (under a savepoint in a write transaction). */
+  async #run(sql: string, params: readonly SqlParam[], use: PgStatementMode): Promise<pg.QueryArrayResult> {
+    const client = await this.#begin();
+    const write = this.#mode === 'write';
+    try {
+      if (write) await client.query('SAVEPOINT insitu_statement');
+      const stmt = await guardStatement(client, sql, params, { user: this.#user, mode: use }, this.#access);
+      await client.query(`SET LOCAL ROLE ${STATEMENT_ROLE}`);
+      let res: pg.QueryArrayResult;
+      this.#runningPid = (client as unknown as { processID?: number }).processID ?? null;
+      try {
+        // The extended protocol: one statement, parameters bound.
+        res = await client.query({ text: stmt.sql, values: stmt.params, rowMode: 'array', queryMode: 'extended', types: RESULT_TYPES } as pg.QueryArrayConfig);
+      } finally {
+        this.#runningPid = null;
+      }
+      if (!write) {
+        await client.query('RESET ROLE');
+      } else if (stmt.creates === null && stmt.drops.length === 0) {
+        await client.query('RESET ROLE; RELEASE SAVEPOINT insitu_statement');
+      } else {
+        await client.query('RESET ROLE');
+        await recordSchemaChange(client, stmt, this.#user, this.#access);
+        await client.query('RELEASE SAVEPOINT insitu_statement');
+      }
+      return res;
+    } catch (e) {
+      const error = userSqlError(e, sql);
+      if (!write) {
+        // A failed statement ends a read-only transaction: nothing was written, the next statement begins anew.
+        await this.#end('ROLLBACK').catch(() => {});
+      } else if (this.#client !== null) {
+        // Undoes the statement (and its SET LOCAL ROLE). Should even that fail, the partition's writes
+        // are gone: the session refuses every later statement and the commit, so the partition fails whole.
+        await client.query('ROLLBACK TO SAVEPOINT insitu_statement; RESET ROLE').catch(async () => {
+          this.#lost = new InsituError(ErrorCode.STORAGE_ERROR, `the partition's transaction was lost after a failed statement (${error.message}); nothing it wrote is kept`);
+          await this.#end('ROLLBACK').catch(() => {});
+        });
+      }
+      throw error;
+    }
+  }
+
+  /** See {@link ContextSession.query}. */
+  query(sql: string, params: readonly SqlParam[]): Promise<Table> {
+    return this.#serial(async () => {
+      const res = await this.#run(sql, params, 'query');
+      return resultTable(res.fields, res.rows);
+    });
+  }
+
+  /** See {@link ContextSession.execute}. */
+  execute(sql: string, params: readonly SqlParam[]): Promise<number> {
+    return this.#serial(async () => {
+      const res = await this.#run(sql, params, this.#mode === 'write' ? 'write' : 'read');
+      return res.command === 'SELECT' || res.rowCount === null ? 0 : res.rowCount;
+    });
+  }
+
+  /** See {@link ContextSession.commit}. */
+  commit(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#lost !== null) throw this.#lost;
+      await this.#end('COMMIT');
+    });
+  }
+
+  /** See {@link ContextSession.rollback}. */
+  rollback(): Promise<void> {
+    return this.#serial(() => this.#end('ROLLBACK'));
+  }
+
+  /**
+   * See {@link ContextSession.release}: a statement still running (its worker was stopped while it
+   * waited) is cancelled, then the transaction rolled back. Never throws.
+   */
+  release(): Promise<void> {
+    this.#released = true;
+    const pid = this.#runningPid;
+    if (pid !== null) void this.#db.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {});
+    return this.#serial(() => this.#end('ROLLBACK')).catch(() => {});
+  }
+}
