@@ -167,7 +167,7 @@ describe('several engine processes on one database', () => {
     await tasks.addTasks([
       { call: 'forged', seq: 0, user: 'bob', spec },
       { call: 'forged', seq: 1, user: 'nobody', spec },
-    ]);
+    ], new Date());
     let finished: Awaited<ReturnType<typeof tasks.takeFinished>> = [];
     for (let i = 0; i < 400 && finished.length < 2; i++) {
       finished = [...finished, ...(await tasks.takeFinished('forged'))];

@@ -10,6 +10,9 @@ import type { TaskStorage } from './task-storage.js';
 /** How often a distributed call looks for finished partitions, in ms. */
 const RESULT_POLL_MS = 20;
 
+/** How often a running distributed call tells the queue its caller is alive, in ms. */
+export const CALLER_TOUCH_MS = 2000;
+
 /** What an engine lends its distributed calls: the queue, and its own workers for the call's tasks. */
 export interface Distributor {
   readonly tasks: TaskStorage;
@@ -41,6 +44,7 @@ export class DistributedCall {
   readonly #stopServing: () => void;
   #polling: Promise<void> | null = null;
   #closed = false;
+  #touched = 0;
 
   constructor(distributor: Distributor, user: string, call: ApplyCall, signal: AbortSignal | undefined) {
     this.#tasks = distributor.tasks;
@@ -64,7 +68,7 @@ export class DistributedCall {
     const { spec, data } = encodePartition(this.#call, key, input, orderWithin);
     const done = new Promise<TaskOutcome>((resolve, reject) => this.#waiting.set(seq, { resolve, reject }));
     try {
-      await this.#tasks.addTasks([{ call: this.id, seq, user: this.#user, spec, ...(data === undefined ? {} : { data }) }]);
+      await this.#tasks.addTasks([{ call: this.id, seq, user: this.#user, spec, ...(data === undefined ? {} : { data }) }], new Date());
     } catch (e) {
       this.#waiting.delete(seq);
       throw e;
@@ -76,6 +80,10 @@ export class DistributedCall {
   async #poll(): Promise<void> {
     try {
       while (!this.#closed && this.#waiting.size > 0) {
+        if (Date.now() - this.#touched >= CALLER_TOUCH_MS) {
+          this.#touched = Date.now();
+          await this.#tasks.touchCall(this.id, new Date(this.#touched));
+        }
         for (const f of await this.#tasks.takeFinished(this.id)) {
           const w = this.#waiting.get(f.seq);
           if (w === undefined) continue;

@@ -1,6 +1,10 @@
 import { asInsituError } from './error-boundary.js';
 import { InsituError, ErrorCode } from './errors.js';
 import type { ClaimedTask, TaskRef, TaskResult, TaskStorage } from './task-storage.js';
+import { CALLER_TOUCH_MS } from './distributed-call.js';
+
+/** A call whose caller has not been seen for this long is presumed dead: its tasks are dropped. */
+const STALE_CALL_MS = 10 * CALLER_TOUCH_MS;
 
 /** Settings of a {@link TaskServer}. */
 export interface TaskServerSettings {
@@ -34,6 +38,7 @@ export class TaskServer {
   #loop: Promise<void> | null = null;
   #renewTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  #purged = 0;
 
   constructor(tasks: TaskStorage, engine: string, run: TaskRunner, settings: TaskServerSettings) {
     this.#tasks = tasks;
@@ -91,11 +96,18 @@ export class TaskServer {
   async #claimOne(): Promise<boolean> {
     const now = new Date();
     const leaseUntil = new Date(now.getTime() + this.#settings.leaseMs);
+    const staleBefore = new Date(now.getTime() - STALE_CALL_MS);
     let task: ClaimedTask | null = null;
-    if (this.#settings.serveAll) task = await this.#tasks.claimTask({ engine: this.#engine, now, leaseUntil });
-    else {
+    if (this.#settings.serveAll) {
+      // Now and then, the tasks of callers that died go.
+      if (now.getTime() - this.#purged >= STALE_CALL_MS) {
+        this.#purged = now.getTime();
+        await this.#tasks.dropStale(staleBefore);
+      }
+      task = await this.#tasks.claimTask({ engine: this.#engine, now, leaseUntil, staleBefore });
+    } else {
       for (const call of this.#own) {
-        task = await this.#tasks.claimTask({ engine: this.#engine, now, leaseUntil, call });
+        task = await this.#tasks.claimTask({ engine: this.#engine, now, leaseUntil, staleBefore, call });
         if (task !== null) break;
       }
     }
@@ -143,14 +155,16 @@ export class TaskServer {
     }
   }
 
-  /** Stop claiming; the tasks running now are stopped and left to other engines once their leases run out. */
+  /** Stop claiming; the tasks running now are stopped and queued again for other engines at once. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#renewTimer);
     this.#wake?.();
-    for (const r of this.#running.values()) r.ac.abort(new InsituError(ErrorCode.CLOSED, 'the engine closed'));
-    await Promise.allSettled([...this.#running.values()].map((r) => r.done));
+    const held = [...this.#running.values()];
+    for (const r of held) r.ac.abort(new InsituError(ErrorCode.CLOSED, 'the engine closed'));
+    await Promise.allSettled(held.map((r) => r.done));
+    await this.#tasks.releaseTasks(this.#engine, held.map((r) => r.ref)).catch(() => undefined);
     await this.#loop?.catch(() => undefined);
   }
 }

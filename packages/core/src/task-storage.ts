@@ -51,23 +51,37 @@ export interface FinishedTask {
 
 /** The queue of distributed partitions (see the module comment). */
 export interface TaskStorage {
-  /** Queue tasks (each claimable at once). */
-  addTasks(tasks: readonly NewTask[]): Promise<void>;
+  /** Queue tasks (each claimable at once), their call seen alive at `now`. */
+  addTasks(tasks: readonly NewTask[], now: Date): Promise<void>;
+  /** The caller of `call` is alive at `now` (it says so every few seconds while the call runs). */
+  touchCall(call: string, now: Date): Promise<void>;
   /**
    * Claim one task for `engine` until `leaseUntil`: a queued one, or a running one whose lease ran out
    * before `now` (its engine is presumed dead), the lowest position of the oldest call first; with `call`,
-   * only tasks of that call. Never gives one task to two engines at once. Null when there is none.
+   * only tasks of that call. Tasks of a call whose caller was last seen before `staleBefore` (it died:
+   * nobody will take their results) are not claimed. Never gives one task to two engines at once. Null
+   * when there is none.
    */
-  claimTask(c: { readonly engine: string; readonly now: Date; readonly leaseUntil: Date; readonly call?: string }): Promise<ClaimedTask | null>;
+  claimTask(c: {
+    readonly engine: string;
+    readonly now: Date;
+    readonly leaseUntil: Date;
+    readonly staleBefore: Date;
+    readonly call?: string;
+  }): Promise<ClaimedTask | null>;
   /**
    * Extend the leases `engine` holds on `tasks` to `until`; returns the tasks it no longer holds
    * (cancelled with their call, or re-claimed by another engine after the lease ran out): their runs stop.
    */
   renewTasks(engine: string, tasks: readonly TaskRef[], until: Date): Promise<TaskRef[]>;
+  /** Give back tasks `engine` holds (it is closing): they are queued again, claimable at once. */
+  releaseTasks(engine: string, tasks: readonly TaskRef[]): Promise<void>;
   /** Store a task's result, when `engine` still holds it; returns whether it did. */
   finishTask(task: TaskRef, engine: string, outcome: TaskResult): Promise<boolean>;
   /** The finished tasks of `call`, removed from the queue as they are returned. */
   takeFinished(call: string): Promise<FinishedTask[]>;
   /** Remove every task of `call` (the call ended: succeeded, failed or was cancelled). */
   dropCall(call: string): Promise<void>;
+  /** Remove the tasks of calls whose caller was last seen before `before`; returns how many. */
+  dropStale(before: Date): Promise<number>;
 }

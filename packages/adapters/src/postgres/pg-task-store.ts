@@ -19,9 +19,11 @@ export const PG_TASK_MIGRATION: PgMigration = {
           engine        TEXT,
           result        BYTEA,
           error         TEXT,
+          caller_seen   TIMESTAMPTZ NOT NULL,
           UNIQUE (call, seq)
         );
-        CREATE INDEX insitu_engine_tasks_open ON insitu_engine_tasks (id) WHERE state <> 'done';`,
+        CREATE INDEX insitu_engine_tasks_open ON insitu_engine_tasks (id) WHERE state <> 'done';
+        CREATE INDEX insitu_engine_tasks_seen ON insitu_engine_tasks (caller_seen);`,
 };
 
 type TaskRow = {
@@ -50,28 +52,49 @@ export class PgTaskStore implements TaskStorage {
   }
 
   /** @inheritdoc */
-  async addTasks(tasks: readonly NewTask[]): Promise<void> {
+  async addTasks(tasks: readonly NewTask[], now: Date): Promise<void> {
     for (const t of tasks) {
-      await this.#db.query(`INSERT INTO insitu_engine_tasks (call, seq, user_name, spec, data) VALUES ($1, $2, $3, $4, $5)`, [
+      await this.#db.query(`INSERT INTO insitu_engine_tasks (call, seq, user_name, spec, data, caller_seen) VALUES ($1, $2, $3, $4, $5, $6)`, [
         t.call,
         t.seq,
         t.user,
         t.spec,
         t.data === undefined ? null : Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+        now,
       ]);
     }
   }
 
   /** @inheritdoc */
-  async claimTask(c: { engine: string; now: Date; leaseUntil: Date; call?: string }): Promise<ClaimedTask | null> {
+  async touchCall(call: string, now: Date): Promise<void> {
+    await this.#db.query(`UPDATE insitu_engine_tasks SET caller_seen = $1 WHERE call = $2`, [now, call]);
+  }
+
+  /** @inheritdoc */
+  async releaseTasks(engine: string, tasks: readonly TaskRef[]): Promise<void> {
+    if (tasks.length === 0) return;
+    await this.#db.query(
+      `UPDATE insitu_engine_tasks SET state = 'queued', lease_owner = NULL, lease_expires = NULL
+       WHERE state = 'running' AND lease_owner = $1 AND (call, seq) IN (SELECT * FROM unnest($2::text[], $3::int[]))`,
+      [engine, tasks.map((t) => t.call), tasks.map((t) => t.seq)],
+    );
+  }
+
+  /** @inheritdoc */
+  async dropStale(before: Date): Promise<number> {
+    return (await this.#db.query(`DELETE FROM insitu_engine_tasks WHERE caller_seen < $1 RETURNING seq`, [before])).length;
+  }
+
+  /** @inheritdoc */
+  async claimTask(c: { engine: string; now: Date; leaseUntil: Date; staleBefore: Date; call?: string }): Promise<ClaimedTask | null> {
     const rows = await this.#db.query<TaskRow>(
       `UPDATE insitu_engine_tasks t SET state = 'running', lease_owner = $1, lease_expires = $2, attempts = t.attempts + 1
        FROM (SELECT id FROM insitu_engine_tasks
-             WHERE (state = 'queued' OR (state = 'running' AND lease_expires < $3)) AND ($4::text IS NULL OR call = $4)
+             WHERE (state = 'queued' OR (state = 'running' AND lease_expires < $3)) AND caller_seen >= $5 AND ($4::text IS NULL OR call = $4)
              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) pick
        WHERE t.id = pick.id
        RETURNING t.call, t.seq, t.user_name, t.spec, t.data, t.attempts`,
-      [c.engine, c.leaseUntil, c.now, c.call ?? null],
+      [c.engine, c.leaseUntil, c.now, c.call ?? null, c.staleBefore],
     );
     const r = rows[0];
     if (r === undefined) return null;

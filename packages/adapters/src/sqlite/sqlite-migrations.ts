@@ -174,9 +174,11 @@ export const MIGRATIONS: readonly string[] = [
      engine        TEXT,
      result        BLOB,
      error         TEXT,
+     caller_seen   INTEGER NOT NULL,
      UNIQUE (call, seq)
    );
-   CREATE INDEX insitu_engine_tasks_open ON insitu_engine_tasks (state, lease_expires);`,
+   CREATE INDEX insitu_engine_tasks_open ON insitu_engine_tasks (state, lease_expires);
+   CREATE INDEX insitu_engine_tasks_seen ON insitu_engine_tasks (caller_seen);`,
 ];
 
 /** Bring the database up to the latest schema version. Refuses a database from a newer insitu. */

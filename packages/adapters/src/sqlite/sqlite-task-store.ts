@@ -25,22 +25,47 @@ export class SqliteTaskStore implements TaskStorage {
   }
 
   /** @inheritdoc */
-  addTasks(tasks: readonly NewTask[]): Promise<void> {
+  addTasks(tasks: readonly NewTask[], now: Date): Promise<void> {
     const db = this.#db;
     return this.#write(() =>
       db.transaction(() => {
-        const insert = db.prepare(`INSERT INTO insitu_engine_tasks (call, seq, user_name, spec, data) VALUES (?, ?, ?, ?, ?)`);
-        for (const t of tasks) insert.run(t.call, t.seq, t.user, t.spec, t.data === undefined ? null : Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+        const insert = db.prepare(`INSERT INTO insitu_engine_tasks (call, seq, user_name, spec, data, caller_seen) VALUES (?, ?, ?, ?, ?, ?)`);
+        for (const t of tasks) {
+          insert.run(t.call, t.seq, t.user, t.spec, t.data === undefined ? null : Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength), now.getTime());
+        }
       }).immediate(),
     );
   }
 
   /** @inheritdoc */
-  async claimTask(c: { engine: string; now: Date; leaseUntil: Date; call?: string }): Promise<ClaimedTask | null> {
+  touchCall(call: string, now: Date): Promise<void> {
+    return this.#write(() => {
+      this.#db.prepare(`UPDATE insitu_engine_tasks SET caller_seen = ? WHERE call = ?`).run(now.getTime(), call);
+    });
+  }
+
+  /** @inheritdoc */
+  releaseTasks(engine: string, tasks: readonly TaskRef[]): Promise<void> {
+    const db = this.#db;
+    return this.#write(() =>
+      db.transaction(() => {
+        const release = db.prepare(`UPDATE insitu_engine_tasks SET state = 'queued', lease_owner = NULL, lease_expires = NULL WHERE call = ? AND seq = ? AND state = 'running' AND lease_owner = ?`);
+        for (const t of tasks) release.run(t.call, t.seq, engine);
+      }).immediate(),
+    );
+  }
+
+  /** @inheritdoc */
+  dropStale(before: Date): Promise<number> {
+    return this.#write(() => this.#db.prepare(`DELETE FROM insitu_engine_tasks WHERE caller_seen < ?`).run(before.getTime()).changes);
+  }
+
+  /** @inheritdoc */
+  async claimTask(c: { engine: string; now: Date; leaseUntil: Date; staleBefore: Date; call?: string }): Promise<ClaimedTask | null> {
     const db = this.#db;
     const now = c.now.getTime();
-    const open = `(state = 'queued' OR (state = 'running' AND lease_expires < ?))${c.call === undefined ? '' : ' AND call = ?'}`;
-    const params: unknown[] = c.call === undefined ? [now] : [now, c.call];
+    const open = `(state = 'queued' OR (state = 'running' AND lease_expires < ?)) AND caller_seen >= ?${c.call === undefined ? '' : ' AND call = ?'}`;
+    const params: unknown[] = c.call === undefined ? [now, c.staleBefore.getTime()] : [now, c.staleBefore.getTime(), c.call];
     // Idle engines poll: look without the write lock first.
     if (db.prepare(`SELECT 1 FROM insitu_engine_tasks WHERE ${open} LIMIT 1`).get(...params) === undefined) return null;
     return this.#write(() =>
