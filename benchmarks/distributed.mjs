@@ -75,7 +75,7 @@ async function best(n, fn) {
 // ---- job throughput ------------------------------------------------------------------------------
 async function jobThroughput(engines) {
   const db = freshDatabase();
-  const submitter = await createEngine({ database: db.url, workers: 1, maxConcurrentJobs: 0 });
+  const submitter = await createEngine({ database: db.url, workers: 1, maxConcurrentJobs: 0, maxQueuedJobsPerUser: 10_000 });
   const kids = await Promise.all(Array.from({ length: engines }, () => startEngine(db.url, { maxConcurrentJobs: engines, jobPollMs: 100 })));
   try {
     const me = submitter.session({ user: 'bench' });
