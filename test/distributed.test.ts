@@ -159,22 +159,33 @@ describe('several engine processes on one database', () => {
 
   it('refuses a task row that names a user who may not read its data, or no user at all', async () => {
     const tasks = engine.storage.tasks!;
-    await engine.session({ user: 'bob' }).datastores.list();
+    const bob = engine.session({ user: 'bob' });
+    await bob.create('BOBS', [{ X: 1 }], { overwrite: true });
+    const own = bob.table('BOBS').toQuery();
     const points = alice.table('POINTS').limit(5);
     const call = { kind: 'rowApply', data: points.toPlan(), func: { source: 'def f(df):\n    return len(df)' }, options: { distribute: true } };
     const query = points.toQuery();
     const spec = JSON.stringify({ call, key: null, input: { kind: 'query', sql: query.sql, params: [], inputType: 'auto' }, orderWithin: [] });
+    // bob's own table as the query, alice's behind it in the statements a worker may read column by column
+    // (checked by the serving engine before the task runs, and by the workers' read guard where they read).
+    const sneaky = JSON.stringify({
+      call: { ...call, data: bob.table('BOBS').toPlan() },
+      key: null,
+      input: { kind: 'query', sql: own.sql, params: [], byColumn: [`SELECT "X" FROM "POINTS"`], inputType: 'auto' },
+      orderWithin: [],
+    });
     await tasks.addTasks([
       { call: 'forged', seq: 0, user: 'bob', spec },
       { call: 'forged', seq: 1, user: 'nobody', spec },
+      { call: 'forged', seq: 2, user: 'bob', spec: sneaky },
     ], new Date());
     let finished: Awaited<ReturnType<typeof tasks.takeFinished>> = [];
-    for (let i = 0; i < 400 && finished.length < 2; i++) {
+    for (let i = 0; i < 400 && finished.length < 3; i++) {
       finished = [...finished, ...(await tasks.takeFinished('forged'))];
       await new Promise((r) => setTimeout(r, 25));
     }
     const codes = finished.sort((a, b) => a.seq - b.seq).map((f) => ('error' in f.outcome ? f.outcome.error.code : 'ran'));
-    expect(codes).toEqual(['TABLE_NOT_FOUND', 'PRIVILEGE']);
+    expect(codes).toEqual(['TABLE_NOT_FOUND', 'PRIVILEGE', 'TABLE_NOT_FOUND']);
   }, 30_000);
 
   it('finish a job elsewhere when the process running it is killed with SIGKILL', async () => {

@@ -162,8 +162,10 @@ export class ApplyRunner {
     const context = checkContext(opts.context ?? this.#defaults.context);
     let input = p.input;
     if (input.kind === 'query') {
-      // The user must be able to read whatever the query reads (TABLE_NOT_FOUND otherwise).
+      // The user must be able to read whatever the query reads (TABLE_NOT_FOUND otherwise), and whatever
+      // each of its per-column statements reads: the workers may run those instead.
       const schema = await this.#storage.describe(input.query, this.#user);
+      for (const sql of input.query.byColumn ?? []) await this.#storage.describe({ sql, params: input.query.params }, this.#user);
       if (!this.#runtime.readsQueries) {
         const batches = [];
         for await (const t of this.#storage.scan(input.query, { batchRows: SCAN_ROWS, user: this.#user, signal })) batches.push(...t.batches);
