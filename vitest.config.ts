@@ -7,14 +7,27 @@ import { configDefaults, defineConfig } from 'vitest/config';
  */
 export const POSTGRES_SUITES: readonly string[] = [
   'packages/adapters/test/task-queue.test.ts',
+  'test/anchor-shapes.test.ts',
+  'test/apply-options.test.ts',
+  'test/apply.test.ts',
+  'test/column-names.test.ts',
+  'test/containment.test.ts',
+  'test/crash-safety.test.ts',
   'test/datastores.test.ts',
   'test/distributed.test.ts',
   'test/engine-lifecycle.test.ts',
+  'test/into.test.ts',
   'test/jobs-recovery.test.ts',
+  'test/partition-atomicity.test.ts',
+  'test/pg-context.test.ts',
+  'test/pg-guard.test.ts',
   'test/pg-storage.test.ts',
+  'test/rest-async.test.ts',
   'test/scheduler-engines.test.ts',
   'test/script-transfer.test.ts',
   'test/scripts.test.ts',
+  'test/sql-reach.test.ts',
+  'test/table-privileges.test.ts',
   'test/users.test.ts',
 ];
 

@@ -1,6 +1,7 @@
 import { Table } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, decodeResult, encodeResult, type Engine, type Session } from 'insitu';
+import { ON_POSTGRES } from './backend.js';
 import { rejectsWith, tempDatabase } from './helpers.js';
 
 // Shapes a user coming from pandas and OML hits: dicts of lists that are no tables, bytes inside
@@ -114,7 +115,9 @@ describe('messages', () => {
 
   it("quote the user's SQL, not the engine's wrapping of it", async () => {
     const e = await rejectsWith(me.query('select nosuch from T').pull(), 'BAD_INPUT');
-    expect(e.message).toBe('query is not valid SQL: no such column: nosuch (in: select nosuch from T)');
+    // Each database words the error its own way; both quote the statement as the user wrote it.
+    const why = ON_POSTGRES ? 'column "nosuch" does not exist' : 'no such column: nosuch';
+    expect(e.message).toBe(`query is not valid SQL: ${why} (in: select nosuch from T)`);
     const c = await rejectsWith(me.query('select a from T where').count(), 'BAD_INPUT');
     expect(c.message).toContain('(in: select a from T where)');
     expect(c.message).not.toContain('AS "t"');
@@ -168,8 +171,10 @@ describe('integers as JavaScript numbers', () => {
     const r = await me.doEval({ source: 'def f():\n    return {"v": [3, None]}' });
     const t = await me.create('AGAIN', r.value as Table, { overwrite: true });
     expect(rows(await t.pull({ int64: 'bigint' }))).toEqual([{ v: 3n }, { v: null }]);
-    const typed = await me.doEval({ source: 'import insitu\ndef f():\n    c = insitu.connect()\n    return c.query("select typeof(v) as t from AGAIN where v is not null")["t"][0]' });
-    expect(typed.value).toBe('integer');
+    // The stored column's type as the database names it: SQLite's typeof(), PostgreSQL's pg_typeof().
+    const typeOf = ON_POSTGRES ? 'pg_typeof(v)::text' : 'typeof(v)';
+    const typed = await me.doEval({ source: `import insitu\ndef f():\n    c = insitu.connect()\n    return c.query("select ${typeOf} as t from AGAIN where v is not null")["t"][0]` });
+    expect(typed.value).toBe(ON_POSTGRES ? 'bigint' : 'integer');
     await me.datastores.save('ds_ints', { t: r.value as Table }, { overwrite: true });
     const seen = await me.doEval({ source: 'import insitu\ndef f():\n    t = insitu.ds.load("ds_ints")["t"]\n    return [type(v).__name__ for v in t["v"]]' });
     expect(seen.value).toEqual(['int', 'NoneType']);

@@ -37,3 +37,12 @@ export function freshPostgresDatabase(): { url: string; drop: () => void } {
     },
   };
 }
+
+/**
+ * Run `sql` on the PostgreSQL database at `url` as an administrator beside the engine (psql), and return
+ * the first column of each row as text: for tests that look at what the engine left in the database.
+ */
+export function pgColumn(url: string, sql: string): string[] {
+  const out = execFileSync('psql', [url, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return out.split('\n').filter((l) => l !== '');
+}

@@ -4,6 +4,7 @@
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TableProxy, createEngine, type Engine, type Session } from 'insitu';
+import { ON_POSTGRES, pgColumn } from './backend.js';
 import { rejectsWith, tempDatabase } from './helpers.js';
 
 const SCORE = `
@@ -37,8 +38,9 @@ describe('into', () => {
     return (await alice.query(`SELECT * FROM ${table} ORDER BY ID`).pull()).toArray().map((r) => Object.fromEntries(Object.entries({ ...r }).map(([k, v]) => [k, plain(v)])));
   }
 
-  /** Staging tables left in the file (read beside the engine, as an administrator would). */
+  /** Staging tables left in the database (read beside the engine, as an administrator would). */
   function stagingTables(): string[] {
+    if (ON_POSTGRES) return pgColumn(db.path, `SELECT relname FROM pg_class WHERE relname LIKE 'insitu\\_into\\_%' ORDER BY relname`);
     const raw = new Database(db.path, { readonly: true });
     try {
       return (raw.prepare(`SELECT name FROM sqlite_schema WHERE name LIKE 'insitu_into_%'`).all() as { name: string }[]).map((r) => r.name);

@@ -1,5 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { hostname } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresStorage, createEngine, type Engine, type NewJob, type StoredJob } from 'insitu';
 import { freshPostgresDatabase } from './backend.js';
@@ -152,6 +155,32 @@ describe('PostgreSQL storage', () => {
     expect((await c.getJob(first.id, 'alice'))?.state).toBe('running');
   });
 
+  it("leases run on the server's clock: an engine whose clock is off by minutes neither loses its lease early nor keeps it long", async () => {
+    const [slow, fast, other] = await Promise.all([storage(), storage(), storage()]);
+    sql(`UPDATE insitu_engine_jobs SET state = 'failed' WHERE state IN ('queued', 'running')`);
+    const error = { code: 'INTERRUPTED', message: 'its engine stopped' } as const;
+    const tenMinutes = 600_000;
+    // An engine ten minutes behind takes a 60 s lease: by its clock it ends 9 minutes ago.
+    const behind = job();
+    await slow.insertJob(behind);
+    const late = new Date(Date.now() - tenMinutes);
+    expect((await slow.claimJob({ engine: 'slow-host:1:00000001', now: late, leaseUntil: new Date(late.getTime() + 60_000), maxRunning: 10 }))?.id).toBe(behind.id);
+    // An engine ten minutes ahead takes a 300 ms lease: by its clock it ends in ten minutes.
+    const ahead = job();
+    await fast.insertJob(ahead);
+    const early = new Date(Date.now() + tenMinutes);
+    expect((await fast.claimJob({ engine: 'fast-host:1:00000002', now: early, leaseUntil: new Date(early.getTime() + 300), maxRunning: 10 }))?.id).toBe(ahead.id);
+    expect(await other.recoverJobs({ now: new Date(), isDead: () => false, error })).toEqual([]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await other.recoverJobs({ now: new Date(), isDead: () => false, error })).toEqual([ahead.id]);
+    expect((await other.getJob(behind.id, 'alice'))?.state).toBe('running');
+    // A renewal extends the lease from the server's now as well: 300 ms more, then it is over.
+    expect(await slow.renewLeases('slow-host:1:00000001', [behind.id], new Date(Date.now() + 300))).toEqual([]);
+    expect(await other.recoverJobs({ now: new Date(), isDead: () => false, error })).toEqual([]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await other.recoverJobs({ now: new Date(), isDead: () => false, error })).toEqual([behind.id]);
+  });
+
   it('a due schedule slot claimed by many engines at once fires exactly once, slot after slot', async () => {
     const engines = await Promise.all(Array.from({ length: 5 }, () => storage()));
     const t0 = Date.parse('2026-05-01T00:00:00Z');
@@ -232,12 +261,35 @@ describe('an engine on PostgreSQL', () => {
     expect(after.state).toBe('failed');
     expect(after.error?.code).toBe('INTERRUPTED');
     expect(after.finished!.getTime()).toBeGreaterThanOrEqual(claimedAt + leaseMs);
-    // The same dead pid under this host's name is known dead at once.
+    // The same dead pid under this host's own name (as the engine's id spells it) is known dead at once.
+    const here = engine!.jobs.engineId.replace(/:\d+(\.\d+)?:[0-9a-f]{8}$/, '');
     await s.insertJob({ ...job(), id: 'job-here' });
     const t0 = Date.now();
-    await s.claimJob({ engine: `${hostname()}:${deadPid}:0123abcd`, now: new Date(), leaseUntil: new Date(t0 + 60_000), maxRunning: 10 });
+    await s.claimJob({ engine: `${here}:${deadPid}:0123abcd`, now: new Date(), leaseUntil: new Date(t0 + 60_000), maxRunning: 10 });
     for (let i = 0; i < 100 && (await s.getJob('job-here', 'alice'))?.state === 'running'; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await s.getJob('job-here', 'alice'))?.state).toBe('failed');
     expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it('the insitu command takes the URL as --database, and prints it with the password masked', () => {
+    const cliPath = fileURLToPath(new URL('../packages/insitu/dist/cli.js', import.meta.url));
+    const url = new URL(db.url);
+    url.password = 'pw-in-url';
+    const run = (args: string[], input = '') => spawnSync(process.execPath, [cliPath, ...args, '--database', url.toString()], { input, encoding: 'utf8', timeout: 60_000 });
+    const added = run(['users', 'add', 'dora'], 'a-long-password\n');
+    expect(added.status, added.stderr).toBe(0);
+    const listed = run(['users', 'ls', '--json']);
+    expect(listed.status, listed.stderr).toBe(0);
+    expect((JSON.parse(listed.stdout) as { name: string }[]).map((u) => u.name)).toContain('dora');
+    const dir = mkdtempSync(join(tmpdir(), 'insitu-pg-cli-'));
+    try {
+      writeFileSync(join(dir, 'hello.py'), 'def hello():\n    return 1\n');
+      const queued = run(['run', join(dir, 'hello.py'), '--user', 'dora', '--async']);
+      expect(queued.status, queued.stderr).toBe(0);
+      expect(queued.stderr).toContain(`queued; it runs while an engine is open on ${url.toString().replace('pw-in-url', '***')}`);
+      expect(`${queued.stdout}${queued.stderr}`).not.toContain('pw-in-url');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

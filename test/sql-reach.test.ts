@@ -1,10 +1,12 @@
-// What SQL can reach: nothing outside the engine's database file and its transaction, however the
-// statement is spelled — from a UDF's insitu.connect() (read and write contexts) and from host query
-// proxies. Decided from the statement's first keyword past comments and from its compiled bytecode.
+// What SQL can reach: nothing outside the engine's database and its transaction, however the statement
+// is spelled — from a UDF's insitu.connect() (read and write contexts) and from host query proxies. On
+// SQLite decided from the statement's first keyword past comments and from its compiled bytecode; on
+// PostgreSQL from its parse tree (statement kinds, tables, functions). Each backend has its own ways out.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type Session } from 'insitu';
+import { ON_POSTGRES } from './backend.js';
 import { tempDatabase } from './helpers.js';
 
 let engine: Engine;
@@ -25,7 +27,7 @@ afterAll(async () => {
   db.cleanup();
 });
 
-const REFUSED: Record<string, string> = {
+const REFUSED_SQLITE: Record<string, string> = {
   'ATTACH the engine file': `ATTACH DATABASE '${db.path}' AS x`,
   'ATTACH after a block comment': `/* x */ ATTACH DATABASE '${db.path}' AS x`,
   'ATTACH after an empty comment': `/**/ATTACH '${db.path}' AS x`,
@@ -44,6 +46,33 @@ const REFUSED: Record<string, string> = {
   'COMMIT': 'COMMIT',
   'the dbstat table (page counts of engine tables)': 'SELECT name, sum(pgsize) AS n FROM "DBSTAT" GROUP BY name',
 };
+
+const REFUSED_POSTGRES: Record<string, string> = {
+  'COPY to a server program': "COPY (SELECT 1) TO PROGRAM 'touch /tmp/insitu-pwned'",
+  'COPY to a server file': `/* x */ COPY (SELECT 1) TO '${target}'`,
+  'COPY from a server file': "copy MINE FROM '/etc/passwd'",
+  'a DO block': 'DO $$ BEGIN PERFORM 1; END $$',
+  'SET ROLE': 'SET ROLE postgres',
+  'SET after a comment': '-- hello\n  set search_path = pg_catalog',
+  'RESET ROLE': 'RESET ROLE',
+  'BEGIN': 'BEGIN',
+  'SAVEPOINT': '/* */ SAVEPOINT s',
+  'COMMIT': 'COMMIT',
+  'ROLLBACK': 'ROLLBACK',
+  'CREATE FUNCTION': "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+  'CREATE EXTENSION': 'CREATE EXTENSION IF NOT EXISTS dblink',
+  'ALTER SYSTEM': "ALTER SYSTEM SET log_statement = 'all'",
+  'GRANT': 'GRANT ALL ON MINE TO PUBLIC',
+  'LISTEN': 'LISTEN x',
+  'LOAD a library': "LOAD 'auto_explain'",
+  'VACUUM': 'vacuum',
+  'pg_read_file()': "SELECT pg_read_file('/etc/passwd')",
+  'set_config() of the role': "SELECT set_config('role', 'postgres', true)",
+  'lo_import()': "SELECT lo_import('/etc/passwd')",
+  'pg_terminate_backend()': 'SELECT pg_terminate_backend(1)',
+};
+
+const REFUSED = ON_POSTGRES ? REFUSED_POSTGRES : REFUSED_SQLITE;
 
 async function fromUdf(sql: string, context: 'read' | 'write', method: 'query' | 'execute'): Promise<string> {
   const src = `import insitu\ndef f(sql):\n    c = insitu.connect()\n    r = c.${method}(sql)\n    return "ran"`;
@@ -71,7 +100,38 @@ describe('statements that reach outside the database or its transaction', () => 
     });
   }
 
-  it("never shows another user's private scripts through an attached copy of the engine's file", async () => {
+  // PostgreSQL has no ATTACH: the engine tables are in the same database, and no spelling reaches them.
+  if (ON_POSTGRES) it("never shows another user's private scripts, however the engine table is spelled", async () => {
+    const spellings = [
+      'SELECT source FROM insitu_engine_scripts',
+      'SELECT source FROM public.insitu_engine_scripts',
+      'SELECT source FROM "INSITU_ENGINE_SCRIPTS"',
+      'SELECT source FROM "insitu_engine_scripts"',
+      'WITH x AS (SELECT * FROM insitu_engine_scripts) SELECT source FROM x',
+      'SELECT (SELECT source FROM insitu_engine_scripts LIMIT 1) AS s',
+      "SELECT source FROM pg_catalog.pg_class c, insitu_engine_scripts WHERE c.relname = 'x'",
+    ];
+    const r = await mallory.doEval(
+      {
+        source: `import insitu
+def f(spellings):
+    c = insitu.connect()
+    out = []
+    for sql in spellings:
+        try:
+            out.append(c.query(sql).to_records())
+        except insitu.InsituError as e:
+            out.append(e.code)
+    return out`,
+      },
+      { args: { spellings } },
+    );
+    const codes = r.value as unknown[];
+    expect(JSON.stringify(codes)).not.toContain('alice private source');
+    for (const code of codes) expect(['BAD_INPUT', 'TABLE_NOT_FOUND', 'PRIVILEGE']).toContain(code);
+  });
+
+  if (!ON_POSTGRES) it("never shows another user's private scripts through an attached copy of the engine's file", async () => {
     const r = await mallory
       .doEval(
         {
@@ -93,7 +153,25 @@ def f(path):
     expect(r).not.toContain('alice private source');
   });
 
-  it('still allows reporting pragmas and ordinary statements', async () => {
+  if (ON_POSTGRES) it('still allows ordinary statements, and tables of your own', async () => {
+    const r = await mallory.doEval(
+      {
+        source: `import insitu
+def f():
+    c = insitu.connect()
+    cols = list(c.query("SELECT * FROM MINE LIMIT 0").columns)
+    n = c.execute("INSERT INTO MINE VALUES (2)")
+    c.execute("CREATE TABLE scratch (x integer)")
+    c.execute("INSERT INTO scratch VALUES (1)")
+    return [cols, n]`,
+      },
+      { context: 'write' },
+    );
+    expect(r.value).toEqual([['a'], 1]);
+    expect(await mallory.query('/* a comment first */ SELECT count(*) AS n FROM MINE').count()).toBe(1);
+  });
+
+  if (!ON_POSTGRES) it('still allows reporting pragmas and ordinary statements', async () => {
     const r = await mallory.doEval(
       {
         source: `import insitu

@@ -4,6 +4,5 @@ export type { SqliteStorageOptions } from './sqlite/sqlite-storage.js';
 export { MIGRATIONS } from './sqlite/sqlite-migrations.js';
 export { PostgresStorage } from './postgres/pg-storage.js';
 export type { PostgresStorageOptions } from './postgres/pg-storage.js';
-export type { PgUserTables } from './postgres/pg-user-store.js';
 export { isPostgresUrl, maskedUrl } from './postgres/pg-database.js';
 export { PgTaskStore, PG_TASK_MIGRATION } from './postgres/pg-task-store.js';

@@ -1,6 +1,6 @@
 import { Table as ArrowTable, type Schema, type Table } from 'apache-arrow';
 import { InsituError, badInput } from './errors.js';
-import { checkIdentifier, quoteIdentifier } from './identifiers.js';
+import { checkIdentifier } from './identifiers.js';
 import { checkApplyCall, type ApplyCall, type CallControls, type CallOptions } from './apply-call.js';
 import { checkArgs, checkContext, checkTimeout, checkInputType, checkPositiveInt, degreeOf, type FuncRef, type OnError } from './apply-options.js';
 import { decodePlan } from './data-plan.js';
@@ -278,11 +278,7 @@ export class ApplyRunner {
     if (call.options?.naOmit !== true) return proxy;
     const columns = await proxy.columns();
     if (columns.length === 0) return proxy;
-    const notNull = columns.map((c) => `${quoteIdentifier(c)} IS NOT NULL`).join(' AND ');
-    const plan = call.data!;
-    if (plan.limit === undefined) return proxy.where(notNull);
-    const q = proxy.toQuery();
-    return new TableProxy(this.#storage, this.#user, { kind: 'query', sql: q.sql, params: q.params }).where(notNull);
+    return proxy.withoutNulls(columns);
   }
 
   /** f(**args), once, no input data. */

@@ -1,5 +1,6 @@
 import type { Table } from 'apache-arrow';
 import type { ContextMode } from './runtime.js';
+import type { DatastoreStorage, GrantStorage, ScriptStorage } from './storage.js';
 import type { SqlParam } from './values.js';
 
 /**
@@ -11,6 +12,12 @@ import type { SqlParam } from './values.js';
  * {@link release}. Calls are answered one at a time, in order.
  */
 export interface ContextSession {
+  /**
+   * The engine's datastore, grant and script stores working inside the partition's transaction, so
+   * that the partition's `insitu.ds` saves and deletes commit or roll back with its SQL writes and it
+   * loads what it saved. Absent: `insitu.ds` runs on the engine's storage and commits at once.
+   */
+  readonly stores?: DatastoreStorage & GrantStorage & ScriptStorage;
   /** Run one read-only query and return all its rows. */
   query(sql: string, params: readonly SqlParam[]): Promise<Table>;
   /** Run one statement (a change only with context `write`); the number of rows it changed. */

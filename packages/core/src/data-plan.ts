@@ -17,6 +17,8 @@ export interface ProxyPlan {
   /** Column names, `-NAME` for descending, as given to `orderBy()`. */
   readonly order: readonly string[];
   readonly limit: number | null;
+  /** Columns that must not be NULL (an apply's `naOmit`; not part of the JSON plan). */
+  readonly notNull?: readonly string[];
 }
 
 /**

@@ -3,7 +3,7 @@ import type { ContextSession } from './context-session.js';
 import { DatastoreService, DatastoreSteps } from './datastore-service.js';
 import type { HostApi } from './runtime.js';
 import { visibleScriptBySourceHash, visibleScriptSteps } from './script-visibility.js';
-import { runSync, type Synchronous } from './steps.js';
+import { runAsync, runSync, type Synchronous } from './steps.js';
 import type { DatastoreStorage, GrantStorage, ScriptStorage, Storage } from './storage.js';
 
 /** The engine services a UDF running as `user` may call (`insitu.ds`), with that user's privileges. */
@@ -20,13 +20,28 @@ export function hostApiFor(storage: Storage, user: string): HostApi {
   };
 }
 
+/** The datastore services of {@link HostApi} on `stores`, with the same checks as {@link hostApiFor}. */
+function storeServices(stores: DatastoreStorage & GrantStorage & ScriptStorage, user: string): Omit<HostApi, 'user'> {
+  const ds = new DatastoreSteps(stores, user);
+  return {
+    dsSave: (name, objects, opts) => runAsync(ds.saveStored(name, objects, opts)),
+    dsLoad: (name, opts) => runAsync(ds.loadStored(name, opts)),
+    dsList: (opts) => runAsync(ds.list(opts)),
+    dsDescribe: (name, opts) => runAsync(ds.describe(name, opts)),
+    dsDelete: (name, opts) => runAsync(ds.delete(name, opts)),
+    dsVisibleScript: (sourceHash) => visibleScriptBySourceHash(stores, user, sourceHash),
+  };
+}
+
 /**
  * `host` with `insitu.connect()` answered on `session` (one task's): queries come back as Arrow IPC,
- * so they cross threads and processes as bytes.
+ * so they cross threads and processes as bytes. When the session has its own stores, `insitu.ds`
+ * works inside the partition's transaction too.
  */
 export function withContextSession(host: HostApi, session: ContextSession): HostApi {
   return {
     ...host,
+    ...(session.stores === undefined ? {} : storeServices(session.stores, host.user)),
     sqlQuery: async (sql, params) => tableToIPC(await session.query(sql, params), 'stream'),
     sqlExecute: (sql, params) => session.execute(sql, params),
     sqlEnd: (commit) => (commit ? session.commit() : session.rollback()),

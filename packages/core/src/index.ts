@@ -7,6 +7,7 @@ export { arrowTypeOf, canonicalTable, kindOfArrowField, kindOfArrowType, schemaO
 export type { ColumnKind } from './column-kind.js';
 export type { CellValue, JsonValue, RowObject, SqlParam } from './values.js';
 export { JOB_STATES, PUBLIC } from './storage.js';
+export type { QueryCompiler, QueryPlan } from './query-plan.js';
 export type {
   DatastoreInfo,
   DatastoreListType,

@@ -28,7 +28,8 @@ export function admissionOf(directory: UserDirectory, user: string): () => Promi
 
 /**
  * A view of `target` (a storage or a runtime, whose methods all return promises or, for `scan`, async
- * iterables) whose methods wait for `admit` first. `close`, `openContextSession` and plain properties pass through.
+ * iterables) whose methods wait for `admit` first. `close`, `openContextSession`, `compileQuery` (pure,
+ * synchronous: it only writes SQL text) and plain properties pass through.
  */
 export function admitted<T extends object>(target: T, admit: () => Promise<void>): T {
   return new Proxy(target, {
@@ -36,7 +37,7 @@ export function admitted<T extends object>(target: T, admit: () => Promise<void>
       const v = Reflect.get(t, prop, t) as unknown;
       // openContextSession answers at once (a session opens no connection until used): only its use waits.
       if (typeof v !== 'function' || prop === 'close') return v;
-      if (prop === 'openContextSession') return (v as (...a: unknown[]) => unknown).bind(t);
+      if (prop === 'openContextSession' || prop === 'compileQuery') return (v as (...a: unknown[]) => unknown).bind(t);
       const method = v as (...a: unknown[]) => unknown;
       if (prop === 'scan') {
         return async function* (...args: unknown[]): AsyncGenerator<unknown> {

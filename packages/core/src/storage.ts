@@ -5,6 +5,7 @@ import type { IntoTarget } from './into-target.js';
 import type { TablePrivilegeStorage } from './table-privilege-storage.js';
 import type { ScheduleStorage } from './schedule-storage.js';
 import type { UserStorage } from './user-storage.js';
+import type { QueryPlan } from './query-plan.js';
 import type { TaskStorage } from './task-storage.js';
 import type { RowObject, SqlParam } from './values.js';
 import type { ContextSession } from './context-session.js';
@@ -67,6 +68,8 @@ export interface TableScan {
   readonly table: string;
   readonly columns: readonly string[] | null;
   readonly filters: readonly { readonly sql: string; readonly params: readonly SqlParam[] }[];
+  /** Columns that must not be NULL (an apply's `naOmit`), after the filters. */
+  readonly notNull?: readonly string[];
 }
 
 /**
@@ -75,6 +78,11 @@ export interface TableScan {
  * a table the user may not read answers TABLE_NOT_FOUND, exactly like a missing one.
  */
 export interface TableStorage {
+  /**
+   * Compile a proxy's query plan into this storage's SQL (see {@link QueryPlan}): the dialect seam, so
+   * core writes no database's SQL. The result is what `describe`, `count` and `scan` take.
+   */
+  compileQuery(plan: QueryPlan): QuerySpec;
   /**
    * Create (or with `overwrite`, replace) a table from an Arrow table or row objects, atomically, owned
    * by `req.owner`. Replacing another user's table is PRIVILEGE.

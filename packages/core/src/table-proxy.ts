@@ -2,8 +2,9 @@ import { type Schema, Table } from 'apache-arrow';
 import { badInput } from './errors.js';
 import { withBoundary } from './error-boundary.js';
 import { checkOrderTerm, encodePlan, type DataPlan, type ProxyPlan, type ProxySource } from './data-plan.js';
-import { checkColumnName, quoteIdentifier } from './identifiers.js';
+import { checkColumnName } from './identifiers.js';
 import { checkInt64Mode, int64AsNumbers, type Int64Mode } from './int64-values.js';
+import type { QueryPlan } from './query-plan.js';
 import type { QuerySpec, TableScan, TableStorage } from './storage.js';
 import type { SqlParam } from './values.js';
 
@@ -28,6 +29,12 @@ export class TableProxy {
     this.#user = user;
     this.#int64 = int64;
     this.#plan = 'kind' in plan ? { source: plan, columns: null, filters: [], order: [], limit: null } : plan;
+  }
+
+  /** Rows of this proxy without those holding a NULL in any of `columns` (an apply's `naOmit`). @internal */
+  withoutNulls(columns: readonly string[]): TableProxy {
+    if (columns.length === 0) return this;
+    return new TableProxy(this.#storage, this.#user, { ...this.#plan, notNull: [...(this.#plan.notNull ?? []), ...columns] }, this.#int64);
   }
 
   /** Where the rows come from. */
@@ -83,39 +90,39 @@ export class TableProxy {
    * source, an order or a limit.
    */
   asTableScan(): TableScan | null {
-    const { source, columns, filters, order, limit } = this.#plan;
+    const { source, columns, filters, order, limit, notNull } = this.#plan;
     if (source.kind !== 'table' || order.length > 0 || limit !== null) return null;
-    return { table: source.name, columns, filters };
+    return (notNull?.length ?? 0) > 0 ? { table: source.name, columns, filters, notNull: notNull! } : { table: source.name, columns, filters };
   }
 
-  /** The SQL this proxy compiles to, with its parameters. */
+  /** The statement this proxy compiles to (by its storage's dialect), with its parameters. */
   toQuery(): QuerySpec {
-    return this.#compile(this.#plan.order.map(orderTerm));
+    return this.#storage.compileQuery(this.#queryPlan([]));
   }
 
   /**
-   * The SQL ordered by `keys` first (ascending), then by the proxy's own order: the rows of each group
-   * come together, in the order the proxy asked for within the group.
+   * The statement ordered by `keys` first (ascending), then by the proxy's own order: the rows of each
+   * group come together, in the order the proxy asked for within the group.
    */
   groupedQuery(keys: readonly string[]): QuerySpec {
-    return this.#compile([...keys.map(quoteIdentifier), ...this.#plan.order.map(orderTerm)]);
+    return this.#storage.compileQuery(this.#queryPlan(keys));
   }
 
-  #compile(order: readonly string[]): QuerySpec {
-    const { source, columns, filters, limit } = this.#plan;
-    const params: SqlParam[] = [];
-    const from =
-      source.kind === 'table' ? quoteIdentifier(source.name) : `(${source.sql}\n)`;
-    if (source.kind === 'query') params.push(...source.params);
-    const cols = columns === null ? '*' : columns.map(quoteIdentifier).join(', ');
-    let sql = `SELECT ${cols} FROM ${from} AS "t"`;
-    if (filters.length > 0) {
-      sql += ` WHERE ${filters.map((f) => `(${f.sql}\n)`).join(' AND ')}`;
-      for (const f of filters) params.push(...f.params);
-    }
-    if (order.length > 0) sql += ` ORDER BY ${order.join(', ')}`;
-    if (limit !== null) sql += ` LIMIT ${limit}`;
-    return source.kind === 'query' ? { sql, params, text: source.sql } : { sql, params };
+  /** The plan storage compiles: the proxy's state, its order after the grouping `keys`. */
+  #queryPlan(keys: readonly string[]): QueryPlan {
+    const { source, columns, filters, order, limit, notNull } = this.#plan;
+    return {
+      source,
+      columns,
+      filters,
+      notNull: notNull ?? [],
+      order: [
+        ...keys.map((column) => ({ column, descending: false })),
+        ...order.map((t) => (t.startsWith('-') ? { column: t.slice(1), descending: true } : { column: t, descending: false })),
+      ],
+      limit,
+      ...(limit !== null && (notNull?.length ?? 0) > 0 ? { notNullAfterLimit: true } : {}),
+    };
   }
 
   /** Arrow schema of the rows (runs no query, but checks it). */
@@ -161,7 +168,3 @@ export class TableProxy {
   }
 }
 
-/** The SQL of one `orderBy()` term. */
-function orderTerm(term: string): string {
-  return term.startsWith('-') ? `${quoteIdentifier(term.slice(1))} DESC` : quoteIdentifier(term);
-}

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { engineIsDead, newEngineId, releaseEngineId } from '../dist/engine-identity.js';
@@ -20,5 +22,20 @@ describe('engine ids', () => {
     expect(engineIsDead(theirs)).toBe(false);
     releaseEngineId(mine);
     expect(engineIsDead(mine)).toBe(true);
+  });
+
+  it('a pid is probed only for an id of this very host: another host (or a namesake machine) is never dead by pid', () => {
+    // A pid that certainly runs nothing here: a child that has exited.
+    const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+    const here = newEngineId().replace(/:\d+(\.\d+)?:[0-9a-f]{8}$/, '');
+    expect(engineIsDead(`${here}:${deadPid}:0123abcd`)).toBe(true);
+    expect(engineIsDead(`another-host.example:${deadPid}:0123abcd`)).toBe(false);
+    // On Linux the host part also names this boot and PID namespace: a machine (or container) that only
+    // shares the host name is another host.
+    if (here !== hostname()) {
+      expect(here.startsWith(`${hostname()}#`)).toBe(true);
+      expect(engineIsDead(`${hostname()}:${deadPid}:0123abcd`)).toBe(false);
+      expect(engineIsDead(`${hostname()}#00000000:${deadPid}:0123abcd`)).toBe(false);
+    }
   });
 });

@@ -29,6 +29,11 @@ export interface EngineOptions {
   /** Default `timeoutMs` of every apply call; a call's own `timeoutMs` overrides it. Default: none. */
   readonly timeoutMs?: number;
   /**
+   * PostgreSQL only: milliseconds one user query (a proxy's schema, count or read) may run before the
+   * server cancels it (TIMEOUT). Default 300000 (5 min).
+   */
+  readonly statementTimeoutMs?: number;
+  /**
    * How Int64 columns of result and pulled tables reach JavaScript: `'number'` (default) gives numbers
    * for columns whose values all lie within ±2^53, BigInt beyond; `'bigint'` always BigInt. A call's or
    * `pull()`'s own `int64` overrides it.
@@ -162,6 +167,12 @@ export interface EngineOptions {
   readonly serve?: ServeSettings;
 }
 
+/** A positive whole number of milliseconds, or BAD_INPUT. */
+function checkStatementTimeout(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw badInput(`statementTimeoutMs must be a positive integer of milliseconds, got ${String(v)}`);
+  return v;
+}
+
 /**
  * Create an engine on an embedded SQLite database (or a shared PostgreSQL one, see
  * {@link EngineOptions.database}) with a pool of Pyodide workers. The workers start
@@ -177,7 +188,11 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const database = opts.database ?? 'insitu.db';
   const onPostgres = typeof database === 'string' && isPostgresUrl(database);
   const storage = onPostgres
-    ? await PostgresStorage.open(database, { unownedTables, ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }) })
+    ? await PostgresStorage.open(database, {
+        unownedTables,
+        ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
+        ...(opts.statementTimeoutMs === undefined ? {} : { statementTimeoutMs: checkStatementTimeout(opts.statementTimeoutMs) }),
+      })
     : new SqliteStorage(database, {
         ...(opts.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: opts.busyTimeoutMs }),
         unownedTables,

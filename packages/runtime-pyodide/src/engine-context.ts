@@ -55,9 +55,14 @@ export class EngineContextConnection implements ContextConnection {
     return JSON.parse(reply.json ?? '0') as number;
   }
 
-  /** `insitu.ds` goes over the channel as on `:memory:` (see python-host.ts), never through here. */
+  /** `insitu.ds` requests go over the channel themselves (see python-host.ts), never through here. */
   datastores(): Synchronous<HostApi> {
     throw new InsituError(ErrorCode.RUNTIME_ERROR, 'insitu.ds is answered by the engine directly');
+  }
+
+  /** Note that the engine may hold a transaction for this partition (an `insitu.ds` request went to it). */
+  joined(): void {
+    this.#open = true;
   }
 
   /** Commit the partition's transaction on the engine. */

@@ -572,13 +572,20 @@ export class PythonHost {
         return tableToIPC(fromPyColumns(cols), 'stream');
       });
       // With a database file, datastores are read and written on the worker's own connection, inside
-      // the partition's transaction; an engine on ':memory:' answers over the channel (and commits at once).
+      // the partition's transaction; otherwise the engine answers over the channel: on PostgreSQL inside
+      // the partition's transaction on the task's session, on ':memory:' committed at once.
       let reply: HostReply;
       if (this.#openContext !== null && this.#config.context !== null && this.#user !== null) {
         this.#udfUsedConnection = true;
         reply = answerHostRequest(this.#connectionFor().datastores(this.#user), op, argsJson, bytes);
       } else {
         reply = this.channel.call(this.#current.callId, op, argsJson, bytes);
+        // The engine may have run it inside the partition's transaction (on PostgreSQL): the end of the
+        // partition must reach the engine, to commit it or roll it back (on ':memory:' that does nothing).
+        if (this.#openContext === null && this.#user !== null) {
+          this.#udfUsedConnection = true;
+          (this.#connectionFor() as EngineContextConnection).joined();
+        }
       }
       if (!reply.ok || op !== 'dsLoad' || reply.json === null) return reply;
       const metas = JSON.parse(reply.json) as { format: string; name: string }[];

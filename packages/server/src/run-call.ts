@@ -1,4 +1,4 @@
-import { callOf, quoteIdentifier, type ApplyCall, type ApplyKind, type ApplyResult, type FuncRef, type Session, type TableProxy } from '@insitu/core';
+import { callOf, type ApplyCall, type ApplyKind, type ApplyResult, type FuncRef, type Session, type TableProxy } from '@insitu/core';
 import type { RestApplyKind, RestCall } from './rest-call.js';
 
 /** The library's apply kind of each REST endpoint. */
@@ -24,7 +24,7 @@ async function inputOf(session: Session, call: RestCall): Promise<TableProxy> {
   let proxy = session.query(call.input ?? '');
   if (call.naOmit) {
     const columns = await proxy.columns();
-    if (columns.length > 0) proxy = proxy.where(columns.map((c) => `${quoteIdentifier(c)} IS NOT NULL`).join(' AND '));
+    if (columns.length > 0) proxy = proxy.withoutNulls(columns);
   }
   if (call.orderBy !== undefined && call.orderBy.length > 0) proxy = proxy.orderBy(...call.orderBy);
   return proxy;

@@ -6,6 +6,7 @@ import { pgError } from './pg-database.js';
 import { RESULT_TYPES, resultTable } from './pg-result-table.js';
 import { STATEMENT_ROLE, guardStatement, recordSchemaChange, userSqlError, type PgStatementMode } from './pg-statement-guard.js';
 import type { PgTablePrivileges } from './pg-table-privileges.js';
+import { transactionStores, type DatastoreStores } from './pg-transaction-stores.js';
 
 /** Options for {@link PgContextSession}. */
 export interface PgContextSessionOptions {
@@ -39,6 +40,8 @@ export class PgContextSession implements ContextSession {
   /** Set when the partition's write transaction was lost midway: later statements and the commit fail with it. */
   #lost: InsituError | null = null;
   #queue: Promise<unknown> = Promise.resolve();
+  /** `insitu.ds` inside the partition's transaction (see core's ContextSession.stores). */
+  readonly stores: DatastoreStores;
 
   constructor(db: PgDatabase, user: string, mode: ContextMode, access: PgTablePrivileges, opts: PgContextSessionOptions = {}) {
     this.#db = db;
@@ -46,6 +49,10 @@ export class PgContextSession implements ContextSession {
     this.#mode = mode;
     this.#access = access;
     this.#lockTimeoutMs = opts.lockTimeoutMs ?? 5000;
+    this.stores = transactionStores(
+      () => this.#begin(),
+      (fn) => this.#serial(fn),
+    );
   }
 
   /** Run `fn` after every request before it. */
@@ -63,9 +70,9 @@ export class PgContextSession implements ContextSession {
     const client = await this.#db.connect();
     try {
       // Engine-made text: one round trip for the transaction's settings.
-      await client.query(
-        `${this.#mode === 'write' ? 'BEGIN READ WRITE' : 'BEGIN READ ONLY'}; SET LOCAL search_path = public; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}`,
-      );
+      // Read-write even for a read-only call: its `insitu.ds` saves join the transaction; its statements
+      // run read-only (see #run).
+      await client.query(`BEGIN READ WRITE; SET LOCAL search_path = public; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}`);
     } catch (e) {
       client.release(true);
       throw pgError(e, "cannot begin the partition's transaction");
@@ -89,12 +96,17 @@ export class PgContextSession implements ContextSession {
     }
   }
 
-  /** Guard one statement, then run it as the statement role (under a savepoint in a write transaction). */
+  /**
+   * Guard one statement, then run it as the statement role under a savepoint: in a read-only call the
+   * savepoint is also `transaction_read_only` (the server refuses any write the guard let through) and
+   * is rolled back after the statement; in a write call it is released. Either way a failed statement
+   * undoes itself only, as on SQLite, where PostgreSQL would otherwise abort the whole transaction.
+   */
   async #run(sql: string, params: readonly SqlParam[], use: PgStatementMode): Promise<pg.QueryArrayResult> {
     const client = await this.#begin();
     const write = this.#mode === 'write';
     try {
-      if (write) await client.query('SAVEPOINT insitu_statement');
+      await client.query(write ? 'SAVEPOINT insitu_statement' : 'SAVEPOINT insitu_statement; SET LOCAL transaction_read_only = on');
       const stmt = await guardStatement(client, sql, params, { user: this.#user, mode: use }, this.#access);
       await client.query(`SET LOCAL ROLE ${STATEMENT_ROLE}`);
       let res: pg.QueryArrayResult;
@@ -106,7 +118,7 @@ export class PgContextSession implements ContextSession {
         this.#runningPid = null;
       }
       if (!write) {
-        await client.query('RESET ROLE');
+        await client.query('ROLLBACK TO SAVEPOINT insitu_statement; RELEASE SAVEPOINT insitu_statement');
       } else if (stmt.creates === null && stmt.drops.length === 0) {
         await client.query('RESET ROLE; RELEASE SAVEPOINT insitu_statement');
       } else {
@@ -117,13 +129,10 @@ export class PgContextSession implements ContextSession {
       return res;
     } catch (e) {
       const error = userSqlError(e, sql);
-      if (!write) {
-        // A failed statement ends a read-only transaction: nothing was written, the next statement begins anew.
-        await this.#end('ROLLBACK').catch(() => {});
-      } else if (this.#client !== null) {
-        // Undoes the statement (and its SET LOCAL ROLE). Should even that fail, the partition's writes
-        // are gone: the session refuses every later statement and the commit, so the partition fails whole.
-        await client.query('ROLLBACK TO SAVEPOINT insitu_statement; RESET ROLE').catch(async () => {
+      if (this.#client !== null) {
+        // Undoes the statement (and its settings). Should even that fail, the partition's writes are
+        // gone: the session refuses every later statement and the commit, so the partition fails whole.
+        await client.query('ROLLBACK TO SAVEPOINT insitu_statement; RELEASE SAVEPOINT insitu_statement; RESET ROLE').catch(async () => {
           this.#lost = new InsituError(ErrorCode.STORAGE_ERROR, `the partition's transaction was lost after a failed statement (${error.message}); nothing it wrote is kept`);
           await this.#end('ROLLBACK').catch(() => {});
         });

@@ -53,6 +53,14 @@ function fromRow(r: JobRow): StoredJob {
 }
 
 /**
+ * Lease expiries are kept in the database server's clock, so that engines on machines whose clocks
+ * disagree still agree on when a lease ends: an engine's `until` is turned into a duration from its own
+ * clock's now (`$n` milliseconds) and added to the server's `clock_timestamp()`; a lease is expired when
+ * the server's clock passes it.
+ */
+const SERVER_LEASE = (param: string) => `clock_timestamp() + ${param}::float8 * interval '1 millisecond'`;
+
+/**
  * Key of the transaction-level advisory lock every claim takes ("insitu jobs" folded into 48 bits). See
  * {@link PgJobStore.claimJob}.
  */
@@ -132,10 +140,10 @@ export class PgJobStore implements JobStorage {
       if (next === undefined) return null;
       const [row] = (
         await client.query<JobRow>(
-          `UPDATE insitu_engine_jobs SET state = 'running', started = $1, attempts = attempts + 1, lease_owner = $2, lease_expires = $3,
+          `UPDATE insitu_engine_jobs SET state = 'running', started = $1, attempts = attempts + 1, lease_owner = $2, lease_expires = ${SERVER_LEASE('$3')},
              cancel_requested = false, partitions_done = 0, partitions_total = NULL, rows_done = 0
            WHERE id = $4 AND state = 'queued' RETURNING ${COLUMNS}`,
-          [c.now, c.engine, c.leaseUntil, next.id],
+          [c.now, c.engine, c.leaseUntil.getTime() - c.now.getTime(), next.id],
         )
       ).rows;
       return row === undefined ? null : fromRow(row);
@@ -146,9 +154,9 @@ export class PgJobStore implements JobStorage {
   async renewLeases(engine: string, ids: readonly string[], until: Date): Promise<string[]> {
     if (ids.length === 0) return [];
     const rows = await this.#db.query<{ id: string; cancel_requested: boolean }>(
-      `UPDATE insitu_engine_jobs SET lease_expires = $1 WHERE id = ANY($2::text[]) AND state = 'running' AND lease_owner = $3
+      `UPDATE insitu_engine_jobs SET lease_expires = ${SERVER_LEASE('$1')} WHERE id = ANY($2::text[]) AND state = 'running' AND lease_owner = $3
        RETURNING id, cancel_requested`,
-      [until, ids, engine],
+      [until.getTime() - Date.now(), ids, engine],
     );
     const held = new Map(rows.map((r) => [r.id, r.cancel_requested]));
     return ids.filter((id) => held.get(id) !== false);
@@ -210,20 +218,24 @@ export class PgJobStore implements JobStorage {
 
   /**
    * @inheritdoc
-   * The running jobs are read `FOR UPDATE SKIP LOCKED`: two engines recovering at once each end a
+   * A lease is expired when the server's clock passes it (see SERVER_LEASE), whatever this engine's
+   * clock says. The running jobs are read `FOR UPDATE SKIP LOCKED`: two engines recovering at once each end a
    * disjoint set (a row another recoverer or a lease renewal holds is left to the next poll), and a row
    * re-read after a concurrent change is re-checked against `state = 'running'`, so each expired lease
    * is ended exactly once.
    */
   async recoverJobs(o: { now: Date; isDead: (engine: string) => boolean; error: SerializedError }): Promise<string[]> {
-    type Running = { id: string; lease_owner: string | null; lease_expires: Date | null; retries: number };
-    const due = (j: Running) => j.lease_expires === null || j.lease_expires < o.now || (j.lease_owner !== null && o.isDead(j.lease_owner));
-    const sql = `SELECT id, lease_owner, lease_expires, retries FROM insitu_engine_jobs WHERE state = 'running'`;
+    type Running = { id: string; lease_owner: string | null; expired: boolean; retries: number };
+    const due = (j: Running) => j.expired || (j.lease_owner !== null && o.isDead(j.lease_owner));
+    // Expired by the server's clock (moved by however far `now` is from this engine's clock).
+    const sql = `SELECT id, lease_owner, retries, (lease_expires IS NULL OR lease_expires < ${SERVER_LEASE('$1')}) AS expired
+      FROM insitu_engine_jobs WHERE state = 'running'`;
+    const ahead = o.now.getTime() - Date.now();
     // Engines poll: look without locks first, so healthy leases are never locked.
-    if (!(await this.#db.query<Running>(sql)).some(due)) return [];
+    if (!(await this.#db.query<Running>(sql, [ahead])).some(due)) return [];
     return this.#db.tx(async (c): Promise<string[]> => {
       const ended: string[] = [];
-      for (const j of (await c.query<Running>(`${sql} FOR UPDATE SKIP LOCKED`)).rows) {
+      for (const j of (await c.query<Running>(`${sql} FOR UPDATE SKIP LOCKED`, [ahead])).rows) {
         if (!due(j)) continue;
         if (j.retries > 0) {
           await c.query(

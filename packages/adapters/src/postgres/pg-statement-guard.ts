@@ -83,6 +83,8 @@ export function pgBindable(params: readonly SqlParam[]): unknown[] {
  */
 class TreeWalker {
   readonly refs: TableRef[] = [];
+  /** Locations of column references (`[table.]column`), for matching their names case-insensitively. */
+  readonly columnRefs: number[] = [];
   constructor(
     readonly text: string,
     readonly mode: PgStatementMode,
@@ -101,6 +103,9 @@ class TreeWalker {
         case 'RangeVar':
           this.#rangeVar(v, scope, false);
           continue;
+        case 'ColumnRef':
+          if (typeof v['location'] === 'number') this.columnRefs.push(v['location']);
+          break;
         case 'FuncCall':
           this.#funcCall(v);
           break;
@@ -336,7 +341,8 @@ export async function guardStatement(
   }
 
   // Resolve and check every reference; collect the rewrites of their text.
-  const edits: { at: number; name: string; alias: string | null }[] = [];
+  const edits: Edit[] = [];
+  const resolved = new Set<string>();
   let creates: string | null = null;
   const check = async (schema: string | null, name: string, write: boolean): Promise<string | null> => {
     if (/^insitu_/i.test(name)) {
@@ -368,7 +374,8 @@ export async function guardStatement(
     }
     const real = await check(ref.schema, ref.name, ref.write);
     if (real === null) throw tableNotFound(ref.schema === null ? ref.name : `${ref.schema}.${ref.name}`);
-    if (ref.rewritable && ref.location >= 0) edits.push({ at: ref.location, name: real, alias: ref.hasAlias ? null : ref.name });
+    resolved.add(real);
+    if (ref.rewritable && ref.location >= 0) edits.push({ at: ref.location, kind: 'table', name: real, alias: ref.hasAlias ? null : ref.name });
   }
   const dropped: string[] = [];
   for (const d of drops) {
@@ -388,6 +395,10 @@ export async function guardStatement(
     }
     if ((await access.access(client, real, who.user)) !== 'owner') throw tableOwnerOnly(real, who.user, 'drop');
     dropped.push(real);
+  }
+  if (walker.columnRefs.length > 0 && resolved.size > 0) {
+    const spelled = await columnSpellings(client, [...resolved]);
+    for (const at of walker.columnRefs) edits.push({ at, kind: 'columns', spelled });
   }
   const out = dropIndexes || drops.length === 0 ? rewriteNames(rebound, edits) : dropText(node, dropped, dropIndexes);
   return { sql: out, params: bound, text, select: isSelect, creates, drops: dropped };
@@ -436,39 +447,87 @@ function dropText(node: Node, names: readonly string[], _indexes: boolean): stri
   return `DROP ${kind} ${names.map((n) => `"public".${quoteIdent(n)}`).join(', ')}`;
 }
 
-/** Length of the `[schema.]name` reference starting at `at` (quoted or bare parts, dots between). */
-function referenceLength(sql: string, at: number): number {
-  let i = at;
+/** A change to the statement's text at a byte location: a table reference, or the names of a column reference. */
+type Edit =
+  | { readonly at: number; readonly kind: 'table'; readonly name: string; readonly alias: string | null }
+  | { readonly at: number; readonly kind: 'columns'; readonly spelled: ReadonlyMap<string, string> };
+
+/**
+ * Columns of the statement's tables whose names PostgreSQL's folding to lower case would miss: lower
+ * case name -> the one spelling the tables have (names with several spellings are left alone).
+ */
+async function columnSpellings(q: PgQueryable, tables: readonly string[]): Promise<ReadonlyMap<string, string>> {
+  const { rows } = await q.query<{ attname: string }>(
+    `SELECT DISTINCT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'public' AND c.relname = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+    [tables],
+  );
+  const byLower = new Map<string, Set<string>>();
+  for (const r of rows) {
+    const k = r.attname.toLowerCase();
+    if (!byLower.has(k)) byLower.set(k, new Set());
+    byLower.get(k)!.add(r.attname);
+  }
+  const out = new Map<string, string>();
+  for (const [k, names] of byLower) {
+    if (names.size === 1 && !names.has(k)) out.set(k, [...names][0]!);
+  }
+  return out;
+}
+
+/** The parts of the `[schema.]name` chain starting at offset 0 of `sql`: offset, length, quoted. */
+function chainParts(sql: string): { at: number; len: number; quoted: boolean }[] {
+  const parts: { at: number; len: number; quoted: boolean }[] = [];
+  let i = 0;
   for (;;) {
+    const start = i;
     if (sql[i] === '"') {
       i++;
       while (i < sql.length && !(sql[i] === '"' && sql[i + 1] !== '"')) i += sql[i] === '"' ? 2 : 1;
       i++;
+      parts.push({ at: start, len: i - start, quoted: true });
     } else {
       const m = /^[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/.exec(sql.slice(i));
       if (m === null) break;
       i += m[0].length;
+      parts.push({ at: start, len: m[0].length, quoted: false });
     }
     const dot = /^\s*\.\s*/.exec(sql.slice(i));
     if (dot === null) break;
     i += dot[0].length;
   }
-  return i - at;
+  return parts;
 }
 
-/** Replace each reference at its location with `"public"."Real"` (plus `AS "name"` when it had no alias). */
-function rewriteNames(sql: string, edits: readonly { at: number; name: string; alias: string | null }[]): string {
+/**
+ * Apply the edits: each table reference becomes `"public"."Real"` (plus `AS "name"` when it had no
+ * alias, so `name.column` still resolves); each unquoted column name that the tables spell with capitals
+ * becomes that spelling, quoted (SQLite matches names case-insensitively; this keeps queries portable).
+ */
+function rewriteNames(sql: string, edits: readonly Edit[]): string {
   // Locations are byte offsets into the UTF-8 text.
-  const bytes = Buffer.from(sql, 'utf8');
+  let out = Buffer.from(sql, 'utf8');
   const sorted = [...edits].sort((a, b) => b.at - a.at);
-  let out = bytes;
   for (const e of sorted) {
     const head = out.subarray(0, e.at).toString('utf8');
     const rest = out.subarray(e.at).toString('utf8');
-    const len = referenceLength(rest, 0);
-    if (len === 0) continue;
-    const replacement = `"public".${quoteIdent(e.name)}${e.alias === null ? '' : ` AS ${quoteIdent(e.alias)}`}`;
-    out = Buffer.from(head + replacement + rest.slice(len), 'utf8');
+    const parts = chainParts(rest);
+    if (parts.length === 0) continue;
+    let replaced: string;
+    if (e.kind === 'table') {
+      const last = parts.at(-1)!;
+      const replacement = `"public".${quoteIdent(e.name)}${e.alias === null ? '' : ` AS ${quoteIdent(e.alias)}`}`;
+      replaced = replacement + rest.slice(last.at + last.len);
+    } else {
+      replaced = rest;
+      for (const p of [...parts].reverse()) {
+        if (p.quoted) continue;
+        const real = e.spelled.get(rest.slice(p.at, p.at + p.len).toLowerCase());
+        if (real !== undefined) replaced = replaced.slice(0, p.at) + quoteIdent(real) + replaced.slice(p.at + p.len);
+      }
+    }
+    out = Buffer.from(head + replaced, 'utf8');
   }
   return out.toString('utf8');
 }
@@ -479,6 +538,8 @@ export interface RunGuardedOptions {
   readonly mode: PgStatementMode;
   /** statement_timeout for every statement of the transaction, in milliseconds. */
   readonly timeoutMs: number;
+  /** The statement as the user wrote it, quoted in error messages. */
+  readonly text?: string;
 }
 
 /** The NOLOGIN role user statements run as (created by migration `002-tables`): no privilege on engine tables. */
@@ -501,7 +562,7 @@ export async function runGuarded<T>(client: PgQueryable, opts: RunGuardedOptions
     return out;
   } catch (e) {
     await client.query('ROLLBACK').catch(() => {});
-    throw userSqlError(e, '');
+    throw userSqlError(e, opts.text ?? '');
   }
 }
 

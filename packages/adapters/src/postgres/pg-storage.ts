@@ -16,6 +16,7 @@ import {
   type NewSchedule,
   type ObjectInfo,
   type QuerySpec,
+  type QueryPlan,
   type RowObject,
   type RunOutcome,
   type SaveMode,
@@ -54,8 +55,7 @@ import { migrate } from './pg-migrations.js';
 import { PgScheduleStore } from './pg-schedule-store.js';
 import { PgScriptStore } from './pg-script-store.js';
 import { PgTableStore } from './pg-table-store.js';
-import { PgCatalogUserTables } from './pg-user-tables.js';
-import { PgUserStore, type PgUserTables } from './pg-user-store.js';
+import { PgUserStore } from './pg-user-store.js';
 
 /** Options for {@link PostgresStorage.open}. */
 export interface PostgresStorageOptions {
@@ -65,15 +65,8 @@ export interface PostgresStorageOptions {
   readonly maxConnections?: number;
   /** How long a UDF's statement (`insitu.connect()`) waits for a lock another transaction holds, in ms. Default 5000. */
   readonly busyTimeoutMs?: number;
-}
-
-/**
- * The user-table part of dropping a user: the table store's own when it has one, else read from the
- * table-owner engine tables.
- */
-function userTablesOf(tables: object): PgUserTables {
-  const t = tables as Partial<PgUserTables>;
-  return typeof t.ownedByUser === 'function' && typeof t.dropForUser === 'function' ? (t as PgUserTables) : new PgCatalogUserTables();
+  /** Milliseconds one user query (describe, count, a whole scan) may run before it is cancelled (TIMEOUT). Default 300000. */
+  readonly statementTimeoutMs?: number;
 }
 
 /**
@@ -102,21 +95,22 @@ export class PostgresStorage implements Storage {
   /** The table privileges UDF statements are checked against (see {@link openContextSession}). */
   readonly #udfPrivileges: PgTablePrivileges;
   readonly #busyTimeoutMs: number;
-  /** Optional parts of {@link TableStorage}, present when the table store has them. */
+  /** {@link TableStorage.splitScan}, present when the table store has it. */
   readonly splitScan?: TableStorage['splitScan'];
+  /** {@link TableStorage.splitGroups}, present when the table store has it. */
   readonly splitGroups?: TableStorage['splitGroups'];
 
-  private constructor(db: PgDatabase, unownedTables: UnownedTables, busyTimeoutMs: number) {
+  private constructor(db: PgDatabase, unownedTables: UnownedTables, busyTimeoutMs: number, statementTimeoutMs?: number) {
     this.#db = db;
     this.#udfPrivileges = new PgTablePrivileges(unownedTables);
     this.#busyTimeoutMs = busyTimeoutMs;
     this.location = maskedUrl(db.url);
     this.unownedTables = unownedTables;
-    this.#tables = new PgTableStore(db, { unownedTables });
+    this.#tables = new PgTableStore(db, statementTimeoutMs === undefined ? { unownedTables } : { unownedTables, statementTimeoutMs });
     this.#scripts = new PgScriptStore(db);
     this.#grants = new PgGrantStore(db);
     this.#datastores = new PgDatastoreStore(db);
-    this.#users = new PgUserStore(db, userTablesOf(this.#tables));
+    this.#users = new PgUserStore(db, this.#tables);
     this.#auth = new PgAuthStore(db);
     this.#jobs = new PgJobStore(db);
     this.#schedules = new PgScheduleStore(db);
@@ -139,13 +133,20 @@ export class PostgresStorage implements Storage {
       await migrate(db);
     } catch (e) {
       await db.close().catch(() => {});
-      const why = e instanceof Error ? e.message : String(e);
+      // The driver's own words (pgError's wrapping would name the URL a second time).
+      const cause = e instanceof InsituError && e.cause instanceof Error ? e.cause : e;
+      const why = cause instanceof Error ? cause.message : String(cause);
       throw new InsituError(ErrorCode.STORAGE_ERROR, `cannot open PostgreSQL database ${maskedUrl(url)}: ${why}`, { cause: e });
     }
-    return new PostgresStorage(db, opts.unownedTables ?? 'read', opts.busyTimeoutMs ?? 5000);
+    return new PostgresStorage(db, opts.unownedTables ?? 'read', opts.busyTimeoutMs ?? 5000, opts.statementTimeoutMs);
   }
 
   // ---- tables and their privileges: the table store's -----------------------------------------------
+
+  /** @inheritdoc */
+  compileQuery(plan: QueryPlan): QuerySpec {
+    return this.#tables.compileQuery(plan);
+  }
 
   /** @inheritdoc */
   createTable(name: string, data: Table | readonly RowObject[], req: CreateTableRequest): Promise<void> {

@@ -5,6 +5,7 @@ import {
   type CreateTableRequest,
   type IntoTarget,
   type QuerySpec,
+  type QueryPlan,
   type RowObject,
   type ScanOptions,
   type TableAccessLevel,
@@ -16,6 +17,7 @@ import {
   type UnownedTables,
 } from '@insitu/core';
 import type { Schema, Table } from 'apache-arrow';
+import { compilePgQuery } from './pg-query-compiler.js';
 import { PG_READ_TYPES } from './pg-column-kind.js';
 import type { PgClient, PgDatabase } from './pg-database.js';
 import { cursorBatches, onOneConnection, schemaOfFields } from './pg-scanner.js';
@@ -63,6 +65,11 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
   /** The owners-and-grants reader this store uses (for the guard of `insitu.connect()`). */
   get privileges(): PgTablePrivileges {
     return this.#privileges;
+  }
+
+  /** See {@link TableStorage.compileQuery}: PostgreSQL SQL with `$n` placeholders (pg-query-compiler.ts). */
+  compileQuery(plan: QueryPlan): QuerySpec {
+    return compilePgQuery(plan);
   }
 
   /** See {@link TableStorage.createTable}. */
@@ -127,7 +134,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
     return this.db.withClient(async (c) => {
       const g = await this.#guarded(c, query, user);
       try {
-        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs }, () =>
+        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, text: query.text ?? query.sql }, () =>
           c.query({ text: `SELECT * FROM (${g.sql}\n) AS "insitu_q" LIMIT 0`, values: g.params, types: PG_READ_TYPES }),
         );
         return schemaOfFields(res.fields).schema;
@@ -142,7 +149,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
     return this.db.withClient(async (c) => {
       const g = await this.#guarded(c, query, user);
       try {
-        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs }, () =>
+        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, text: query.text ?? query.sql }, () =>
           c.query<{ n: string }>(`SELECT count(*) AS n FROM (${g.sql}\n) AS "insitu_q"`, g.params),
         );
         return Number(res.rows[0]!.n);

@@ -26,10 +26,10 @@ export interface PgUserTables {
 /** Known users in `insitu_engine_users`; dropping one also clears what they own. */
 export class PgUserStore implements UserStorage {
   readonly #db: PgDatabase;
-  readonly #tables: PgUserTables | null;
+  readonly #tables: PgUserTables;
 
-  /** Use the given (migrated) database; `tables`: the user tables' part of a drop (none: users own no tables). */
-  constructor(db: PgDatabase, tables: PgUserTables | null) {
+  /** Use the given (migrated) database; `tables`: the user tables' part of a drop (the table store). */
+  constructor(db: PgDatabase, tables: PgUserTables) {
     this.#db = db;
     this.#tables = tables;
   }
@@ -83,7 +83,7 @@ export class PgUserStore implements UserStorage {
     return this.#db.tx(async (c): Promise<UserDeletion | null> => {
       if ((await c.query(`SELECT 1 FROM insitu_engine_users WHERE name = $1 FOR UPDATE`, [name])).rowCount === 0) return null;
       const count = async (sql: string) => num((await c.query<{ n: string }>(sql, [name])).rows[0]!.n);
-      const tables = this.#tables === null ? { tables: 0, grants: 0 } : await this.#tables.ownedByUser(c, name);
+      const tables = await this.#tables.ownedByUser(c, name);
       const owned: UserObjects = {
         scripts: await count(`SELECT count(*) AS n FROM insitu_engine_scripts WHERE owner = $1`),
         datastores: await count(`SELECT count(*) AS n FROM insitu_engine_datastores WHERE owner = $1`),
@@ -91,7 +91,7 @@ export class PgUserStore implements UserStorage {
         grants: (await count(`SELECT count(*) AS n FROM insitu_engine_grants WHERE owner = $1`)) + tables.grants,
       };
       if (!opts.cascade && owned.scripts + owned.datastores + owned.tables + owned.grants > 0) return { deleted: false, owned, revoked: 0 };
-      const tableGrantsRevoked = this.#tables === null ? 0 : await this.#tables.dropForUser(c, name);
+      const tableGrantsRevoked = await this.#tables.dropForUser(c, name);
       const run = async (sql: string) => (await c.query(sql, [name])).rowCount ?? 0;
       await run(`DELETE FROM insitu_engine_grants WHERE owner = $1`);
       await run(`DELETE FROM insitu_engine_scripts WHERE owner = $1`);

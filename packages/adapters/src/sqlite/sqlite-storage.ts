@@ -24,6 +24,7 @@ import {
   type StoredObject,
   type StoredScriptGrant,
   type QuerySpec,
+  type QueryPlan,
   type RowObject,
   type ScanOptions,
   type ScriptFilter,
@@ -51,6 +52,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { kindOfValues } from './sqlite-column-kind.js';
 import { migrate } from './sqlite-migrations.js';
 import { declaredKinds, scanBatches, schemaOf } from './sqlite-scanner.js';
+import { compileSqliteQuery, sqliteFilters } from './sqlite-query-compiler.js';
 import { bindable, prepareGuarded, sqlError, type StatementUser } from './sqlite-statement-guard.js';
 import { SqliteTableAccess } from './sqlite-table-access.js';
 import { SqliteTablePrivileges } from './sqlite-table-privileges.js';
@@ -130,6 +132,11 @@ export class SqliteStorage implements Storage {
   }
 
   // ---- tables -------------------------------------------------------------------------------------
+
+  /** @inheritdoc */
+  compileQuery(plan: QueryPlan): QuerySpec {
+    return compileSqliteQuery(plan);
+  }
 
   /** @inheritdoc */
   async createTable(name: string, data: Table | readonly RowObject[], req: CreateTableRequest): Promise<void> {
@@ -241,7 +248,7 @@ export class SqliteStorage implements Storage {
     if (!this.#splittable(scan.table)) return null;
     const table = quoteIdentifier(scan.table);
     const cols = scan.columns === null ? '*' : scan.columns.map(quoteIdentifier).join(', ');
-    const where = scan.filters.map((f) => ` AND (${f.sql}\n)`).join('');
+    const where = sqliteFilters(scan).map((f) => ` AND (${f}\n)`).join('');
     const fparams = scan.filters.flatMap((f) => f.params);
     // Validate the chunk query shape once (read-only, no engine tables) before planning.
     const names = prepareGuarded(this.#db, `SELECT ${cols} FROM ${table} AS "t" WHERE 1${where}`, fparams, 'query', this.#as(user))
@@ -284,7 +291,7 @@ export class SqliteStorage implements Storage {
     const as = this.#as(user);
     const table = quoteIdentifier(scan.table);
     const cols = scan.columns === null ? '*' : scan.columns.map(quoteIdentifier).join(', ');
-    const where = scan.filters.map((f) => ` AND (${f.sql}\n)`).join('');
+    const where = sqliteFilters(scan).map((f) => ` AND (${f}\n)`).join('');
     const fparams = scan.filters.flatMap((f) => f.params);
     const fp = bindable(fparams);
     const keys = by.map(quoteIdentifier).join(', ');
