@@ -6,6 +6,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * SQLite itself, whatever the storage (and run once, in project `sqlite`).
  */
 export const POSTGRES_SUITES: readonly string[] = [
+  'packages/adapters/test/task-queue.test.ts',
   'test/anchor-shapes.test.ts',
   'test/apply-options.test.ts',
   'test/apply.test.ts',
@@ -13,6 +14,7 @@ export const POSTGRES_SUITES: readonly string[] = [
   'test/containment.test.ts',
   'test/crash-safety.test.ts',
   'test/datastores.test.ts',
+  'test/distributed.test.ts',
   'test/engine-lifecycle.test.ts',
   'test/into.test.ts',
   'test/jobs-recovery.test.ts',

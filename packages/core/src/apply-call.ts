@@ -65,10 +65,16 @@ export interface CallOptions {
   readonly env?: string;
   /** Save every matplotlib figure left open when the UDF returns as an image. */
   readonly graphics?: boolean;
+  /**
+   * Put the partitions in the database's shared queue, where every engine serving distributed work on
+   * the same database (`serve: { distributed: true }`) may run them (rowApply, groupApply, indexApply).
+   * On a storage without such a queue the call runs on this engine alone.
+   */
+  readonly distribute?: boolean;
 }
 
 /** The names of {@link CallOptions}, in one place: a new option is added here and in its check. */
-export const CALL_OPTION_NAMES = ['args', 'positional', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel', 'naOmit', 'orderBy', 'onError', 'int64', 'into', 'packages', 'env', 'graphics'] as const;
+export const CALL_OPTION_NAMES = ['args', 'positional', 'timeoutMs', 'context', 'inputType', 'rows', 'parallel', 'naOmit', 'orderBy', 'onError', 'int64', 'into', 'packages', 'env', 'graphics', 'distribute'] as const;
 
 /** Which apply kinds take each option that not every kind takes. */
 const OPTION_KINDS: Readonly<Partial<Record<(typeof CALL_OPTION_NAMES)[number], readonly ApplyKind[]>>> = {
@@ -78,10 +84,11 @@ const OPTION_KINDS: Readonly<Partial<Record<(typeof CALL_OPTION_NAMES)[number], 
   parallel: ['rowApply', 'groupApply', 'indexApply'],
   orderBy: ['rowApply', 'groupApply'],
   onError: ['rowApply', 'groupApply', 'indexApply'],
+  distribute: ['rowApply', 'groupApply', 'indexApply'],
 };
 
 /** Options that were added after the first call values were stored: refused by kinds that do not take them. */
-const STRICT_KINDS = new Set(['naOmit', 'orderBy', 'onError']);
+const STRICT_KINDS = new Set(['naOmit', 'orderBy', 'onError', 'distribute']);
 
 /**
  * One apply call. `data` is required by tableApply, rowApply and groupApply (and refused by the
@@ -196,6 +203,10 @@ function checkOptions(v: unknown, prefix: string, kind: ApplyKind): CallOptions 
   if (v.graphics !== undefined) {
     if (typeof v.graphics !== 'boolean') throw badInput(`${option('graphics')} must be a boolean`);
     out.graphics = v.graphics;
+  }
+  if (v.distribute !== undefined) {
+    if (typeof v.distribute !== 'boolean') throw badInput(`${option('distribute')} must be true or false, got ${JSON.stringify(v.distribute)}`);
+    if (v.distribute) out.distribute = true;
   }
   return out as CallOptions;
 }

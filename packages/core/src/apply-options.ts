@@ -115,6 +115,13 @@ export interface ParallelOptions {
    * the worker count), `false`/`0`/absent runs one partition at a time. Results keep partition order either way.
    */
   readonly parallel?: boolean | number;
+  /**
+   * Put the partitions in the database's shared queue: every engine on the same database created with
+   * `serve: { distributed: true }` runs them with its free workers, and this engine runs them too.
+   * Results keep partition order; each partition's `engine` names the engine that ran it. With
+   * `distribute`, `parallel` is not used: as many partitions run at once as the engines have free workers.
+   */
+  readonly distribute?: boolean;
 }
 
 /** Options of {@link Session.rowApply}. */

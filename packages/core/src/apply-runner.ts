@@ -1,4 +1,4 @@
-import type { Schema, Table } from 'apache-arrow';
+import { Table as ArrowTable, type Schema, type Table } from 'apache-arrow';
 import { InsituError, badInput } from './errors.js';
 import { checkIdentifier } from './identifiers.js';
 import { checkApplyCall, type ApplyCall, type CallControls, type CallOptions } from './apply-call.js';
@@ -26,6 +26,9 @@ import { checkInto, type IntoMode } from './into-target.js';
 import { IntoWriter } from './into-writer.js';
 import type { EnvironmentService } from './environment-service.js';
 import { noPackageSource, type PackageSet } from './packages.js';
+import { DistributedCall, type Distributor } from './distributed-call.js';
+import { decodePartition, encodeOutcome } from './partition-wire.js';
+import type { ClaimedTask } from './task-storage.js';
 
 /** The source and names of the function an apply call runs. */
 interface ResolvedFunc {
@@ -46,7 +49,12 @@ export interface ApplyDefaults {
   readonly int64?: Int64Mode;
   /** The engine's environments and package index (absent: calls that ask for packages are PACKAGE_MISSING). */
   readonly environments?: EnvironmentService;
+  /** The shared task queue and this engine's part in it (absent: `distribute: true` runs locally). */
+  readonly distributor?: Distributor;
 }
+
+/** Partitions of a distributed call queued at once (the engines' free workers take them from there). */
+const DISTRIBUTED_WINDOW = 64;
 
 /** Runs apply calls for one user: the sync session methods and jobs alike. */
 export class ApplyRunner {
@@ -105,11 +113,19 @@ export class ApplyRunner {
     const handle = this.#callSignal(opts.timeoutMs, controls.signal);
     const progress = new ProgressReporter(controls.onProgress);
     let into: Into | undefined;
+    let dist: DistributedCall | undefined;
     try {
       // Packages are resolved, fetched and verified before anything else runs (PACKAGE_MISSING, BAD_INPUT).
       const env = await this.#environment(opts, handle.signal);
       into = await this.#openInto(opts);
+      const distributor = this.#defaults.distributor;
+      if (opts.distribute === true && distributor !== undefined) {
+        // The serving engines run the call as it is, with this engine's default context made explicit.
+        const context = checkContext(opts.context ?? this.#defaults.context);
+        dist = new DistributedCall(distributor, this.#user, { ...call, options: { ...opts, context } }, handle.signal);
+      }
       const c: Ctl = {
+        ...(dist === undefined ? {} : { dist }),
         signal: handle.signal,
         progress,
         opts,
@@ -123,8 +139,62 @@ export class ApplyRunner {
       await into?.writer.abandon();
       throw asInsituError(e, call.kind);
     } finally {
+      await dist?.close();
       progress.finish();
       handle.done();
+    }
+  }
+
+  /**
+   * Run one partition of another engine's (or this engine's) distributed call, claimed from the shared
+   * queue, as this runner's user, and return its outcome's bytes. Nothing in the task row is trusted: the
+   * call is validated again, the function resolved with this user's visibility, the data checked against
+   * this user's privileges, and the UDF runs in this engine's own workers as this user.
+   */
+  async runTask(task: ClaimedTask, signal: AbortSignal): Promise<Uint8Array> {
+    const p = decodePartition(task.spec, task.data);
+    const call = checkApplyCall(p.call);
+    const opts = call.options ?? {};
+    if (opts.distribute !== true) throw badInput('a distributed task must carry a call with distribute: true');
+    const env = await this.#environment(opts, signal);
+    const f = await this.#resolve(call.func);
+    const args = checkArgs(opts.args);
+    const context = checkContext(opts.context ?? this.#defaults.context);
+    let input = p.input;
+    if (input.kind === 'query') {
+      // The user must be able to read whatever the query reads (TABLE_NOT_FOUND otherwise), and whatever
+      // each of its per-column statements reads: the workers may run those instead.
+      const schema = await this.#storage.describe(input.query, this.#user);
+      for (const sql of input.query.byColumn ?? []) await this.#storage.describe({ sql, params: input.query.params }, this.#user);
+      if (!this.#runtime.readsQueries) {
+        const batches = [];
+        for await (const t of this.#storage.scan(input.query, { batchRows: SCAN_ROWS, user: this.#user, signal })) batches.push(...t.batches);
+        const data = batches.length === 0 ? new ArrowTable(schema) : new ArrowTable(batches);
+        input = { kind: 'data', data, inputType: input.inputType };
+      }
+    } else if (input.kind === 'data' && call.data !== undefined) {
+      // Rows the caller read: the user must still be able to read the call's data.
+      await (await this.#proxy(call)).schema();
+    }
+    const session = this.#storage.openContextSession?.(this.#user, context);
+    const t: Task = {
+      source: f.source,
+      name: f.name,
+      ...(f.func === undefined ? {} : { func: f.func }),
+      input,
+      args,
+      ...positionalOf(opts),
+      user: this.#user,
+      host: session === undefined ? this.#host : withContextSession(this.#host, session),
+      context,
+      ...(p.orderWithin.length === 0 ? {} : { orderWithin: p.orderWithin }),
+      ...(env === undefined ? {} : { env }),
+      ...(opts.graphics === true ? { graphics: true } : {}),
+    };
+    try {
+      return encodeOutcome(p.key, await this.#runtime.run(t, { signal }));
+    } finally {
+      await session?.release();
     }
   }
 
@@ -238,14 +308,15 @@ export class ApplyRunner {
     const args = checkArgs(c.opts.args);
     const inputType = checkInputType(c.opts.inputType);
     const rows = checkPositiveInt(c.opts.rows, 'rows', 1);
-    const degree = degreeOf(c.opts.parallel, this.#runtime.concurrency);
+    const degree = c.dist !== undefined ? DISTRIBUTED_WINDOW : degreeOf(c.opts.parallel, this.#runtime.concurrency);
     const resolved = await this.#resolve(call.func);
     const query = data.toQuery();
     // The data's schema is asked for only to check orderBy's columns: no extra statement without it.
     const order = c.opts.orderBy === undefined ? [] : orderWithin(c.opts.orderBy, await this.#storage.describe(query, this.#user));
     // The total costs a count of the rows: paid only when someone listens.
     if (c.progress.listening) c.progress.total(Math.ceil((await this.#storage.count(query, this.#user)) / rows));
-    const split = this.#runtime.readsQueries ? data.asTableScan() : null;
+    // A distributed call's chunks are queries too: each serving engine reads its own from the database.
+    const split = this.#runtime.readsQueries || c.dist !== undefined ? data.asTableScan() : null;
     const parts = rowChunks(this.#storage, this.#user, query, rows, inputType, split, c.signal);
     return this.#run(resolved, args, parts, degree, { kind: 'many' }, c, order);
   }
@@ -264,21 +335,23 @@ export class ApplyRunner {
     if (unknown.length > 0) throw badInput(`grouping column ${unknown.join(', ')} is not among the data's columns (${names.join(', ')})`);
     const order = orderWithin(c.opts.orderBy, schema);
     const keySchema = schema.select([...keys]);
+    const groupDegree = c.dist !== undefined ? DISTRIBUTED_WINDOW : degree;
     const shape: AssemblyShape = { kind: 'groups', by: keys, keySchema };
     // A worker runs a range's groups as one batch that commits together: with onError a failed group
     // must not take its neighbours down, so each group is then a partition of its own, read here.
-    const scan = this.#runtime.readsQueries && c.opts.onError === undefined ? data.asTableScan() : null;
+    // Distributed, each group is a task of its own (read here).
+    const scan = this.#runtime.readsQueries && c.opts.onError === undefined && c.dist === undefined ? data.asTableScan() : null;
     const ranges = scan !== null && this.#storage.splitGroups !== undefined ? await this.#storage.splitGroups(scan, keys, degree, this.#user) : null;
     if (ranges !== null) return this.#runGroupRanges(resolved, args, ranges, keys, inputType, degree, shape, c, order);
     const parts = groupPartitions(this.#storage, this.#user, data.groupedQuery(keys), keys, inputType, c.signal);
-    return this.#run(resolved, args, parts, degree, shape, c, order);
+    return this.#run(resolved, args, parts, groupDegree, shape, c, order);
   }
 
   /** f(i, **args) for i = 1..times. */
   async #indexApply(call: ApplyCall, c: Ctl): Promise<ApplyResult> {
     const n = checkPositiveInt(call.times, 'times', 1);
     const args = checkArgs(c.opts.args);
-    const degree = degreeOf(c.opts.parallel, this.#runtime.concurrency);
+    const degree = c.dist !== undefined ? DISTRIBUTED_WINDOW : degreeOf(c.opts.parallel, this.#runtime.concurrency);
     const resolved = await this.#resolve(call.func);
     c.progress.total(n);
     return this.#run(resolved, args, indexPartitions(n), degree, { kind: 'many' }, c);
@@ -307,7 +380,8 @@ export class ApplyRunner {
         degree,
         async (p, i) => {
           keys[i] = p.key;
-          const session = this.#storage.openContextSession?.(this.#user, context);
+          // A distributed partition's context is opened by the engine that runs it.
+          const session = c.dist === undefined ? this.#storage.openContextSession?.(this.#user, context) : undefined;
           const task: Task = {
             source: f.source,
             name: f.name,
@@ -323,11 +397,14 @@ export class ApplyRunner {
           };
           let outcome: TaskOutcome;
           try {
-            try {
-              outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
-            } finally {
-              // Whatever the task's worker left open (it died, or the call was stopped) is rolled back.
-              await session?.release();
+            if (c.dist !== undefined) outcome = await c.dist.run(i, p.key, p.input, order);
+            else {
+              try {
+                outcome = await this.#runtime.run(task, signal === undefined ? {} : { signal });
+              } finally {
+                // Whatever the task's worker left open (it died, or the call was stopped) is rolled back.
+                await session?.release();
+              }
             }
             if (c.into !== undefined) outcome = await this.#putInto(c, shape, i, p.key, outcome);
           } catch (e) {
@@ -485,7 +562,12 @@ interface Ctl {
   readonly into?: Into;
   /** Where finished partitions go at once, in order (the call's `onPartition`). */
   readonly emitter?: PartitionEmitter;
+  /** A distributed call's queue (its partitions run wherever an engine takes them). */
+  readonly dist?: DistributedCall;
 }
+
+/** Rows per batch when a serving engine reads a distributed partition itself. */
+const SCAN_ROWS = 65536;
 
 /** A call's `into`: its target and writer. */
 interface Into {

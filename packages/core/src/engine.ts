@@ -17,11 +17,15 @@ import type { Runtime } from './runtime.js';
 import { admissionOf, admitted } from './session-admission.js';
 import { Session } from './session.js';
 import type { SqlBinder } from './session-sql.js';
-import type { Storage } from './storage.js';
+
 import { checkUserMode, UserDirectory, type UserMode } from './user-directory.js';
 import { checkUserName } from './user-names.js';
 import { UserService } from './user-service.js';
 import { TableAdmin } from './table-admin.js';
+import { TaskServer } from './task-server.js';
+import { PUBLIC, type Storage } from './storage.js';
+import { ErrorCode, InsituError } from './errors.js';
+import { checkServeSettings, type ServeSettings } from './serve-settings.js';
 
 /** User a session runs as when none is given. */
 export const DEFAULT_USER = 'default';
@@ -65,6 +69,8 @@ export interface EngineSettings extends Omit<ApplyDefaults, 'budget' | 'environm
   readonly users?: UserMode;
   /** Gives sessions their `session.sql` (the `insitu` package wires one); closed with the engine. */
   readonly sql?: SqlBinder;
+  /** What this engine serves to other engines on the same database (see {@link ServeSettings}). */
+  readonly serve?: ServeSettings;
 }
 
 /**
@@ -95,13 +101,14 @@ export class Engine implements AsyncDisposable {
   /** The engine's scheduler. Sessions reach it through `session.scheduler`. */
   readonly scheduler: SchedulerService;
   readonly #sql: SqlBinder | undefined;
+  readonly #taskServer: TaskServer | undefined;
 
   /**
    * Wire a storage backend and a runtime; the engine owns both and closes them. `settings` apply to
    * every call (an invalid one is BAD_INPUT).
    */
   constructor(storage: Storage, runtime: Runtime, settings: EngineSettings = {}) {
-    const { packageSource, allowPackages, maxResultBytesInFlight, users, sql, maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser, schedulerClock, schedulerTickMs, ...defaults } =
+    const { packageSource, allowPackages, maxResultBytesInFlight, users, sql, maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser, schedulerClock, schedulerTickMs, serve, ...defaults } =
       settings;
     this.#directory = new UserDirectory(storage, checkUserMode(users));
     this.users = guardedService(new UserService(storage, this.#directory), 'users', () => this.#life.check());
@@ -115,7 +122,14 @@ export class Engine implements AsyncDisposable {
     if (sql !== undefined) this.#directory.onDropped((user) => sql.userDropped(user));
     const environments = new EnvironmentService(packageSource ?? null, checkPackagePolicy(allowPackages));
     this.environments = guardedService(environments, 'environments', () => this.#life.check());
-    this.#defaults = { ...defaults, budget: this.resultBudget, environments };
+    const serving = checkServeSettings(serve);
+    const tasks = storage.tasks;
+    this.#defaults = {
+      ...defaults,
+      budget: this.resultBudget,
+      environments,
+      ...(tasks === undefined ? {} : { distributor: { tasks, serveCall: (call: string) => this.#taskServer!.serveCall(call) } }),
+    };
     const jobSettings = { maxConcurrentJobs, jobRetentionMs, maxJobTimeoutMs, jobLeaseMs, jobPollMs, maxQueuedJobsPerUser };
     // Jobs run as their owner: through that user's admission, as a session of it would.
     const runnerFor = (owner: string): ApplyRunner => {
@@ -128,6 +142,20 @@ export class Engine implements AsyncDisposable {
       ...(schedulerTickMs === undefined ? {} : { schedulerTickMs }),
     });
     this.scheduler.start();
+    if (tasks !== undefined) {
+      // Tasks of distributed calls run as their user, admitted as a session of it would be; a user the
+      // database does not know runs nothing, whatever the task row says.
+      const runTask = async (task: Parameters<ApplyRunner['runTask']>[0], signal: AbortSignal): Promise<Uint8Array> => {
+        if (task.user === PUBLIC || (await storage.getUser(task.user)) === null) throw new InsituError(ErrorCode.PRIVILEGE, `user ${task.user} does not exist on this database`);
+        return runnerFor(task.user).runTask(task, signal);
+      };
+      this.#taskServer = new TaskServer(tasks, this.jobs.engineId, runTask, {
+        serveAll: serving.distributed,
+        slots: runtime.concurrency,
+        leaseMs: serving.leaseMs,
+        pollMs: serving.pollMs,
+      });
+    }
   }
 
   /** Which session users this engine accepts (see {@link EngineSettings.users}). */
@@ -167,6 +195,7 @@ export class Engine implements AsyncDisposable {
       // The SQL functions' engine (a thread of its own) stops before this one's workers and database.
       await this.#sql?.close({ jobs: mode }).catch(() => undefined);
       await this.jobs.close({ wait: mode === 'wait' }).catch(() => undefined);
+      await this.#taskServer?.close().catch(() => undefined);
       const results = await Promise.allSettled([this.runtime.close(), this.storage.close()]);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed !== undefined) throw asInsituError(failed.reason, 'close');

@@ -138,3 +138,6 @@ export { tableNotFound, tableOwnerOnly, tableWriteRefused } from './table-errors
 export { UNOWNED_TABLES, checkUnownedTables } from './table-privilege-storage.js';
 export type { TableAccessLevel, TableGrant, TableOwnership, TablePrivilege, TablePrivilegeStorage, UnownedTables } from './table-privilege-storage.js';
 export type { CreateUserOptions, DropUserOptions, DroppedUser, UserInfo } from './user-service.js';
+export type { ClaimedTask, FinishedTask, NewTask, TaskRef, TaskResult, TaskStorage } from './task-storage.js';
+export { checkServeSettings } from './serve-settings.js';
+export type { ServeSettings } from './serve-settings.js';

@@ -25,6 +25,8 @@ export interface PartitionResult {
   readonly stderr: string;
   /** Figures it produced. */
   readonly images: readonly Image[];
+  /** The engine that ran it (its id), for a distributed call (`distribute: true`); absent otherwise. */
+  readonly engine?: string;
 }
 
 /** A partition that failed in a call with `onError: 'skip' | 'null'`. */
@@ -191,6 +193,7 @@ export function assemble(
     stdout: o.stdout,
     stderr: o.stderr,
     images: o.images,
+    ...(o.engine === undefined ? {} : { engine: o.engine }),
   }));
   const stdout = joinOutput(partitions.map((p) => p.stdout), 'stdout');
   const stderr = joinOutput(partitions.map((p) => p.stderr), 'stderr');
@@ -227,7 +230,7 @@ function withFailures(shape: AssemblyShape, keys: readonly PartitionKey[], outco
   const byKey = new Map(failures.failed.map((f) => [f.key, f.error] as const));
   const partitions: PartitionResult[] = outcomes.map((o, i) => {
     const key = keys[i] ?? null;
-    if (o !== null) return { key, value: plain(o.value), stdout: o.stdout, stderr: o.stderr, images: o.images };
+    if (o !== null) return { key, value: plain(o.value), stdout: o.stdout, stderr: o.stderr, images: o.images, ...(o.engine === undefined ? {} : { engine: o.engine }) };
     return { key, value: null, stdout: byKey.get(key)?.stdout ?? '', stderr: '', images: [] };
   });
   return {

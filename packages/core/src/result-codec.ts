@@ -70,6 +70,8 @@ interface Header {
     readonly stderr: string;
     /** Each image's blob, number and title (a bare blob index in results stored before figures existed). */
     readonly images: readonly (EncodedImage | number)[];
+    /** The engine that ran it (distributed calls only). */
+    readonly engine?: string;
   }[];
   /** The failed partitions of a call with `onError` (absent for other calls). */
   readonly failed?: readonly { readonly key: EncodedKey; readonly error: SerializedError }[];
@@ -151,7 +153,7 @@ export function encodeResult(result: ApplyResult): Uint8Array {
   } else {
     top = value(v as ResultValue);
   }
-  const partitions = parts.map((p, i) => ({ key: encodeKey(p.key), value: partValue(p.value, i), stdout: p.stdout, stderr: p.stderr, images: p.images.map(image) }));
+  const partitions = parts.map((p, i) => ({ key: encodeKey(p.key), value: partValue(p.value, i), stdout: p.stdout, stderr: p.stderr, images: p.images.map(image), ...(p.engine === undefined ? {} : { engine: p.engine }) }));
   const header: Omit<Header, 'blobs'> = {
     value: top,
     ...(result.into === undefined ? {} : { into: result.into }),
@@ -215,6 +217,7 @@ export function decodeResult(bytes: Uint8Array): ApplyResult {
       stdout: p.stdout,
       stderr: p.stderr,
       images: p.images.map(image),
+      ...(typeof p.engine === 'string' ? { engine: p.engine } : {}),
     }));
     let v: ResultValue | ResultValue[];
     if (top.t === 'partition') v = partitions[top.i]!.value;

@@ -156,6 +156,8 @@ export interface TaskOutcome {
   readonly stderr: string;
   /** Figures, in the order the UDF produced them. */
   readonly images: readonly Image[];
+  /** The engine that ran the partition, for a distributed call (`distribute: true`); absent otherwise. */
+  readonly engine?: string;
 }
 
 /** One group's result from {@link Runtime.runGroups}: its key (as an Arrow row) and its outcome. */

@@ -6,6 +6,7 @@ import type { TablePrivilegeStorage } from './table-privilege-storage.js';
 import type { ScheduleStorage } from './schedule-storage.js';
 import type { UserStorage } from './user-storage.js';
 import type { QueryPlan } from './query-plan.js';
+import type { TaskStorage } from './task-storage.js';
 import type { RowObject, SqlParam } from './values.js';
 import type { ContextSession } from './context-session.js';
 import type { ContextMode } from './runtime.js';
@@ -423,6 +424,11 @@ export interface Storage
     ScheduleStorage {
   /** Where the data lives: a file path, or `:memory:`. */
   readonly location: string;
+  /**
+   * The shared queue of distributed partitions (`distribute: true`), when this storage can hold one for
+   * several engines; absent: distributed calls run on the calling engine alone.
+   */
+  readonly tasks?: TaskStorage;
   /**
    * A database session for `insitu.connect()` in one task, answered by the engine (see
    * {@link ContextSession}). Absent: the storage gives UDFs no connection through the engine (SQLite:

@@ -1,4 +1,4 @@
-import { Engine, asInsituError, badInput, checkPackagePolicy, checkResultLimits, checkUnownedTables, checkUserMode, type Int64Mode, type ResultLimits, type Runtime, type SqlBinder, type UnownedTables, type UserMode } from '@insitu/core';
+import { Engine, type ServeSettings, asInsituError, badInput, checkPackagePolicy, checkResultLimits, checkUnownedTables, checkUserMode, type Int64Mode, type ResultLimits, type Runtime, type SqlBinder, type UnownedTables, type UserMode } from '@insitu/core';
 import { PostgresStorage, SqliteStorage, isPostgresUrl } from '@insitu/adapters';
 import { PACKAGE_FILES, PyodidePackageIndex, PyodideRuntime, SandboxRuntime, checkMemoryLimits, defaultSnapshotDir, prepareSnapshot, type PyodideRuntimeOptions, type RuntimeLogSink } from '@insitu/runtime-pyodide';
 import { resolve } from 'node:path';
@@ -157,6 +157,14 @@ export interface EngineOptions {
   readonly packageCacheBytes?: number;
   /** The largest package archive fetched or read, in bytes; a download stops as soon as it passes it (PACKAGE_TOO_LARGE). Default 64 MiB. */
   readonly maxArchiveBytes?: number;
+  /**
+   * What this engine does for other engines on the same database. `{ distributed: true }`: its free
+   * workers run partitions of any engine's `distribute: true` calls (as the calls' users, in its own
+   * sandboxed workers). Without it an engine runs only its own calls' partitions. `leaseMs` (default
+   * 10 000): how long a partition it claimed stays its own without renewal, so how soon another engine
+   * runs it again when this one dies; `pollMs` (default 100): how often it looks for partitions when idle.
+   */
+  readonly serve?: ServeSettings;
 }
 
 /** A positive whole number of milliseconds, or BAD_INPUT. */
@@ -241,7 +249,8 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     throw asInsituError(e, 'createEngine');
   }
   // session.sql: its calls run on a second engine over the same file, started by the first register().
-  const { onRuntimeLog, schedulerClock, ...hostOptions } = opts;
+  const { onRuntimeLog, schedulerClock, serve: _serve, ...hostOptions } = opts;
+  void _serve;
   void schedulerClock;
   const sql: SqlBinder = onPostgres ? new UnsupportedSqlBinder('PostgreSQL') : new SqliteSqlBinder(hostOptions, onRuntimeLog, sqliteFile);
   let engine: Engine;
@@ -262,6 +271,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
       ...(opts.maxQueuedJobsPerUser === undefined ? {} : { maxQueuedJobsPerUser: opts.maxQueuedJobsPerUser }),
       ...(opts.schedulerClock === undefined ? {} : { schedulerClock: opts.schedulerClock }),
       ...(opts.schedulerTickMs === undefined ? {} : { schedulerTickMs: opts.schedulerTickMs }),
+      ...(opts.serve === undefined ? {} : { serve: opts.serve }),
     });
   } catch (e) {
     await Promise.allSettled([runtime.close(), storage.close()]);

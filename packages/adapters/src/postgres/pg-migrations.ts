@@ -1,3 +1,4 @@
+import { PG_TASK_MIGRATION } from './pg-task-store.js';
 import type { PgClient, PgDatabase } from './pg-database.js';
 
 /** One schema change, applied once per database, in list order. */
@@ -170,6 +171,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       GRANT USAGE, CREATE ON SCHEMA public TO insitu_udf;
     `,
   },
+  PG_TASK_MIGRATION,
 ];
 
 /** Key of the advisory lock that serialises migrations across engines ("insitu" in ASCII). */

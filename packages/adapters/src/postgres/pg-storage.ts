@@ -46,6 +46,7 @@ import type { Schema, Table } from 'apache-arrow';
 import { PgAuthStore } from './pg-auth-store.js';
 import { PgContextSession } from './pg-context-session.js';
 import { PgTablePrivileges } from './pg-table-privileges.js';
+import { PgTaskStore } from './pg-task-store.js';
 import { PgDatabase, maskedUrl, isPostgresUrl } from './pg-database.js';
 import { PgDatastoreStore } from './pg-datastore-store.js';
 import { PgGrantStore } from './pg-grant-store.js';
@@ -89,6 +90,8 @@ export class PostgresStorage implements Storage {
   readonly #auth: PgAuthStore;
   readonly #jobs: PgJobStore;
   readonly #schedules: PgScheduleStore;
+  /** @inheritdoc */
+  readonly tasks: PgTaskStore;
   /** The table privileges UDF statements are checked against (see {@link openContextSession}). */
   readonly #udfPrivileges: PgTablePrivileges;
   readonly #busyTimeoutMs: number;
@@ -113,6 +116,7 @@ export class PostgresStorage implements Storage {
     this.#auth = new PgAuthStore(db);
     this.#jobs = new PgJobStore(db);
     this.#schedules = new PgScheduleStore(db);
+    this.tasks = new PgTaskStore(db);
     const tables = this.#tables as TableStorage;
     if (tables.splitScan !== undefined) this.splitScan = tables.splitScan.bind(tables);
     if (tables.splitGroups !== undefined) this.splitGroups = tables.splitGroups.bind(tables);

@@ -159,6 +159,26 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE insitu_grants RENAME TO insitu_engine_grants;
    ALTER TABLE insitu_jobs RENAME TO insitu_engine_jobs;
    ALTER TABLE insitu_schedule_runs RENAME TO insitu_engine_schedule_runs;`,
+  // 9: the shared queue of distributed calls' partitions (distribute: true), one row per partition, claimed
+  // under a lease by any engine open on the file; the result waits in the row until its caller takes it.
+  `CREATE TABLE insitu_engine_tasks (
+     call          TEXT NOT NULL,
+     seq           INTEGER NOT NULL,
+     user_name     TEXT NOT NULL,
+     spec          TEXT NOT NULL,
+     data          BLOB,
+     state         TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'done')),
+     lease_owner   TEXT,
+     lease_expires INTEGER,
+     attempts      INTEGER NOT NULL DEFAULT 0,
+     engine        TEXT,
+     result        BLOB,
+     error         TEXT,
+     caller_seen   INTEGER NOT NULL,
+     UNIQUE (call, seq)
+   );
+   CREATE INDEX insitu_engine_tasks_open ON insitu_engine_tasks (state, lease_expires);
+   CREATE INDEX insitu_engine_tasks_seen ON insitu_engine_tasks (caller_seen);`,
 ];
 
 /** Bring the database up to the latest schema version. Refuses a database from a newer insitu. */

@@ -61,6 +61,7 @@ import { SqliteDatastoreStore } from './sqlite-datastore-store.js';
 import { SqliteGrantStore } from './sqlite-grant-store.js';
 import { SqliteScriptStore } from './sqlite-script-store.js';
 import { SqliteJobStore } from './sqlite-job-store.js';
+import { SqliteTaskStore } from './sqlite-task-store.js';
 import { SqliteScheduleStore } from './sqlite-schedule-store.js';
 import { SqliteUserStore } from './sqlite-user-store.js';
 import { writeTable } from './sqlite-table-writer.js';
@@ -88,6 +89,8 @@ export class SqliteStorage implements Storage {
   readonly #datastores: SqliteDatastoreStore;
   readonly #users: SqliteUserStore;
   readonly #jobs: SqliteJobStore;
+  /** @inheritdoc */
+  readonly tasks: SqliteTaskStore;
   readonly #auth: SqliteAuthStore;
   readonly #schedules: SqliteScheduleStore;
   readonly #busyTimeoutMs: number;
@@ -120,6 +123,7 @@ export class SqliteStorage implements Storage {
     this.#jobs = new SqliteJobStore(this.#db);
     this.#auth = new SqliteAuthStore(this.#db);
     this.#schedules = new SqliteScheduleStore(this.#db);
+    this.tasks = new SqliteTaskStore(this.#db, (w) => this.#write(w));
   }
 
   /** Whether the database lives only in this connection's memory. */

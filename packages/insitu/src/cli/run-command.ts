@@ -22,6 +22,7 @@ interface RunOptions extends DatabaseOptions {
   args?: string;
   arg: string[];
   parallel?: number;
+  distribute?: boolean;
   into?: string;
   append?: boolean;
   replace?: boolean;
@@ -112,6 +113,7 @@ export function cliCall(session: Session, target: string, o: RunOptions): { call
     ...(Object.keys(args).length === 0 ? {} : { args }),
     ...(o.rows === undefined ? {} : { rows: o.rows }),
     ...(o.parallel === undefined ? {} : { parallel: o.parallel }),
+    ...(o.distribute === true ? { distribute: true } : {}),
     ...(o.timeout === undefined ? {} : { timeoutMs: o.timeout }),
     ...(o.context === undefined ? {} : { context: o.context }),
     ...(o.into === undefined ? {} : { into: { table: o.into, mode: o.append === true ? 'append' : o.replace === true ? 'replace' : 'create' } }),
@@ -192,6 +194,7 @@ export function runCommand(): Command {
     .option('--args <json>', 'keyword arguments as a JSON object')
     .option('--arg <key=value>', 'one keyword argument (repeatable; JSON or text)', collect, [])
     .option('--parallel <n>', 'partitions run at once (default 1)', integer('--parallel', 1))
+    .option('--distribute', 'row, group and index modes: queue the partitions for every engine serving distributed work on the database')
     .option('--into <table>', 'write the result table into this table instead of printing it')
     .option('--append', 'with --into: add rows to an existing table')
     .option('--replace', 'with --into: replace the table')
