@@ -1,3 +1,4 @@
+import type { QuerySpec } from './storage.js';
 import type { SqlParam } from './values.js';
 
 /**
@@ -29,5 +30,5 @@ export interface QueryPlan {
 /** Compiles a {@link QueryPlan} into one read-only statement of the storage's SQL. */
 export interface QueryCompiler {
   /** The statement for `plan`, its parameters in placeholder order, and the user's own SQL (if any) as `text`. */
-  compileQuery(plan: QueryPlan): import('./storage.js').QuerySpec;
+  compileQuery(plan: QueryPlan): QuerySpec;
 }

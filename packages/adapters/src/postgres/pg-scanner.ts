@@ -44,7 +44,8 @@ export async function* cursorBatches(
     let n = 0;
     let prev: unknown[] | null = null;
     let yielded = false;
-    const fresh = () => kinds.map((k, c) => new ColumnWriter(k, names![c]!, Math.min(batchRows, FETCH_ROWS)));
+    // Writers start small and double as rows come: batches cut at group boundaries are often short.
+    const fresh = () => kinds.map((k, c) => new ColumnWriter(k, names![c]!, Math.min(batchRows, breakOn.length > 0 ? 64 : FETCH_ROWS)));
     const flush = (): Table => {
       const t = tableOfColumns(schemaOf(names!, kinds), writers.map((w) => w.finish(n)), n);
       writers = fresh();

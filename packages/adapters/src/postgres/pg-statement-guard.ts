@@ -1,15 +1,14 @@
 import { ErrorCode, InsituError, badInput, tableNotFound, tableOwnerOnly, tableWriteRefused, type SqlParam } from '@insitu/core';
 import { parse } from 'libpg-query';
-import { ALLOWED_FUNCTIONS, ALLOWED_TYPES } from './pg-function-allowlist.js';
+import { STATEMENT_ROLE } from './pg-guarded-run.js';
+import { columnSpellings, quoteIdent, rewriteNames, type Edit } from './pg-name-rewrite.js';
+import { DATA_CHANGES, TreeWalker, refused, type Node, type PgStatementMode } from './pg-parse-tree-walker.js';
 import { rebindPlaceholders } from './pg-placeholders.js';
 import { USER_RELKINDS, type PgQueryable, type PgTablePrivileges } from './pg-table-privileges.js';
 
-/**
- * What a statement may do: `query` one SELECT that returns rows (query proxies, `conn.query`); `read`
- * one read-only statement (`conn.execute` in a read-only context); `write` also INSERT / UPDATE / DELETE
- * on tables the user may write and CREATE / DROP of tables, views and indexes (a write context).
- */
-export type PgStatementMode = 'query' | 'read' | 'write';
+export { STATEMENT_ROLE, runGuarded, userSqlError } from './pg-guarded-run.js';
+export type { RunGuardedOptions } from './pg-guarded-run.js';
+export type { PgStatementMode } from './pg-parse-tree-walker.js';
 
 /** Whose statement it is, and what it may do. */
 export interface PgStatementUser {
@@ -35,38 +34,9 @@ export interface GuardedStatement {
   readonly drops: readonly string[];
 }
 
-/** A node of PostgreSQL's parse tree as libpg-query gives it. */
-type Node = Record<string, unknown>;
-
-/** One table reference found in the tree. */
-interface TableRef {
-  readonly schema: string | null;
-  readonly name: string;
-  readonly location: number;
-  readonly hasAlias: boolean;
-  readonly write: boolean;
-  /** A name the statement creates (CREATE TABLE / VIEW target): must not exist yet, not resolved. */
-  readonly creates: boolean;
-  /** The tree-location may not be rewritten (DROP objects carry no location). */
-  readonly rewritable: boolean;
-  /** Where the grammar takes no alias (CREATE INDEX ON, REFERENCES): rewritten without `AS`. */
-  readonly noAlias?: boolean;
-  /** A FOREIGN KEY's referenced table: only its owner may bind their table to it (as on SQLite). */
-  readonly mustOwn?: boolean;
-}
-
-const DATA_CHANGES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
-
-function refused(what: string, text: string): InsituError {
-  return new InsituError(ErrorCode.PRIVILEGE, `${what} is not allowed here: ${text.slice(0, 200)}`);
-}
-
+/** The error for a statement that reaches an engine table (as on SQLite). */
 function engineTable(): InsituError {
   return badInput('queries cannot read engine tables (insitu_*); use the scripts and datastores APIs instead');
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }
 
 /** Driver values for `?` parameters: Uint8Array as Buffer, bigint as text; anything else unbindable is BAD_INPUT. */
@@ -77,164 +47,6 @@ export function pgBindable(params: readonly SqlParam[]): unknown[] {
     if (p instanceof Uint8Array) return Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
     throw badInput(`query parameter of type ${typeof p} cannot be bound; use null, boolean, number, bigint, string, Date or Uint8Array`);
   });
-}
-
-/**
- * Walks one statement's parse tree: collects table references (with CTE names scoped as PostgreSQL
- * scopes them: a CTE is visible in later CTEs of its WITH, all of them when RECURSIVE, and the body),
- * and refuses what no mode allows: functions off the allowlist, casts to types off the allowlist,
- * schema-qualified operators, locking clauses and SELECT INTO, data-changing CTEs outside `write`.
- */
-class TreeWalker {
-  readonly refs: TableRef[] = [];
-  /** Locations of column references (`[table.]column`), for matching their names case-insensitively. */
-  readonly columnRefs: number[] = [];
-  constructor(
-    readonly text: string,
-    readonly mode: PgStatementMode,
-  ) {}
-
-  walk(node: unknown, scope: ReadonlySet<string>): void {
-    if (Array.isArray(node)) {
-      for (const n of node) this.walk(n, scope);
-      return;
-    }
-    if (node === null || typeof node !== 'object') return;
-    for (const [key, value] of Object.entries(node as Node)) {
-      if (value === null || typeof value !== 'object') continue;
-      const v = value as Node;
-      switch (key) {
-        case 'RangeVar':
-          this.#rangeVar(v, scope, false);
-          continue;
-        case 'ColumnRef':
-          if (typeof v['location'] === 'number') this.columnRefs.push(v['location']);
-          break;
-        case 'FuncCall':
-          this.#funcCall(v);
-          break;
-        case 'TypeCast':
-        case 'ColumnDef':
-          if (v['typeName'] !== undefined) this.#typeName(v['typeName'] as Node);
-          break;
-        case 'TypeName':
-          this.#typeName(v);
-          break;
-        case 'A_Expr':
-          this.#operator(v['name']);
-          break;
-        case 'SelectStmt':
-          if (v['lockingClause'] !== undefined) throw this.#notHere('SELECT ... FOR UPDATE / FOR SHARE');
-          if (v['intoClause'] !== undefined) throw this.#notHere('SELECT ... INTO');
-          this.#withScoped(v, scope);
-          continue;
-        case 'InsertStmt':
-        case 'UpdateStmt':
-        case 'DeleteStmt':
-        case 'MergeStmt':
-          if (this.mode !== 'write') throw this.#writes();
-          this.#withScoped(v, scope);
-          continue;
-        case 'Constraint':
-          if (v['pktable'] !== undefined) {
-            this.#rangeVar(v['pktable'] as Node, new Set(), false, true);
-            this.refs[this.refs.length - 1] = { ...this.refs.at(-1)!, noAlias: true, mustOwn: true };
-          }
-          break;
-        case 'TableLikeClause':
-          throw refused('CREATE TABLE ... (LIKE ...)', this.text);
-        case 'XmlExpr':
-        case 'XmlSerialize':
-        case 'CurrentOfExpr':
-        case 'RangeTableFunc':
-          throw refused('XML functions and cursors', this.text);
-        default:
-          break;
-      }
-      this.walk(v, scope);
-    }
-  }
-
-  /** A statement with an optional WITH clause: its CTEs scoped, then the rest with all of them visible. */
-  #withScoped(stmt: Node, outer: ReadonlySet<string>): void {
-    const wc = stmt['withClause'] as Node | undefined;
-    let scope = outer;
-    if (wc !== undefined) {
-      const ctes = ((wc['ctes'] as Node[] | undefined) ?? []).map((c) => c['CommonTableExpr'] as Node);
-      const names = ctes.map((c) => String(c['ctename']));
-      const recursive = wc['recursive'] === true;
-      ctes.forEach((cte, i) => {
-        const visible = new Set([...outer, ...(recursive ? names : names.slice(0, i))]);
-        const q = cte['ctequery'] as Node;
-        if (this.mode !== 'write' && Object.keys(q).some((k) => DATA_CHANGES.has(k))) throw this.#writes();
-        this.walk(q, visible);
-      });
-      scope = new Set([...outer, ...names]);
-    }
-    for (const [k, v] of Object.entries(stmt)) {
-      if (k === 'withClause') continue;
-      if (k === 'relation' && v !== null && typeof v === 'object') {
-        // The target of INSERT / UPDATE / DELETE / MERGE: always a table, never a CTE.
-        this.#rangeVar(v as Node, new Set(), true);
-        continue;
-      }
-      this.walk(v, scope);
-    }
-  }
-
-  #rangeVar(rv: Node, scope: ReadonlySet<string>, write: boolean, reference = false, creates = false): void {
-    const schema = typeof rv['schemaname'] === 'string' ? rv['schemaname'] : null;
-    const name = String(rv['relname']);
-    if (typeof rv['catalogname'] === 'string') throw refused('a table of another database', this.text);
-    if (schema === null && scope.has(name) && !write) return;
-    if (rv['relpersistence'] === 't') throw refused('temporary tables', this.text);
-    this.refs.push({
-      schema,
-      name,
-      location: typeof rv['location'] === 'number' ? rv['location'] : -1,
-      hasAlias: rv['alias'] !== undefined,
-      write: write && !reference,
-      creates,
-      rewritable: !creates,
-    });
-  }
-
-  /** A target that the statement creates (CREATE TABLE, CREATE VIEW, CREATE TABLE AS). */
-  creates(rv: Node): void {
-    this.#rangeVar(rv, new Set(), true, false, true);
-  }
-
-  #funcCall(f: Node): void {
-    const parts = ((f['funcname'] as Node[] | undefined) ?? []).map((p) => String((p['String'] as Node | undefined)?.['sval'] ?? ''));
-    const name = parts.at(-1)!.toLowerCase();
-    const schema = parts.length > 1 ? parts.slice(0, -1).join('.') : null;
-    if ((schema !== null && schema !== 'pg_catalog') || !ALLOWED_FUNCTIONS.has(name)) {
-      throw refused(`the function ${parts.join('.')}()`, this.text);
-    }
-  }
-
-  #typeName(t: Node): void {
-    const parts = ((t['names'] as Node[] | undefined) ?? []).map((p) => String((p['String'] as Node | undefined)?.['sval'] ?? ''));
-    const name = parts.at(-1)?.toLowerCase() ?? '';
-    const schema = parts.length > 1 ? parts.slice(0, -1).join('.') : null;
-    if ((schema !== null && schema !== 'pg_catalog') || !ALLOWED_TYPES.has(name)) throw refused(`the type ${parts.join('.')}`, this.text);
-  }
-
-  #operator(name: unknown): void {
-    if (Array.isArray(name) && name.length > 1) {
-      const schema = String(((name[0] as Node)['String'] as Node | undefined)?.['sval'] ?? '');
-      if (schema !== 'pg_catalog') throw refused(`an operator of schema ${schema}`, this.text);
-    }
-  }
-
-  #notHere(what: string): InsituError {
-    return this.mode === 'query' ? badInput(`${what} cannot run in a query (a plain SELECT): ${this.text.slice(0, 200)}`) : refused(what, this.text);
-  }
-
-  #writes(): InsituError {
-    const msg = `this statement would write, and ${this.mode === 'query' ? 'a query must be read-only (a SELECT)' : "this call's database context is read-only; make the call with { context: 'write' } to change tables"}: ${this.text.slice(0, 200)}`;
-    return this.mode === 'query' ? badInput(msg) : new InsituError(ErrorCode.PRIVILEGE, msg);
-  }
 }
 
 /** The one statement's node and its type, or BAD_INPUT (syntax error, none, several). */
@@ -412,7 +224,7 @@ export async function guardStatement(
     const spelled = await columnSpellings(client, [...resolved]);
     for (const at of walker.columnRefs) edits.push({ at, kind: 'columns', spelled });
   }
-  const out = dropIndexes || drops.length === 0 ? rewriteNames(rebound, edits) : dropText(node, dropped, dropIndexes);
+  const out = dropIndexes || drops.length === 0 ? rewriteNames(rebound, edits) : dropText(node, dropped);
   return { sql: out, params: bound, text, select: isSelect, creates, drops: dropped };
 }
 
@@ -453,145 +265,11 @@ async function indexTable(q: PgQueryable, schema: string | null, name: string): 
 }
 
 /** `DROP TABLE|VIEW` of exactly the checked relations (IF EXISTS ones that were missing left out). */
-function dropText(node: Node, names: readonly string[], _indexes: boolean): string {
+function dropText(node: Node, names: readonly string[]): string {
   if (names.length === 0) return 'SELECT 1 WHERE false';
   const kind = node['removeType'] === 'OBJECT_VIEW' ? 'VIEW' : 'TABLE';
   return `DROP ${kind} ${names.map((n) => `"public".${quoteIdent(n)}`).join(', ')}`;
 }
-
-/** A change to the statement's text at a byte location: a table reference, or the names of a column reference. */
-type Edit =
-  | { readonly at: number; readonly kind: 'table'; readonly name: string; readonly alias: string | null }
-  | { readonly at: number; readonly kind: 'columns'; readonly spelled: ReadonlyMap<string, string> };
-
-/**
- * Columns of the statement's tables whose names PostgreSQL's folding to lower case would miss: lower
- * case name -> the one spelling the tables have (names with several spellings are left alone).
- */
-async function columnSpellings(q: PgQueryable, tables: readonly string[]): Promise<ReadonlyMap<string, string>> {
-  const { rows } = await q.query<{ attname: string }>(
-    `SELECT DISTINCT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = 'public' AND c.relname = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped`,
-    [tables],
-  );
-  const byLower = new Map<string, Set<string>>();
-  for (const r of rows) {
-    const k = r.attname.toLowerCase();
-    if (!byLower.has(k)) byLower.set(k, new Set());
-    byLower.get(k)!.add(r.attname);
-  }
-  const out = new Map<string, string>();
-  for (const [k, names] of byLower) {
-    if (names.size === 1 && !names.has(k)) out.set(k, [...names][0]!);
-  }
-  return out;
-}
-
-/** The parts of the `[schema.]name` chain starting at offset 0 of `sql`: offset, length, quoted. */
-function chainParts(sql: string): { at: number; len: number; quoted: boolean }[] {
-  const parts: { at: number; len: number; quoted: boolean }[] = [];
-  let i = 0;
-  for (;;) {
-    const start = i;
-    if (sql[i] === '"') {
-      i++;
-      while (i < sql.length && !(sql[i] === '"' && sql[i + 1] !== '"')) i += sql[i] === '"' ? 2 : 1;
-      i++;
-      parts.push({ at: start, len: i - start, quoted: true });
-    } else {
-      const m = /^[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/.exec(sql.slice(i));
-      if (m === null) break;
-      i += m[0].length;
-      parts.push({ at: start, len: m[0].length, quoted: false });
-    }
-    const dot = /^\s*\.\s*/.exec(sql.slice(i));
-    if (dot === null) break;
-    i += dot[0].length;
-  }
-  return parts;
-}
-
-/**
- * Apply the edits: each table reference becomes `"public"."Real"` (plus `AS "name"` when it had no
- * alias, so `name.column` still resolves); each unquoted column name that the tables spell with capitals
- * becomes that spelling, quoted (SQLite matches names case-insensitively; this keeps queries portable).
- */
-function rewriteNames(sql: string, edits: readonly Edit[]): string {
-  // Locations are byte offsets into the UTF-8 text.
-  let out = Buffer.from(sql, 'utf8');
-  const sorted = [...edits].sort((a, b) => b.at - a.at);
-  for (const e of sorted) {
-    const head = out.subarray(0, e.at).toString('utf8');
-    const rest = out.subarray(e.at).toString('utf8');
-    const parts = chainParts(rest);
-    if (parts.length === 0) continue;
-    let replaced: string;
-    if (e.kind === 'table') {
-      const last = parts.at(-1)!;
-      const replacement = `"public".${quoteIdent(e.name)}${e.alias === null ? '' : ` AS ${quoteIdent(e.alias)}`}`;
-      replaced = replacement + rest.slice(last.at + last.len);
-    } else {
-      replaced = rest;
-      for (const p of [...parts].reverse()) {
-        if (p.quoted) continue;
-        const real = e.spelled.get(rest.slice(p.at, p.at + p.len).toLowerCase());
-        if (real !== undefined) replaced = replaced.slice(0, p.at) + quoteIdent(real) + replaced.slice(p.at + p.len);
-      }
-    }
-    out = Buffer.from(head + replaced, 'utf8');
-  }
-  return out.toString('utf8');
-}
-
-/** Options for {@link runGuarded}. */
-export interface RunGuardedOptions {
-  /** `query` and `read` run in a READ ONLY transaction. */
-  readonly mode: PgStatementMode;
-  /** statement_timeout for every statement of the transaction, in milliseconds. */
-  readonly timeoutMs: number;
-  /** The statement as the user wrote it, quoted in error messages. */
-  readonly text?: string;
-}
-
-/** The NOLOGIN role user statements run as (created by migration `002-tables`): no privilege on engine tables. */
-export const STATEMENT_ROLE = 'insitu_udf';
-
-/**
- * Run `fn` in a transaction made for user statements: `READ ONLY` unless `mode` is `write`, with
- * `statement_timeout`, `search_path` = public only, and `SET LOCAL ROLE insitu_udf` (a role with no
- * privilege on engine tables, files or server functions), committed when `fn` resolves. A statement
- * cancelled by the timeout is TIMEOUT; the connection stays usable.
- */
-export async function runGuarded<T>(client: PgQueryable, opts: RunGuardedOptions, fn: () => Promise<T>): Promise<T> {
-  await client.query(opts.mode === 'write' ? 'BEGIN' : 'BEGIN READ ONLY');
-  try {
-    await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`);
-    await client.query(`SET LOCAL search_path = public`);
-    await client.query(`SET LOCAL ROLE ${STATEMENT_ROLE}`);
-    const out = await fn();
-    await client.query('COMMIT');
-    return out;
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw userSqlError(e, opts.text ?? '');
-  }
-}
-
-/** A driver error from running user SQL as an InsituError (TIMEOUT for the statement timeout). */
-export function userSqlError(e: unknown, text: string): InsituError {
-  if (e instanceof InsituError) return e;
-  const err = e as { code?: unknown; message?: unknown };
-  const state = typeof err.code === 'string' ? err.code : '';
-  const msg = typeof err.message === 'string' ? err.message : String(e);
-  const where = text === '' ? '' : ` (in: ${text.slice(0, 200)})`;
-  if (state === '57014') return new InsituError(ErrorCode.TIMEOUT, `the statement ran longer than its time limit and was cancelled${where}`, { cause: e });
-  if (state === '42501') return new InsituError(ErrorCode.PRIVILEGE, `${msg}${where}`, { cause: e });
-  if (state === '25006') return new InsituError(ErrorCode.PRIVILEGE, `this call's database context is read-only: ${msg}${where}`, { cause: e });
-  if (/^(22|23|42|2B|0A|21|44)/.test(state)) return badInput(`query is not valid SQL: ${msg}${where}`, { cause: e });
-  return new InsituError(ErrorCode.STORAGE_ERROR, `PostgreSQL failed: ${msg}${where}`, { cause: e });
-}
-
 /** After a guarded write-mode statement ran: record the table it created (owned by `user`) and forget those it dropped. */
 export async function recordSchemaChange(client: PgQueryable, stmt: GuardedStatement, user: string, access: PgTablePrivileges): Promise<void> {
   for (const name of stmt.drops) await access.dropped(client, name);

@@ -17,9 +17,8 @@ import type { Table } from 'apache-arrow';
 import type { PgDatabase } from './pg-database.js';
 import { STATEMENT_ROLE } from './pg-statement-guard.js';
 import type { PgQueryable, PgTablePrivileges } from './pg-table-privileges.js';
-import { createTableSql, insertRows, pgKindOfField, type RowSource } from './pg-table-writer.js';
+import { createTableSql, insertRows, pgKindOfField, pgValue, type RowSource } from './pg-table-writer.js';
 import { arrowCell } from '../sqlite/sqlite-table-writer.js';
-import { toSqlValue } from '../sqlite/sqlite-table-writer.js';
 
 /**
  * Check that `user` may write `target` as its mode asks, and return the table as it is now (null when
@@ -108,11 +107,7 @@ export class PgTableSink implements TableSink {
       names,
       kinds: k,
       count: table.numRows,
-      rowAt: (i) =>
-        cols.map((c, j) => {
-          const v = toSqlValue(arrowCell(c.get(i), k[j]!), k[j]!);
-          return k[j] === 'bool' && typeof v === 'number' ? v !== 0 : typeof v === 'bigint' ? v.toString() : v;
-        }),
+      rowAt: (i) => cols.map((c, j) => pgValue(arrowCell(c.get(i), k[j]!), k[j]!)),
     };
     await this.#db.tx((c) => insertRows(c, this.#staging, src));
     this.#rows += table.numRows;

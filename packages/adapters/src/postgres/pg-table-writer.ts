@@ -20,7 +20,7 @@ export interface RowSource {
 }
 
 /** A driver value for a cell of a column of `kind` (dates as ISO text, timestamps as UTC text, bigint as text). */
-function pgValue(v: unknown, kind: ColumnKind): unknown {
+export function pgValue(v: unknown, kind: ColumnKind): unknown {
   const x = toSqlValue(v, kind);
   if (kind === 'bool' && typeof x === 'number') return x !== 0;
   if (typeof x === 'bigint') return x.toString();
