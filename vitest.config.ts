@@ -20,6 +20,7 @@ export const POSTGRES_SUITES: readonly string[] = [
   'test/pg-context.test.ts',
   'test/pg-guard.test.ts',
   'test/pg-storage.test.ts',
+  'test/redteam-pg.test.ts',
   'test/scheduler-engines.test.ts',
   'test/script-transfer.test.ts',
   'test/scripts.test.ts',
@@ -44,8 +45,8 @@ export default defineConfig({
           ...shared,
           name: 'sqlite',
           include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
-          // Suites of PostgreSQL itself (test/pg-*.test.ts) run in project `postgres` only.
-          exclude: [...configDefaults.exclude, 'test/pg-*.test.ts'],
+          // Suites of PostgreSQL itself (test/pg-*.test.ts, test/redteam-pg.test.ts) run in project `postgres` only.
+          exclude: [...configDefaults.exclude, 'test/pg-*.test.ts', 'test/redteam-pg.test.ts'],
           env: { INSITU_TEST_BACKEND: 'sqlite' },
         },
       },

@@ -72,7 +72,7 @@ export class PgContextSession implements ContextSession {
       // Engine-made text: one round trip for the transaction's settings.
       // Read-write even for a read-only call: its `insitu.ds` saves join the transaction; its statements
       // run read-only (see #run).
-      await client.query(`BEGIN READ WRITE; SET LOCAL search_path = public; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}`);
+      await client.query(`BEGIN READ WRITE; SET LOCAL search_path = public, pg_temp; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}`);
     } catch (e) {
       client.release(true);
       throw pgError(e, "cannot begin the partition's transaction");

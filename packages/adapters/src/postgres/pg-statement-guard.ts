@@ -134,6 +134,11 @@ class TreeWalker {
         case 'Constraint':
           if (v['pktable'] !== undefined) this.#rangeVar(v['pktable'] as Node, new Set(), false, true);
           break;
+        case 'TableLikeClause':
+          // CREATE TABLE ... (LIKE t): copies t's columns (and defaults, constraints): t must be readable.
+          // Its RangeVar comes bare (no node wrapper) and takes no alias after the name.
+          this.#rangeVar(v['relation'] as Node, new Set(), false, true, false, true);
+          continue;
         case 'XmlExpr':
         case 'XmlSerialize':
         case 'CurrentOfExpr':
@@ -164,6 +169,12 @@ class TreeWalker {
     }
     for (const [k, v] of Object.entries(stmt)) {
       if (k === 'withClause') continue;
+      if ((k === 'larg' || k === 'rarg') && v !== null && typeof v === 'object') {
+        // The arms of UNION / INTERSECT / EXCEPT come bare (no node wrapper): they are SELECTs all the same,
+        // and the leftmost one's INTO would make PostgreSQL run the whole as CREATE TABLE AS.
+        this.walk({ SelectStmt: v }, scope);
+        continue;
+      }
       if (k === 'relation' && v !== null && typeof v === 'object') {
         // The target of INSERT / UPDATE / DELETE / MERGE: always a table, never a CTE.
         this.#rangeVar(v as Node, new Set(), true);
@@ -173,7 +184,7 @@ class TreeWalker {
     }
   }
 
-  #rangeVar(rv: Node, scope: ReadonlySet<string>, write: boolean, reference = false, creates = false): void {
+  #rangeVar(rv: Node, scope: ReadonlySet<string>, write: boolean, reference = false, creates = false, bare = false): void {
     const schema = typeof rv['schemaname'] === 'string' ? rv['schemaname'] : null;
     const name = String(rv['relname']);
     if (typeof rv['catalogname'] === 'string') throw refused('a table of another database', this.text);
@@ -183,7 +194,7 @@ class TreeWalker {
       schema,
       name,
       location: typeof rv['location'] === 'number' ? rv['location'] : -1,
-      hasAlias: rv['alias'] !== undefined,
+      hasAlias: rv['alias'] !== undefined || bare,
       write: write && !reference,
       creates,
       rewritable: !creates,
@@ -547,7 +558,7 @@ export const STATEMENT_ROLE = 'insitu_udf';
 
 /**
  * Run `fn` in a transaction made for user statements: `READ ONLY` unless `mode` is `write`, with
- * `statement_timeout`, `search_path` = public only, and `SET LOCAL ROLE insitu_udf` (a role with no
+ * `statement_timeout`, `search_path` = public (then pg_temp, never first), and `SET LOCAL ROLE insitu_udf` (a role with no
  * privilege on engine tables, files or server functions), committed when `fn` resolves. A statement
  * cancelled by the timeout is TIMEOUT; the connection stays usable.
  */
@@ -555,7 +566,7 @@ export async function runGuarded<T>(client: PgQueryable, opts: RunGuardedOptions
   await client.query(opts.mode === 'write' ? 'BEGIN' : 'BEGIN READ ONLY');
   try {
     await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`);
-    await client.query(`SET LOCAL search_path = public`);
+    await client.query(`SET LOCAL search_path = public, pg_temp`);
     await client.query(`SET LOCAL ROLE ${STATEMENT_ROLE}`);
     const out = await fn();
     await client.query('COMMIT');

@@ -169,7 +169,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
         await c.query('BEGIN READ ONLY');
         try {
           await c.query(`SET LOCAL statement_timeout = ${self.#timeoutMs}`);
-          await c.query('SET LOCAL search_path = public');
+          await c.query('SET LOCAL search_path = public, pg_temp');
           await c.query(`SET LOCAL ROLE ${STATEMENT_ROLE}`);
           yield* cursorBatches(c, g.sql, g.params, opts.batchRows, opts.breakOn, opts.signal);
           await c.query('COMMIT');

@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine } from 'insitu';
+import { rejectsWith, tempDatabase } from './helpers.js';
+
+// Attacks on the PostgreSQL storage by a user whose UDFs and SQL are hostile (issue 18, red team).
+// PostgreSQL only (project `postgres`): each one aims at something of PostgreSQL itself (temporary
+// schemas, CREATE TABLE ... LIKE); the SQLite adapter has suites of its own (redteam-sql).
+
+type Engine = Awaited<ReturnType<typeof createEngine>>;
+type Session = ReturnType<Engine['session']>;
+
+let db: ReturnType<typeof tempDatabase>;
+let engine: Engine;
+let alice: Session;
+let mallory: Session;
+
+/** A UDF that runs each statement through insitu.connect() and returns what happened, one line each. */
+const RUN_ALL = `import insitu
+def run_all(df, statements):
+    conn = insitu.connect()
+    out = []
+    for sql in statements:
+        try:
+            if sql.lstrip().upper().startswith(("SELECT", "WITH", "TABLE")):
+                out.append("rows " + str(len(conn.query(sql, input_type="records"))))
+            else:
+                out.append("done " + str(conn.execute(sql)))
+        except Exception as e:
+            out.append("error " + getattr(e, "code", type(e).__name__) + ": " + str(e)[:200])
+    return {"out": out}
+`;
+
+/** Run `statements` in one partition of mallory's, in a write context; what each one did. */
+async function malloryRuns(statements: readonly string[]): Promise<string[]> {
+  const mine = mallory.table('mine');
+  const r = await mallory.rowApply(mine, 'run_all', { context: 'write', args: { statements: [...statements] } });
+  const value = r.value as { getChild(name: string): { toArray(): unknown } | null };
+  return [...(value.getChild('out')!.toArray() as Iterable<string>)];
+}
+
+beforeAll(async () => {
+  db = tempDatabase();
+  engine = await createEngine({ database: db.path, workers: 1 });
+  alice = engine.session({ user: 'alice' });
+  mallory = engine.session({ user: 'mallory' });
+  await alice.create('secret', [{ pw: 'hunter2' }]);
+  await mallory.create('mine', [{ a: 1 }]);
+  await mallory.scripts.create('run_all', RUN_ALL);
+});
+
+afterAll(async () => {
+  await engine?.close();
+  db?.cleanup();
+});
+
+describe('red team: PostgreSQL storage', () => {
+  it('SELECT ... INTO in the first arm of a UNION cannot make a temporary table that shadows the engine tables', async () => {
+    // PostgreSQL turns `SELECT ... INTO` of a set operation's leftmost arm into CREATE TABLE AS; a
+    // temporary table comes first on the search path, so one named like an engine table would answer the
+    // engine's own owner lookups on that pooled connection: mallory would own alice's table.
+    const out = await malloryRuns([
+      `SELECT 'secret'::text AS name, 'mallory'::text AS owner INTO TEMP insitu_engine_table_owners UNION ALL SELECT 'mine', 'mallory'`,
+      'SELECT * FROM secret',
+    ]);
+    expect(out[0]).toMatch(/^error /);
+    expect(out[1]).toMatch(/^error TABLE_NOT_FOUND/);
+    await rejectsWith(() => mallory.query('SELECT * FROM secret').pull(), 'TABLE_NOT_FOUND');
+  });
+
+  it('SELECT ... INTO in a UNION arm cannot create an untracked table either', async () => {
+    const out = await malloryRuns([`SELECT 1 AS a INTO insitu_engine_later UNION SELECT 2`, 'SELECT * FROM insitu_engine_later']);
+    expect(out[0]).toMatch(/^error /);
+    expect(await engine.tables.owner('insitu_engine_later').catch(() => null)).toBeNull();
+  });
+
+  it('CREATE TABLE ... (LIKE t) needs read access to t: it copies its columns', async () => {
+    const out = await malloryRuns(['CREATE TABLE copy_of_secret (LIKE secret INCLUDING ALL)', 'SELECT * FROM copy_of_secret']);
+    expect(out[0]).toMatch(/^error TABLE_NOT_FOUND/);
+    expect(out[1]).toMatch(/^error TABLE_NOT_FOUND/);
+    // Of a table one may read it works (no alias may follow the name there).
+    expect(await malloryRuns(['CREATE TABLE copy_of_mine (LIKE mine)', 'SELECT * FROM copy_of_mine'])).toEqual(['done 0', 'rows 0']);
+  });
+});
