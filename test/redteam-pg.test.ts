@@ -40,12 +40,17 @@ async function malloryRuns(statements: readonly string[]): Promise<string[]> {
 
 beforeAll(async () => {
   db = tempDatabase();
-  engine = await createEngine({ database: db.path, workers: 1 });
+  // busyTimeoutMs: how long a user statement waits for another transaction's lock (kept short here).
+  engine = await createEngine({ database: db.path, workers: 1, busyTimeoutMs: 2000 });
   alice = engine.session({ user: 'alice' });
   mallory = engine.session({ user: 'mallory' });
   await alice.create('secret', [{ pw: 'hunter2' }]);
   await mallory.create('mine', [{ a: 1 }]);
   await mallory.scripts.create('run_all', RUN_ALL);
+  await mallory.scripts.create(
+    'hold_lock',
+    'import insitu, time\ndef hold_lock(df):\n    insitu.connect().execute("DROP TABLE locked")\n    time.sleep(12)\n    raise ValueError("undone")\n',
+  );
 });
 
 afterAll(async () => {
@@ -80,4 +85,33 @@ describe('red team: PostgreSQL storage', () => {
     // Of a table one may read it works (no alias may follow the name there).
     expect(await malloryRuns(['CREATE TABLE copy_of_mine (LIKE mine)', 'SELECT * FROM copy_of_mine'])).toEqual(['done 0', 'rows 0']);
   });
+
+  it('queries waiting on a lock a partition holds cannot take the whole pool: another user is still served', async () => {
+    // mallory's partition drops a table of hers (ACCESS EXCLUSIVE, held until the partition ends) and
+    // sleeps; her queries of that table queue on the lock, each holding one of the pool's connections.
+    await mallory.create('locked', [{ a: 1 }]);
+    const holding = mallory.rowApply(mallory.table('mine'), 'hold_lock', { context: 'write' }).then(
+      () => 'succeeded',
+      (e: { code?: string }) => e.code,
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    const waiting = Array.from({ length: 12 }, () =>
+      mallory
+        .query('SELECT * FROM locked')
+        .pull()
+        .then(
+          () => 'read',
+          (e: { code?: string }) => e.code,
+        ),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    const hers = await alice.query('SELECT * FROM secret').pull();
+    const waited = Date.now() - started;
+    expect(hers.numRows).toBe(1);
+    // Served once the lock waits time out (busyTimeoutMs), not when mallory's partition ends (12 s).
+    expect(waited).toBeLessThan(6000);
+    expect(await Promise.all(waiting)).toContain('STORAGE_ERROR');
+    expect(await holding).toBe('PYTHON_ERROR');
+  }, 40_000);
 });

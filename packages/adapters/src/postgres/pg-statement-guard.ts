@@ -549,6 +549,8 @@ export interface RunGuardedOptions {
   readonly mode: PgStatementMode;
   /** statement_timeout for every statement of the transaction, in milliseconds. */
   readonly timeoutMs: number;
+  /** lock_timeout for every statement of the transaction, in milliseconds (none when left out). */
+  readonly lockTimeoutMs?: number;
   /** The statement as the user wrote it, quoted in error messages. */
   readonly text?: string;
 }
@@ -566,6 +568,7 @@ export async function runGuarded<T>(client: PgQueryable, opts: RunGuardedOptions
   await client.query(opts.mode === 'write' ? 'BEGIN' : 'BEGIN READ ONLY');
   try {
     await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`);
+    if (opts.lockTimeoutMs !== undefined) await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(opts.lockTimeoutMs))}`);
     await client.query(`SET LOCAL search_path = public, pg_temp`);
     await client.query(`SET LOCAL ROLE ${STATEMENT_ROLE}`);
     const out = await fn();

@@ -62,7 +62,7 @@ export interface PostgresStorageOptions {
   readonly unownedTables?: UnownedTables;
   /** Connections this engine's pool keeps at most. Default 10. */
   readonly maxConnections?: number;
-  /** How long a UDF's statement (`insitu.connect()`) waits for a lock another transaction holds, in ms. Default 5000. */
+  /** How long a user statement (`insitu.connect()`, a query proxy's) waits for a lock another transaction holds, in ms. Default 5000. */
   readonly busyTimeoutMs?: number;
   /** Milliseconds one user query (describe, count, a whole scan) may run before it is cancelled (TIMEOUT). Default 300000. */
   readonly statementTimeoutMs?: number;
@@ -103,7 +103,7 @@ export class PostgresStorage implements Storage {
     this.#busyTimeoutMs = busyTimeoutMs;
     this.location = maskedUrl(db.url);
     this.unownedTables = unownedTables;
-    this.#tables = new PgTableStore(db, statementTimeoutMs === undefined ? { unownedTables } : { unownedTables, statementTimeoutMs });
+    this.#tables = new PgTableStore(db, statementTimeoutMs === undefined ? { unownedTables, lockTimeoutMs: busyTimeoutMs } : { unownedTables, statementTimeoutMs, lockTimeoutMs: busyTimeoutMs });
     this.#scripts = new PgScriptStore(db);
     this.#grants = new PgGrantStore(db);
     this.#datastores = new PgDatastoreStore(db);

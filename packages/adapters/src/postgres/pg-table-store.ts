@@ -33,6 +33,12 @@ export interface PgTableStoreOptions {
   readonly unownedTables: UnownedTables;
   /** Milliseconds one user statement (a query's describe, count or whole scan) may run. Default 300000. */
   readonly statementTimeoutMs?: number;
+  /**
+   * Milliseconds a user query waits for a lock another transaction holds (a partition's DROP or CREATE
+   * INDEX in a write context) before it fails. Default 5000. Without it, queries waiting on a lock that
+   * a hostile partition keeps would hold every pooled connection, and no other user would be served.
+   */
+  readonly lockTimeoutMs?: number;
 }
 
 /** A user query's error, naming the statement as the user wrote it. */
@@ -53,6 +59,7 @@ function asWritten(e: unknown, query: QuerySpec): InsituError {
 export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUserTables {
   readonly #privileges: PgTablePrivileges;
   readonly #timeoutMs: number;
+  readonly #lockTimeoutMs: number;
 
   constructor(
     readonly db: PgDatabase,
@@ -60,6 +67,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
   ) {
     this.#privileges = new PgTablePrivileges(opts.unownedTables);
     this.#timeoutMs = opts.statementTimeoutMs ?? 300_000;
+    this.#lockTimeoutMs = opts.lockTimeoutMs ?? 5000;
   }
 
   /** The owners-and-grants reader this store uses (for the guard of `insitu.connect()`). */
@@ -134,7 +142,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
     return this.db.withClient(async (c) => {
       const g = await this.#guarded(c, query, user);
       try {
-        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, text: query.text ?? query.sql }, () =>
+        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, lockTimeoutMs: this.#lockTimeoutMs, text: query.text ?? query.sql }, () =>
           c.query({ text: `SELECT * FROM (${g.sql}\n) AS "insitu_q" LIMIT 0`, values: g.params, types: PG_READ_TYPES }),
         );
         return schemaOfFields(res.fields).schema;
@@ -149,7 +157,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
     return this.db.withClient(async (c) => {
       const g = await this.#guarded(c, query, user);
       try {
-        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, text: query.text ?? query.sql }, () =>
+        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, lockTimeoutMs: this.#lockTimeoutMs, text: query.text ?? query.sql }, () =>
           c.query<{ n: string }>(`SELECT count(*) AS n FROM (${g.sql}\n) AS "insitu_q"`, g.params),
         );
         return Number(res.rows[0]!.n);
@@ -169,6 +177,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
         await c.query('BEGIN READ ONLY');
         try {
           await c.query(`SET LOCAL statement_timeout = ${self.#timeoutMs}`);
+          await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(self.#lockTimeoutMs))}`);
           await c.query('SET LOCAL search_path = public, pg_temp');
           await c.query(`SET LOCAL ROLE ${STATEMENT_ROLE}`);
           yield* cursorBatches(c, g.sql, g.params, opts.batchRows, opts.breakOn, opts.signal);
