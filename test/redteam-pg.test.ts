@@ -114,4 +114,24 @@ describe('red team: PostgreSQL storage', () => {
     expect(await Promise.all(waiting)).toContain('STORAGE_ERROR');
     expect(await holding).toBe('PYTHON_ERROR');
   }, 40_000);
+
+  it('a view of a table one may only read does not let one write that table', async () => {
+    await alice.create('shared', [{ v: 'original' }]);
+    await alice.grant({ table: 'shared', to: 'mallory', privilege: 'read' });
+    const out = await malloryRuns([
+      'CREATE VIEW through_view AS SELECT * FROM shared',
+      "UPDATE through_view SET v = 'defaced'",
+      "INSERT INTO through_view VALUES ('added')",
+      'DELETE FROM through_view',
+      'SELECT * FROM through_view',
+    ]);
+    expect(out).toEqual([
+      'done 0',
+      expect.stringMatching(/^error PRIVILEGE/),
+      expect.stringMatching(/^error PRIVILEGE/),
+      expect.stringMatching(/^error PRIVILEGE/),
+      'rows 1',
+    ]);
+    expect((await alice.query('SELECT v FROM shared').pull()).toArray().map((r) => String(r.v))).toEqual(['original']);
+  });
 });

@@ -369,7 +369,11 @@ export async function guardStatement(
     for (const src of await viewSources(client, 'public', real)) {
       if (src.schema === 'public' && src.name === real) continue;
       if (/^insitu_/i.test(src.name)) throw engineTable();
-      if (src.schema !== 'public' || (await access.access(client, src.name, who.user)) === 'none') return null;
+      if (src.schema !== 'public') return null;
+      const through = await access.access(client, src.name, who.user);
+      if (through === 'none') return null;
+      // A write through an updatable view lands in the tables it reads: each must be writable too.
+      if (write && through === 'read') throw tableWriteRefused(src.name, who.user);
     }
     await letRoleReach(client, real, write);
     return real;
