@@ -134,4 +134,22 @@ describe('red team: PostgreSQL storage', () => {
     ]);
     expect((await alice.query('SELECT v FROM shared').pull()).toArray().map((r) => String(r.v))).toEqual(['original']);
   });
+
+  it("a reader's view over a table does not keep its owner from replacing or dropping it", async () => {
+    await alice.create('pinned', [{ v: 1 }]);
+    await alice.grant({ table: 'pinned', to: 'mallory', privilege: 'read' });
+    expect(await malloryRuns(['CREATE VIEW pin AS SELECT * FROM pinned'])).toEqual(['done 0']);
+    await alice.create('pinned', [{ v: 2 }], { overwrite: true });
+    expect((await alice.query('SELECT v FROM pinned').pull()).toArray().map((r) => Number(r.v))).toEqual([2]);
+    // The view went with the table it read (on SQLite it would stop working).
+    await rejectsWith(() => mallory.query('SELECT * FROM pin').pull(), 'TABLE_NOT_FOUND');
+
+    await alice.grant({ table: 'pinned', to: 'mallory', privilege: 'read' });
+    expect(await malloryRuns(['CREATE VIEW pin AS SELECT * FROM pinned'])).toEqual(['done 0']);
+    await alice.scripts.create('run_all', RUN_ALL);
+    const r = await alice.rowApply(alice.table('pinned'), 'run_all', { context: 'write', args: { statements: ['DROP TABLE pinned'] } });
+    const value = r.value as { getChild(name: string): { toArray(): unknown } | null };
+    expect([...(value.getChild('out')!.toArray() as Iterable<string>)]).toEqual(['done 0']);
+    await rejectsWith(() => engine.tables.owner('pinned'), 'TABLE_NOT_FOUND');
+  });
 });

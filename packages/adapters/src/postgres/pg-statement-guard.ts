@@ -455,11 +455,17 @@ async function indexTable(q: PgQueryable, schema: string | null, name: string): 
   return rows[0]?.relname ?? null;
 }
 
-/** `DROP TABLE|VIEW` of exactly the checked relations (IF EXISTS ones that were missing left out). */
+/**
+ * `DROP TABLE|VIEW` of exactly the checked relations (IF EXISTS ones that were missing left out), all
+ * owned by the user. CASCADE, so that other users' views over them go too, as on SQLite (where such a
+ * view stops working) and as when a user is dropped: otherwise anyone who may read a table could keep its
+ * owner from ever dropping or replacing it by making a view over it. (The user's own `CASCADE` is refused:
+ * it is implied, and only for objects the user owns.)
+ */
 function dropText(node: Node, names: readonly string[], _indexes: boolean): string {
   if (names.length === 0) return 'SELECT 1 WHERE false';
   const kind = node['removeType'] === 'OBJECT_VIEW' ? 'VIEW' : 'TABLE';
-  return `DROP ${kind} ${names.map((n) => `"public".${quoteIdent(n)}`).join(', ')}`;
+  return `DROP ${kind} ${names.map((n) => `"public".${quoteIdent(n)}`).join(', ')} CASCADE`;
 }
 
 /** A change to the statement's text at a byte location: a table reference, or the names of a column reference. */

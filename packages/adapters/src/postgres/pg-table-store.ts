@@ -98,7 +98,9 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
             `SELECT c.relkind FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relname = $1`,
             [existing.name],
           );
-          await c.query(`DROP ${rows[0]?.relkind === 'v' ? 'VIEW' : 'TABLE'} "public"."${existing.name.replaceAll('"', '""')}"`);
+          // CASCADE: other users' views over it go too (as when its owner drops it, see dropText in
+          // pg-statement-guard.ts); without it a reader's view would keep the owner from replacing it.
+          await c.query(`DROP ${rows[0]?.relkind === 'v' ? 'VIEW' : 'TABLE'} "public"."${existing.name.replaceAll('"', '""')}" CASCADE`);
         }
         // The table belongs to the role user statements run as, so a write context may change or drop it.
         await c.query(`SET LOCAL ROLE ${STATEMENT_ROLE}`);
