@@ -41,7 +41,8 @@ async function malloryRuns(statements: readonly string[]): Promise<string[]> {
 beforeAll(async () => {
   db = tempDatabase();
   // busyTimeoutMs: how long a user statement waits for another transaction's lock (kept short here).
-  engine = await createEngine({ database: db.path, workers: 1, busyTimeoutMs: 2000 });
+  // statementTimeoutMs: how long one user statement may run (kept short here).
+  engine = await createEngine({ database: db.path, workers: 1, busyTimeoutMs: 2000, statementTimeoutMs: 3000 });
   alice = engine.session({ user: 'alice' });
   mallory = engine.session({ user: 'mallory' });
   await alice.create('secret', [{ pw: 'hunter2' }]);
@@ -152,4 +153,13 @@ describe('red team: PostgreSQL storage', () => {
     expect([...(value.getChild('out')!.toArray() as Iterable<string>)]).toEqual(['done 0']);
     await rejectsWith(() => engine.tables.owner('pinned'), 'TABLE_NOT_FOUND');
   });
+
+  it("a UDF's statement is cancelled after statementTimeoutMs, as a query proxy's is", async () => {
+    // A call has no time limit unless its caller sets one: without the statement timeout a cartesian
+    // product from insitu.connect() would keep a server process busy and a pooled connection taken.
+    const started = Date.now();
+    const out = await malloryRuns(['SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b']);
+    expect(out[0]).toMatch(/^error TIMEOUT/);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  }, 25_000);
 });

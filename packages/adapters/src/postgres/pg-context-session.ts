@@ -12,6 +12,8 @@ import { transactionStores, type DatastoreStores } from './pg-transaction-stores
 export interface PgContextSessionOptions {
   /** How long a statement waits for a lock held by another transaction (another partition's writes), in ms. Default 5000. */
   readonly lockTimeoutMs?: number;
+  /** How long one statement of the partition may run before the server cancels it (TIMEOUT), in ms. Default 300000. */
+  readonly statementTimeoutMs?: number;
 }
 
 /**
@@ -33,6 +35,7 @@ export class PgContextSession implements ContextSession {
   readonly #mode: ContextMode;
   readonly #access: PgTablePrivileges;
   readonly #lockTimeoutMs: number;
+  readonly #statementTimeoutMs: number;
   #client: PgClient | null = null;
   /** The server process of a statement running now (cancelled when the session is released meanwhile). */
   #runningPid: number | null = null;
@@ -49,6 +52,7 @@ export class PgContextSession implements ContextSession {
     this.#mode = mode;
     this.#access = access;
     this.#lockTimeoutMs = opts.lockTimeoutMs ?? 5000;
+    this.#statementTimeoutMs = opts.statementTimeoutMs ?? 300_000;
     this.stores = transactionStores(
       () => this.#begin(),
       (fn) => this.#serial(fn),
@@ -72,7 +76,9 @@ export class PgContextSession implements ContextSession {
       // Engine-made text: one round trip for the transaction's settings.
       // Read-write even for a read-only call: its `insitu.ds` saves join the transaction; its statements
       // run read-only (see #run).
-      await client.query(`BEGIN READ WRITE; SET LOCAL search_path = public, pg_temp; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}`);
+      await client.query(
+        `BEGIN READ WRITE; SET LOCAL search_path = public, pg_temp; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}; SET LOCAL statement_timeout = ${Math.max(1, Math.floor(this.#statementTimeoutMs))}`,
+      );
     } catch (e) {
       client.release(true);
       throw pgError(e, "cannot begin the partition's transaction");

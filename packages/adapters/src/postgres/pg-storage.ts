@@ -64,7 +64,7 @@ export interface PostgresStorageOptions {
   readonly maxConnections?: number;
   /** How long a user statement (`insitu.connect()`, a query proxy's) waits for a lock another transaction holds, in ms. Default 5000. */
   readonly busyTimeoutMs?: number;
-  /** Milliseconds one user query (describe, count, a whole scan) may run before it is cancelled (TIMEOUT). Default 300000. */
+  /** Milliseconds one user query (describe, count, a whole scan; a UDF's statement) may run before it is cancelled (TIMEOUT). Default 300000. */
   readonly statementTimeoutMs?: number;
 }
 
@@ -92,6 +92,7 @@ export class PostgresStorage implements Storage {
   /** The table privileges UDF statements are checked against (see {@link openContextSession}). */
   readonly #udfPrivileges: PgTablePrivileges;
   readonly #busyTimeoutMs: number;
+  readonly #statementTimeoutMs: number | undefined;
   /** {@link TableStorage.splitScan}, present when the table store has it. */
   readonly splitScan?: TableStorage['splitScan'];
   /** {@link TableStorage.splitGroups}, present when the table store has it. */
@@ -101,6 +102,7 @@ export class PostgresStorage implements Storage {
     this.#db = db;
     this.#udfPrivileges = new PgTablePrivileges(unownedTables);
     this.#busyTimeoutMs = busyTimeoutMs;
+    this.#statementTimeoutMs = statementTimeoutMs;
     this.location = maskedUrl(db.url);
     this.unownedTables = unownedTables;
     this.#tables = new PgTableStore(db, statementTimeoutMs === undefined ? { unownedTables, lockTimeoutMs: busyTimeoutMs } : { unownedTables, statementTimeoutMs, lockTimeoutMs: busyTimeoutMs });
@@ -475,7 +477,10 @@ export class PostgresStorage implements Storage {
    * never connect to PostgreSQL themselves (see pg-context-session.ts).
    */
   openContextSession(user: string, mode: ContextMode): ContextSession {
-    return new PgContextSession(this.#db, user, mode, this.#udfPrivileges, { lockTimeoutMs: this.#busyTimeoutMs });
+    return new PgContextSession(this.#db, user, mode, this.#udfPrivileges, {
+      lockTimeoutMs: this.#busyTimeoutMs,
+      ...(this.#statementTimeoutMs === undefined ? {} : { statementTimeoutMs: this.#statementTimeoutMs }),
+    });
   }
 
   /** @inheritdoc */
