@@ -22,6 +22,7 @@ export const POSTGRES_SUITES: readonly string[] = [
   'test/pg-context.test.ts',
   'test/pg-guard.test.ts',
   'test/pg-storage.test.ts',
+  'test/redteam-pg.test.ts',
   'test/rest-async.test.ts',
   'test/scheduler-engines.test.ts',
   'test/script-transfer.test.ts',
@@ -46,8 +47,8 @@ export default defineConfig({
           ...shared,
           name: 'sqlite',
           include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
-          // Suites of PostgreSQL itself (test/pg-*.test.ts) run in project `postgres` only.
-          exclude: [...configDefaults.exclude, 'test/pg-*.test.ts'],
+          // Suites of PostgreSQL itself (test/pg-*.test.ts, test/redteam-pg.test.ts) run in project `postgres` only.
+          exclude: [...configDefaults.exclude, 'test/pg-*.test.ts', 'test/redteam-pg.test.ts'],
           env: { INSITU_TEST_BACKEND: 'sqlite' },
         },
       },

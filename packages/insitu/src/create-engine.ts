@@ -29,7 +29,7 @@ export interface EngineOptions {
   /** Default `timeoutMs` of every apply call; a call's own `timeoutMs` overrides it. Default: none. */
   readonly timeoutMs?: number;
   /**
-   * PostgreSQL only: milliseconds one user query (a proxy's schema, count or read) may run before the
+   * PostgreSQL only: milliseconds one user query (a proxy's schema, count or read, a UDF's statement) may run before the
    * server cancels it (TIMEOUT). Default 300000 (5 min).
    */
   readonly statementTimeoutMs?: number;

@@ -14,6 +14,8 @@ export interface PgContextSessionOptions {
   readonly lockTimeoutMs?: number;
   /** Called once when the session is released. */
   readonly onRelease?: () => void;
+  /** How long one statement of the partition may run before the server cancels it (TIMEOUT), in ms. Default 300000. */
+  readonly statementTimeoutMs?: number;
 }
 
 /**
@@ -37,6 +39,7 @@ export class PgContextSession implements ContextSession {
   readonly #access: PgTablePrivileges;
   readonly #lockTimeoutMs: number;
   readonly #onRelease: (() => void) | undefined;
+  readonly #statementTimeoutMs: number;
   #client: PgClient | null = null;
   /** The server process of a statement running now (cancelled when the session is released meanwhile). */
   #runningPid: number | null = null;
@@ -54,6 +57,7 @@ export class PgContextSession implements ContextSession {
     this.#access = access;
     this.#lockTimeoutMs = opts.lockTimeoutMs ?? 5000;
     this.#onRelease = opts.onRelease;
+    this.#statementTimeoutMs = opts.statementTimeoutMs ?? 300_000;
     this.stores = transactionStores(
       () => this.#begin(),
       (fn) => this.#serial(fn),
@@ -74,9 +78,12 @@ export class PgContextSession implements ContextSession {
     if (this.#client !== null) return this.#client;
     const client = await this.#db.connect();
     try {
-      // Engine-made text, one round trip. Read-write even for a read-only call: its `insitu.ds` saves join
-      // the transaction; its statements run read-only (see #run).
-      await client.query(`BEGIN READ WRITE; SET LOCAL search_path = public; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}`);
+      // Engine-made text: one round trip for the transaction's settings.
+      // Read-write even for a read-only call: its `insitu.ds` saves join the transaction; its statements
+      // run read-only (see #run).
+      await client.query(
+        `BEGIN READ WRITE; SET LOCAL search_path = public, pg_temp; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}; SET LOCAL statement_timeout = ${Math.max(1, Math.floor(this.#statementTimeoutMs))}`,
+      );
     } catch (e) {
       client.release(true);
       throw pgError(e, "cannot begin the partition's transaction");

@@ -63,6 +63,9 @@ export class PgDatabase {
       connectionString: url,
       max: opts.maxConnections ?? 10,
       application_name: opts.applicationName ?? 'insitu',
+      // pg_temp last, not first (its place when unnamed): a temporary table, should one ever be made on a
+      // pooled connection, can never stand in for an engine table in the engine's unqualified statements.
+      options: '-c search_path="$user",public,pg_temp',
     });
     // An idle connection dropped by the server must not crash the process; the pool replaces it.
     this.#pool.on('error', () => {});

@@ -8,6 +8,8 @@ export interface RunGuardedOptions {
   readonly mode: PgStatementMode;
   /** statement_timeout for every statement of the transaction, in milliseconds. */
   readonly timeoutMs: number;
+  /** lock_timeout for every statement of the transaction, in milliseconds (none when left out). */
+  readonly lockTimeoutMs?: number;
   /** The statement as the user wrote it, quoted in error messages. */
   readonly text?: string;
 }
@@ -17,7 +19,7 @@ export const STATEMENT_ROLE = 'insitu_udf';
 
 /**
  * Run `fn` in a transaction made for user statements: `READ ONLY` unless `mode` is `write`, with
- * `statement_timeout`, `search_path` = public only, and `SET LOCAL ROLE insitu_udf` (a role with no
+ * `statement_timeout`, `search_path` = public (then pg_temp, never first), and `SET LOCAL ROLE insitu_udf` (a role with no
  * privilege on engine tables, files or server functions), committed when `fn` resolves. A statement
  * cancelled by the timeout is TIMEOUT; the connection stays usable.
  */
@@ -25,7 +27,8 @@ export async function runGuarded<T>(client: PgQueryable, opts: RunGuardedOptions
   await client.query(opts.mode === 'write' ? 'BEGIN' : 'BEGIN READ ONLY');
   try {
     await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`);
-    await client.query(`SET LOCAL search_path = public`);
+    if (opts.lockTimeoutMs !== undefined) await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(opts.lockTimeoutMs))}`);
+    await client.query(`SET LOCAL search_path = public, pg_temp`);
     await client.query(`SET LOCAL ROLE ${STATEMENT_ROLE}`);
     const out = await fn();
     await client.query('COMMIT');

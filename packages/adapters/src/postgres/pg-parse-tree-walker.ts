@@ -99,7 +99,11 @@ export class TreeWalker {
           }
           break;
         case 'TableLikeClause':
-          throw refused('CREATE TABLE ... (LIKE ...)', this.text);
+          // CREATE TABLE ... (LIKE t): copies t's columns (and defaults, constraints): t must be readable.
+          // Its RangeVar comes bare (no node wrapper) and takes no alias after the name.
+          this.#rangeVar(v['relation'] as Node, new Set(), false, true);
+          this.refs[this.refs.length - 1] = { ...this.refs.at(-1)!, noAlias: true };
+          continue;
         case 'XmlExpr':
         case 'XmlSerialize':
         case 'CurrentOfExpr':
@@ -130,6 +134,12 @@ export class TreeWalker {
     }
     for (const [k, v] of Object.entries(stmt)) {
       if (k === 'withClause') continue;
+      if ((k === 'larg' || k === 'rarg') && v !== null && typeof v === 'object') {
+        // The arms of UNION / INTERSECT / EXCEPT come bare (no node wrapper): they are SELECTs all the same,
+        // and the leftmost one's INTO would make PostgreSQL run the whole as CREATE TABLE AS.
+        this.walk({ SelectStmt: v }, scope);
+        continue;
+      }
       if (k === 'relation' && v !== null && typeof v === 'object') {
         // The target of INSERT / UPDATE / DELETE / MERGE: always a table, never a CTE.
         this.#rangeVar(v as Node, new Set(), true);

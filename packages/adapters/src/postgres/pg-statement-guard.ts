@@ -179,7 +179,11 @@ export async function guardStatement(
     for (const src of await viewSources(client, 'public', real)) {
       if (src.schema === 'public' && src.name === real) continue;
       if (/^insitu_/i.test(src.name)) throw engineTable();
-      if (src.schema !== 'public' || (await access.access(client, src.name, who.user)) === 'none') return null;
+      if (src.schema !== 'public') return null;
+      const through = await access.access(client, src.name, who.user);
+      if (through === 'none') return null;
+      // A write through an updatable view lands in the tables it reads: each must be writable too.
+      if (write && through === 'read') throw tableWriteRefused(src.name, who.user);
     }
     await letRoleReach(client, real, write);
     return real;
@@ -264,11 +268,17 @@ async function indexTable(q: PgQueryable, schema: string | null, name: string): 
   return rows[0]?.relname ?? null;
 }
 
-/** `DROP TABLE|VIEW` of exactly the checked relations (IF EXISTS ones that were missing left out). */
+/**
+ * `DROP TABLE|VIEW` of exactly the checked relations (IF EXISTS ones that were missing left out), all
+ * owned by the user. CASCADE, so that other users' views over them go too, as on SQLite (where such a
+ * view stops working) and as when a user is dropped: otherwise anyone who may read a table could keep its
+ * owner from ever dropping or replacing it by making a view over it. (The user's own `CASCADE` is refused:
+ * it is implied, and only for objects the user owns.)
+ */
 function dropText(node: Node, names: readonly string[]): string {
   if (names.length === 0) return 'SELECT 1 WHERE false';
   const kind = node['removeType'] === 'OBJECT_VIEW' ? 'VIEW' : 'TABLE';
-  return `DROP ${kind} ${names.map((n) => `"public".${quoteIdent(n)}`).join(', ')}`;
+  return `DROP ${kind} ${names.map((n) => `"public".${quoteIdent(n)}`).join(', ')} CASCADE`;
 }
 /** After a guarded write-mode statement ran: record the table it created (owned by `user`) and forget those it dropped. */
 export async function recordSchemaChange(client: PgQueryable, stmt: GuardedStatement, user: string, access: PgTablePrivileges): Promise<void> {

@@ -63,9 +63,9 @@ export interface PostgresStorageOptions {
   readonly unownedTables?: UnownedTables;
   /** Connections this engine's pool keeps at most. Default 10. */
   readonly maxConnections?: number;
-  /** How long a UDF's statement (`insitu.connect()`) waits for a lock another transaction holds, in ms. Default 5000. */
+  /** How long a user statement (`insitu.connect()`, a query proxy's) waits for a lock another transaction holds, in ms. Default 5000. */
   readonly busyTimeoutMs?: number;
-  /** Milliseconds one user query (describe, count, a whole scan) may run before it is cancelled (TIMEOUT). Default 300000. */
+  /** Milliseconds one user query (describe, count, a whole scan; a UDF's statement) may run before it is cancelled (TIMEOUT). Default 300000. */
   readonly statementTimeoutMs?: number;
 }
 
@@ -97,6 +97,7 @@ export class PostgresStorage implements Storage {
   readonly #busyTimeoutMs: number;
   /** Context sessions not released yet (see {@link close}). */
   readonly #sessions = new Set<PgContextSession>();
+  readonly #statementTimeoutMs: number | undefined;
   /** {@link TableStorage.splitScan}, present when the table store has it. */
   readonly splitScan?: TableStorage['splitScan'];
   /** {@link TableStorage.splitGroups}, present when the table store has it. */
@@ -106,9 +107,10 @@ export class PostgresStorage implements Storage {
     this.#db = db;
     this.#udfPrivileges = new PgTablePrivileges(unownedTables);
     this.#busyTimeoutMs = busyTimeoutMs;
+    this.#statementTimeoutMs = statementTimeoutMs;
     this.location = maskedUrl(db.url);
     this.unownedTables = unownedTables;
-    this.#tables = new PgTableStore(db, statementTimeoutMs === undefined ? { unownedTables } : { unownedTables, statementTimeoutMs });
+    this.#tables = new PgTableStore(db, statementTimeoutMs === undefined ? { unownedTables, lockTimeoutMs: busyTimeoutMs } : { unownedTables, statementTimeoutMs, lockTimeoutMs: busyTimeoutMs });
     this.#scripts = new PgScriptStore(db);
     this.#grants = new PgGrantStore(db);
     this.#datastores = new PgDatastoreStore(db);
@@ -483,6 +485,7 @@ export class PostgresStorage implements Storage {
   openContextSession(user: string, mode: ContextMode): ContextSession {
     const session = new PgContextSession(this.#db, user, mode, this.#udfPrivileges, {
       lockTimeoutMs: this.#busyTimeoutMs,
+      ...(this.#statementTimeoutMs === undefined ? {} : { statementTimeoutMs: this.#statementTimeoutMs }),
       onRelease: () => this.#sessions.delete(session),
     });
     this.#sessions.add(session);

@@ -155,7 +155,8 @@ export class PgTableSink implements TableSink {
           await c.query(`DROP TABLE ${staging}`);
           return;
         }
-        if (existing !== null) await c.query(`DROP TABLE "public".${quoteIdentifier(existing.name)}`);
+        // CASCADE: other users' views over it go too, so a reader's view cannot keep its owner from replacing it.
+        if (existing !== null) await c.query(`DROP TABLE "public".${quoteIdentifier(existing.name)} CASCADE`);
         await c.query(`ALTER TABLE ${staging} RENAME TO ${quoteIdentifier(table)}`);
         // A replaced table keeps its grants; a new one starts with none.
         if (existing === null) await this.#privileges.created(c, table, this.#user);

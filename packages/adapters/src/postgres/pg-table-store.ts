@@ -33,6 +33,12 @@ export interface PgTableStoreOptions {
   readonly unownedTables: UnownedTables;
   /** Milliseconds one user statement (a query's describe, count or whole scan) may run. Default 300000. */
   readonly statementTimeoutMs?: number;
+  /**
+   * Milliseconds a user query waits for a lock another transaction holds (a partition's DROP or CREATE
+   * INDEX in a write context) before it fails. Default 5000. Without it, queries waiting on a lock that
+   * a hostile partition keeps would hold every pooled connection, and no other user would be served.
+   */
+  readonly lockTimeoutMs?: number;
 }
 
 /** A user query's error, naming the statement as the user wrote it. */
@@ -53,6 +59,7 @@ function asWritten(e: unknown, query: QuerySpec): InsituError {
 export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUserTables {
   readonly #privileges: PgTablePrivileges;
   readonly #timeoutMs: number;
+  readonly #lockTimeoutMs: number;
 
   constructor(
     readonly db: PgDatabase,
@@ -60,6 +67,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
   ) {
     this.#privileges = new PgTablePrivileges(opts.unownedTables);
     this.#timeoutMs = opts.statementTimeoutMs ?? 300_000;
+    this.#lockTimeoutMs = opts.lockTimeoutMs ?? 5000;
   }
 
   /** The owners-and-grants reader this store uses (for the guard of `insitu.connect()`). */
@@ -90,7 +98,9 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
             `SELECT c.relkind FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relname = $1`,
             [existing.name],
           );
-          await c.query(`DROP ${rows[0]?.relkind === 'v' ? 'VIEW' : 'TABLE'} "public"."${existing.name.replaceAll('"', '""')}"`);
+          // CASCADE: other users' views over it go too (as when its owner drops it, see dropText in
+          // pg-statement-guard.ts); without it a reader's view would keep the owner from replacing it.
+          await c.query(`DROP ${rows[0]?.relkind === 'v' ? 'VIEW' : 'TABLE'} "public"."${existing.name.replaceAll('"', '""')}" CASCADE`);
         }
         // The table belongs to the role user statements run as, so a write context may change or drop it.
         await c.query(`SET LOCAL ROLE ${STATEMENT_ROLE}`);
@@ -134,7 +144,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
     return this.db.withClient(async (c) => {
       const g = await this.#guarded(c, query, user);
       try {
-        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, text: query.text ?? query.sql }, () =>
+        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, lockTimeoutMs: this.#lockTimeoutMs, text: query.text ?? query.sql }, () =>
           c.query({ text: `SELECT * FROM (${g.sql}\n) AS "insitu_q" LIMIT 0`, values: g.params, types: PG_READ_TYPES }),
         );
         return schemaOfFields(res.fields).schema;
@@ -149,7 +159,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
     return this.db.withClient(async (c) => {
       const g = await this.#guarded(c, query, user);
       try {
-        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, text: query.text ?? query.sql }, () =>
+        const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, lockTimeoutMs: this.#lockTimeoutMs, text: query.text ?? query.sql }, () =>
           c.query<{ n: string }>(`SELECT count(*) AS n FROM (${g.sql}\n) AS "insitu_q"`, g.params),
         );
         return Number(res.rows[0]!.n);
@@ -169,7 +179,8 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
         await c.query('BEGIN READ ONLY');
         try {
           await c.query(`SET LOCAL statement_timeout = ${self.#timeoutMs}`);
-          await c.query('SET LOCAL search_path = public');
+          await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(self.#lockTimeoutMs))}`);
+          await c.query('SET LOCAL search_path = public, pg_temp');
           await c.query(`SET LOCAL ROLE ${STATEMENT_ROLE}`);
           yield* cursorBatches(c, g.sql, g.params, opts.batchRows, opts.breakOn, opts.signal);
           await c.query('COMMIT');

@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine } from 'insitu';
+import { rejectsWith, tempDatabase } from './helpers.js';
+
+// Attacks on the PostgreSQL storage by a user whose UDFs and SQL are hostile (issue 18, red team).
+// PostgreSQL only (project `postgres`): each one aims at something of PostgreSQL itself (temporary
+// schemas, CREATE TABLE ... LIKE); the SQLite adapter has suites of its own (redteam-sql).
+
+type Engine = Awaited<ReturnType<typeof createEngine>>;
+type Session = ReturnType<Engine['session']>;
+
+let db: ReturnType<typeof tempDatabase>;
+let engine: Engine;
+let alice: Session;
+let mallory: Session;
+
+/** A UDF that runs each statement through insitu.connect() and returns what happened, one line each. */
+const RUN_ALL = `import insitu
+def run_all(df, statements):
+    conn = insitu.connect()
+    out = []
+    for sql in statements:
+        try:
+            if sql.lstrip().upper().startswith(("SELECT", "WITH", "TABLE")):
+                out.append("rows " + str(len(conn.query(sql, input_type="records"))))
+            else:
+                out.append("done " + str(conn.execute(sql)))
+        except Exception as e:
+            out.append("error " + getattr(e, "code", type(e).__name__) + ": " + str(e)[:200])
+    return {"out": out}
+`;
+
+/** Run `statements` in one partition of mallory's, in a write context; what each one did. */
+async function malloryRuns(statements: readonly string[]): Promise<string[]> {
+  const mine = mallory.table('mine');
+  const r = await mallory.rowApply(mine, 'run_all', { context: 'write', args: { statements: [...statements] } });
+  const value = r.value as { getChild(name: string): { toArray(): unknown } | null };
+  return [...(value.getChild('out')!.toArray() as Iterable<string>)];
+}
+
+beforeAll(async () => {
+  db = tempDatabase();
+  // busyTimeoutMs: how long a user statement waits for another transaction's lock (kept short here).
+  // statementTimeoutMs: how long one user statement may run (kept short here).
+  engine = await createEngine({ database: db.path, workers: 1, busyTimeoutMs: 2000, statementTimeoutMs: 3000 });
+  alice = engine.session({ user: 'alice' });
+  mallory = engine.session({ user: 'mallory' });
+  await alice.create('secret', [{ pw: 'hunter2' }]);
+  await mallory.create('mine', [{ a: 1 }]);
+  await mallory.scripts.create('run_all', RUN_ALL);
+  await mallory.scripts.create(
+    'hold_lock',
+    'import insitu, time\ndef hold_lock(df):\n    insitu.connect().execute("DROP TABLE locked")\n    time.sleep(12)\n    raise ValueError("undone")\n',
+  );
+});
+
+afterAll(async () => {
+  await engine?.close();
+  db?.cleanup();
+});
+
+describe('red team: PostgreSQL storage', () => {
+  it('SELECT ... INTO in the first arm of a UNION cannot make a temporary table that shadows the engine tables', async () => {
+    // PostgreSQL turns `SELECT ... INTO` of a set operation's leftmost arm into CREATE TABLE AS; a
+    // temporary table comes first on the search path, so one named like an engine table would answer the
+    // engine's own owner lookups on that pooled connection: mallory would own alice's table.
+    const out = await malloryRuns([
+      `SELECT 'secret'::text AS name, 'mallory'::text AS owner INTO TEMP insitu_engine_table_owners UNION ALL SELECT 'mine', 'mallory'`,
+      'SELECT * FROM secret',
+    ]);
+    expect(out[0]).toMatch(/^error /);
+    expect(out[1]).toMatch(/^error TABLE_NOT_FOUND/);
+    await rejectsWith(() => mallory.query('SELECT * FROM secret').pull(), 'TABLE_NOT_FOUND');
+  });
+
+  it('SELECT ... INTO in a UNION arm cannot create an untracked table either', async () => {
+    const out = await malloryRuns([`SELECT 1 AS a INTO insitu_engine_later UNION SELECT 2`, 'SELECT * FROM insitu_engine_later']);
+    expect(out[0]).toMatch(/^error /);
+    expect(await engine.tables.owner('insitu_engine_later').catch(() => null)).toBeNull();
+  });
+
+  it('CREATE TABLE ... (LIKE t) needs read access to t: it copies its columns', async () => {
+    const out = await malloryRuns(['CREATE TABLE copy_of_secret (LIKE secret INCLUDING ALL)', 'SELECT * FROM copy_of_secret']);
+    expect(out[0]).toMatch(/^error TABLE_NOT_FOUND/);
+    expect(out[1]).toMatch(/^error TABLE_NOT_FOUND/);
+    // Of a table one may read it works (no alias may follow the name there).
+    expect(await malloryRuns(['CREATE TABLE copy_of_mine (LIKE mine)', 'SELECT * FROM copy_of_mine'])).toEqual(['done 0', 'rows 0']);
+  });
+
+  it('queries waiting on a lock a partition holds cannot take the whole pool: another user is still served', async () => {
+    // mallory's partition drops a table of hers (ACCESS EXCLUSIVE, held until the partition ends) and
+    // sleeps; her queries of that table queue on the lock, each holding one of the pool's connections.
+    await mallory.create('locked', [{ a: 1 }]);
+    const holding = mallory.rowApply(mallory.table('mine'), 'hold_lock', { context: 'write' }).then(
+      () => 'succeeded',
+      (e: { code?: string }) => e.code,
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    const waiting = Array.from({ length: 12 }, () =>
+      mallory
+        .query('SELECT * FROM locked')
+        .pull()
+        .then(
+          () => 'read',
+          (e: { code?: string }) => e.code,
+        ),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    const hers = await alice.query('SELECT * FROM secret').pull();
+    const waited = Date.now() - started;
+    expect(hers.numRows).toBe(1);
+    // Served once the lock waits time out (busyTimeoutMs), not when mallory's partition ends (12 s).
+    expect(waited).toBeLessThan(6000);
+    expect(await Promise.all(waiting)).toContain('STORAGE_ERROR');
+    expect(await holding).toBe('PYTHON_ERROR');
+  }, 40_000);
+
+  it('a view of a table one may only read does not let one write that table', async () => {
+    await alice.create('shared', [{ v: 'original' }]);
+    await alice.grant({ table: 'shared', to: 'mallory', privilege: 'read' });
+    const out = await malloryRuns([
+      'CREATE VIEW through_view AS SELECT * FROM shared',
+      "UPDATE through_view SET v = 'defaced'",
+      "INSERT INTO through_view VALUES ('added')",
+      'DELETE FROM through_view',
+      'SELECT * FROM through_view',
+    ]);
+    expect(out).toEqual([
+      'done 0',
+      expect.stringMatching(/^error PRIVILEGE/),
+      expect.stringMatching(/^error PRIVILEGE/),
+      expect.stringMatching(/^error PRIVILEGE/),
+      'rows 1',
+    ]);
+    expect((await alice.query('SELECT v FROM shared').pull()).toArray().map((r) => String(r.v))).toEqual(['original']);
+  });
+
+  it("a reader's view over a table does not keep its owner from replacing or dropping it", async () => {
+    await alice.create('pinned', [{ v: 1 }]);
+    await alice.grant({ table: 'pinned', to: 'mallory', privilege: 'read' });
+    expect(await malloryRuns(['CREATE VIEW pin AS SELECT * FROM pinned'])).toEqual(['done 0']);
+    await alice.create('pinned', [{ v: 2 }], { overwrite: true });
+    expect((await alice.query('SELECT v FROM pinned').pull()).toArray().map((r) => Number(r.v))).toEqual([2]);
+    // The view went with the table it read (on SQLite it would stop working).
+    await rejectsWith(() => mallory.query('SELECT * FROM pin').pull(), 'TABLE_NOT_FOUND');
+
+    await alice.grant({ table: 'pinned', to: 'mallory', privilege: 'read' });
+    expect(await malloryRuns(['CREATE VIEW pin AS SELECT * FROM pinned'])).toEqual(['done 0']);
+    await alice.scripts.create('run_all', RUN_ALL);
+    const r = await alice.rowApply(alice.table('pinned'), 'run_all', { context: 'write', args: { statements: ['DROP TABLE pinned'] } });
+    const value = r.value as { getChild(name: string): { toArray(): unknown } | null };
+    expect([...(value.getChild('out')!.toArray() as Iterable<string>)]).toEqual(['done 0']);
+    await rejectsWith(() => engine.tables.owner('pinned'), 'TABLE_NOT_FOUND');
+  });
+
+  it("a UDF's statement is cancelled after statementTimeoutMs, as a query proxy's is", async () => {
+    // A call has no time limit unless its caller sets one: without the statement timeout a cartesian
+    // product from insitu.connect() would keep a server process busy and a pooled connection taken.
+    const started = Date.now();
+    const out = await malloryRuns(['SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b']);
+    expect(out[0]).toMatch(/^error TIMEOUT/);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  }, 25_000);
+});
