@@ -11,7 +11,6 @@ export const POSTGRES_SUITES: readonly string[] = [
   'test/apply-options.test.ts',
   'test/apply.test.ts',
   'test/column-names.test.ts',
-  'test/containment.test.ts',
   'test/crash-safety.test.ts',
   'test/datastores.test.ts',
   'test/distributed.test.ts',
