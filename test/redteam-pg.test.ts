@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine } from 'insitu';
 import { rejectsWith, tempDatabase } from './helpers.js';
@@ -162,4 +163,69 @@ describe('red team: PostgreSQL storage', () => {
     expect(out[0]).toMatch(/^error TIMEOUT/);
     expect(Date.now() - started).toBeLessThan(15_000);
   }, 25_000);
+});
+
+describe('red team: PostgreSQL storage, holes left open', () => {
+  /** A zero-row SELECT of each column kind PostgreSQL storage reads (and of `json`, read as text). */
+  const ZERO_ROW_SELECTS = [
+    "SELECT 'x'::text AS v WHERE false",
+    'SELECT 1::int4 AS v WHERE false',
+    'SELECT 1::int8 AS v WHERE false',
+    'SELECT 1.5::float8 AS v WHERE false',
+    'SELECT 1.5::numeric AS v WHERE false',
+    'SELECT true AS v WHERE false',
+    "SELECT '\\x00'::bytea AS v WHERE false",
+    "SELECT '2024-01-01'::date AS v WHERE false",
+    "SELECT '2024-01-01 00:00'::timestamp AS v WHERE false",
+    "SELECT '2024-01-01 00:00+00'::timestamptz AS v WHERE false",
+    `SELECT '{"a":1}'::json AS v WHERE false`,
+  ];
+
+  it('a zero-row result of every column kind reads as an empty table, in insitu.connect() and in a query', async () => {
+    await mallory.scripts.create(
+      'zero_rows',
+      'import insitu\ndef zero_rows(df, statements):\n    conn = insitu.connect()\n    out = []\n    for sql in statements:\n        try:\n            out.append("rows " + str(len(conn.query(sql))))\n        except Exception as e:\n            out.append("error " + str(e)[:200])\n    return {"out": out}\n',
+    );
+    const r = await mallory.rowApply(mallory.table('mine'), 'zero_rows', { args: { statements: ZERO_ROW_SELECTS } });
+    const value = r.value as { getChild(name: string): { toArray(): unknown } | null };
+    expect([...(value.getChild('out')!.toArray() as Iterable<string>)]).toEqual(ZERO_ROW_SELECTS.map(() => 'rows 0'));
+    for (const sql of ZERO_ROW_SELECTS) {
+      const t = await mallory.query(sql).pull();
+      expect([sql, t.numRows, t.schema.fields.map((f) => f.name)]).toEqual([sql, 0, ['v']]);
+    }
+  });
+
+  it('TABLE t, FROM ONLY (t) and FROM t * read the table, in insitu.connect() and in a query', async () => {
+    const forms = ['TABLE mine', 'SELECT * FROM ONLY (mine)', 'SELECT * FROM ONLY mine', 'SELECT * FROM mine *'];
+    expect(await malloryRuns(forms)).toEqual(forms.map(() => 'rows 1'));
+    // query() takes SELECT, WITH and VALUES only (on both backends): TABLE t is for insitu.connect().
+    for (const sql of forms.slice(1)) expect([sql, (await mallory.query(sql).pull()).numRows]).toEqual([sql, 1]);
+  });
+
+  it("engine-side writes do not wait without limit on a lock another transaction holds", async () => {
+    // Another transaction holds SHARE on alice's table for 8 s, as a write-context partition that read or
+    // indexed it would until it ends (psql here, so the one worker stays free for alice's calls).
+    // create(overwrite) and into 'replace' need ACCESS EXCLUSIVE, into 'append' ROW EXCLUSIVE.
+    await alice.create('pinned_by_reader', [{ v: 1 }]);
+    await alice.scripts.create('ident', 'def ident(df):\n    return df\n');
+    const holder = spawn('psql', [db.path, '-X', '-q', '-c', 'BEGIN; LOCK TABLE pinned_by_reader IN SHARE MODE; SELECT pg_sleep(8); COMMIT']);
+    const held = new Promise((r) => holder.on('exit', r));
+    await new Promise((r) => setTimeout(r, 1000));
+    const attempts: [string, () => Promise<unknown>][] = [
+      ['create overwrite', () => alice.create('pinned_by_reader', [{ v: 2 }], { overwrite: true })],
+      ['into replace', () => alice.rowApply(alice.table('pinned_by_reader'), 'ident', { into: { table: 'pinned_by_reader', mode: 'replace' } })],
+      ['into append', () => alice.rowApply(alice.table('pinned_by_reader'), 'ident', { into: { table: 'pinned_by_reader', mode: 'append' } })],
+    ];
+    for (const [what, attempt] of attempts) {
+      const started = Date.now();
+      const code = await attempt().then(
+        () => 'succeeded',
+        (e: { code?: string }) => e.code,
+      );
+      // busyTimeoutMs is 2000 here: each fails at the lock timeout, not when the lock is let go (8 s).
+      expect([what, code, Date.now() - started < 4000]).toEqual([what, 'STORAGE_ERROR', true]);
+    }
+    await held;
+    expect((await alice.query('SELECT v FROM pinned_by_reader').pull()).toArray().map((r) => Number(r.v))).toEqual([1]);
+  }, 40_000);
 });

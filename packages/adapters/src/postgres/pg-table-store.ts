@@ -34,8 +34,9 @@ export interface PgTableStoreOptions {
   /** Milliseconds one user statement (a query's describe, count or whole scan) may run. Default 300000. */
   readonly statementTimeoutMs?: number;
   /**
-   * Milliseconds a user query waits for a lock another transaction holds (a partition's DROP or CREATE
-   * INDEX in a write context) before it fails. Default 5000. Without it, queries waiting on a lock that
+   * Milliseconds a user query, or the engine's write of a user table (create, into commit), waits for a
+   * lock another transaction holds (a partition's DROP or CREATE INDEX in a write context, or its read of
+   * a table being replaced) before it fails. Default 5000. Without it, queries waiting on a lock that
    * a hostile partition keeps would hold every pooled connection, and no other user would be served.
    */
   readonly lockTimeoutMs?: number;
@@ -87,6 +88,9 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
     try {
       await this.db.tx(async (c) => {
         await c.query(`SELECT pg_advisory_xact_lock(hashtext('insitu_table:' || lower($1)))`, [name]);
+        // After the advisory lock (see PgTableSink.commit): another user's transaction holding a lock on
+        // the table replaced (a long partition's) makes this fail after lockTimeoutMs, not wait for it.
+        await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}`);
         const existing = await p.ownership(c, name);
         if (existing !== null && req.overwrite !== true) {
           throw new InsituError(ErrorCode.ALREADY_EXISTS, `table ${name} already exists; pass { overwrite: true } to replace it`);
@@ -123,7 +127,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
 
   /** See {@link TableStorage.openTableSink}. */
   openTableSink(target: Required<IntoTarget>, user: string): Promise<TableSink> {
-    return PgTableSink.open(this.db, this.#privileges, target, user);
+    return PgTableSink.open(this.db, this.#privileges, target, user, this.#lockTimeoutMs);
   }
 
   /** See {@link TableStorage.hasTable}. */
