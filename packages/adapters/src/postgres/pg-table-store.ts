@@ -25,6 +25,7 @@ import { guardStatement, runGuarded, STATEMENT_ROLE, userSqlError, type GuardedS
 import { PgTablePrivileges, USER_RELKINDS } from './pg-table-privileges.js';
 import type { PgUserTables } from './pg-user-store.js';
 import { PgTableSink } from './pg-table-sink.js';
+import type { PgUserSlots } from './pg-user-slots.js';
 import { createTableSql, insertRows, rowSource } from './pg-table-writer.js';
 
 /** Options for {@link PgTableStore}. */
@@ -40,6 +41,8 @@ export interface PgTableStoreOptions {
    * a hostile partition keeps would hold every pooled connection, and no other user would be served.
    */
   readonly lockTimeoutMs?: number;
+  /** Caps the connections one user's queries hold at once (shared with `insitu.connect()` sessions). None when left out. */
+  readonly slots?: PgUserSlots;
 }
 
 /** A user query's error, naming the statement as the user wrote it. */
@@ -135,6 +138,18 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
     return this.db.withClient(async (c) => (await this.#privileges.resolve(c, name)) !== null);
   }
 
+  /** Run `fn` on a pooled connection, counted against `user`'s slots (waiting for one, until `signal`). */
+  async #withUserClient<T>(user: string, fn: (c: PgClient) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const slots = this.opts.slots;
+    if (slots === undefined) return this.db.withClient(fn);
+    const give = await slots.acquire(user, signal === undefined ? {} : { signal });
+    try {
+      return await this.db.withClient(fn);
+    } finally {
+      give();
+    }
+  }
+
   async #guarded(c: PgClient, query: QuerySpec, user: string): Promise<GuardedStatement> {
     try {
       return await guardStatement(c, query.sql, query.params, { user, mode: 'query' }, this.#privileges, query.text ?? query.sql);
@@ -145,7 +160,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
 
   /** See {@link TableStorage.describe}. */
   async describe(query: QuerySpec, user: string): Promise<Schema> {
-    return this.db.withClient(async (c) => {
+    return this.#withUserClient(user, async (c) => {
       const g = await this.#guarded(c, query, user);
       try {
         const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, lockTimeoutMs: this.#lockTimeoutMs, text: query.text ?? query.sql }, () =>
@@ -160,7 +175,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
 
   /** See {@link TableStorage.count}. */
   async count(query: QuerySpec, user: string): Promise<number> {
-    return this.db.withClient(async (c) => {
+    return this.#withUserClient(user, async (c) => {
       const g = await this.#guarded(c, query, user);
       try {
         const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, lockTimeoutMs: this.#lockTimeoutMs, text: query.text ?? query.sql }, () =>
@@ -177,7 +192,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
   scan(query: QuerySpec, opts: ScanOptions): AsyncIterable<Table> {
     const self = this;
     return onOneConnection(
-      (fn) => this.db.withClient(fn),
+      (fn) => this.#withUserClient(opts.user, fn, opts.signal),
       async function* (c) {
         const g = await self.#guarded(c, query, opts.user);
         await c.query('BEGIN READ ONLY');
