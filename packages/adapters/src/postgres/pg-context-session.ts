@@ -6,6 +6,7 @@ import { pgError } from './pg-database.js';
 import { RESULT_TYPES, resultTable } from './pg-result-table.js';
 import { STATEMENT_ROLE, guardStatement, recordSchemaChange, userSqlError, type PgStatementMode } from './pg-statement-guard.js';
 import type { PgTablePrivileges } from './pg-table-privileges.js';
+import type { PgUserSlots, ReleaseSlot } from './pg-user-slots.js';
 import { transactionStores, type DatastoreStores } from './pg-transaction-stores.js';
 
 /** Options for {@link PgContextSession}. */
@@ -16,6 +17,11 @@ export interface PgContextSessionOptions {
   readonly onRelease?: () => void;
   /** How long one statement of the partition may run before the server cancels it (TIMEOUT), in ms. Default 300000. */
   readonly statementTimeoutMs?: number;
+  /**
+   * Caps the connections one user holds at once (shared with their queries): the session takes one of
+   * the user's slots with its connection, waiting at most statementTimeoutMs for one. None when left out.
+   */
+  readonly slots?: PgUserSlots;
 }
 
 /**
@@ -41,6 +47,17 @@ export class PgContextSession implements ContextSession {
   readonly #onRelease: (() => void) | undefined;
   readonly #statementTimeoutMs: number;
   #client: PgClient | null = null;
+  readonly #slots: PgUserSlots | undefined;
+  /** The user's slot this session's connection counts against (see {@link PgUserSlots}). */
+  #slot: ReleaseSlot | null = null;
+  /** Aborted on release: a wait for a slot ends with it. */
+  readonly #releasing = new AbortController();
+  /**
+   * Set when release cancelled a running statement: the cancel may reach the server process after that
+   * statement ended, so its connection is closed rather than given back to the pool, where the late
+   * cancel would hit whatever statement (another user's) ran on it next.
+   */
+  #cancelSent = false;
   /** The server process of a statement running now (cancelled when the session is released meanwhile). */
   #runningPid: number | null = null;
   #released = false;
@@ -58,6 +75,7 @@ export class PgContextSession implements ContextSession {
     this.#lockTimeoutMs = opts.lockTimeoutMs ?? 5000;
     this.#onRelease = opts.onRelease;
     this.#statementTimeoutMs = opts.statementTimeoutMs ?? 300_000;
+    this.#slots = opts.slots;
     this.stores = transactionStores(
       () => this.#begin(),
       (fn) => this.#serial(fn),
@@ -76,7 +94,14 @@ export class PgContextSession implements ContextSession {
     if (this.#released) throw new InsituError(ErrorCode.CANCELLED, 'the database session of this partition has ended (its call ended or was stopped)');
     if (this.#lost !== null) throw this.#lost;
     if (this.#client !== null) return this.#client;
-    const client = await this.#db.connect();
+    const slot = this.#slots === undefined ? () => {} : await this.#slots.acquire(this.#user, { signal: this.#releasing.signal, timeoutMs: this.#statementTimeoutMs });
+    let client: PgClient;
+    try {
+      client = await this.#db.connect();
+    } catch (e) {
+      slot();
+      throw e;
+    }
     try {
       // Engine-made text: one round trip for the transaction's settings.
       // Read-write even for a read-only call: its `insitu.ds` saves join the transaction; its statements
@@ -86,9 +111,11 @@ export class PgContextSession implements ContextSession {
       );
     } catch (e) {
       client.release(true);
+      slot();
       throw pgError(e, "cannot begin the partition's transaction");
     }
     this.#client = client;
+    this.#slot = slot;
     return client;
   }
 
@@ -97,13 +124,18 @@ export class PgContextSession implements ContextSession {
     const client = this.#client;
     if (client === null) return;
     this.#client = null;
+    const slot = this.#slot;
+    this.#slot = null;
     try {
       await client.query(statement);
-      client.release();
+      // Closed, not reused, when a cancel was sent to its server process (see #cancelSent).
+      client.release(this.#cancelSent);
     } catch (e) {
       // The server has rolled back what it could not commit; the connection's state is not trusted.
       client.release(true);
       throw statement === 'COMMIT' ? userSqlError(e, "the partition's writes could not be committed") : pgError(e, 'PostgreSQL');
+    } finally {
+      slot?.();
     }
   }
 
@@ -183,13 +215,22 @@ export class PgContextSession implements ContextSession {
 
   /**
    * See {@link ContextSession.release}: a statement still running (its worker was stopped while it
-   * waited) is cancelled, then the transaction rolled back. Never throws.
+   * waited) is cancelled, then the transaction rolled back; a wait for a connection ends. Never throws.
+   *
+   * The cancel (`pg_cancel_backend` of the statement's server process) is not awaited (it needs a pooled
+   * connection of its own, which may be a while coming) and may arrive after the statement ended; the
+   * connection it was meant for is therefore closed after the rollback, never given back to the pool,
+   * so a late cancel finds no statement to hit, or no process at all.
    */
   release(): Promise<void> {
     if (!this.#released) this.#onRelease?.();
     this.#released = true;
+    this.#releasing.abort();
     const pid = this.#runningPid;
-    if (pid !== null) void this.#db.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {});
+    if (pid !== null) {
+      this.#cancelSent = true;
+      void this.#db.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {});
+    }
     return this.#serial(() => this.#end('ROLLBACK')).catch(() => {});
   }
 }

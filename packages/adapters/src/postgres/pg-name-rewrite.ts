@@ -59,6 +59,20 @@ function chainParts(sql: string): { at: number; len: number; quoted: boolean }[]
 }
 
 /**
+ * The text after a table name with `AS "alias"` put where the grammar takes it: after `*` in `FROM t *`,
+ * after `)` in `FROM ONLY (t)`, nowhere in `TABLE t` (no column can name it there), else right after the name.
+ */
+function withAlias(head: string, after: string, alias: string): string {
+  const as = ` AS ${quoteIdent(alias)}`;
+  if (/\bTABLE\s+(ONLY\s*\(?\s*)?$/i.test(head)) return after;
+  const star = /^\s*\*/.exec(after);
+  if (star !== null) return star[0] + as + after.slice(star[0].length);
+  const paren = /^\s*\)/.exec(after);
+  if (paren !== null && /\bONLY\s*\(\s*$/i.test(head)) return paren[0] + as + after.slice(paren[0].length);
+  return as + after;
+}
+
+/**
  * Apply the edits: each table reference becomes `"public"."Real"` (plus `AS "name"` when it had no
  * alias, so `name.column` still resolves); each unquoted column name that the tables spell with capitals
  * becomes that spelling, quoted (SQLite matches names case-insensitively; this keeps queries portable).
@@ -75,8 +89,8 @@ export function rewriteNames(sql: string, edits: readonly Edit[]): string {
     let replaced: string;
     if (e.kind === 'table') {
       const last = parts.at(-1)!;
-      const replacement = `"public".${quoteIdent(e.name)}${e.alias === null ? '' : ` AS ${quoteIdent(e.alias)}`}`;
-      replaced = replacement + rest.slice(last.at + last.len);
+      const after = rest.slice(last.at + last.len);
+      replaced = `"public".${quoteIdent(e.name)}${e.alias === null ? after : withAlias(head, after, e.alias)}`;
     } else {
       replaced = rest;
       for (const p of [...parts].reverse()) {

@@ -55,7 +55,10 @@ export const RESULT_TYPES = {
 export function resultTable(fields: readonly { name: string; dataTypeID: number }[], rows: readonly unknown[][]): Table {
   const names = fields.map((f) => f.name);
   const kinds = fields.map((f) => KIND_OF_OID.get(f.dataTypeID) ?? 'utf8');
-  if (rows.length === 0) return new Table(schemaOf(names, kinds));
+  // No columns: nothing to build vectors of. Zero rows still get (empty) vectors: a table of the bare
+  // schema has no record batch, and its variable-width columns (text, bytea) then lack the one offset
+  // an empty column has, which the worker's Arrow reader refuses ("Invalid typed array length").
+  if (fields.length === 0) return new Table(schemaOf(names, kinds));
   const columns: Record<string, Vector> = {};
   fields.forEach((f, c) => {
     const kind = kinds[c]!;

@@ -55,13 +55,17 @@ import { migrate } from './pg-migrations.js';
 import { PgScheduleStore } from './pg-schedule-store.js';
 import { PgScriptStore } from './pg-script-store.js';
 import { PgTableStore } from './pg-table-store.js';
+import { PgUserSlots } from './pg-user-slots.js';
 import { PgUserStore } from './pg-user-store.js';
 
 /** Options for {@link PostgresStorage.open}. */
 export interface PostgresStorageOptions {
   /** What every user may do with tables that have no insitu owner. Default `read`. */
   readonly unownedTables?: UnownedTables;
-  /** Connections this engine's pool keeps at most. Default 10. */
+  /**
+   * Connections this engine's pool keeps at most. Default 10. One user's queries and `insitu.connect()`
+   * sessions hold at most half of them (at least 1) at once; more wait for one of theirs to be given back.
+   */
   readonly maxConnections?: number;
   /** How long a user statement (`insitu.connect()`, a query proxy's) waits for a lock another transaction holds, in ms. Default 5000. */
   readonly busyTimeoutMs?: number;
@@ -95,6 +99,8 @@ export class PostgresStorage implements Storage {
   /** The table privileges UDF statements are checked against (see {@link openContextSession}). */
   readonly #udfPrivileges: PgTablePrivileges;
   readonly #busyTimeoutMs: number;
+  /** The connections each user's queries and context sessions hold at once (see PgUserSlots). */
+  readonly #slots: PgUserSlots;
   /** Context sessions not released yet (see {@link close}). */
   readonly #sessions = new Set<PgContextSession>();
   readonly #statementTimeoutMs: number | undefined;
@@ -103,14 +109,18 @@ export class PostgresStorage implements Storage {
   /** {@link TableStorage.splitGroups}, present when the table store has it. */
   readonly splitGroups?: TableStorage['splitGroups'];
 
-  private constructor(db: PgDatabase, unownedTables: UnownedTables, busyTimeoutMs: number, statementTimeoutMs?: number) {
+  private constructor(db: PgDatabase, unownedTables: UnownedTables, slots: PgUserSlots, busyTimeoutMs: number, statementTimeoutMs?: number) {
     this.#db = db;
+    this.#slots = slots;
     this.#udfPrivileges = new PgTablePrivileges(unownedTables);
     this.#busyTimeoutMs = busyTimeoutMs;
     this.#statementTimeoutMs = statementTimeoutMs;
     this.location = maskedUrl(db.url);
     this.unownedTables = unownedTables;
-    this.#tables = new PgTableStore(db, statementTimeoutMs === undefined ? { unownedTables, lockTimeoutMs: busyTimeoutMs } : { unownedTables, statementTimeoutMs, lockTimeoutMs: busyTimeoutMs });
+    this.#tables = new PgTableStore(
+      db,
+      statementTimeoutMs === undefined ? { unownedTables, slots, lockTimeoutMs: busyTimeoutMs } : { unownedTables, slots, statementTimeoutMs, lockTimeoutMs: busyTimeoutMs },
+    );
     this.#scripts = new PgScriptStore(db);
     this.#grants = new PgGrantStore(db);
     this.#datastores = new PgDatastoreStore(db);
@@ -142,7 +152,9 @@ export class PostgresStorage implements Storage {
       const why = cause instanceof Error ? cause.message : String(cause);
       throw new InsituError(ErrorCode.STORAGE_ERROR, `cannot open PostgreSQL database ${maskedUrl(url)}: ${why}`, { cause: e });
     }
-    return new PostgresStorage(db, opts.unownedTables ?? 'read', opts.busyTimeoutMs ?? 5000, opts.statementTimeoutMs);
+    // Half the pool per user: one user's statements (heavy, or waiting on a lock) leave the rest to others.
+    const slots = new PgUserSlots(Math.max(1, Math.floor((opts.maxConnections ?? 10) / 2)));
+    return new PostgresStorage(db, opts.unownedTables ?? 'read', slots, opts.busyTimeoutMs ?? 5000, opts.statementTimeoutMs);
   }
 
   // ---- tables and their privileges: the table store's -----------------------------------------------
@@ -485,6 +497,7 @@ export class PostgresStorage implements Storage {
   openContextSession(user: string, mode: ContextMode): ContextSession {
     const session = new PgContextSession(this.#db, user, mode, this.#udfPrivileges, {
       lockTimeoutMs: this.#busyTimeoutMs,
+      slots: this.#slots,
       ...(this.#statementTimeoutMs === undefined ? {} : { statementTimeoutMs: this.#statementTimeoutMs }),
       onRelease: () => this.#sessions.delete(session),
     });

@@ -61,23 +61,28 @@ export class PgTableSink implements TableSink {
   readonly #privileges: PgTablePrivileges;
   readonly #target: Required<IntoTarget>;
   readonly #user: string;
+  readonly #lockTimeoutMs: number;
   readonly #staging = `insitu_into_${process.pid}_${randomBytes(8).toString('hex')}`;
   #names: string[] | null = null;
   #kinds: ColumnKind[] = [];
   #rows = 0;
   #ended = false;
 
-  private constructor(db: PgDatabase, privileges: PgTablePrivileges, target: Required<IntoTarget>, user: string) {
+  private constructor(db: PgDatabase, privileges: PgTablePrivileges, target: Required<IntoTarget>, user: string, lockTimeoutMs: number) {
     this.#db = db;
+    this.#lockTimeoutMs = lockTimeoutMs;
     this.#privileges = privileges;
     this.#target = target;
     this.#user = user;
   }
 
-  /** Check the target (see {@link checkPgTarget}) and open a sink for it. */
-  static async open(db: PgDatabase, privileges: PgTablePrivileges, target: Required<IntoTarget>, user: string): Promise<PgTableSink> {
+  /**
+   * Check the target (see {@link checkPgTarget}) and open a sink for it. `lockTimeoutMs`: how long the
+   * commit waits for a lock another transaction holds on the target (a partition's) before it fails.
+   */
+  static async open(db: PgDatabase, privileges: PgTablePrivileges, target: Required<IntoTarget>, user: string, lockTimeoutMs: number): Promise<PgTableSink> {
     await db.withClient((c) => checkPgTarget(c, privileges, target, user));
-    return new PgTableSink(db, privileges, target, user);
+    return new PgTableSink(db, privileges, target, user, lockTimeoutMs);
   }
 
   /** @inheritdoc */
@@ -139,6 +144,9 @@ export class PgTableSink implements TableSink {
       await this.#db.tx(async (c) => {
         // One commit per target name at a time, across engines.
         await c.query(`SELECT pg_advisory_xact_lock(hashtext('insitu_table:' || lower($1)))`, [table]);
+        // Set after the advisory lock (only engines' own short writes hold it): a lock a user's transaction
+        // holds on the target (a long partition's) must not keep this commit waiting without limit.
+        await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}`);
         const existing = await checkPgTarget(c, this.#privileges, this.#target, this.#user);
         if (names === null) return;
         const staging = `"public".${quoteIdentifier(this.#staging)}`;

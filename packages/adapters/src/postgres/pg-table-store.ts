@@ -25,6 +25,7 @@ import { guardStatement, runGuarded, STATEMENT_ROLE, userSqlError, type GuardedS
 import { PgTablePrivileges, USER_RELKINDS } from './pg-table-privileges.js';
 import type { PgUserTables } from './pg-user-store.js';
 import { PgTableSink } from './pg-table-sink.js';
+import type { PgUserSlots } from './pg-user-slots.js';
 import { createTableSql, insertRows, rowSource } from './pg-table-writer.js';
 
 /** Options for {@link PgTableStore}. */
@@ -34,11 +35,14 @@ export interface PgTableStoreOptions {
   /** Milliseconds one user statement (a query's describe, count or whole scan) may run. Default 300000. */
   readonly statementTimeoutMs?: number;
   /**
-   * Milliseconds a user query waits for a lock another transaction holds (a partition's DROP or CREATE
-   * INDEX in a write context) before it fails. Default 5000. Without it, queries waiting on a lock that
+   * Milliseconds a user query, or the engine's write of a user table (create, into commit), waits for a
+   * lock another transaction holds (a partition's DROP or CREATE INDEX in a write context, or its read of
+   * a table being replaced) before it fails. Default 5000. Without it, queries waiting on a lock that
    * a hostile partition keeps would hold every pooled connection, and no other user would be served.
    */
   readonly lockTimeoutMs?: number;
+  /** Caps the connections one user's queries hold at once (shared with `insitu.connect()` sessions). None when left out. */
+  readonly slots?: PgUserSlots;
 }
 
 /** A user query's error, naming the statement as the user wrote it. */
@@ -87,6 +91,9 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
     try {
       await this.db.tx(async (c) => {
         await c.query(`SELECT pg_advisory_xact_lock(hashtext('insitu_table:' || lower($1)))`, [name]);
+        // After the advisory lock (see PgTableSink.commit): another user's transaction holding a lock on
+        // the table replaced (a long partition's) makes this fail after lockTimeoutMs, not wait for it.
+        await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.#lockTimeoutMs))}`);
         const existing = await p.ownership(c, name);
         if (existing !== null && req.overwrite !== true) {
           throw new InsituError(ErrorCode.ALREADY_EXISTS, `table ${name} already exists; pass { overwrite: true } to replace it`);
@@ -123,12 +130,24 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
 
   /** See {@link TableStorage.openTableSink}. */
   openTableSink(target: Required<IntoTarget>, user: string): Promise<TableSink> {
-    return PgTableSink.open(this.db, this.#privileges, target, user);
+    return PgTableSink.open(this.db, this.#privileges, target, user, this.#lockTimeoutMs);
   }
 
   /** See {@link TableStorage.hasTable}. */
   async hasTable(name: string): Promise<boolean> {
     return this.db.withClient(async (c) => (await this.#privileges.resolve(c, name)) !== null);
+  }
+
+  /** Run `fn` on a pooled connection, counted against `user`'s slots (waiting for one, until `signal`). */
+  async #withUserClient<T>(user: string, fn: (c: PgClient) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const slots = this.opts.slots;
+    if (slots === undefined) return this.db.withClient(fn);
+    const give = await slots.acquire(user, signal === undefined ? {} : { signal });
+    try {
+      return await this.db.withClient(fn);
+    } finally {
+      give();
+    }
   }
 
   async #guarded(c: PgClient, query: QuerySpec, user: string): Promise<GuardedStatement> {
@@ -141,7 +160,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
 
   /** See {@link TableStorage.describe}. */
   async describe(query: QuerySpec, user: string): Promise<Schema> {
-    return this.db.withClient(async (c) => {
+    return this.#withUserClient(user, async (c) => {
       const g = await this.#guarded(c, query, user);
       try {
         const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, lockTimeoutMs: this.#lockTimeoutMs, text: query.text ?? query.sql }, () =>
@@ -156,7 +175,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
 
   /** See {@link TableStorage.count}. */
   async count(query: QuerySpec, user: string): Promise<number> {
-    return this.db.withClient(async (c) => {
+    return this.#withUserClient(user, async (c) => {
       const g = await this.#guarded(c, query, user);
       try {
         const res = await runGuarded(c, { mode: 'query', timeoutMs: this.#timeoutMs, lockTimeoutMs: this.#lockTimeoutMs, text: query.text ?? query.sql }, () =>
@@ -173,7 +192,7 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
   scan(query: QuerySpec, opts: ScanOptions): AsyncIterable<Table> {
     const self = this;
     return onOneConnection(
-      (fn) => this.db.withClient(fn),
+      (fn) => this.#withUserClient(opts.user, fn, opts.signal),
       async function* (c) {
         const g = await self.#guarded(c, query, opts.user);
         await c.query('BEGIN READ ONLY');
