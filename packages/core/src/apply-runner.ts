@@ -478,7 +478,7 @@ export class ApplyRunner {
     const finished: unknown[][] = [];
     const lease = this.#defaults.budget?.lease();
     try {
-      const perRange = await runOrdered(
+      const perTask = await runOrdered(
         items,
         degree,
         async ({ input, rows }, i) => {
@@ -514,13 +514,13 @@ export class ApplyRunner {
         },
         signal,
       );
-      const groups = perRange.flat();
+      const groups = perTask.flat();
       const result = assemble(
         shape,
         groups.map((g) => g.key as Record<string, CellKey>),
         groups.map((g) => g.outcome),
       );
-      return c.into === undefined ? result : await this.#finishInto(c, perRange.length, result);
+      return c.into === undefined ? result : await this.#finishInto(c, perTask.length, result);
     } catch (e) {
       throw callFailure(e, signal, finished.flat());
     } finally {
