@@ -108,10 +108,36 @@ def f(df):
     const e = await rejectsWith(me.groupApply(me.table('GRP'), 'g', { source: src }, { parallel: true, context: 'write' }), 'PYTHON_ERROR');
     const committed = (e.committedPartitions ?? []).map((k) => Number((k as { g: unknown }).g));
     expect(committed).not.toContain(4);
-    // Groups of one batch (one Python call) commit together: with two key ranges, the range without
-    // group 4 commits whole.
-    expect(committed.length).toBeGreaterThan(0);
+    // Groups of one batch (one Python call) commit together. On SQLite the workers read two key ranges,
+    // and the range without group 4 commits whole; on PostgreSQL the engine reads the groups and sends
+    // these six small ones as one task (one batch), so all of them roll back.
+    if (ON_POSTGRES) expect(committed).toEqual([]);
+    else expect(committed.length).toBeGreaterThan(0);
     expect(await values('OUT4')).toEqual(committed.sort((a, b) => a - b));
+  });
+
+  it('groups the engine reads are packed into batches of about 64k rows that commit together', async () => {
+    await emptyOut('OUT7');
+    // Group 0 fills a batch on its own (65,536 rows); groups 1-5 are the next batch, where group 4 fails.
+    const rows = [...Array.from({ length: 65_536 }, (_, x) => ({ g: 0, x })), ...Array.from({ length: 50 }, (_, i) => ({ g: 1 + (i % 5), x: i }))];
+    await me.create('BIG', rows, { overwrite: true });
+    const src = `import insitu
+def f(df):
+    g = int(df["g"][0])
+    insitu.connect().execute("INSERT INTO OUT7 VALUES (?)", [g])
+    if g == 4:
+        raise RuntimeError("group 4 fails")
+    return {"n": [len(df)]}`;
+    // A query proxy: its groups are read by the engine on both backends.
+    const data = me.query('SELECT g, x FROM BIG');
+    const e = await rejectsWith(me.groupApply(data, 'g', { source: src }, { parallel: false, context: 'write' }), 'PYTHON_ERROR');
+    expect(e.message).toContain('group 4 fails');
+    expect((e.committedPartitions ?? []).map((k) => Number((k as { g: unknown }).g))).toEqual([0]);
+    // Group 0's batch committed; groups 1-3 ran in group 4's batch and rolled back with it.
+    expect(await values('OUT7')).toEqual([0]);
+    // Each group still ran on its own rows.
+    const ok = await me.groupApply(data, 'g', { source: 'def f(df):\n    return {"n": [len(df)], "g": [int(df["g"][0])]}' });
+    expect((ok.value as Table).toArray().map((r) => [Number(r.g), Number(r.n)])).toEqual([[0, 65_536], [1, 10], [2, 10], [3, 10], [4, 10], [5, 10]]);
   });
 
   it('a timed-out call keeps only the partitions that finished and names them', async () => {

@@ -14,11 +14,11 @@ import { abortError, runOrdered } from './ordered-runner.js';
 import { PartitionEmitter } from './partition-emitter.js';
 import type { Partition } from './partition.js';
 import { groupPartitions, indexPartitions, rowChunks, wholePartition } from './partitioner.js';
+import { groupPacks } from './group-packs.js';
 import { assemble, type ApplyResult, type AssemblyShape, type FailedPartition } from './result-assembly.js';
 import { hostApiFor, withContextSession } from './host-api.js';
-import type { ContextMode, GroupOutcome, HostApi, InputType, OrderKey, Runtime, Task, TaskOutcome } from './runtime.js';
+import type { ContextMode, GroupOutcome, HostApi, OrderKey, Runtime, Task, TaskInput, TaskOutcome } from './runtime.js';
 import type { CellKey } from './partition-key.js';
-import type { GroupRange } from './storage.js';
 import { resolveScript } from './script-repository.js';
 import type { Storage } from './storage.js';
 import { TableProxy } from './table-proxy.js';
@@ -342,8 +342,23 @@ export class ApplyRunner {
     // Distributed, each group is a task of its own (read here).
     const scan = this.#runtime.readsQueries && c.opts.onError === undefined && c.dist === undefined ? data.asTableScan() : null;
     const ranges = scan !== null && this.#storage.splitGroups !== undefined ? await this.#storage.splitGroups(scan, keys, degree, this.#user) : null;
-    if (ranges !== null) return this.#runGroupRanges(resolved, args, ranges, keys, inputType, degree, shape, c, order);
+    if (ranges !== null) {
+      const tasks = (async function* (): AsyncGenerator<GroupTask> {
+        for (const { query, ordered } of ranges) yield { input: { kind: 'groups', query, by: keys, ordered, inputType }, rows: 0 };
+      })();
+      return this.#runGroupTasks(resolved, args, tasks, degree, shape, c, order);
+    }
     const parts = groupPartitions(this.#storage, this.#user, data.groupedQuery(keys), keys, inputType, c.signal);
+    // Groups read here go to the workers packed, many small groups per task, with the same batch rules as
+    // worker-read groups — except where each group must be a partition of its own: with onError (a failed
+    // group must not take its neighbours down), distributed (each group is a queued task), and with
+    // onPartition (each group is handed over as it finishes).
+    if (c.opts.onError === undefined && c.dist === undefined && c.emitter === undefined) {
+      const tasks = (async function* (): AsyncGenerator<GroupTask> {
+        for await (const p of groupPacks(parts)) yield { input: { kind: 'groupData', data: p.data, by: keys, inputType }, rows: p.data.numRows };
+      })();
+      return this.#runGroupTasks(resolved, args, tasks, degree, shape, c, order);
+    }
     return this.#run(resolved, args, parts, groupDegree, shape, c, order);
   }
 
@@ -444,13 +459,14 @@ export class ApplyRunner {
     }
   }
 
-  /** groupApply where workers read key ranges themselves and call the UDF per group. */
-  async #runGroupRanges(
+  /**
+   * groupApply where each task is many groups the worker calls the UDF on one by one: a key range the
+   * worker reads itself, or a pack of groups read here.
+   */
+  async #runGroupTasks(
     f: ResolvedFunc,
     args: Task['args'],
-    ranges: readonly GroupRange[],
-    by: readonly string[],
-    inputType: InputType,
+    items: AsyncIterable<GroupTask>,
     degree: number,
     shape: AssemblyShape,
     c: Ctl,
@@ -458,23 +474,20 @@ export class ApplyRunner {
   ): Promise<ApplyResult> {
     const context: ContextMode = checkContext(c.opts.context ?? this.#defaults.context);
     const signal = c.signal;
-    async function* items(): AsyncGenerator<GroupRange> {
-      yield* ranges;
-    }
-    /** Per range, the groups that finished (and so committed their writes). */
+    /** Per task, the groups that finished (and so committed their writes). */
     const finished: unknown[][] = [];
     const lease = this.#defaults.budget?.lease();
     try {
-      const perRange = await runOrdered(
-        items(),
+      const perTask = await runOrdered(
+        items,
         degree,
-        async ({ query, ordered }, i) => {
+        async ({ input, rows }, i) => {
           const session = this.#storage.openContextSession?.(this.#user, context);
           const task: Task = {
             source: f.source,
             name: f.name,
             ...(f.func === undefined ? {} : { func: f.func }),
-            input: { kind: 'groups', query, by, ordered, inputType },
+            input,
             args,
             ...positionalOf(c.opts),
             user: this.#user,
@@ -496,18 +509,18 @@ export class ApplyRunner {
           finished[i] = groups.map((g) => g.key);
           if (c.into !== undefined) groups = await this.#putGroupsInto(c, shape, i, groups);
           lease?.charge(groupOutcomesBytes(groups));
-          c.progress.done(groups.length, 0);
+          c.progress.done(groups.length, rows);
           return groups;
         },
         signal,
       );
-      const groups = perRange.flat();
+      const groups = perTask.flat();
       const result = assemble(
         shape,
         groups.map((g) => g.key as Record<string, CellKey>),
         groups.map((g) => g.outcome),
       );
-      return c.into === undefined ? result : await this.#finishInto(c, perRange.length, result);
+      return c.into === undefined ? result : await this.#finishInto(c, perTask.length, result);
     } catch (e) {
       throw callFailure(e, signal, finished.flat());
     } finally {
@@ -550,6 +563,12 @@ export class ApplyRunner {
     }
     throw badInput('func must be a stored script name, { name, owner }, or { source, name? } with inline Python source');
   }
+}
+
+/** One task of many groups: its input (`groups` or `groupData`) and the rows it holds, when known (else 0). */
+interface GroupTask {
+  readonly input: TaskInput;
+  readonly rows: number;
 }
 
 /** What one running call carries through its steps. */

@@ -38,6 +38,18 @@ export type TaskInput =
       /** Whether the query returns rows ordered by `by` (else the worker groups them in memory). */
       readonly ordered: boolean;
       readonly inputType: InputType;
+    }
+  /**
+   * f(group, **args) for every group in `data`, rows the engine read (ordered by `by`, whole groups
+   * only): like `groups` without the read. `ipc`, when given, is `data` already serialised. See
+   * {@link Runtime.runGroups}.
+   */
+  | {
+      readonly kind: 'groupData';
+      readonly data: Table;
+      readonly by: readonly string[];
+      readonly inputType: InputType;
+      readonly ipc?: Uint8Array;
     };
 
 /** What a UDF may do to the database through `insitu.connect()`. */
@@ -190,8 +202,8 @@ export interface Runtime {
   /** Run one task. Python errors reject with an InsituError (PYTHON_ERROR, BAD_RESULT, ...). */
   run(task: Task, opts?: RunOptions): Promise<TaskOutcome>;
   /**
-   * Run a task whose input is `{ kind: 'groups' }`: the worker reads and splits the groups itself and
-   * calls the UDF once per group. Resolves to the groups' outcomes in key order; the first failing
+   * Run a task whose input is `{ kind: 'groups' }` (the worker reads and splits the groups itself) or
+   * `{ kind: 'groupData' }` (the worker splits the rows it was sent), calling the UDF once per group. Resolves to the groups' outcomes in key order; the first failing
    * group rejects with its error (naming the group as the partition).
    */
   runGroups(task: Task, opts?: RunOptions): Promise<GroupOutcome[]>;

@@ -31,7 +31,9 @@ export type WireInput =
       /** Rows arrive ordered by `by`; else they are grouped in memory (one numeric key). */
       readonly ordered: boolean;
       readonly inputType: InputType;
-    };
+    }
+  /** Whole groups the engine read (Arrow IPC, ordered by `by`): the worker calls the UDF once per group. */
+  | { readonly kind: 'groupData'; readonly ipc: Uint8Array; readonly by: readonly string[]; readonly inputType: InputType };
 
 /** Run a UDF on one partition. */
 export interface RunRequest {

@@ -240,7 +240,7 @@ export class PythonHost {
     if (!this.#claim(req.user, req.env?.key ?? null)) return { ...thread, ...OTHER_USER };
     if (this.#loaded !== (req.env?.key ?? null)) return { ...thread, ok: false, retry: true, replace: true, error: NOT_LOADED };
     Atomics.store(req.control, 1, 1);
-    if (req.input.kind === 'groups') return this.#runGroups(req, req.input, thread);
+    if (req.input.kind === 'groups' || req.input.kind === 'groupData') return this.#runGroups(req, req.input, thread);
     let columns;
     try {
       columns = this.#inputColumns(req);
@@ -251,11 +251,11 @@ export class PythonHost {
   }
 
   /**
-   * Read a key range's rows, cut them into groups and run the UDF once per group. Groups go to Python
-   * in batches of about {@link GROUP_BATCH_ROWS} rows (one call for many groups), and their table
-   * results come back stacked in one table per batch.
+   * Read a key range's rows (or take the rows of whole groups the engine read), cut them into groups
+   * and run the UDF once per group. Groups go to Python in batches of about {@link GROUP_BATCH_ROWS}
+   * rows (one call for many groups), and their table results come back stacked in one table per batch.
    */
-  #runGroups(req: RunRequest, input: Extract<RunRequest['input'], { kind: 'groups' }>, thread: ThreadInfo): GroupsResponse {
+  #runGroups(req: RunRequest, input: Extract<RunRequest['input'], { kind: 'groups' | 'groupData' }>, thread: ThreadInfo): GroupsResponse {
     const keys = new GroupKeys(input.by);
     const groups: GroupResult[] = [];
     const stacked: Uint8Array[] = [];
@@ -309,12 +309,19 @@ export class PythonHost {
     let pending: Table | null = null;
     let pendingKey: Record<string, CellKey> | null = null;
     try {
-      const conn = this.#inputConnectionFor();
-      if (!input.ordered) {
-        for (const group of conn.groups(input.sql, input.params, input.by[0]!)) if (!add(group)) return done(false);
-        return done(flush());
+      let rows: Iterable<Table>;
+      if (input.kind === 'groupData') {
+        // Whole groups the engine read, each one or more record batches: cut where the key changes.
+        rows = tableFromIPC(input.ipc).batches.map((b) => new Table(b));
+      } else {
+        const conn = this.#inputConnectionFor();
+        if (!input.ordered) {
+          for (const group of conn.groups(input.sql, input.params, input.by[0]!)) if (!add(group)) return done(false);
+          return done(flush());
+        }
+        rows = conn.scan(input.sql, input.params, 65536, input.by);
       }
-      for (const b of conn.scan(input.sql, input.params, 65536, input.by)) {
+      for (const b of rows) {
         const key = keyOf(b, input.by);
         if (pending !== null && pendingKey !== null && sameKey(pendingKey, key)) {
           pending = pending.concat(b);
@@ -403,7 +410,7 @@ export class PythonHost {
       source: req.source,
       name: req.name,
       func: req.func ?? undefined,
-      input_kind: req.input.kind === 'query' || req.input.kind === 'groups' ? 'data' : req.input.kind,
+      input_kind: req.input.kind === 'query' || req.input.kind === 'groups' || req.input.kind === 'groupData' ? 'data' : req.input.kind,
       input_type: req.input.kind === 'index' || req.input.kind === 'none' ? 'auto' : req.input.inputType,
       index: req.input.kind === 'index' ? req.input.index : undefined,
       args_json: req.argsJson,

@@ -6,7 +6,7 @@
 import { deserializeError, ErrorCode, InsituError, type HostApi, type PackageSet, type Task, type TaskInput, type TaskOutcome } from '@insitu/core';
 import { tableToIPC } from 'apache-arrow';
 import { PyodideRuntime } from './pyodide-runtime.js';
-import { dataInput } from './task-wire.js';
+import { dataInput, groupDataInput } from './task-wire.js';
 import { routeConsole, type RuntimeLogEntry } from './runtime-log.js';
 import type { FromSandbox, SandboxConfig, SandboxOutcome, SandboxTask, ToSandbox } from './sandbox-protocol.js';
 
@@ -79,6 +79,7 @@ function taskOf(id: number, t: SandboxTask): Task {
     input = { kind: 'query', query: { sql: i.sql, params: i.params, ...(i.byColumn === undefined ? {} : { byColumn: i.byColumn }) }, inputType: i.inputType };
   }
   else if (i.kind === 'groups') input = { kind: 'groups', query: { sql: i.sql, params: i.params }, by: i.by, ordered: i.ordered, inputType: i.inputType };
+  else if (i.kind === 'groupData') input = groupDataInput(i.ipc, i.by, i.inputType);
   else input = i;
   const env = t.env === undefined ? undefined : envs.get(t.env);
   if (t.env !== undefined && env === undefined) throw new InsituError(ErrorCode.RUNTIME_ERROR, 'a task named a package set the sandbox was not sent');

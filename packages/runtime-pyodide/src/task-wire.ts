@@ -54,6 +54,12 @@ export function wireInput(input: Task['input'], transfer: ArrayBufferLike[] = []
       };
     case 'groups':
       return { kind: 'groups', sql: input.query.sql, params: input.query.params, by: input.by, ordered: input.ordered, inputType: input.inputType };
+    case 'groupData': {
+      // Copied, not moved, as data input is (a task may be sent again after a worker crash).
+      const ipc = input.ipc !== undefined ? input.ipc.slice() : tableToIPC(input.data, 'stream');
+      transfer.push(ipc.buffer);
+      return { kind: 'groupData', ipc, by: input.by, inputType: input.inputType };
+    }
     default:
       return input;
   }
@@ -91,6 +97,20 @@ export function dataInput(ipc: Uint8Array, inputType: InputType): Extract<TaskIn
   return {
     kind: 'data',
     ipc,
+    inputType,
+    get data(): Table {
+      return decode();
+    },
+  };
+}
+
+/** Group data input from Arrow IPC bytes, decoded only when `data` is first read (see {@link tableValue}). */
+export function groupDataInput(ipc: Uint8Array, by: readonly string[], inputType: InputType): Extract<TaskInput, { kind: 'groupData' }> {
+  const decode = decodeOnce(ipc);
+  return {
+    kind: 'groupData',
+    ipc,
+    by,
     inputType,
     get data(): Table {
       return decode();
