@@ -69,10 +69,15 @@ function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** Driver values for `?` parameters: Uint8Array as Buffer, bigint as text; anything else unbindable is BAD_INPUT. */
+/**
+ * Driver values for `?` parameters: Uint8Array as Buffer (the statement types it bytea), bigint as text,
+ * Date as ISO text in UTC as on SQLite (the driver would write local time with an offset, which a
+ * `timestamp` column or a text result would keep); anything else unbindable is BAD_INPUT.
+ */
 export function pgBindable(params: readonly SqlParam[]): unknown[] {
   return params.map((p) => {
-    if (p === null || typeof p === 'boolean' || typeof p === 'number' || typeof p === 'string' || p instanceof Date) return p;
+    if (p instanceof Date) return p.toISOString();
+    if (p === null || typeof p === 'boolean' || typeof p === 'number' || typeof p === 'string') return p;
     if (typeof p === 'bigint') return p.toString();
     if (p instanceof Uint8Array) return Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
     throw badInput(`query parameter of type ${typeof p} cannot be bound; use null, boolean, number, bigint, string, Date or Uint8Array`);
@@ -89,6 +94,8 @@ class TreeWalker {
   readonly refs: TableRef[] = [];
   /** Locations of column references (`[table.]column`), for matching their names case-insensitively. */
   readonly columnRefs: number[] = [];
+  /** Parameter references (`$n`): where each is and which parameter, for typing bytes ones as bytea. */
+  readonly paramRefs: { readonly at: number; readonly n: number }[] = [];
   constructor(
     readonly text: string,
     readonly mode: PgStatementMode,
@@ -109,6 +116,9 @@ class TreeWalker {
           continue;
         case 'ColumnRef':
           if (typeof v['location'] === 'number') this.columnRefs.push(v['location']);
+          break;
+        case 'ParamRef':
+          if (typeof v['location'] === 'number' && typeof v['number'] === 'number') this.paramRefs.push({ at: v['location'], n: v['number'] });
           break;
         case 'FuncCall':
           this.#funcCall(v);
@@ -412,6 +422,10 @@ export async function guardStatement(
     const spelled = await columnSpellings(client, [...resolved]);
     for (const at of walker.columnRefs) edits.push({ at, kind: 'columns', spelled });
   }
+  // Bytes are sent in binary; untyped, PostgreSQL would read them as text (and refuse a 0x00 byte).
+  for (const ref of walker.paramRefs) {
+    if (params[ref.n - 1] instanceof Uint8Array) edits.push({ at: ref.at, kind: 'bytea' });
+  }
   const out = dropIndexes || drops.length === 0 ? rewriteNames(rebound, edits) : dropText(node, dropped, dropIndexes);
   return { sql: out, params: bound, text, select: isSelect, creates, drops: dropped };
 }
@@ -462,7 +476,8 @@ function dropText(node: Node, names: readonly string[], _indexes: boolean): stri
 /** A change to the statement's text at a byte location: a table reference, or the names of a column reference. */
 type Edit =
   | { readonly at: number; readonly kind: 'table'; readonly name: string; readonly alias: string | null }
-  | { readonly at: number; readonly kind: 'columns'; readonly spelled: ReadonlyMap<string, string> };
+  | { readonly at: number; readonly kind: 'columns'; readonly spelled: ReadonlyMap<string, string> }
+  | { readonly at: number; readonly kind: 'bytea' };
 
 /**
  * Columns of the statement's tables whose names PostgreSQL's folding to lower case would miss: lower
@@ -515,7 +530,8 @@ function chainParts(sql: string): { at: number; len: number; quoted: boolean }[]
 /**
  * Apply the edits: each table reference becomes `"public"."Real"` (plus `AS "name"` when it had no
  * alias, so `name.column` still resolves); each unquoted column name that the tables spell with capitals
- * becomes that spelling, quoted (SQLite matches names case-insensitively; this keeps queries portable).
+ * becomes that spelling, quoted (SQLite matches names case-insensitively; this keeps queries portable);
+ * each `$n` bound to bytes becomes `$n::bytea`.
  */
 function rewriteNames(sql: string, edits: readonly Edit[]): string {
   // Locations are byte offsets into the UTF-8 text.
@@ -524,6 +540,11 @@ function rewriteNames(sql: string, edits: readonly Edit[]): string {
   for (const e of sorted) {
     const head = out.subarray(0, e.at).toString('utf8');
     const rest = out.subarray(e.at).toString('utf8');
+    if (e.kind === 'bytea') {
+      const param = /^\$\d+/.exec(rest);
+      if (param !== null) out = Buffer.from(`${head}${param[0]}::bytea${rest.slice(param[0].length)}`, 'utf8');
+      continue;
+    }
     const parts = chainParts(rest);
     if (parts.length === 0) continue;
     let replaced: string;
