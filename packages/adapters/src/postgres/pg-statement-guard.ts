@@ -92,8 +92,10 @@ export function pgBindable(params: readonly SqlParam[]): unknown[] {
  */
 class TreeWalker {
   readonly refs: TableRef[] = [];
-  /** Locations of column references (`[table.]column`), for matching their names case-insensitively. */
-  readonly columnRefs: number[] = [];
+  /** Column references (`[table.]column`): location and number of name parts, for matching names case-insensitively. */
+  readonly columnRefs: ColumnRefAt[] = [];
+  /** Output names of the statement's SELECT lists (`AS name`), which ORDER BY may name. */
+  readonly outputNames: string[] = [];
   /** Parameter references (`$n`): where each is and which parameter, for typing bytes ones as bytea. */
   readonly paramRefs: { readonly at: number; readonly n: number }[] = [];
   constructor(
@@ -115,7 +117,7 @@ class TreeWalker {
           this.#rangeVar(v, scope, false);
           continue;
         case 'ColumnRef':
-          if (typeof v['location'] === 'number') this.columnRefs.push(v['location']);
+          this.#columnRef(v);
           break;
         case 'ParamRef':
           if (typeof v['location'] === 'number' && typeof v['number'] === 'number') this.paramRefs.push({ at: v['location'], n: v['number'] });
@@ -136,6 +138,10 @@ class TreeWalker {
         case 'SelectStmt':
           if (v['lockingClause'] !== undefined) throw this.#notHere('SELECT ... FOR UPDATE / FOR SHARE');
           if (v['intoClause'] !== undefined) throw this.#notHere('SELECT ... INTO');
+          for (const t of (v['targetList'] as Node[] | undefined) ?? []) {
+            const name = (t['ResTarget'] as Node | undefined)?.['name'];
+            if (typeof name === 'string') this.outputNames.push(name);
+          }
           this.#withScoped(v, scope);
           continue;
         case 'InsertStmt':
@@ -210,6 +216,22 @@ class TreeWalker {
   }
 
   /** A target that the statement creates (CREATE TABLE, CREATE VIEW, CREATE TABLE AS). */
+  #columnRef(ref: Node): void {
+    const fields = (ref['fields'] as Node[] | undefined) ?? [];
+    const last = fields.at(-1);
+    // `t.*` and `*` name no column.
+    if (typeof ref['location'] !== 'number' || last === undefined || last['String'] === undefined) return;
+    this.columnRefs.push({ at: ref['location'], parts: fields.length });
+  }
+
+  /** The columns an INSERT lists or an UPDATE sets: names of the target table, matched as column references are. */
+  targetColumns(targets: unknown): void {
+    for (const t of (targets as Node[] | undefined) ?? []) {
+      const rt = t['ResTarget'] as Node | undefined;
+      if (rt !== undefined && typeof rt['location'] === 'number' && rt['indirection'] === undefined) this.columnRefs.push({ at: rt['location'], parts: 1 });
+    }
+  }
+
   creates(rv: Node): void {
     this.#rangeVar(rv, new Set(), true, false, true);
   }
@@ -328,6 +350,7 @@ export async function guardStatement(
   } else if (DATA_CHANGES.has(type)) {
     if (type === 'MergeStmt') throw refused('MERGE', text);
     walker.walk({ [type]: node }, new Set());
+    walker.targetColumns(type === 'InsertStmt' ? node['cols'] : type === 'UpdateStmt' ? node['targetList'] : undefined);
   } else if (who.mode !== 'write') {
     throw ['CreateStmt', 'CreateTableAsStmt', 'ViewStmt', 'IndexStmt', 'DropStmt'].includes(type)
       ? new InsituError(ErrorCode.PRIVILEGE, `this statement would write, and this call's database context is read-only; make the call with { context: 'write' } to change tables: ${text.slice(0, 200)}`)
@@ -419,8 +442,8 @@ export async function guardStatement(
     dropped.push(real);
   }
   if (walker.columnRefs.length > 0 && resolved.size > 0) {
-    const spelled = await columnSpellings(client, [...resolved]);
-    for (const at of walker.columnRefs) edits.push({ at, kind: 'columns', spelled });
+    const names = { columns: await columnNames(client, [...resolved]), outputs: walker.outputNames };
+    for (const ref of walker.columnRefs) edits.push({ ...ref, kind: 'column', names });
   }
   // Bytes are sent in binary; untyped, PostgreSQL would read them as text (and refuse a 0x00 byte).
   for (const ref of walker.paramRefs) {
@@ -476,31 +499,50 @@ function dropText(node: Node, names: readonly string[], _indexes: boolean): stri
 /** A change to the statement's text at a byte location: a table reference, or the names of a column reference. */
 type Edit =
   | { readonly at: number; readonly kind: 'table'; readonly name: string; readonly alias: string | null }
-  | { readonly at: number; readonly kind: 'columns'; readonly spelled: ReadonlyMap<string, string> }
+  | { readonly at: number; readonly kind: 'column'; readonly parts: number; readonly names: KnownNames }
   | { readonly at: number; readonly kind: 'bytea' };
 
-/**
- * Columns of the statement's tables whose names PostgreSQL's folding to lower case would miss: lower
- * case name -> the one spelling the tables have (names with several spellings are left alone).
- */
-async function columnSpellings(q: PgQueryable, tables: readonly string[]): Promise<ReadonlyMap<string, string>> {
+/** A column reference in the statement's text: where it starts, how many name parts (`t.c` is 2). */
+interface ColumnRefAt {
+  readonly at: number;
+  readonly parts: number;
+}
+
+/** The names a statement's column references may mean: its tables' columns, then its SELECT lists' output names. */
+interface KnownNames {
+  readonly columns: readonly string[];
+  readonly outputs: readonly string[];
+}
+
+/** Every column name of the statement's tables (each spelling once). */
+async function columnNames(q: PgQueryable, tables: readonly string[]): Promise<string[]> {
   const { rows } = await q.query<{ attname: string }>(
     `SELECT DISTINCT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = 'public' AND c.relname = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped`,
     [tables],
   );
-  const byLower = new Map<string, Set<string>>();
-  for (const r of rows) {
-    const k = r.attname.toLowerCase();
-    if (!byLower.has(k)) byLower.set(k, new Set());
-    byLower.get(k)!.add(r.attname);
+  return rows.map((r) => r.attname);
+}
+
+/**
+ * The spelling a column name written in a statement means, as SQLite matches names: the name itself
+ * when a table (or else a SELECT list) has it exactly (an unquoted name folded to lower case, as
+ * PostgreSQL reads it); otherwise the one name that differs only in case, first among the tables'
+ * columns, then among output names; null when none does (PostgreSQL then reports the missing column).
+ * Several names that differ only in case, none exactly: BAD_INPUT naming them.
+ */
+function spellingOf(written: string, quoted: boolean, known: KnownNames): string | null {
+  const exact = quoted ? written : written.toLowerCase();
+  for (const names of [known.columns, known.outputs]) {
+    if (names.includes(exact)) return null;
+    const like = [...new Set(names.filter((n) => n.toLowerCase() === exact.toLowerCase()))];
+    if (like.length > 1) {
+      throw badInput(`column name ${written} is ambiguous: it matches ${like.map((n) => `"${n}"`).join(' and ')}, which differ only in case; write the one you mean in double quotes, exactly`);
+    }
+    if (like.length === 1) return like[0]!;
   }
-  const out = new Map<string, string>();
-  for (const [k, names] of byLower) {
-    if (names.size === 1 && !names.has(k)) out.set(k, [...names][0]!);
-  }
-  return out;
+  return null;
 }
 
 /** The parts of the `[schema.]name` chain starting at offset 0 of `sql`: offset, length, quoted. */
@@ -529,8 +571,9 @@ function chainParts(sql: string): { at: number; len: number; quoted: boolean }[]
 
 /**
  * Apply the edits: each table reference becomes `"public"."Real"` (plus `AS "name"` when it had no
- * alias, so `name.column` still resolves); each unquoted column name that the tables spell with capitals
- * becomes that spelling, quoted (SQLite matches names case-insensitively; this keeps queries portable);
+ * alias, so `name.column` still resolves); each column name, quoted or not, that names no column exactly
+ * but one in another case becomes that spelling, quoted (SQLite matches names case-insensitively, quoted
+ * ones too; this keeps queries and proxies' orderBy / select / partition keys portable);
  * each `$n` bound to bytes becomes `$n::bytea`.
  */
 function rewriteNames(sql: string, edits: readonly Edit[]): string {
@@ -554,10 +597,12 @@ function rewriteNames(sql: string, edits: readonly Edit[]): string {
       replaced = replacement + rest.slice(last.at + last.len);
     } else {
       replaced = rest;
-      for (const p of [...parts].reverse()) {
-        if (p.quoted) continue;
-        const real = e.spelled.get(rest.slice(p.at, p.at + p.len).toLowerCase());
-        if (real !== undefined) replaced = replaced.slice(0, p.at) + quoteIdent(real) + replaced.slice(p.at + p.len);
+      // Only the column's own name (the last part); `t.*` and names the text does not show whole are left alone.
+      const p = parts.at(-1)!;
+      if (parts.length === e.parts) {
+        const raw = rest.slice(p.at, p.at + p.len);
+        const real = spellingOf(p.quoted ? raw.slice(1, -1).replaceAll('""', '"') : raw, p.quoted, e.names);
+        if (real !== null) replaced = rest.slice(0, p.at) + quoteIdent(real) + rest.slice(p.at + p.len);
       }
     }
     out = Buffer.from(head + replaced, 'utf8');
