@@ -33,6 +33,12 @@ export interface GuardedStatement {
    */
   readonly creates: string | null;
   readonly drops: readonly string[];
+  /**
+   * Names the statement creates that PostgreSQL folds to lower case but the user wrote with capitals
+   * (`CREATE TABLE T1 (ID int)`), which {@link recordSchemaChange} renames to the spelling written, as
+   * SQLite keeps it: the table's name as PostgreSQL creates it, and each column's [folded, written].
+   */
+  readonly respell?: { readonly table: string; readonly columns: readonly (readonly [string, string])[] };
 }
 
 /** A node of PostgreSQL's parse tree as libpg-query gives it. */
@@ -450,7 +456,39 @@ export async function guardStatement(
     if (params[ref.n - 1] instanceof Uint8Array) edits.push({ at: ref.at, kind: 'bytea' });
   }
   const out = dropIndexes || drops.length === 0 ? rewriteNames(rebound, edits) : dropText(node, dropped, dropIndexes);
+  const respell = creates === null ? null : createdSpelling(rebound, type, node);
+  if (respell !== null) return { sql: out, params: bound, text, select: isSelect, creates: respell.written, drops: dropped, respell: { table: creates!, columns: respell.columns } };
   return { sql: out, params: bound, text, select: isSelect, creates, drops: dropped };
+}
+
+/** Unquoted text at byte `location` of `sql` as written, or null when it is quoted (PostgreSQL keeps that spelling). */
+function unquotedAt(sql: string, location: number, part: 'first' | 'last'): string | null {
+  const rest = Buffer.from(sql, 'utf8').subarray(location).toString('utf8');
+  const parts = chainParts(rest);
+  const p = part === 'first' ? parts[0] : parts.at(-1);
+  return p === undefined || p.quoted ? null : rest.slice(p.at, p.at + p.len);
+}
+
+/**
+ * The spelling of what a CREATE TABLE / VIEW statement creates as written: the table's name and the
+ * columns it defines whose unquoted names have capitals; null when PostgreSQL keeps them as written.
+ */
+function createdSpelling(sql: string, type: string, node: Node): { written: string; columns: [string, string][] } | null {
+  const rv = (type === 'CreateStmt' ? node['relation'] : type === 'ViewStmt' ? node['view'] : (node['into'] as Node | undefined)?.['rel']) as Node | undefined;
+  if (rv === undefined) return null;
+  const folded = String(rv['relname']);
+  const name = typeof rv['location'] === 'number' ? unquotedAt(sql, rv['location'], 'last') : null;
+  const written = name !== null && name.toLowerCase() === folded ? name : folded;
+  const columns: [string, string][] = [];
+  if (type === 'CreateStmt') {
+    for (const elt of (node['tableElts'] as Node[] | undefined) ?? []) {
+      const def = elt['ColumnDef'] as Node | undefined;
+      if (def === undefined || typeof def['location'] !== 'number') continue;
+      const col = unquotedAt(sql, def['location'], 'first');
+      if (col !== null && col !== def['colname'] && col.toLowerCase() === def['colname']) columns.push([String(def['colname']), col]);
+    }
+  }
+  return written === folded && columns.length === 0 ? null : { written, columns };
 }
 
 /**
@@ -536,7 +574,7 @@ function spellingOf(written: string, quoted: boolean, known: KnownNames): string
   const exact = quoted ? written : written.toLowerCase();
   for (const names of [known.columns, known.outputs]) {
     if (names.includes(exact)) return null;
-    const like = [...new Set(names.filter((n) => n.toLowerCase() === exact.toLowerCase()))];
+    const like = [...new Set(names.filter((n) => n.toLowerCase() === exact.toLowerCase()))].sort();
     if (like.length > 1) {
       throw badInput(`column name ${written} is ambiguous: it matches ${like.map((n) => `"${n}"`).join(' and ')}, which differ only in case; write the one you mean in double quotes, exactly`);
     }
@@ -658,8 +696,18 @@ export function userSqlError(e: unknown, text: string): InsituError {
   return new InsituError(ErrorCode.STORAGE_ERROR, `PostgreSQL failed: ${msg}${where}`, { cause: e });
 }
 
-/** After a guarded write-mode statement ran: record the table it created (owned by `user`) and forget those it dropped. */
+/**
+ * After a guarded write-mode statement ran: forget the tables it dropped, give the table it created the
+ * spelling written (see {@link GuardedStatement.respell}) and record it, owned by `user`.
+ */
 export async function recordSchemaChange(client: PgQueryable, stmt: GuardedStatement, user: string, access: PgTablePrivileges): Promise<void> {
   for (const name of stmt.drops) await access.dropped(client, name);
+  if (stmt.creates !== null && stmt.respell !== undefined) {
+    // ALTER TABLE renames views too.
+    if (stmt.respell.table !== stmt.creates) await client.query(`ALTER TABLE "public".${quoteIdent(stmt.respell.table)} RENAME TO ${quoteIdent(stmt.creates)}`);
+    for (const [from, to] of stmt.respell.columns) {
+      await client.query(`ALTER TABLE "public".${quoteIdent(stmt.creates)} RENAME COLUMN ${quoteIdent(from)} TO ${quoteIdent(to)}`);
+    }
+  }
   if (stmt.creates !== null) await access.created(client, stmt.creates, user);
 }
