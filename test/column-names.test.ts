@@ -83,6 +83,7 @@ describe('column names with spaces, dots, parentheses, quotes and non-ASCII', ()
     expect(made.value).toEqual([40, 30]);
     const mixed = me.table('MIXED');
     expect(await mixed.columns()).toEqual(['Id', 'Grp', 'Val']);
+    expect(await me.query('SELECT Id AS Key, val * 2 AS "twice", Grp FROM mixed').orderBy('KEY').columns()).toEqual(['Key', 'twice', 'Grp']);
     const values = (t: unknown) => (t as Table).toArray().map((r) => Object.values(r.toJSON()));
     expect(values(await mixed.select(['VAL', 'id']).where('"val" > ?', 10).orderBy('-ID').pull())).toEqual([[40, 4], [30, 3], [20, 2]]);
     const groups = await me.groupApply(mixed.orderBy('id'), ['Grp'], { source: 'def f(d):\n    return sum(d["Val"])' });

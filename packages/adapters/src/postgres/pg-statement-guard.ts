@@ -1,5 +1,6 @@
 import { ErrorCode, InsituError, badInput, tableNotFound, tableOwnerOnly, tableWriteRefused, type SqlParam } from '@insitu/core';
 import { parse } from 'libpg-query';
+import { lastNameOfItem } from './pg-alias-spelling.js';
 import { ALLOWED_FUNCTIONS, ALLOWED_TYPES } from './pg-function-allowlist.js';
 import { rebindPlaceholders } from './pg-placeholders.js';
 import { USER_RELKINDS, type PgQueryable, type PgTablePrivileges } from './pg-table-privileges.js';
@@ -100,8 +101,8 @@ class TreeWalker {
   readonly refs: TableRef[] = [];
   /** Column references (`[table.]column`): location and number of name parts, for matching names case-insensitively. */
   readonly columnRefs: ColumnRefAt[] = [];
-  /** Output names of the statement's SELECT lists (`AS name`), which ORDER BY may name. */
-  readonly outputNames: string[] = [];
+  /** Output names of the statement's SELECT lists (`AS name`, as PostgreSQL folds them) and where their items start. */
+  readonly outputNames: { readonly at: number; readonly name: string }[] = [];
   /** Parameter references (`$n`): where each is and which parameter, for typing bytes ones as bytea. */
   readonly paramRefs: { readonly at: number; readonly n: number }[] = [];
   constructor(
@@ -145,8 +146,8 @@ class TreeWalker {
           if (v['lockingClause'] !== undefined) throw this.#notHere('SELECT ... FOR UPDATE / FOR SHARE');
           if (v['intoClause'] !== undefined) throw this.#notHere('SELECT ... INTO');
           for (const t of (v['targetList'] as Node[] | undefined) ?? []) {
-            const name = (t['ResTarget'] as Node | undefined)?.['name'];
-            if (typeof name === 'string') this.outputNames.push(name);
+            const rt = t['ResTarget'] as Node | undefined;
+            if (typeof rt?.['name'] === 'string' && typeof rt['location'] === 'number') this.outputNames.push({ at: rt['location'], name: rt['name'] });
           }
           this.#withScoped(v, scope);
           continue;
@@ -447,8 +448,15 @@ export async function guardStatement(
     if ((await access.access(client, real, who.user)) !== 'owner') throw tableOwnerOnly(real, who.user, 'drop');
     dropped.push(real);
   }
+  // Unquoted aliases keep the spelling written, as on SQLite.
+  const outputs = walker.outputNames.map((o) => {
+    const written = aliasAt(rebound, o.at, o.name);
+    if (written === null) return o.name;
+    edits.push({ at: written.at, kind: 'alias', name: written.name });
+    return written.name;
+  });
   if (walker.columnRefs.length > 0 && resolved.size > 0) {
-    const names = { columns: await columnNames(client, [...resolved]), outputs: walker.outputNames };
+    const names = { columns: await columnNames(client, [...resolved]), outputs };
     for (const ref of walker.columnRefs) edits.push({ ...ref, kind: 'column', names });
   }
   // Bytes are sent in binary; untyped, PostgreSQL would read them as text (and refuse a 0x00 byte).
@@ -459,6 +467,19 @@ export async function guardStatement(
   const respell = creates === null ? null : createdSpelling(rebound, type, node);
   if (respell !== null) return { sql: out, params: bound, text, select: isSelect, creates: respell.written, drops: dropped, respell: { table: creates!, columns: respell.columns } };
   return { sql: out, params: bound, text, select: isSelect, creates, drops: dropped };
+}
+
+/**
+ * The alias of the SELECT list item at byte `location` as written, when it is unquoted with capitals
+ * (PostgreSQL folded it to `folded`): its byte location and the spelling; else null.
+ */
+function aliasAt(sql: string, location: number, folded: string): { at: number; name: string } | null {
+  const start = Buffer.from(sql, 'utf8').subarray(0, location).toString('utf8').length;
+  const token = lastNameOfItem(sql, start);
+  if (token === null || token.quoted) return null;
+  const name = sql.slice(token.at, token.at + token.len);
+  if (name === folded || name.toLowerCase() !== folded) return null;
+  return { at: Buffer.byteLength(sql.slice(0, token.at), 'utf8'), name };
 }
 
 /** Unquoted text at byte `location` of `sql` as written, or null when it is quoted (PostgreSQL keeps that spelling). */
@@ -538,7 +559,8 @@ function dropText(node: Node, names: readonly string[], _indexes: boolean): stri
 type Edit =
   | { readonly at: number; readonly kind: 'table'; readonly name: string; readonly alias: string | null }
   | { readonly at: number; readonly kind: 'column'; readonly parts: number; readonly names: KnownNames }
-  | { readonly at: number; readonly kind: 'bytea' };
+  | { readonly at: number; readonly kind: 'bytea' }
+  | { readonly at: number; readonly kind: 'alias'; readonly name: string };
 
 /** A column reference in the statement's text: where it starts, how many name parts (`t.c` is 2). */
 interface ColumnRefAt {
@@ -621,6 +643,10 @@ function rewriteNames(sql: string, edits: readonly Edit[]): string {
   for (const e of sorted) {
     const head = out.subarray(0, e.at).toString('utf8');
     const rest = out.subarray(e.at).toString('utf8');
+    if (e.kind === 'alias') {
+      out = Buffer.from(`${head}${quoteIdent(e.name)}${rest.slice(e.name.length)}`, 'utf8');
+      continue;
+    }
     if (e.kind === 'bytea') {
       const param = /^\$\d+/.exec(rest);
       if (param !== null) out = Buffer.from(`${head}${param[0]}::bytea${rest.slice(param[0].length)}`, 'utf8');
