@@ -160,6 +160,17 @@ describe('type round trips through Python', () => {
     const stored = await me.create('FROM_PY', out, { overwrite: true });
     expect(rowsOf(await stored.pull())).toEqual(rowsOf(out));
   });
+
+  it('binds bytes, NUL included, as parameters of a filter and of a query', async () => {
+    const t = await me.create('PARAMS', [
+      { k: 1, x: new Uint8Array([0, 255]) },
+      { k: 2, x: new Uint8Array([1]) },
+    ]);
+    const nul = new Uint8Array([0, 255]);
+    expect(rowsOf(await t.where('x = ?', nul).select(['k']).pull())).toEqual([{ k: 1 }]);
+    const q = me.query('SELECT k FROM PARAMS WHERE x = ? OR k = ?', [nul, 2]).orderBy('k');
+    expect(rowsOf(await q.pull())).toEqual([{ k: 1 }, { k: 2 }]);
+  });
 });
 
 describe('rowApply', () => {

@@ -65,6 +65,31 @@ describe('column names with spaces, dots, parentheses, quotes and non-ASCII', ()
     expect(await t.columns()).toEqual(['a b.c (d)', 'ñ']);
   });
 
+  it('written in another case by SQL or a proxy, name the same column, and keep the spelling they were created with', async () => {
+    const made = await me.doEval(
+      {
+        source: [
+          'import insitu',
+          'def f():',
+          '    conn = insitu.connect()',
+          '    conn.execute("CREATE TABLE Mixed (Id INTEGER, Grp TEXT, Val INTEGER)")',
+          '    for i in range(1, 5):',
+          '        conn.execute("INSERT INTO MIXED (ID, grp, VAL) VALUES (?, ?, ?)", [i, "ab"[i % 2], 10 * i])',
+          '    return conn.query("SELECT id, \\"VAL\\" AS v FROM mixed WHERE ID > ? ORDER BY Id DESC", [2], input_type="columns")["v"]',
+        ].join('\n'),
+      },
+      { context: 'write' },
+    );
+    expect(made.value).toEqual([40, 30]);
+    const mixed = me.table('MIXED');
+    expect(await mixed.columns()).toEqual(['Id', 'Grp', 'Val']);
+    expect(await me.query('SELECT Id AS Key, val * 2 AS "twice", Grp FROM mixed').orderBy('KEY').columns()).toEqual(['Key', 'twice', 'Grp']);
+    const values = (t: unknown) => (t as Table).toArray().map((r) => Object.values(r.toJSON()));
+    expect(values(await mixed.select(['VAL', 'id']).where('"val" > ?', 10).orderBy('-ID').pull())).toEqual([[40, 4], [30, 3], [20, 2]]);
+    const groups = await me.groupApply(mixed.orderBy('id'), ['Grp'], { source: 'def f(d):\n    return sum(d["Val"])' });
+    expect(groups.value).toEqual([60, 40]);
+  });
+
   it('refuse only unusable names: empty and NUL, changing nothing', async () => {
     await rejectsWith(me.create('BAD1', [{ '': 1 }]), 'BAD_INPUT');
     const e = await rejectsWith(me.create('BAD2', [{ 'a\0b': 1 }]), 'BAD_INPUT');

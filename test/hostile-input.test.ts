@@ -1,11 +1,23 @@
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type Session } from 'insitu';
+import { ON_POSTGRES, pgColumn } from './backend.js';
 import { rejectsWith, tempDatabase } from './helpers.js';
 
 let engine: Engine;
 let me: Session;
 const db = tempDatabase();
+
+/** Overwrite the stored bytes of one datastore object beside the engine, as a damaged disk or a careless administrator would. */
+function corruptObject(datastore: string, name: string, hex: string): void {
+  if (ON_POSTGRES) {
+    pgColumn(db.path, `UPDATE insitu_engine_datastore_objects SET data = '\\x${hex}'::bytea WHERE datastore = '${datastore}' AND name = '${name}'`);
+    return;
+  }
+  const raw = new Database(db.path);
+  raw.prepare(`UPDATE insitu_datastore_objects SET data = x'${hex}' WHERE datastore = ? AND name = ?`).run(datastore, name);
+  raw.close();
+}
 
 beforeAll(async () => {
   engine = await createEngine({ database: db.path, workers: 1 });
@@ -69,9 +81,7 @@ describe('hostile and malformed input', () => {
 
   it('survives a corrupted pickle in a datastore: the loading call fails, nothing else does', async () => {
     await me.doEval({ source: 'import insitu\nclass M:\n    pass\ndef f():\n    insitu.ds.save({"m": M(), "n": 1}, "pick")' });
-    const raw = new Database(db.path);
-    raw.prepare(`UPDATE insitu_datastore_objects SET data = x'8005deadbeef' WHERE datastore = 'pick' AND name = 'm'`).run();
-    raw.close();
+    corruptObject('pick', 'm', '8005deadbeef');
     const e = await rejectsWith(me.doEval({ source: 'import insitu\ndef f():\n    return insitu.ds.load("pick")' }), 'PYTHON_ERROR');
     expect(e.pythonType).toMatch(/Unpickling|EOF|Error/);
     expect((await me.doEval({ source: 'import insitu\ndef f():\n    return insitu.ds.load("pick", objs=["n"])' })).value).toEqual({ n: 1 });
@@ -80,17 +90,13 @@ describe('hostile and malformed input', () => {
 
   it('survives corrupted Arrow bytes in a datastore: loads of that object fail with a typed error, nothing else does', async () => {
     await me.datastores.save('frames', { t: (await me.table('SAFE').pull()), n: 2 });
-    const raw = new Database(db.path);
-    raw.prepare(`UPDATE insitu_datastore_objects SET data = x'ffffffff7800000010000000' WHERE datastore = 'frames' AND name = 't'`).run();
-    raw.close();
+    corruptObject('frames', 't', 'ffffffff7800000010000000');
     const host = await rejectsWith(me.datastores.load('frames'), 'STORAGE_ERROR');
     expect(host.message).toMatch(/frames.*\bt\b|\bt\b.*frames/);
     const inUdf = await rejectsWith(me.doEval({ source: 'import insitu\ndef f():\n    return insitu.ds.load("frames")' }), 'STORAGE_ERROR');
     expect(inUdf.message).toMatch(/frames/);
     expect(await me.datastores.load('frames', { objs: ['n'] })).toEqual({ n: 2 });
-    const raw2 = new Database(db.path);
-    raw2.prepare(`UPDATE insitu_datastore_objects SET data = x'7b2261223a' WHERE datastore = 'frames' AND name = 'n'`).run();
-    raw2.close();
+    corruptObject('frames', 'n', '7b2261223a');
     await rejectsWith(me.datastores.load('frames', { objs: ['n'] }), 'STORAGE_ERROR');
     await stillServing();
   });

@@ -168,6 +168,18 @@ describe('PostgreSQL statement guard', () => {
     await rejectsWith(alice.table('T').where('id = ? AND v = ?', 1).pull(), 'BAD_INPUT');
   });
 
+  it('matches a column name in another case only when one column is so spelled: two are BAD_INPUT naming both', async () => {
+    // Only PostgreSQL can hold two columns whose names differ only in case (insitu refuses to make them).
+    pgColumn(db.path, `CREATE TABLE "TWIN" ("Ab" int, "AB" int, c int); INSERT INTO "TWIN" VALUES (1, 2, 3)`);
+    const twin = alice.table('TWIN');
+    expect((await twin.select(['C', 'AB']).pull()).toArray().map((r) => Object.values(r.toJSON()))).toEqual([[3, 2]]);
+    for (const read of [() => twin.select(['ab']).pull(), () => twin.orderBy('aB').pull(), () => alice.query('SELECT ab FROM TWIN').pull()]) {
+      const e = await rejectsWith(read, 'BAD_INPUT');
+      expect(e.message).toContain('"AB" and "Ab"');
+    }
+    await stillServing();
+  });
+
   it('cancels a query that runs past the statement timeout (TIMEOUT) and keeps serving', async () => {
     const t0 = Date.now();
     const e = await rejectsWith(alice.query(`SELECT count(*) AS n FROM generate_series(1, 100000) a, generate_series(1, 100000) b`).pull(), 'TIMEOUT');

@@ -164,7 +164,7 @@ describe('seed 001 over HTTP', () => {
     const groups = await call(`${API}/group-apply/count_rows`, alice, { input: 'select * from IRIS', groupBy: 'SPECIES', parallelFlag: true });
     expect(groups.status).toBe(200);
     expect(groups.body.result).toEqual({ setosa: [{ n: 50 }], versicolor: [{ n: 50 }], virginica: [{ n: 50 }] });
-    const two = await call(`${API}/group-apply/count_rows`, alice, { input: 'select SPECIES, PETAL_WIDTH > 1 as WIDE from IRIS', groupBy: 'SPECIES, WIDE' });
+    const two = await call(`${API}/group-apply/count_rows`, alice, { input: 'select SPECIES, case when PETAL_WIDTH > 1 then 1 else 0 end as WIDE from IRIS', groupBy: 'SPECIES, WIDE' });
     expect(Object.keys(two.body.result)).toContain('["versicolor",1]');
     const ordered = await call(`${API}/group-apply/first_of`, alice, { input: 'select * from IRIS', groupBy: 'SPECIES', orderBy: 'SEPAL_LENGTH DESC, PETAL_LENGTH' });
     expect(ordered.body.result).toEqual({ setosa: [{ first: 5.8 }], versicolor: [{ first: 7 }], virginica: [{ first: 7.9 }] });
@@ -173,7 +173,7 @@ describe('seed 001 over HTTP', () => {
     const gfx = await call(`${API}/do-eval/echo`, alice, { graphicsFlag: true, parameters: '{"x": 5}' });
     expect(gfx.body).toEqual({ result: [{ ID: 1, DATA: JSON.stringify({ x: 5, kw: {} }), IMAGE: null }] });
     const naOmit = await call(`${API}/table-apply/names_of`, alice, {
-      input: 'select * from (values (1, 2), (null, 3), (4, null)) ',
+      input: 'select * from (values (1, 2), (null, 3), (4, null)) as v',
       parameters: '{"oml_na_omit": true, "oml_input_type": "default"}',
     });
     expect(naOmit.body.result).toEqual([{ cols: 'column1,column2', n: 1 }]);

@@ -1,3 +1,4 @@
+import { badInput } from '@insitu/core';
 import type { PgQueryable } from './pg-table-privileges.js';
 
 /** A PostgreSQL quoted identifier. */
@@ -5,37 +6,52 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** A change to the statement's text at a byte location: a table reference, or the names of a column reference. */
+/** A change to the statement's text at a byte location: a table reference, a column reference, a bytes parameter, an alias. */
 export type Edit =
   | { readonly at: number; readonly kind: 'table'; readonly name: string; readonly alias: string | null }
-  | { readonly at: number; readonly kind: 'columns'; readonly spelled: ReadonlyMap<string, string> };
+  | { readonly at: number; readonly kind: 'column'; readonly parts: number; readonly names: KnownNames }
+  | { readonly at: number; readonly kind: 'bytea' }
+  | { readonly at: number; readonly kind: 'alias'; readonly name: string };
 
-/**
- * Columns of the statement's tables whose names PostgreSQL's folding to lower case would miss: lower
- * case name -> the one spelling the tables have (names with several spellings are left alone).
- */
-export async function columnSpellings(q: PgQueryable, tables: readonly string[]): Promise<ReadonlyMap<string, string>> {
+/** The names a statement's column references may mean: its tables' columns, then its SELECT lists' output names. */
+export interface KnownNames {
+  readonly columns: readonly string[];
+  readonly outputs: readonly string[];
+}
+
+/** Every column name of the statement's tables (each spelling once). */
+export async function columnNames(q: PgQueryable, tables: readonly string[]): Promise<string[]> {
   const { rows } = await q.query<{ attname: string }>(
     `SELECT DISTINCT a.attname FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = 'public' AND c.relname = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped`,
     [tables],
   );
-  const byLower = new Map<string, Set<string>>();
-  for (const r of rows) {
-    const k = r.attname.toLowerCase();
-    if (!byLower.has(k)) byLower.set(k, new Set());
-    byLower.get(k)!.add(r.attname);
+  return rows.map((r) => r.attname);
+}
+
+/**
+ * The spelling a column name written in a statement means, as SQLite matches names: the name itself
+ * when a table (or else a SELECT list) has it exactly (an unquoted name folded to lower case, as
+ * PostgreSQL reads it); otherwise the one name that differs only in case, first among the tables'
+ * columns, then among output names; null when none does (PostgreSQL then reports the missing column).
+ * Several names that differ only in case, none exactly: BAD_INPUT naming them.
+ */
+function spellingOf(written: string, quoted: boolean, known: KnownNames): string | null {
+  const exact = quoted ? written : written.toLowerCase();
+  for (const names of [known.columns, known.outputs]) {
+    if (names.includes(exact)) return null;
+    const like = [...new Set(names.filter((n) => n.toLowerCase() === exact.toLowerCase()))].sort();
+    if (like.length > 1) {
+      throw badInput(`column name ${written} is ambiguous: it matches ${like.map((n) => `"${n}"`).join(' and ')}, which differ only in case; write the one you mean in double quotes, exactly`);
+    }
+    if (like.length === 1) return like[0]!;
   }
-  const out = new Map<string, string>();
-  for (const [k, names] of byLower) {
-    if (names.size === 1 && !names.has(k)) out.set(k, [...names][0]!);
-  }
-  return out;
+  return null;
 }
 
 /** The parts of the `[schema.]name` chain starting at offset 0 of `sql`: offset, length, quoted. */
-function chainParts(sql: string): { at: number; len: number; quoted: boolean }[] {
+export function chainParts(sql: string): { at: number; len: number; quoted: boolean }[] {
   const parts: { at: number; len: number; quoted: boolean }[] = [];
   let i = 0;
   for (;;) {
@@ -74,8 +90,10 @@ function withAlias(head: string, after: string, alias: string): string {
 
 /**
  * Apply the edits: each table reference becomes `"public"."Real"` (plus `AS "name"` when it had no
- * alias, so `name.column` still resolves); each unquoted column name that the tables spell with capitals
- * becomes that spelling, quoted (SQLite matches names case-insensitively; this keeps queries portable).
+ * alias, so `name.column` still resolves); each column name, quoted or not, that names no column exactly
+ * but one in another case becomes that spelling, quoted (SQLite matches names case-insensitively, quoted
+ * ones too; this keeps queries and proxies' orderBy / select / partition keys portable);
+ * each `$n` bound to bytes becomes `$n::bytea`; each `alias` edit quotes the alias as written.
  */
 export function rewriteNames(sql: string, edits: readonly Edit[]): string {
   // Locations are byte offsets into the UTF-8 text.
@@ -84,6 +102,15 @@ export function rewriteNames(sql: string, edits: readonly Edit[]): string {
   for (const e of sorted) {
     const head = out.subarray(0, e.at).toString('utf8');
     const rest = out.subarray(e.at).toString('utf8');
+    if (e.kind === 'alias') {
+      out = Buffer.from(`${head}${quoteIdent(e.name)}${rest.slice(e.name.length)}`, 'utf8');
+      continue;
+    }
+    if (e.kind === 'bytea') {
+      const param = /^\$\d+/.exec(rest);
+      if (param !== null) out = Buffer.from(`${head}${param[0]}::bytea${rest.slice(param[0].length)}`, 'utf8');
+      continue;
+    }
     const parts = chainParts(rest);
     if (parts.length === 0) continue;
     let replaced: string;
@@ -93,10 +120,12 @@ export function rewriteNames(sql: string, edits: readonly Edit[]): string {
       replaced = `"public".${quoteIdent(e.name)}${e.alias === null ? after : withAlias(head, after, e.alias)}`;
     } else {
       replaced = rest;
-      for (const p of [...parts].reverse()) {
-        if (p.quoted) continue;
-        const real = e.spelled.get(rest.slice(p.at, p.at + p.len).toLowerCase());
-        if (real !== undefined) replaced = replaced.slice(0, p.at) + quoteIdent(real) + replaced.slice(p.at + p.len);
+      // Only the column's own name (the last part); `t.*` and names the text does not show whole are left alone.
+      const p = parts.at(-1)!;
+      if (parts.length === e.parts) {
+        const raw = rest.slice(p.at, p.at + p.len);
+        const real = spellingOf(p.quoted ? raw.slice(1, -1).replaceAll('""', '"') : raw, p.quoted, e.names);
+        if (real !== null) replaced = rest.slice(0, p.at) + quoteIdent(real) + rest.slice(p.at + p.len);
       }
     }
     out = Buffer.from(head + replaced, 'utf8');

@@ -31,6 +31,12 @@ export interface TableRef {
 /** Statements that change rows. */
 export const DATA_CHANGES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
 
+/** A column reference in the statement's text: where it starts, how many name parts (`t.c` is 2). */
+export interface ColumnRefAt {
+  readonly at: number;
+  readonly parts: number;
+}
+
 /** PRIVILEGE: `what` may not run here (quoting the statement). */
 export function refused(what: string, text: string): InsituError {
   return new InsituError(ErrorCode.PRIVILEGE, `${what} is not allowed here: ${text.slice(0, 200)}`);
@@ -44,8 +50,12 @@ export function refused(what: string, text: string): InsituError {
  */
 export class TreeWalker {
   readonly refs: TableRef[] = [];
-  /** Locations of column references (`[table.]column`), for matching their names case-insensitively. */
-  readonly columnRefs: number[] = [];
+  /** Column references (`[table.]column`): location and number of name parts, for matching names case-insensitively. */
+  readonly columnRefs: ColumnRefAt[] = [];
+  /** Output names of the statement's SELECT lists (`AS name`, as PostgreSQL folds them) and where their items start. */
+  readonly outputNames: { readonly at: number; readonly name: string }[] = [];
+  /** Parameter references (`$n`): where each is and which parameter, for typing bytes ones as bytea. */
+  readonly paramRefs: { readonly at: number; readonly n: number }[] = [];
   constructor(
     readonly text: string,
     readonly mode: PgStatementMode,
@@ -65,7 +75,10 @@ export class TreeWalker {
           this.#rangeVar(v, scope, false);
           continue;
         case 'ColumnRef':
-          if (typeof v['location'] === 'number') this.columnRefs.push(v['location']);
+          this.#columnRef(v);
+          break;
+        case 'ParamRef':
+          if (typeof v['location'] === 'number' && typeof v['number'] === 'number') this.paramRefs.push({ at: v['location'], n: v['number'] });
           break;
         case 'FuncCall':
           this.#funcCall(v);
@@ -83,6 +96,10 @@ export class TreeWalker {
         case 'SelectStmt':
           if (v['lockingClause'] !== undefined) throw this.#notHere('SELECT ... FOR UPDATE / FOR SHARE');
           if (v['intoClause'] !== undefined) throw this.#notHere('SELECT ... INTO');
+          for (const t of (v['targetList'] as Node[] | undefined) ?? []) {
+            const rt = t['ResTarget'] as Node | undefined;
+            if (typeof rt?.['name'] === 'string' && typeof rt['location'] === 'number') this.outputNames.push({ at: rt['location'], name: rt['name'] });
+          }
           this.#withScoped(v, scope);
           continue;
         case 'InsertStmt':
@@ -164,6 +181,22 @@ export class TreeWalker {
       creates,
       rewritable: !creates,
     });
+  }
+
+  #columnRef(ref: Node): void {
+    const fields = (ref['fields'] as Node[] | undefined) ?? [];
+    const last = fields.at(-1);
+    // `t.*` and `*` name no column.
+    if (typeof ref['location'] !== 'number' || last === undefined || last['String'] === undefined) return;
+    this.columnRefs.push({ at: ref['location'], parts: fields.length });
+  }
+
+  /** The columns an INSERT lists or an UPDATE sets: names of the target table, matched as column references are. */
+  targetColumns(targets: unknown): void {
+    for (const t of (targets as Node[] | undefined) ?? []) {
+      const rt = t['ResTarget'] as Node | undefined;
+      if (rt !== undefined && typeof rt['location'] === 'number' && rt['indirection'] === undefined) this.columnRefs.push({ at: rt['location'], parts: 1 });
+    }
   }
 
   /** A target that the statement creates (CREATE TABLE, CREATE VIEW, CREATE TABLE AS). */

@@ -58,7 +58,7 @@ export async function* cursorBatches(
       const { rows, fields } = await read(cursor, FETCH_ROWS);
       if (names === null) {
         ({ names, kinds } = schemaOfFields(fields));
-        breakIdx = breakOn.map((c) => names!.indexOf(c));
+        breakIdx = breakOn.map((c) => columnIndex(names!, c));
         writers = fresh();
       }
       for (const row of rows) {
@@ -148,4 +148,15 @@ export async function* onOneConnection<T>(
     offered = null;
     await producer.catch(() => {});
   }
+}
+
+/**
+ * Where column `name` is among `names`: exactly, else the one name that differs only in case (the
+ * statement guard matched a key written `ID` to a column `id`, as SQLite would); -1 when none or several.
+ */
+function columnIndex(names: readonly string[], name: string): number {
+  const exact = names.indexOf(name);
+  if (exact >= 0) return exact;
+  const like = names.flatMap((n, i) => (n.toLowerCase() === name.toLowerCase() ? [i] : []));
+  return like.length === 1 ? like[0]! : -1;
 }

@@ -1,7 +1,8 @@
 import { ErrorCode, InsituError, badInput, tableNotFound, tableOwnerOnly, tableWriteRefused, type SqlParam } from '@insitu/core';
 import { parse } from 'libpg-query';
 import { STATEMENT_ROLE } from './pg-guarded-run.js';
-import { columnSpellings, quoteIdent, rewriteNames, type Edit } from './pg-name-rewrite.js';
+import { lastNameOfItem } from './pg-alias-spelling.js';
+import { chainParts, columnNames, quoteIdent, rewriteNames, type Edit } from './pg-name-rewrite.js';
 import { DATA_CHANGES, TreeWalker, refused, type Node, type PgStatementMode } from './pg-parse-tree-walker.js';
 import { rebindPlaceholders } from './pg-placeholders.js';
 import { USER_RELKINDS, type PgQueryable, type PgTablePrivileges } from './pg-table-privileges.js';
@@ -32,6 +33,12 @@ export interface GuardedStatement {
    */
   readonly creates: string | null;
   readonly drops: readonly string[];
+  /**
+   * Names the statement creates that PostgreSQL folds to lower case but the user wrote with capitals
+   * (`CREATE TABLE T1 (ID int)`), which {@link recordSchemaChange} renames to the spelling written, as
+   * SQLite keeps it: the table's name as PostgreSQL creates it, and each column's [folded, written].
+   */
+  readonly respell?: { readonly table: string; readonly columns: readonly (readonly [string, string])[] };
 }
 
 /** The error for a statement that reaches an engine table (as on SQLite). */
@@ -39,10 +46,15 @@ function engineTable(): InsituError {
   return badInput('queries cannot read engine tables (insitu_*); use the scripts and datastores APIs instead');
 }
 
-/** Driver values for `?` parameters: Uint8Array as Buffer, bigint as text; anything else unbindable is BAD_INPUT. */
+/**
+ * Driver values for `?` parameters: Uint8Array as Buffer (the statement types it bytea), bigint as text,
+ * Date as ISO text in UTC as on SQLite (the driver would write local time with an offset, which a
+ * `timestamp` column or a text result would keep); anything else unbindable is BAD_INPUT.
+ */
 export function pgBindable(params: readonly SqlParam[]): unknown[] {
   return params.map((p) => {
-    if (p === null || typeof p === 'boolean' || typeof p === 'number' || typeof p === 'string' || p instanceof Date) return p;
+    if (p instanceof Date) return p.toISOString();
+    if (p === null || typeof p === 'boolean' || typeof p === 'number' || typeof p === 'string') return p;
     if (typeof p === 'bigint') return p.toString();
     if (p instanceof Uint8Array) return Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
     throw badInput(`query parameter of type ${typeof p} cannot be bound; use null, boolean, number, bigint, string, Date or Uint8Array`);
@@ -130,6 +142,7 @@ export async function guardStatement(
   } else if (DATA_CHANGES.has(type)) {
     if (type === 'MergeStmt') throw refused('MERGE', text);
     walker.walk({ [type]: node }, new Set());
+    walker.targetColumns(type === 'InsertStmt' ? node['cols'] : type === 'UpdateStmt' ? node['targetList'] : undefined);
   } else if (who.mode !== 'write') {
     throw ['CreateStmt', 'CreateTableAsStmt', 'ViewStmt', 'IndexStmt', 'DropStmt'].includes(type)
       ? new InsituError(ErrorCode.PRIVILEGE, `this statement would write, and this call's database context is read-only; make the call with { context: 'write' } to change tables: ${text.slice(0, 200)}`)
@@ -224,12 +237,68 @@ export async function guardStatement(
     if ((await access.access(client, real, who.user)) !== 'owner') throw tableOwnerOnly(real, who.user, 'drop');
     dropped.push(real);
   }
+  // Unquoted aliases keep the spelling written, as on SQLite.
+  const outputs = walker.outputNames.map((o) => {
+    const written = aliasAt(rebound, o.at, o.name);
+    if (written === null) return o.name;
+    edits.push({ at: written.at, kind: 'alias', name: written.name });
+    return written.name;
+  });
   if (walker.columnRefs.length > 0 && resolved.size > 0) {
-    const spelled = await columnSpellings(client, [...resolved]);
-    for (const at of walker.columnRefs) edits.push({ at, kind: 'columns', spelled });
+    const names = { columns: await columnNames(client, [...resolved]), outputs };
+    for (const ref of walker.columnRefs) edits.push({ ...ref, kind: 'column', names });
+  }
+  // Bytes are sent in binary; untyped, PostgreSQL would read them as text (and refuse a 0x00 byte).
+  for (const ref of walker.paramRefs) {
+    if (params[ref.n - 1] instanceof Uint8Array) edits.push({ at: ref.at, kind: 'bytea' });
   }
   const out = dropIndexes || drops.length === 0 ? rewriteNames(rebound, edits) : dropText(node, dropped);
+  const respell = creates === null ? null : createdSpelling(rebound, type, node);
+  if (respell !== null) return { sql: out, params: bound, text, select: isSelect, creates: respell.written, drops: dropped, respell: { table: creates!, columns: respell.columns } };
   return { sql: out, params: bound, text, select: isSelect, creates, drops: dropped };
+}
+
+/**
+ * The alias of the SELECT list item at byte `location` as written, when it is unquoted with capitals
+ * (PostgreSQL folded it to `folded`): its byte location and the spelling; else null.
+ */
+function aliasAt(sql: string, location: number, folded: string): { at: number; name: string } | null {
+  const start = Buffer.from(sql, 'utf8').subarray(0, location).toString('utf8').length;
+  const token = lastNameOfItem(sql, start);
+  if (token === null || token.quoted) return null;
+  const name = sql.slice(token.at, token.at + token.len);
+  if (name === folded || name.toLowerCase() !== folded) return null;
+  return { at: Buffer.byteLength(sql.slice(0, token.at), 'utf8'), name };
+}
+
+/** Unquoted text at byte `location` of `sql` as written, or null when it is quoted (PostgreSQL keeps that spelling). */
+function unquotedAt(sql: string, location: number, part: 'first' | 'last'): string | null {
+  const rest = Buffer.from(sql, 'utf8').subarray(location).toString('utf8');
+  const parts = chainParts(rest);
+  const p = part === 'first' ? parts[0] : parts.at(-1);
+  return p === undefined || p.quoted ? null : rest.slice(p.at, p.at + p.len);
+}
+
+/**
+ * The spelling of what a CREATE TABLE / VIEW statement creates as written: the table's name and the
+ * columns it defines whose unquoted names have capitals; null when PostgreSQL keeps them as written.
+ */
+function createdSpelling(sql: string, type: string, node: Node): { written: string; columns: [string, string][] } | null {
+  const rv = (type === 'CreateStmt' ? node['relation'] : type === 'ViewStmt' ? node['view'] : (node['into'] as Node | undefined)?.['rel']) as Node | undefined;
+  if (rv === undefined) return null;
+  const folded = String(rv['relname']);
+  const name = typeof rv['location'] === 'number' ? unquotedAt(sql, rv['location'], 'last') : null;
+  const written = name !== null && name.toLowerCase() === folded ? name : folded;
+  const columns: [string, string][] = [];
+  if (type === 'CreateStmt') {
+    for (const elt of (node['tableElts'] as Node[] | undefined) ?? []) {
+      const def = elt['ColumnDef'] as Node | undefined;
+      if (def === undefined || typeof def['location'] !== 'number') continue;
+      const col = unquotedAt(sql, def['location'], 'first');
+      if (col !== null && col !== def['colname'] && col.toLowerCase() === def['colname']) columns.push([String(def['colname']), col]);
+    }
+  }
+  return written === folded && columns.length === 0 ? null : { written, columns };
 }
 
 /**
@@ -280,8 +349,18 @@ function dropText(node: Node, names: readonly string[]): string {
   const kind = node['removeType'] === 'OBJECT_VIEW' ? 'VIEW' : 'TABLE';
   return `DROP ${kind} ${names.map((n) => `"public".${quoteIdent(n)}`).join(', ')} CASCADE`;
 }
-/** After a guarded write-mode statement ran: record the table it created (owned by `user`) and forget those it dropped. */
+/**
+ * After a guarded write-mode statement ran: forget the tables it dropped, give the table it created the
+ * spelling written (see {@link GuardedStatement.respell}) and record it, owned by `user`.
+ */
 export async function recordSchemaChange(client: PgQueryable, stmt: GuardedStatement, user: string, access: PgTablePrivileges): Promise<void> {
   for (const name of stmt.drops) await access.dropped(client, name);
+  if (stmt.creates !== null && stmt.respell !== undefined) {
+    // ALTER TABLE renames views too.
+    if (stmt.respell.table !== stmt.creates) await client.query(`ALTER TABLE "public".${quoteIdent(stmt.respell.table)} RENAME TO ${quoteIdent(stmt.creates)}`);
+    for (const [from, to] of stmt.respell.columns) {
+      await client.query(`ALTER TABLE "public".${quoteIdent(stmt.creates)} RENAME COLUMN ${quoteIdent(from)} TO ${quoteIdent(to)}`);
+    }
+  }
   if (stmt.creates !== null) await access.created(client, stmt.creates, user);
 }
