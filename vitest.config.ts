@@ -22,11 +22,13 @@ export const POSTGRES_SUITES: readonly string[] = [
   'test/pg-context.test.ts',
   'test/pg-guard.test.ts',
   'test/pg-storage.test.ts',
+  'test/redteam-data.test.ts',
   'test/rest-async.test.ts',
   'test/scheduler-engines.test.ts',
   'test/script-transfer.test.ts',
   'test/scripts.test.ts',
   'test/sql-reach.test.ts',
+  'test/table-privileges.test.ts',
   'test/users.test.ts',
 ];
 

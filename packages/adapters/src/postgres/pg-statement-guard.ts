@@ -3,6 +3,7 @@ import { parse } from 'libpg-query';
 import { ALLOWED_FUNCTIONS, ALLOWED_TYPES } from './pg-function-allowlist.js';
 import { rebindPlaceholders } from './pg-placeholders.js';
 import { USER_RELKINDS, type PgQueryable, type PgTablePrivileges } from './pg-table-privileges.js';
+import { tablesReachedByWrite } from './pg-trigger-reach.js';
 
 /**
  * What a statement may do: `query` one SELECT that returns rows (query proxies, `conn.query`); `read`
@@ -259,9 +260,9 @@ function dropNames(node: Node): { schema: string | null; name: string }[] {
   });
 }
 
-/** The table or view relations a view reads, recursively through views: [schema, name] of each. */
-async function viewSources(q: PgQueryable, schema: string, name: string): Promise<{ schema: string; name: string }[]> {
-  const { rows } = await q.query<{ nspname: string; relname: string }>(
+/** The relations a view reads, recursively through views, the view itself included: [schema, name] of each, and whether it is a view. */
+async function viewSources(q: PgQueryable, schema: string, name: string): Promise<{ schema: string; name: string; view: boolean }[]> {
+  const { rows } = await q.query<{ nspname: string; relname: string; relkind: string }>(
     `WITH RECURSIVE reads(oid) AS (
         SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('v', 'm')
@@ -270,11 +271,11 @@ async function viewSources(q: PgQueryable, schema: string, name: string): Promis
           JOIN pg_catalog.pg_rewrite r ON r.ev_class = reads.oid
           JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
                                       AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> reads.oid)
-      SELECT n.nspname, c.relname FROM reads JOIN pg_catalog.pg_class c ON c.oid = reads.oid
+      SELECT n.nspname, c.relname, c.relkind FROM reads JOIN pg_catalog.pg_class c ON c.oid = reads.oid
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`,
     [schema, name],
   );
-  return rows.map((r) => ({ schema: r.nspname, name: r.relname }));
+  return rows.map((r) => ({ schema: r.nspname, name: r.relname, view: r.relkind === 'v' }));
 }
 
 /**
@@ -361,17 +362,36 @@ export async function guardStatement(
     if (schema !== null && schema !== 'public') throw tableNotFound(schema === null ? name : `${schema}.${name}`);
     const real = await access.resolve(client, name);
     if (real === null) return null;
-    const level = await access.access(client, real, who.user);
-    if (level === 'none') return null;
-    if (write && level === 'read') throw tableWriteRefused(real, who.user);
-    for (const src of await viewSources(client, 'public', real)) {
-      if (src.schema === 'public' && src.name === real) continue;
-      if (/^insitu_/i.test(src.name)) throw engineTable();
-      if (src.schema !== 'public' || (await access.access(client, src.name, who.user)) === 'none') return null;
+    const sources = await viewSources(client, 'public', real);
+    if (sources.length === 0) {
+      const level = await access.access(client, real, who.user);
+      if (level === 'none') return null;
+      if (write && level === 'read') throw tableWriteRefused(real, who.user);
+    } else {
+      // A view is decided by the tables underneath, as on SQLite (where it compiles to their reads): who
+      // may read them may read it, whoever made it; a write through it must be allowed on each of them.
+      for (const src of sources) {
+        if (/^insitu_/i.test(src.name)) throw engineTable();
+        if (src.schema !== 'public') return null;
+        if (src.view) continue; // this view, or one it reads: decided by the tables under it
+        const level = await access.access(client, src.name, who.user);
+        if (level === 'none') return null;
+        if (write && level === 'read') throw tableWriteRefused(src.name, who.user);
+      }
     }
     await letRoleReach(client, real, write);
     return real;
   };
+  // Every table the statement names must be visible before any is refused for writing (as on SQLite,
+  // where the statement compiles only when all exist): a missing table is told before a refused write.
+  const named = (ref: TableRef) => {
+    const name = ref.location >= 0 ? spelledAt(rebound, ref.location, ref.name) : ref.name;
+    return ref.schema === null ? name : `${ref.schema}.${name}`;
+  };
+  for (const ref of walker.refs) {
+    if (ref.creates || /^insitu_/i.test(ref.name)) continue;
+    if ((await check(ref.schema, ref.name, false)) === null) throw tableNotFound(named(ref));
+  }
   for (const ref of walker.refs) {
     if (ref.creates) {
       if (/^insitu_/i.test(ref.name)) throw new InsituError(ErrorCode.PRIVILEGE, 'tables named insitu_* are the engine\'s');
@@ -382,7 +402,14 @@ export async function guardStatement(
       continue;
     }
     const real = await check(ref.schema, ref.name, ref.write);
-    if (real === null) throw tableNotFound(ref.schema === null ? ref.name : `${ref.schema}.${ref.name}`);
+    if (real === null) throw tableNotFound(named(ref));
+    if (ref.write) {
+      // Triggers and rules an administrator attached run as part of the write: what they reach, the
+      // writer must be able to write.
+      for (const other of await tablesReachedByWrite(client, real)) {
+        if (other !== real && (await check('public', other, true)) === null) throw tableNotFound(other);
+      }
+    }
     if (ref.mustOwn === true && (await access.access(client, real, who.user)) !== 'owner') {
       throw new InsituError(ErrorCode.PRIVILEGE, `a FOREIGN KEY may reference only your own tables; ${real} is not yours`);
     }
@@ -403,7 +430,7 @@ export async function guardStatement(
     const real = /^insitu_/i.test(d.name) ? await check(d.schema, d.name, true) : await check(d.schema, d.name, false);
     if (real === null) {
       if (missingOk) continue;
-      throw tableNotFound(d.name);
+      throw tableNotFound(spelledIn(rebound, d.name));
     }
     if ((await access.access(client, real, who.user)) !== 'owner') throw tableOwnerOnly(real, who.user, 'drop');
     dropped.push(real);
@@ -486,6 +513,20 @@ async function columnSpellings(q: PgQueryable, tables: readonly string[]): Promi
     if (names.size === 1 && !names.has(k)) out.set(k, [...names][0]!);
   }
   return out;
+}
+
+/** The name of the table reference at byte `location` of `sql` as written (unquoted names keep their case), else `name`. */
+function spelledAt(sql: string, location: number, name: string): string {
+  const rest = Buffer.from(sql, 'utf8').subarray(location).toString('utf8');
+  const last = chainParts(rest).at(-1);
+  return last === undefined || last.quoted ? name : rest.slice(last.at, last.at + last.len);
+}
+
+/** `name` as `sql` spells it where it occurs unquoted as a whole word (case-insensitively), else `name`. */
+function spelledIn(sql: string, name: string): string {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const m = new RegExp(`(?<![A-Za-z0-9_$"])${escaped}(?![A-Za-z0-9_$"])`, 'i').exec(sql);
+  return m === null ? name : m[0];
 }
 
 /** The parts of the `[schema.]name` chain starting at offset 0 of `sql`: offset, length, quoted. */

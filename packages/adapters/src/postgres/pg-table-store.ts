@@ -1,6 +1,7 @@
 import {
   ErrorCode,
   InsituError,
+  badInput,
   tableOwnerOnly,
   type CreateTableRequest,
   type IntoTarget,
@@ -90,7 +91,17 @@ export class PgTableStore implements TableStorage, TablePrivilegeStorage, PgUser
             `SELECT c.relkind FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relname = $1`,
             [existing.name],
           );
-          await c.query(`DROP ${rows[0]?.relkind === 'v' ? 'VIEW' : 'TABLE'} "public"."${existing.name.replaceAll('"', '""')}"`);
+          try {
+            await c.query(`DROP ${rows[0]?.relkind === 'v' ? 'VIEW' : 'TABLE'} "public"."${existing.name.replaceAll('"', '""')}"`);
+          } catch (e) {
+            // PostgreSQL keeps no view or FOREIGN KEY over a dropped table (SQLite leaves them to bind
+            // to the new one): say what stands in the way rather than fail as bad SQL.
+            if ((e as { code?: unknown }).code !== '2BP01') throw e;
+            throw badInput(
+              `table ${existing.name} cannot be replaced while views or FOREIGN KEYs of other tables depend on it (${String((e as { detail?: unknown }).detail ?? '').split('\n').length} of them); drop those first`,
+              { cause: e },
+            );
+          }
         }
         // The table belongs to the role user statements run as, so a write context may change or drop it.
         await c.query(`SET LOCAL ROLE ${STATEMENT_ROLE}`);
