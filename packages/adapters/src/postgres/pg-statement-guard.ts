@@ -34,6 +34,8 @@ export interface GuardedStatement {
    */
   readonly creates: string | null;
   readonly drops: readonly string[];
+  /** The table or view it renames (`ALTER TABLE|VIEW ... RENAME TO`), whose owner and grants follow the new name. */
+  readonly renames: { readonly from: string; readonly to: string } | null;
 }
 
 /** A node of PostgreSQL's parse tree as libpg-query gives it. */
@@ -284,8 +286,10 @@ async function viewSources(q: PgQueryable, schema: string, name: string): Promis
  * - exactly one statement (BAD_INPUT otherwise); in `query` mode a SELECT (or VALUES) without locking
  *   clauses or INTO and without data-changing CTEs (BAD_INPUT); in `read` mode the same (PRIVILEGE for a
  *   write); in `write` mode also INSERT / UPDATE / DELETE and CREATE TABLE [AS] / CREATE VIEW / CREATE
- *   INDEX / DROP TABLE|VIEW|INDEX; every other statement (COPY, DO, SET, transaction control, GRANT, ...)
- *   is PRIVILEGE;
+ *   INDEX / DROP TABLE|VIEW|INDEX / ALTER TABLE|VIEW ... RENAME TO (the owner's); EXPLAIN is BAD_INPUT;
+ *   every other statement (COPY, DO, SET, transaction control, GRANT, other ALTERs, ...) is PRIVILEGE;
+ * - a written table's triggers and rules (an administrator's) reach only tables the user may write
+ *   (pg-trigger-reach.ts); a dropped table no other table references (FOREIGN KEY), as on SQLite;
  * - every table reference (in CTEs, subqueries, joins, views recursively) is a table or view of schema
  *   `public` that `user` may read (TABLE_NOT_FOUND otherwise, as for a missing one) and, when written,
  *   write (PRIVILEGE); engine tables (`insitu_*`, any case or qualification) are refused; other schemas
@@ -308,10 +312,13 @@ export async function guardStatement(
   const bound = pgBindable(params);
   const rebound = rebindPlaceholders(sql, params.length);
   const { type, node } = await parseOne(rebound, text);
+  // As on SQLite: a plan would describe the tables, and EXPLAIN ANALYZE would run the statement unchecked.
+  if (type === 'ExplainStmt') throw badInput(`EXPLAIN statements cannot run here: ${text.slice(0, 200)}`);
   const walker = new TreeWalker(text, who.mode);
   const drops: { schema: string | null; name: string }[] = [];
   let dropIndexes = false;
   let missingOk = false;
+  let renameTo: string | null = null;
   const isSelect = type === 'SelectStmt';
   if (isSelect) walker.walk({ SelectStmt: node }, new Set());
   else if (who.mode === 'query') {
@@ -320,7 +327,7 @@ export async function guardStatement(
     if (type === 'MergeStmt') throw refused('MERGE', text);
     walker.walk({ [type]: node }, new Set());
   } else if (who.mode !== 'write') {
-    throw ['CreateStmt', 'CreateTableAsStmt', 'ViewStmt', 'IndexStmt', 'DropStmt'].includes(type)
+    throw ['CreateStmt', 'CreateTableAsStmt', 'ViewStmt', 'IndexStmt', 'DropStmt', 'RenameStmt'].includes(type)
       ? new InsituError(ErrorCode.PRIVILEGE, `this statement would write, and this call's database context is read-only; make the call with { context: 'write' } to change tables: ${text.slice(0, 200)}`)
       : refused(`this statement (${type.replace(/Stmt$/, '')})`, text);
   } else if (type === 'CreateStmt') {
@@ -339,6 +346,13 @@ export async function guardStatement(
     walker.refs[walker.refs.length - 1] = { ...walker.refs.at(-1)!, write: true, noAlias: true };
     walker.walk(node['indexParams'], new Set());
     walker.walk(node['whereClause'], new Set());
+  } else if (type === 'RenameStmt') {
+    // ALTER TABLE|VIEW name RENAME TO other: the owner's, as on SQLite (other ALTERs are refused below).
+    const kind = node['renameType'];
+    if ((kind !== 'OBJECT_TABLE' && kind !== 'OBJECT_VIEW') || node['subname'] !== undefined) throw refused('this ALTER ... RENAME', text);
+    walker.walk({ RangeVar: node['relation'] }, new Set());
+    walker.refs[walker.refs.length - 1] = { ...walker.refs.at(-1)!, write: true, rewritable: false };
+    renameTo = String(node['newname']);
   } else if (type === 'DropStmt') {
     const kind = node['removeType'];
     if (kind !== 'OBJECT_TABLE' && kind !== 'OBJECT_VIEW' && kind !== 'OBJECT_INDEX') throw refused('this DROP', text);
@@ -386,7 +400,8 @@ export async function guardStatement(
   // where the statement compiles only when all exist): a missing table is told before a refused write.
   const named = (ref: TableRef) => {
     const name = ref.location >= 0 ? spelledAt(rebound, ref.location, ref.name) : ref.name;
-    return ref.schema === null ? name : `${ref.schema}.${name}`;
+    // Query proxies pin their table to schema public: the user named the table alone.
+    return ref.schema === null || ref.schema === 'public' ? name : `${ref.schema}.${name}`;
   };
   for (const ref of walker.refs) {
     if (ref.creates || /^insitu_/i.test(ref.name)) continue;
@@ -435,12 +450,40 @@ export async function guardStatement(
     if ((await access.access(client, real, who.user)) !== 'owner') throw tableOwnerOnly(real, who.user, 'drop');
     dropped.push(real);
   }
+  for (const parent of dropped) {
+    // PostgreSQL would refuse the drop as a dependency; SQLite's guard refuses it as a privilege (a
+    // FOREIGN KEY left behind would bind to the next table of that name): the same answer on both.
+    const { rows } = await client.query<{ relname: string }>(
+      `SELECT DISTINCT c.relname FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+         JOIN pg_catalog.pg_class p ON p.oid = k.confrelid JOIN pg_catalog.pg_namespace n ON n.oid = p.relnamespace
+        WHERE k.contype = 'f' AND n.nspname = 'public' AND p.relname = $1 AND k.conrelid <> k.confrelid ORDER BY c.relname`,
+      [parent],
+    );
+    const child = rows.map((r) => r.relname).find((r) => !dropped.includes(r));
+    if (child !== undefined) {
+      throw new InsituError(ErrorCode.PRIVILEGE, `cannot drop ${parent}: table ${child} references it (FOREIGN KEY); drop or change ${child} first`);
+    }
+  }
+  let renames: { from: string; to: string } | null = null;
+  if (renameTo !== null) {
+    const from = [...resolved][0]!;
+    if ((await access.access(client, from, who.user)) !== 'owner') throw tableOwnerOnly(from, who.user, 'rename');
+    if (/^insitu_/i.test(renameTo)) throw new InsituError(ErrorCode.PRIVILEGE, "tables named insitu_* are the engine's");
+    const taken = await access.resolve(client, renameTo);
+    if (taken !== null && taken !== from) throw badInput(`there is already another table or view with this name: ${spelledIn(rebound, renameTo)}`);
+    renames = { from, to: renameTo };
+  }
   if (walker.columnRefs.length > 0 && resolved.size > 0) {
     const spelled = await columnSpellings(client, [...resolved]);
     for (const at of walker.columnRefs) edits.push({ at, kind: 'columns', spelled });
   }
-  const out = dropIndexes || drops.length === 0 ? rewriteNames(rebound, edits) : dropText(node, dropped, dropIndexes);
-  return { sql: out, params: bound, text, select: isSelect, creates, drops: dropped };
+  const out =
+    renames !== null
+      ? `ALTER ${node['renameType'] === 'OBJECT_VIEW' ? 'VIEW' : 'TABLE'} "public".${quoteIdent(renames.from)} RENAME TO ${quoteIdent(renames.to)}`
+      : dropIndexes || drops.length === 0
+        ? rewriteNames(rebound, edits)
+        : dropText(node, dropped, dropIndexes);
+  return { sql: out, params: bound, text, select: isSelect, creates, drops: dropped, renames };
 }
 
 /**
@@ -636,5 +679,6 @@ export function userSqlError(e: unknown, text: string): InsituError {
 /** After a guarded write-mode statement ran: record the table it created (owned by `user`) and forget those it dropped. */
 export async function recordSchemaChange(client: PgQueryable, stmt: GuardedStatement, user: string, access: PgTablePrivileges): Promise<void> {
   for (const name of stmt.drops) await access.dropped(client, name);
+  if (stmt.renames !== null) await access.renamed(client, stmt.renames.from, stmt.renames.to);
   if (stmt.creates !== null) await access.created(client, stmt.creates, user);
 }
