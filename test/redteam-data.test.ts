@@ -288,6 +288,11 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       const out = await attempt(mallory, [['mine', 'CREATE TABLE m_ren (x INTEGER)'], ['onto', 'ALTER TABLE m_ren RENAME TO EMP']]);
       expect(out.onto![0]).toBe('BAD_INPUT');
       expect(out.onto![1]).toMatch(/already another table/);
+      // A free name is the owner's to take; the table keeps its owner.
+      expect(await attempt(mallory, [['free', 'ALTER TABLE m_ren RENAME TO m_ren2'], ['read', 'SELECT * FROM m_ren2']])).toEqual({ free: ['ok', 0], read: ['ok', []] });
+      expect(await engine.tables.owner('m_ren2')).toBe('mallory');
+      const theirs = await attempt(alice, [['rename', 'ALTER TABLE m_ren2 RENAME TO m_ren3']]);
+      expect(theirs.rename![0]).toBe('TABLE_NOT_FOUND');
     });
 
     it('a UDF that catches the interrupt of its stopped call and returns commits nothing (timeout and cancel)', async () => {

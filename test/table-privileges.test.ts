@@ -17,6 +17,10 @@ const ADMIN_SETUP = ON_POSTGRES
       'INSERT INTO "FREE" VALUES (1)',
       `CREATE FUNCTION src_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO "LOG" VALUES ('insert'); RETURN NEW; END $$`,
       'CREATE TRIGGER "SRC_AUDIT" AFTER INSERT ON "SRC" FOR EACH ROW EXECUTE FUNCTION src_audit()',
+      // PostgreSQL's other ways to act inside a write: a rule, and a trigger whose SQL is built at run time.
+      `CREATE RULE rul_log AS ON INSERT TO "RUL" DO ALSO INSERT INTO "LOG" VALUES ('rule')`,
+      `CREATE FUNCTION dyn_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'INSERT INTO "L' || 'OG" VALUES (1)'; RETURN NEW; END $$`,
+      'CREATE TRIGGER "DYN_AUDIT" AFTER INSERT ON "DYN" FOR EACH ROW EXECUTE FUNCTION dyn_audit()',
     ]
   : [
       'CREATE TABLE FREE (a INTEGER)',
@@ -78,6 +82,12 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       await alice.grant({ table: 'EMP', to: 'will', privilege: 'write' });
       await alice.grant({ table: 'SRC', to: 'will', privilege: 'write' });
       await alice.grant({ table: 'PUB', to: 'PUBLIC' });
+      if (ON_POSTGRES) {
+        for (const t of ['RUL', 'DYN']) {
+          await alice.create(t, [{ v: 0 }]);
+          await alice.grant({ table: t, to: 'will', privilege: 'write' });
+        }
+      }
       // Made outside insitu (an administrator's connection): a table without owner, and a trigger on
       // alice's SRC that writes her LOG.
       for (const sql of ADMIN_SETUP) await rawQuery(db.path, sql);
@@ -238,6 +248,17 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       // The owner of both writes through the trigger.
       expect(codes(await attempt(alice, [['insert', 'INSERT INTO SRC VALUES (2)']]))).toEqual({ insert: 'ok' });
       expect(await rowsOf('LOG')).toBe(2);
+      if (ON_POSTGRES) {
+        // A rule's action is checked like a trigger's; a trigger running dynamic SQL cannot be, so no one
+        // writes through it (its owner included) until an administrator changes it.
+        expect(codes(await attempt(will, [['rule', 'INSERT INTO RUL VALUES (1)']]))).toEqual({ rule: 'TABLE_NOT_FOUND' });
+        expect(codes(await attempt(alice, [['rule', 'INSERT INTO RUL VALUES (1)']]))).toEqual({ rule: 'ok' });
+        expect(await rowsOf('LOG')).toBe(3);
+        const dyn = await attempt(alice, [['dynamic', 'INSERT INTO DYN VALUES (1)']]);
+        expect(dyn['dynamic']![0]).toBe('PRIVILEGE');
+        expect(dyn['dynamic']![1]).toMatch(/runs dynamic SQL/);
+        expect([await rowsOf('RUL'), await rowsOf('DYN'), await rowsOf('LOG')]).toEqual([2, 1, 3]);
+      }
       // PostgreSQL's triggers call a function, and its rules rewrite a statement: neither may be made.
       const ways: [string, string][] = ON_POSTGRES
         ? [
@@ -263,7 +284,7 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       });
       await rejectsWith(will.table('WILLS_FK').count(), 'TABLE_NOT_FOUND');
       expect(await rowsOf('EMP')).toBe(2);
-      expect(await rawQuery(db.path, TRIGGER_COUNT)).toEqual([{ n: 1 }]);
+      expect(await rawQuery(db.path, TRIGGER_COUNT)).toEqual([{ n: ON_POSTGRES ? 2 : 1 }]);
     });
 
     // SQLite only: fts5 virtual tables and their shadow tables are SQLite's; PostgreSQL has no virtual tables
