@@ -26,6 +26,7 @@ export const POSTGRES_SUITES: readonly string[] = [
   'test/pg-context.test.ts',
   'test/pg-guard.test.ts',
   'test/pg-storage.test.ts',
+  'test/redteam-data.test.ts',
   'test/redteam-pg.test.ts',
   'test/rest-async.test.ts',
   'test/rest-server.test.ts',
@@ -34,6 +35,7 @@ export const POSTGRES_SUITES: readonly string[] = [
   'test/script-transfer.test.ts',
   'test/scripts.test.ts',
   'test/sql-reach.test.ts',
+  'test/table-privileges.test.ts',
   'test/users.test.ts',
 ];
 

@@ -1,11 +1,14 @@
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type InsituError, type Session } from 'insitu';
+import { ON_POSTGRES } from './backend.js';
 import { tempDatabase } from './helpers.js';
 
 /**
  * Red-team attacks on data authorization and partition atomicity (issue 12), as user mallory against
- * alice's tables, each found to work against main before its fix.
+ * alice's tables, each found to work against main before its fix. On both storage backends: an attack on
+ * SQLite's own machinery (its header, schema table, bookkeeping tables) has its PostgreSQL counterpart
+ * (catalogs, sequences) where there is one.
  */
 
 /** Runs each [label, sql] (write context by default) and reports ['ok', rows or changes] or [code, message]. */
@@ -50,7 +53,9 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       db.cleanup();
     });
 
-    it('a UDF cannot set the header cookies the engine keeps its migration level in (PRAGMA user_version(N))', async () => {
+    // SQLite only: PostgreSQL keeps the migration level in the engine table insitu_engine_migrations, which
+    // no statement reaches (pg-guard's engine-table test).
+    if (!ON_POSTGRES) it('a UDF cannot set the header cookies the engine keeps its migration level in (PRAGMA user_version(N))', async () => {
       // Against main, `PRAGMA user_version(77)` (parenthesised, not `= 77`) passed the pragma check in a
       // write context: the next createEngine on the file refused it as "newer than this insitu understands".
       const header = () => {
@@ -76,7 +81,26 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       expect(header()).toEqual(before);
     });
 
-    it('a UDF cannot copy sqlite_schema into a table of its own (CREATE TABLE ... AS SELECT, temp tables, over a view)', async () => {
+    if (ON_POSTGRES) it('a UDF cannot copy the catalogs into a table of its own (CREATE TABLE ... AS SELECT, temp tables, over a view)', async () => {
+      const out = await attempt(mallory, [
+        ['ctas', 'CREATE TABLE m1 AS SELECT relname FROM pg_class'],
+        ['temp', 'CREATE TEMP TABLE m2 AS SELECT table_name FROM information_schema.tables'],
+        ['view', 'CREATE VIEW mv AS SELECT tablename FROM pg_catalog.pg_tables'],
+        ['insert', 'CREATE TABLE m4 (name TEXT)'],
+        ['insertSelect', 'INSERT INTO m4 SELECT attname FROM pg_attribute'],
+        ['function', "INSERT INTO m4 SELECT pg_get_viewdef('mv')"],
+        ['left', 'SELECT CAST(count(*) AS INTEGER) AS n FROM m4'],
+      ]);
+      expect(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v[0]]))).toEqual({
+        ctas: 'TABLE_NOT_FOUND', temp: 'PRIVILEGE', view: 'TABLE_NOT_FOUND', insert: 'ok', insertSelect: 'TABLE_NOT_FOUND', function: 'PRIVILEGE', left: 'ok',
+      });
+      expect(out.left).toEqual(['ok', [{ n: 0 }]]);
+      const after = await attempt(mallory, [['m1', 'SELECT * FROM m1'], ['mv', 'SELECT * FROM mv']], 'read');
+      expect(after.m1![0]).toBe('TABLE_NOT_FOUND');
+      expect(after.mv![0]).toBe('TABLE_NOT_FOUND');
+    });
+
+    if (!ON_POSTGRES) it('a UDF cannot copy sqlite_schema into a table of its own (CREATE TABLE ... AS SELECT, temp tables, over a view)', async () => {
       // Against main, reading sqlite_schema was refused only in statements that did not change the schema,
       // so CREATE TABLE m AS SELECT sql FROM sqlite_schema copied every user's table definitions.
       const out = await attempt(mallory, [
@@ -116,8 +140,8 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       expect(syntax.hidden![0]).toBe('BAD_INPUT');
       expect(syntax.hidden![1]).toBe(String(syntax.missing![1]).replace('EMPX', 'EMP'));
       // mallory's own mistakes still say what is wrong.
-      await attempt(mallory, [['own', 'CREATE TABLE mine (a)']]);
-      expect((await attempt(mallory, [['own', 'SELECT nosuch FROM mine']])).own![1]).toMatch(/no such column: nosuch/);
+      await attempt(mallory, [['own', 'CREATE TABLE mine (a INTEGER)']]);
+      expect((await attempt(mallory, [['own', 'SELECT nosuch FROM mine']])).own![1]).toMatch(ON_POSTGRES ? /column "nosuch" does not exist/ : /no such column: nosuch/);
     });
 
     it('an invisible table is named as the statement spells it, like a missing one (the case does not tell it exists)', async () => {
@@ -135,7 +159,13 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       expect(out.missing).toEqual(['TABLE_NOT_FOUND', 'table empx does not exist']);
       expect(out.dropHidden).toEqual(['TABLE_NOT_FOUND', 'table emp does not exist']);
       expect(out.dropMissing).toEqual(['TABLE_NOT_FOUND', 'table empx does not exist']);
-      expect(out.viaView).toEqual(['TABLE_NOT_FOUND', 'table emp does not exist']);
+      if (ON_POSTGRES) {
+        // PostgreSQL makes no view over a table it cannot find: the refusal names the table as spelled.
+        expect(out.view).toEqual(['TABLE_NOT_FOUND', 'table emp does not exist']);
+        expect(out.viaView).toEqual(['TABLE_NOT_FOUND', 'table over_emp does not exist']);
+      } else {
+        expect(out.viaView).toEqual(['TABLE_NOT_FOUND', 'table emp does not exist']);
+      }
       expect(await errorOf(mallory.table('emp').count())).toEqual({ code: 'TABLE_NOT_FOUND', message: 'table emp does not exist' });
       expect(await errorOf(mallory.table('empx').count())).toEqual({ code: 'TABLE_NOT_FOUND', message: 'table empx does not exist' });
       expect((await alice.table('EMP').pull()).numRows).toBe(1);
@@ -146,11 +176,11 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       // P, every DELETE or UPDATE of alice's own P failed ("foreign key mismatch - C referencing P").
       const out = await attempt(mallory, [
         ['parent', 'CREATE TABLE PARENT_T (id INTEGER PRIMARY KEY)'],
-        ['child', 'CREATE TABLE CHILD_T (pid REFERENCES PARENT_T (id) ON DELETE CASCADE)'],
+        ['child', 'CREATE TABLE CHILD_T (pid INTEGER REFERENCES PARENT_T (id) ON DELETE CASCADE)'],
         ['drop', 'DROP TABLE PARENT_T'],
       ]);
       expect(out.drop![0]).toBe('PRIVILEGE');
-      expect(out.drop![1]).toMatch(/CHILD_T references it/);
+      expect(out.drop![1]).toMatch(/CHILD_T references it/i); // PostgreSQL folds the unquoted name to child_t
       // Dropping the child first, then the parent, is fine.
       const ok = await attempt(mallory, [['child', 'DROP TABLE CHILD_T'], ['parent', 'DROP TABLE PARENT_T']]);
       expect(ok).toEqual({ child: ['ok', 0], parent: ['ok', 0] });
@@ -159,7 +189,36 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
       expect(mine).toEqual({ del: ['ok', 1], upd: ['ok', 1] });
     });
 
-    it("SQLite's bookkeeping tables do not tell or set other users' counters (sqlite_sequence, sqlite_stat1)", async () => {
+    if (ON_POSTGRES) it("sequences and statistics do not tell or set other users' counters", async () => {
+      // PostgreSQL's counterpart of sqlite_sequence and sqlite_stat1: a SERIAL column's sequence, and the
+      // planner's statistics in the catalogs.
+      const setup = await attempt(alice, [
+        ['seqTable', 'CREATE TABLE A_SEQ (id SERIAL PRIMARY KEY, v INTEGER)'],
+        ['rows', 'INSERT INTO A_SEQ (v) VALUES (1), (2), (3)'],
+      ]);
+      expect(setup).toEqual({ seqTable: ['ok', 0], rows: ['ok', 3] });
+      const out = await attempt(mallory, [
+        ['readSeq', 'SELECT * FROM a_seq_id_seq'],
+        ['nextval', "SELECT nextval('a_seq_id_seq')"],
+        ['setval', "SELECT setval('a_seq_id_seq', 9223372036854775807)"],
+        ['lastValue', "SELECT pg_sequence_last_value('a_seq_id_seq')"],
+        ['readStat', 'SELECT reltuples FROM pg_class'],
+        ['stats', 'SELECT * FROM pg_stats'],
+        ['alter', 'ALTER SEQUENCE a_seq_id_seq RESTART WITH 9223372036854775807'],
+        ['analyze', 'ANALYZE A_SEQ'],
+        // mallory's own SERIAL table still works.
+        ['own', 'CREATE TABLE m_auto (id SERIAL PRIMARY KEY, v INTEGER)'],
+        ['ownRows', 'INSERT INTO m_auto (v) VALUES (1)'],
+      ]);
+      expect(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v[0]]))).toEqual({
+        readSeq: 'TABLE_NOT_FOUND', nextval: 'PRIVILEGE', setval: 'PRIVILEGE', lastValue: 'PRIVILEGE', readStat: 'TABLE_NOT_FOUND',
+        stats: 'TABLE_NOT_FOUND', alter: 'PRIVILEGE', analyze: 'PRIVILEGE', own: 'ok', ownRows: 'ok',
+      });
+      expect(await attempt(alice, [['more', 'INSERT INTO A_SEQ (v) VALUES (4)']])).toEqual({ more: ['ok', 1] });
+      expect((await alice.query('SELECT max(id) AS m FROM A_SEQ').pull()).toArray()[0]!.m).toBe(4);
+    });
+
+    if (!ON_POSTGRES) it("SQLite's bookkeeping tables do not tell or set other users' counters (sqlite_sequence, sqlite_stat1)", async () => {
       // Against main: mallory read alice's AUTOINCREMENT counter and ANALYZE row count (of tables she
       // cannot see), and UPDATE sqlite_sequence SET seq = 9223372036854775807 made every later insert
       // into alice's AUTOINCREMENT table fail ("database or disk is full").
@@ -226,9 +285,14 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
     });
 
     it('renaming onto a name that is taken says so, whoever owns it', async () => {
-      const out = await attempt(mallory, [['mine', 'CREATE TABLE m_ren (x)'], ['onto', 'ALTER TABLE m_ren RENAME TO EMP']]);
+      const out = await attempt(mallory, [['mine', 'CREATE TABLE m_ren (x INTEGER)'], ['onto', 'ALTER TABLE m_ren RENAME TO EMP']]);
       expect(out.onto![0]).toBe('BAD_INPUT');
       expect(out.onto![1]).toMatch(/already another table/);
+      // A free name is the owner's to take; the table keeps its owner.
+      expect(await attempt(mallory, [['free', 'ALTER TABLE m_ren RENAME TO m_ren2'], ['read', 'SELECT * FROM m_ren2']])).toEqual({ free: ['ok', 0], read: ['ok', []] });
+      expect(await engine.tables.owner('m_ren2')).toBe('mallory');
+      const theirs = await attempt(alice, [['rename', 'ALTER TABLE m_ren2 RENAME TO m_ren3']]);
+      expect(theirs.rename![0]).toBe('TABLE_NOT_FOUND');
     });
 
     it('a UDF that catches the interrupt of its stopped call and returns commits nothing (timeout and cancel)', async () => {

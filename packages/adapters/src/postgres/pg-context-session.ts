@@ -162,7 +162,7 @@ export class PgContextSession implements ContextSession {
       }
       if (!write) {
         await client.query('ROLLBACK TO SAVEPOINT insitu_statement; RELEASE SAVEPOINT insitu_statement');
-      } else if (stmt.creates === null && stmt.drops.length === 0) {
+      } else if (stmt.creates === null && stmt.drops.length === 0 && stmt.renames === null) {
         await client.query('RESET ROLE; RELEASE SAVEPOINT insitu_statement');
       } else {
         await client.query('RESET ROLE');

@@ -3,9 +3,10 @@ import { parse } from 'libpg-query';
 import { STATEMENT_ROLE } from './pg-guarded-run.js';
 import { lastNameOfItem } from './pg-alias-spelling.js';
 import { chainParts, columnNames, quoteIdent, rewriteNames, type Edit } from './pg-name-rewrite.js';
-import { DATA_CHANGES, TreeWalker, refused, type Node, type PgStatementMode } from './pg-parse-tree-walker.js';
+import { DATA_CHANGES, TreeWalker, refused, type Node, type PgStatementMode, type TableRef } from './pg-parse-tree-walker.js';
 import { rebindPlaceholders } from './pg-placeholders.js';
 import { USER_RELKINDS, type PgQueryable, type PgTablePrivileges } from './pg-table-privileges.js';
+import { tablesReachedByWrite } from './pg-trigger-reach.js';
 
 export { STATEMENT_ROLE, runGuarded, userSqlError } from './pg-guarded-run.js';
 export type { RunGuardedOptions } from './pg-guarded-run.js';
@@ -39,6 +40,8 @@ export interface GuardedStatement {
    * SQLite keeps it: the table's name as PostgreSQL creates it, and each column's [folded, written].
    */
   readonly respell?: { readonly table: string; readonly columns: readonly (readonly [string, string])[] };
+  /** The table or view it renames (`ALTER TABLE|VIEW ... RENAME TO`), whose owner and grants follow the new name. */
+  readonly renames: { readonly from: string; readonly to: string } | null;
 }
 
 /** The error for a statement that reaches an engine table (as on SQLite). */
@@ -83,9 +86,9 @@ function dropNames(node: Node): { schema: string | null; name: string }[] {
   });
 }
 
-/** The table or view relations a view reads, recursively through views: [schema, name] of each. */
-async function viewSources(q: PgQueryable, schema: string, name: string): Promise<{ schema: string; name: string }[]> {
-  const { rows } = await q.query<{ nspname: string; relname: string }>(
+/** The relations a view reads, recursively through views, the view itself included: [schema, name] of each, and whether it is a view. */
+async function viewSources(q: PgQueryable, schema: string, name: string): Promise<{ schema: string; name: string; view: boolean }[]> {
+  const { rows } = await q.query<{ nspname: string; relname: string; relkind: string }>(
     `WITH RECURSIVE reads(oid) AS (
         SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('v', 'm')
@@ -94,11 +97,11 @@ async function viewSources(q: PgQueryable, schema: string, name: string): Promis
           JOIN pg_catalog.pg_rewrite r ON r.ev_class = reads.oid
           JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
                                       AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> reads.oid)
-      SELECT n.nspname, c.relname FROM reads JOIN pg_catalog.pg_class c ON c.oid = reads.oid
+      SELECT n.nspname, c.relname, c.relkind FROM reads JOIN pg_catalog.pg_class c ON c.oid = reads.oid
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`,
     [schema, name],
   );
-  return rows.map((r) => ({ schema: r.nspname, name: r.relname }));
+  return rows.map((r) => ({ schema: r.nspname, name: r.relname, view: r.relkind === 'v' }));
 }
 
 /**
@@ -107,8 +110,10 @@ async function viewSources(q: PgQueryable, schema: string, name: string): Promis
  * - exactly one statement (BAD_INPUT otherwise); in `query` mode a SELECT (or VALUES) without locking
  *   clauses or INTO and without data-changing CTEs (BAD_INPUT); in `read` mode the same (PRIVILEGE for a
  *   write); in `write` mode also INSERT / UPDATE / DELETE and CREATE TABLE [AS] / CREATE VIEW / CREATE
- *   INDEX / DROP TABLE|VIEW|INDEX; every other statement (COPY, DO, SET, transaction control, GRANT, ...)
- *   is PRIVILEGE;
+ *   INDEX / DROP TABLE|VIEW|INDEX / ALTER TABLE|VIEW ... RENAME TO (the owner's); EXPLAIN is BAD_INPUT;
+ *   every other statement (COPY, DO, SET, transaction control, GRANT, other ALTERs, ...) is PRIVILEGE;
+ * - a written table's triggers and rules (an administrator's) reach only tables the user may write
+ *   (pg-trigger-reach.ts); a dropped table no other table references (FOREIGN KEY), as on SQLite;
  * - every table reference (in CTEs, subqueries, joins, views recursively) is a table or view of schema
  *   `public` that `user` may read (TABLE_NOT_FOUND otherwise, as for a missing one) and, when written,
  *   write (PRIVILEGE); engine tables (`insitu_*`, any case or qualification) are refused; other schemas
@@ -131,10 +136,13 @@ export async function guardStatement(
   const bound = pgBindable(params);
   const rebound = rebindPlaceholders(sql, params.length);
   const { type, node } = await parseOne(rebound, text);
+  // As on SQLite: a plan would describe the tables, and EXPLAIN ANALYZE would run the statement unchecked.
+  if (type === 'ExplainStmt') throw badInput(`EXPLAIN statements cannot run here: ${text.slice(0, 200)}`);
   const walker = new TreeWalker(text, who.mode);
   const drops: { schema: string | null; name: string }[] = [];
   let dropIndexes = false;
   let missingOk = false;
+  let renameTo: string | null = null;
   const isSelect = type === 'SelectStmt';
   if (isSelect) walker.walk({ SelectStmt: node }, new Set());
   else if (who.mode === 'query') {
@@ -144,7 +152,7 @@ export async function guardStatement(
     walker.walk({ [type]: node }, new Set());
     walker.targetColumns(type === 'InsertStmt' ? node['cols'] : type === 'UpdateStmt' ? node['targetList'] : undefined);
   } else if (who.mode !== 'write') {
-    throw ['CreateStmt', 'CreateTableAsStmt', 'ViewStmt', 'IndexStmt', 'DropStmt'].includes(type)
+    throw ['CreateStmt', 'CreateTableAsStmt', 'ViewStmt', 'IndexStmt', 'DropStmt', 'RenameStmt'].includes(type)
       ? new InsituError(ErrorCode.PRIVILEGE, `this statement would write, and this call's database context is read-only; make the call with { context: 'write' } to change tables: ${text.slice(0, 200)}`)
       : refused(`this statement (${type.replace(/Stmt$/, '')})`, text);
   } else if (type === 'CreateStmt') {
@@ -163,6 +171,13 @@ export async function guardStatement(
     walker.refs[walker.refs.length - 1] = { ...walker.refs.at(-1)!, write: true, noAlias: true };
     walker.walk(node['indexParams'], new Set());
     walker.walk(node['whereClause'], new Set());
+  } else if (type === 'RenameStmt') {
+    // ALTER TABLE|VIEW name RENAME TO other: the owner's, as on SQLite (other ALTERs are refused below).
+    const kind = node['renameType'];
+    if ((kind !== 'OBJECT_TABLE' && kind !== 'OBJECT_VIEW') || node['subname'] !== undefined) throw refused('this ALTER ... RENAME', text);
+    walker.walk({ RangeVar: node['relation'] }, new Set());
+    walker.refs[walker.refs.length - 1] = { ...walker.refs.at(-1)!, write: true, rewritable: false };
+    renameTo = String(node['newname']);
   } else if (type === 'DropStmt') {
     const kind = node['removeType'];
     if (kind !== 'OBJECT_TABLE' && kind !== 'OBJECT_VIEW' && kind !== 'OBJECT_INDEX') throw refused('this DROP', text);
@@ -186,21 +201,37 @@ export async function guardStatement(
     if (schema !== null && schema !== 'public') throw tableNotFound(schema === null ? name : `${schema}.${name}`);
     const real = await access.resolve(client, name);
     if (real === null) return null;
-    const level = await access.access(client, real, who.user);
-    if (level === 'none') return null;
-    if (write && level === 'read') throw tableWriteRefused(real, who.user);
-    for (const src of await viewSources(client, 'public', real)) {
-      if (src.schema === 'public' && src.name === real) continue;
-      if (/^insitu_/i.test(src.name)) throw engineTable();
-      if (src.schema !== 'public') return null;
-      const through = await access.access(client, src.name, who.user);
-      if (through === 'none') return null;
-      // A write through an updatable view lands in the tables it reads: each must be writable too.
-      if (write && through === 'read') throw tableWriteRefused(src.name, who.user);
+    const sources = await viewSources(client, 'public', real);
+    if (sources.length === 0) {
+      const level = await access.access(client, real, who.user);
+      if (level === 'none') return null;
+      if (write && level === 'read') throw tableWriteRefused(real, who.user);
+    } else {
+      // A view is decided by the tables underneath, as on SQLite (where it compiles to their reads): who
+      // may read them may read it, whoever made it; a write through it must be allowed on each of them.
+      for (const src of sources) {
+        if (/^insitu_/i.test(src.name)) throw engineTable();
+        if (src.schema !== 'public') return null;
+        if (src.view) continue; // this view, or one it reads: decided by the tables under it
+        const level = await access.access(client, src.name, who.user);
+        if (level === 'none') return null;
+        if (write && level === 'read') throw tableWriteRefused(src.name, who.user);
+      }
     }
     await letRoleReach(client, real, write);
     return real;
   };
+  // Every table the statement names must be visible before any is refused for writing (as on SQLite,
+  // where the statement compiles only when all exist): a missing table is told before a refused write.
+  const named = (ref: TableRef) => {
+    const name = ref.location >= 0 ? spelledAt(rebound, ref.location, ref.name) : ref.name;
+    // Query proxies pin their table to schema public: the user named the table alone.
+    return ref.schema === null || ref.schema === 'public' ? name : `${ref.schema}.${name}`;
+  };
+  for (const ref of walker.refs) {
+    if (ref.creates || /^insitu_/i.test(ref.name)) continue;
+    if ((await check(ref.schema, ref.name, false)) === null) throw tableNotFound(named(ref));
+  }
   for (const ref of walker.refs) {
     if (ref.creates) {
       if (/^insitu_/i.test(ref.name)) throw new InsituError(ErrorCode.PRIVILEGE, 'tables named insitu_* are the engine\'s');
@@ -211,7 +242,14 @@ export async function guardStatement(
       continue;
     }
     const real = await check(ref.schema, ref.name, ref.write);
-    if (real === null) throw tableNotFound(ref.schema === null ? ref.name : `${ref.schema}.${ref.name}`);
+    if (real === null) throw tableNotFound(named(ref));
+    if (ref.write) {
+      // Triggers and rules an administrator attached run as part of the write: what they reach, the
+      // writer must be able to write.
+      for (const other of await tablesReachedByWrite(client, real)) {
+        if (other !== real && (await check('public', other, true)) === null) throw tableNotFound(other);
+      }
+    }
     if (ref.mustOwn === true && (await access.access(client, real, who.user)) !== 'owner') {
       throw new InsituError(ErrorCode.PRIVILEGE, `a FOREIGN KEY may reference only your own tables; ${real} is not yours`);
     }
@@ -232,7 +270,7 @@ export async function guardStatement(
     const real = /^insitu_/i.test(d.name) ? await check(d.schema, d.name, true) : await check(d.schema, d.name, false);
     if (real === null) {
       if (missingOk) continue;
-      throw tableNotFound(d.name);
+      throw tableNotFound(spelledIn(rebound, d.name));
     }
     if ((await access.access(client, real, who.user)) !== 'owner') throw tableOwnerOnly(real, who.user, 'drop');
     dropped.push(real);
@@ -244,6 +282,29 @@ export async function guardStatement(
     edits.push({ at: written.at, kind: 'alias', name: written.name });
     return written.name;
   });
+  for (const parent of dropped) {
+    // PostgreSQL would refuse the drop as a dependency; SQLite's guard refuses it as a privilege (a
+    // FOREIGN KEY left behind would bind to the next table of that name): the same answer on both.
+    const { rows } = await client.query<{ relname: string }>(
+      `SELECT DISTINCT c.relname FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+         JOIN pg_catalog.pg_class p ON p.oid = k.confrelid JOIN pg_catalog.pg_namespace n ON n.oid = p.relnamespace
+        WHERE k.contype = 'f' AND n.nspname = 'public' AND p.relname = $1 AND k.conrelid <> k.confrelid ORDER BY c.relname`,
+      [parent],
+    );
+    const child = rows.map((r) => r.relname).find((r) => !dropped.includes(r));
+    if (child !== undefined) {
+      throw new InsituError(ErrorCode.PRIVILEGE, `cannot drop ${parent}: table ${child} references it (FOREIGN KEY); drop or change ${child} first`);
+    }
+  }
+  let renames: { from: string; to: string } | null = null;
+  if (renameTo !== null) {
+    const from = [...resolved][0]!;
+    if ((await access.access(client, from, who.user)) !== 'owner') throw tableOwnerOnly(from, who.user, 'rename');
+    if (/^insitu_/i.test(renameTo)) throw new InsituError(ErrorCode.PRIVILEGE, "tables named insitu_* are the engine's");
+    const taken = await access.resolve(client, renameTo);
+    if (taken !== null && taken !== from) throw badInput(`there is already another table or view with this name: ${spelledIn(rebound, renameTo)}`);
+    renames = { from, to: renameTo };
+  }
   if (walker.columnRefs.length > 0 && resolved.size > 0) {
     const names = { columns: await columnNames(client, [...resolved]), outputs };
     for (const ref of walker.columnRefs) edits.push({ ...ref, kind: 'column', names });
@@ -252,10 +313,17 @@ export async function guardStatement(
   for (const ref of walker.paramRefs) {
     if (params[ref.n - 1] instanceof Uint8Array) edits.push({ at: ref.at, kind: 'bytea' });
   }
-  const out = dropIndexes || drops.length === 0 ? rewriteNames(rebound, edits) : dropText(node, dropped);
+  const out =
+    renames !== null
+      ? `ALTER ${node['renameType'] === 'OBJECT_VIEW' ? 'VIEW' : 'TABLE'} "public".${quoteIdent(renames.from)} RENAME TO ${quoteIdent(renames.to)}`
+      : dropIndexes || drops.length === 0
+        ? rewriteNames(rebound, edits)
+        : dropText(node, dropped);
   const respell = creates === null ? null : createdSpelling(rebound, type, node);
-  if (respell !== null) return { sql: out, params: bound, text, select: isSelect, creates: respell.written, drops: dropped, respell: { table: creates!, columns: respell.columns } };
-  return { sql: out, params: bound, text, select: isSelect, creates, drops: dropped };
+  if (respell !== null) {
+    return { sql: out, params: bound, text, select: isSelect, creates: respell.written, drops: dropped, renames, respell: { table: creates!, columns: respell.columns } };
+  }
+  return { sql: out, params: bound, text, select: isSelect, creates, drops: dropped, renames };
 }
 
 /**
@@ -349,12 +417,27 @@ function dropText(node: Node, names: readonly string[]): string {
   const kind = node['removeType'] === 'OBJECT_VIEW' ? 'VIEW' : 'TABLE';
   return `DROP ${kind} ${names.map((n) => `"public".${quoteIdent(n)}`).join(', ')} CASCADE`;
 }
+/** The name of the table reference at byte `location` of `sql` as written (unquoted names keep their case), else `name`. */
+function spelledAt(sql: string, location: number, name: string): string {
+  const rest = Buffer.from(sql, 'utf8').subarray(location).toString('utf8');
+  const last = chainParts(rest).at(-1);
+  return last === undefined || last.quoted ? name : rest.slice(last.at, last.at + last.len);
+}
+
+/** `name` as `sql` spells it where it occurs unquoted as a whole word (case-insensitively), else `name`. */
+function spelledIn(sql: string, name: string): string {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const m = new RegExp(`(?<![A-Za-z0-9_$"])${escaped}(?![A-Za-z0-9_$"])`, 'i').exec(sql);
+  return m === null ? name : m[0];
+}
+
 /**
  * After a guarded write-mode statement ran: forget the tables it dropped, give the table it created the
  * spelling written (see {@link GuardedStatement.respell}) and record it, owned by `user`.
  */
 export async function recordSchemaChange(client: PgQueryable, stmt: GuardedStatement, user: string, access: PgTablePrivileges): Promise<void> {
   for (const name of stmt.drops) await access.dropped(client, name);
+  if (stmt.renames !== null) await access.renamed(client, stmt.renames.from, stmt.renames.to);
   if (stmt.creates !== null && stmt.respell !== undefined) {
     // ALTER TABLE renames views too.
     if (stmt.respell.table !== stmt.creates) await client.query(`ALTER TABLE "public".${quoteIdent(stmt.respell.table)} RENAME TO ${quoteIdent(stmt.creates)}`);

@@ -83,6 +83,13 @@ export class PgTablePrivileges {
     await q.query(`DELETE FROM insitu_engine_table_grants WHERE name = $1`, [name]);
   }
 
+  /** A table renamed: its owner and grants follow it to the new name. */
+  async renamed(q: PgQueryable, from: string, to: string): Promise<void> {
+    await this.dropped(q, to);
+    await q.query(`UPDATE insitu_engine_table_owners SET name = $2 WHERE name = $1`, [from, to]);
+    await q.query(`UPDATE insitu_engine_table_grants SET name = $2 WHERE name = $1`, [from, to]);
+  }
+
   /** Grant `privilege` on `name` to `grantee`, replacing an earlier grant. */
   async putGrant(q: PgQueryable, name: string, grantee: string, privilege: 'read' | 'write'): Promise<void> {
     await q.query(
