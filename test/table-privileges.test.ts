@@ -258,6 +258,10 @@ for (const osSandbox of ['bubblewrap', 'none'] as const) {
         expect(dyn['dynamic']![0]).toBe('PRIVILEGE');
         expect(dyn['dynamic']![1]).toMatch(/runs dynamic SQL/);
         expect([await rowsOf('RUL'), await rowsOf('DYN'), await rowsOf('LOG')]).toEqual([2, 1, 3]);
+        // PostgreSQL writes through a simple view into the table under it, firing that table's triggers.
+        const viaView = await attempt(will, [['view', 'CREATE VIEW SRC_V AS SELECT v FROM SRC'], ['through', 'INSERT INTO SRC_V VALUES (5)']]);
+        expect(codes(viaView)).toEqual({ view: 'ok', through: 'TABLE_NOT_FOUND' });
+        expect([await rowsOf('SRC'), await rowsOf('LOG')]).toEqual([2, 3]);
       }
       // PostgreSQL's triggers call a function, and its rules rewrite a statement: neither may be made.
       const ways: [string, string][] = ON_POSTGRES

@@ -246,8 +246,12 @@ export async function guardStatement(
     if (ref.write) {
       // Triggers and rules an administrator attached run as part of the write: what they reach, the
       // writer must be able to write.
-      for (const other of await tablesReachedByWrite(client, real)) {
-        if (other !== real && (await check('public', other, true)) === null) throw tableNotFound(other);
+      // A write through a view writes the tables under it, firing their triggers too.
+      const written = [real, ...(await viewSources(client, 'public', real)).filter((v) => !v.view).map((v) => v.name)];
+      for (const target of written) {
+        for (const other of await tablesReachedByWrite(client, target)) {
+          if (!written.includes(other) && (await check('public', other, true)) === null) throw tableNotFound(other);
+        }
       }
     }
     if (ref.mustOwn === true && (await access.access(client, real, who.user)) !== 'owner') {
