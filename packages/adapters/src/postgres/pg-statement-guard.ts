@@ -222,7 +222,7 @@ class TreeWalker {
     });
   }
 
-  /** A target that the statement creates (CREATE TABLE, CREATE VIEW, CREATE TABLE AS). */
+  /** A column reference, unless it names no column (`t.*`). */
   #columnRef(ref: Node): void {
     const fields = (ref['fields'] as Node[] | undefined) ?? [];
     const last = fields.at(-1);
@@ -239,6 +239,7 @@ class TreeWalker {
     }
   }
 
+  /** A target that the statement creates (CREATE TABLE, CREATE VIEW, CREATE TABLE AS). */
   creates(rv: Node): void {
     this.#rangeVar(rv, new Set(), true, false, true);
   }
@@ -555,7 +556,10 @@ function dropText(node: Node, names: readonly string[], _indexes: boolean): stri
   return `DROP ${kind} ${names.map((n) => `"public".${quoteIdent(n)}`).join(', ')}`;
 }
 
-/** A change to the statement's text at a byte location: a table reference, or the names of a column reference. */
+/**
+ * A change to the statement's text at a byte location: a table reference, the name of a column
+ * reference, a parameter bound to bytes, or a SELECT list alias.
+ */
 type Edit =
   | { readonly at: number; readonly kind: 'table'; readonly name: string; readonly alias: string | null }
   | { readonly at: number; readonly kind: 'column'; readonly parts: number; readonly names: KnownNames }
