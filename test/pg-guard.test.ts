@@ -177,6 +177,8 @@ describe('PostgreSQL statement guard', () => {
       const e = await rejectsWith(read, 'BAD_INPUT');
       expect(e.message).toContain('"AB" and "Ab"');
     }
+    // A name one SELECT list spells exactly is that output, whatever the tables' columns.
+    expect((await alice.query('SELECT c AS "ab" FROM TWIN ORDER BY "ab"').pull()).toArray().map((r) => r.toJSON())).toEqual([{ ab: 3 }]);
     await stillServing();
   });
 

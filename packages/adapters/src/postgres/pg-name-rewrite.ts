@@ -32,15 +32,15 @@ export async function columnNames(q: PgQueryable, tables: readonly string[]): Pr
 
 /**
  * The spelling a column name written in a statement means, as SQLite matches names: the name itself
- * when a table (or else a SELECT list) has it exactly (an unquoted name folded to lower case, as
- * PostgreSQL reads it); otherwise the one name that differs only in case, first among the tables'
+ * when a table or a SELECT list has it exactly (an unquoted name folded to lower case, as PostgreSQL
+ * reads it); otherwise the one name that differs only in case, first among the tables'
  * columns, then among output names; null when none does (PostgreSQL then reports the missing column).
  * Several names that differ only in case, none exactly: BAD_INPUT naming them.
  */
 function spellingOf(written: string, quoted: boolean, known: KnownNames): string | null {
   const exact = quoted ? written : written.toLowerCase();
+  if (known.columns.includes(exact) || known.outputs.includes(exact)) return null;
   for (const names of [known.columns, known.outputs]) {
-    if (names.includes(exact)) return null;
     const like = [...new Set(names.filter((n) => n.toLowerCase() === exact.toLowerCase()))].sort();
     if (like.length > 1) {
       throw badInput(`column name ${written} is ambiguous: it matches ${like.map((n) => `"${n}"`).join(' and ')}, which differ only in case; write the one you mean in double quotes, exactly`);

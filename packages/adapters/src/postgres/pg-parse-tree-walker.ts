@@ -183,6 +183,7 @@ export class TreeWalker {
     });
   }
 
+  /** A column reference, unless it names no column (`t.*`). */
   #columnRef(ref: Node): void {
     const fields = (ref['fields'] as Node[] | undefined) ?? [];
     const last = fields.at(-1);
