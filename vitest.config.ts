@@ -2,8 +2,9 @@ import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
  * Suites that also run against PostgreSQL storage (project `postgres`, INSITU_TEST_BACKEND=postgres):
- * every suite of a public API that touches storage. The others test the Python runtime, the sandbox or
- * SQLite itself, whatever the storage (and run once, in project `sqlite`).
+ * every suite of a public API that touches storage. The others test the Python runtime, the sandbox,
+ * packages, figures and result limits, or SQLite itself, whatever the storage (and run once, in project
+ * `sqlite`; figures, limits and packages pass on PostgreSQL too, but add minutes and no storage path).
  */
 export const POSTGRES_SUITES: readonly string[] = [
   'packages/adapters/test/task-queue.test.ts',
@@ -15,13 +16,10 @@ export const POSTGRES_SUITES: readonly string[] = [
   'test/datastores.test.ts',
   'test/distributed.test.ts',
   'test/engine-lifecycle.test.ts',
-  'test/figures.test.ts',
   'test/hostile-input.test.ts',
   'test/into.test.ts',
   'test/jobs-recovery.test.ts',
   'test/jobs.test.ts',
-  'test/limits.test.ts',
-  'test/packages.test.ts',
   'test/partition-atomicity.test.ts',
   'test/pg-context.test.ts',
   'test/pg-guard.test.ts',
