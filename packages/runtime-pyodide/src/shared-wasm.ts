@@ -21,6 +21,7 @@ export class SharedWasm {
   /** Name of the channel workers ask on (unique per pool). */
   readonly channel = `insitu-wasm-${randomUUID()}`;
   readonly #bc = new BroadcastChannel(this.channel);
+  #closed = false;
 
   /** Start compiling; requests are answered once it is done (with null if it failed). */
   constructor() {
@@ -30,12 +31,19 @@ export class SharedWasm {
     })().catch(() => null);
     this.#bc.unref();
     this.#bc.onmessage = (e: unknown) => {
-      if ((e as MessageEvent).data === NEED) void compiled.then((m) => this.#bc.postMessage(m));
+      // The answer may come after close() (a pool shut down while compiling): posting on a closed channel
+      // throws, and thrown from this promise it would be an unhandled rejection that ends the process.
+      if ((e as MessageEvent).data === NEED) {
+        void compiled.then((m) => {
+          if (!this.#closed) this.#bc.postMessage(m);
+        });
+      }
     };
   }
 
   /** Stop answering. */
   close(): void {
+    this.#closed = true;
     this.#bc.close();
   }
 }

@@ -16,6 +16,24 @@ describe('shared Pyodide binary', () => {
     }
   });
 
+  it('closed while still compiling, it does not answer late (which would throw and end the process)', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (e: unknown) => rejections.push(e);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const shared = new SharedWasm();
+      // A worker asks, and the pool shuts down before the binary is compiled (a CLI command that ends early).
+      const asking = requestSharedWasm(shared.channel, 300);
+      await new Promise((r) => setTimeout(r, 5));
+      shared.close();
+      expect(await asking).toBeNull();
+      await new Promise((r) => setTimeout(r, 500)); // the compile finishes meanwhile
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+
   it('is null when nobody answers, so the worker compiles its own', async () => {
     expect(await requestSharedWasm('insitu-wasm-nobody-serves-this', 50)).toBeNull();
   });
