@@ -22,19 +22,21 @@ async function reachable() {
 }
 
 const masked = url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
-const why = await reachable();
+// The suites make and drop their databases with the psql client (test/backend.ts).
+const psql = spawnSync('psql', ['--version'], { stdio: 'ignore' }).status === 0;
+const why = psql ? await reachable() : 'the psql client is not installed (Debian: apt-get install postgresql-client)';
 const backends = why === null ? ['sqlite', 'postgres'] : ['sqlite'];
 const banner =
   why === null
     ? `backends: sqlite (every suite) and postgres (storage suites, ${masked})`
-    : `backends: sqlite only. postgres SKIPPED: ${masked} is not reachable (${why}); set INSITU_TEST_PG_URL or start the server`;
+    : `backends: sqlite only. postgres SKIPPED: ${psql ? `${masked} is not reachable (${why}); set INSITU_TEST_PG_URL or start the server` : why}`;
 console.log(`\ninsitu tests: ${banner}\n`);
 if (why !== null && required) {
-  console.error('insitu tests: INSITU_REQUIRE_POSTGRES=1 and PostgreSQL is not reachable: failing.');
+  console.error('insitu tests: INSITU_REQUIRE_POSTGRES=1 and the PostgreSQL suites cannot run: failing.');
   process.exit(1);
 }
 const args = ['vitest', 'run', ...backends.flatMap((b) => ['--project', b]), ...process.argv.slice(2)];
 const run = spawnSync('npx', args, { stdio: 'inherit' });
 const rc = run.status ?? 1;
-console.log(`\ninsitu tests: ${rc === 0 ? 'passed' : 'FAILED'} on ${backends.join(' and ')}${why === null ? '' : ' (postgres SKIPPED: not reachable)'}\n`);
+console.log(`\ninsitu tests: ${rc === 0 ? 'passed' : 'FAILED'} on ${backends.join(' and ')}${why === null ? '' : ' (postgres SKIPPED)'}\n`);
 process.exit(rc);
